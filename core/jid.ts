@@ -1,0 +1,150 @@
+/**
+ * XMPP addresses (RFC 7622), normalised well enough for a proxy that routes by account and room.
+ *
+ * What is done:
+ * - split per RFC 7622 §3.1: the resourcepart is everything after the FIRST "/", the localpart is
+ *   everything before the FIRST "@" of what remains (so a resource may contain "@" and "/");
+ * - every part is NFC-normalised (PRECIS, RFC 8264 §5.2.6 / RFC 7622 §3.2–§3.4 all end in NFC);
+ * - domainpart: lowercased, the IDNA full stops U+3002/U+FF0E/U+FF61 mapped to ".", one trailing "."
+ *   stripped (RFC 7622 §3.2), empty labels rejected, IPv6 literals in brackets accepted;
+ * - localpart: lowercased, and the characters RFC 7622 §3.3.1 forbids — `"&'/:<>@` — rejected, as is
+ *   any whitespace or control character (PRECIS IdentifierClass has no spaces at all);
+ * - resourcepart: case preserved (RFC 7622 §3.4 uses the OpaqueString profile, no case mapping), only
+ *   control characters rejected;
+ * - each part 1–1023 octets of UTF-8 (RFC 7622 §3.2, §3.3, §3.4).
+ *
+ * What is NOT done: full PRECIS (RFC 8264/8265) — no width mapping, no Unicode case *folding* beyond
+ * String#toLowerCase, no disallowed-code-point tables, no IDNA2008 label validation / A-label
+ * conversion, no bidi rule. Two JIDs the upstream server considers equal after full PRECIS may thus
+ * compare unequal here in exotic cases (e.g. full-width Latin letters); plain ASCII and ordinary
+ * Unicode letters behave as on the server.
+ */
+import { isIPv6 } from "node:net";
+
+export interface Jid {
+  local?: string;
+  domain: string;
+  resource?: string;
+}
+
+/** RFC 7622 §3.2/§3.3/§3.4: each part MUST NOT be more than 1023 octets. */
+export const MAX_JID_PART_BYTES = 1023;
+
+const LOCAL_FORBIDDEN = /["&'/:<>@\s\p{Cc}\p{Cs}]/u;
+const CONTROL = /[\p{Cc}\p{Cs}]/u;
+// Domain labels: ASCII letters/digits/hyphen/underscore (underscore appears in real-world SRV-ish
+// names), or any Unicode letter/mark/number for IDNs in U-label form.
+const DOMAIN_LABEL = /^[a-z0-9_\-\p{L}\p{M}\p{N}]+$/u;
+
+function byteLength(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+function validPartLength(s: string): boolean {
+  const n = byteLength(s);
+  return n >= 1 && n <= MAX_JID_PART_BYTES;
+}
+
+function normaliseDomain(raw: string): string | null {
+  let d = raw.normalize("NFC").replace(/[\u3002\uFF0E\uFF61]/g, ".");
+  if (d.endsWith(".")) d = d.slice(0, -1);
+  d = d.toLowerCase();
+  if (!validPartLength(d)) return null;
+  if (d.startsWith("[")) {
+    // IP-literal (RFC 7622 §3.2 refers to RFC 3986 IP-literal). Only IPv6 is meaningful here.
+    if (!d.endsWith("]") || !isIPv6(d.slice(1, -1))) return null;
+    return d;
+  }
+  for (const label of d.split(".")) {
+    if (!DOMAIN_LABEL.test(label)) return null; // also rejects empty labels ("a..b", ".a")
+    // DNS label limit (RFC 1035 §2.3.4); only checkable for ASCII labels without IDNA conversion.
+    if (/^[\x00-\x7f]+$/.test(label) && label.length > 63) return null;
+  }
+  return d;
+}
+
+function normaliseLocal(raw: string): string | null {
+  const l = raw.normalize("NFC").toLowerCase();
+  if (!validPartLength(l) || LOCAL_FORBIDDEN.test(l)) return null;
+  return l;
+}
+
+function normaliseResource(raw: string): string | null {
+  const r = raw.normalize("NFC");
+  if (!validPartLength(r) || CONTROL.test(r)) return null;
+  return r;
+}
+
+/** Parses and normalises a JID; null when it is not a valid JID. */
+export function parseJid(s: string): Jid | null {
+  if (typeof s !== "string" || s.length === 0) return null;
+  // A cheap bound before any normalisation work: 3 parts × 1023 octets + 2 separators; a UTF-16 code
+  // unit never encodes to fewer than 1 octet, so a longer string cannot be valid.
+  if (s.length > 3 * MAX_JID_PART_BYTES + 2) return null;
+
+  let rest = s;
+  let resource: string | undefined;
+  const slash = rest.indexOf("/");
+  if (slash !== -1) {
+    const r = normaliseResource(rest.slice(slash + 1));
+    if (r === null) return null;
+    resource = r;
+    rest = rest.slice(0, slash);
+  }
+  let local: string | undefined;
+  const at = rest.indexOf("@");
+  if (at !== -1) {
+    const l = normaliseLocal(rest.slice(0, at));
+    if (l === null) return null;
+    local = l;
+    rest = rest.slice(at + 1);
+  }
+  const domain = normaliseDomain(rest);
+  if (domain === null) return null;
+
+  const jid: Jid = { domain };
+  if (local !== undefined) jid.local = local;
+  if (resource !== undefined) jid.resource = resource;
+  return jid;
+}
+
+/** The bare JID (RFC 6120 §1.4): the JID without its resourcepart. */
+export function bare(jid: Jid): Jid {
+  return jid.local !== undefined ? { local: jid.local, domain: jid.domain } : { domain: jid.domain };
+}
+
+/** Serialises a JID: `[local@]domain[/resource]`. */
+export function toString(jid: Jid): string {
+  let s = jid.domain;
+  if (jid.local !== undefined) s = `${jid.local}@${s}`;
+  if (jid.resource !== undefined) s = `${s}/${jid.resource}`;
+  return s;
+}
+
+/** Alias of {@link toString} for callers that would rather not shadow Object#toString in scope. */
+export const jidToString = toString;
+
+/**
+ * Accepts a string or a Jid; a Jid object is re-normalised too, because a hand-built one may not have
+ * come from parseJid.
+ */
+function normalise(j: Jid | string): Jid | null {
+  return parseJid(typeof j === "string" ? j : toString(j));
+}
+
+/** True when both are valid JIDs with equal normalised parts. An invalid JID equals nothing. */
+export function jidEquals(a: Jid | string, b: Jid | string): boolean {
+  const x = normalise(a);
+  const y = normalise(b);
+  return x !== null && y !== null && x.local === y.local && x.domain === y.domain && x.resource === y.resource;
+}
+
+/**
+ * True when `bare` is a bare JID (no resource) and `full` — a full JID or the bare JID itself —
+ * belongs to it, i.e. bare(full) equals `bare`. Invalid input → false.
+ */
+export function isBareOf(full: Jid | string, bareJid: Jid | string): boolean {
+  const f = normalise(full);
+  const b = normalise(bareJid);
+  return f !== null && b !== null && b.resource === undefined && f.local === b.local && f.domain === b.domain;
+}

@@ -1,0 +1,25 @@
+import { Element, parse } from "ltx";
+import { FramingError } from "./errors.js";
+
+export { Element };
+
+/**
+ * Builds the element tree of one framed stanza. The framer already proved the bytes well-formed
+ * and free of restricted XML; ltx still throws on things it dislikes, which become a stream error
+ * rather than an exception escaping into the socket handler.
+ */
+export function parseStanza(bytes: Buffer | string): Element {
+  try {
+    const el = parse(typeof bytes === "string" ? bytes : bytes.toString("utf8"));
+    if (!(el instanceof Element)) throw new Error("no element");
+    return el;
+  } catch {
+    throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "stanza could not be parsed");
+  }
+}
+
+/** Escapes text for use in an attribute value or character data. */
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) =>
+    c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;");
+}

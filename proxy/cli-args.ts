@@ -1,0 +1,468 @@
+/**
+ * Command line of minimix-proxy — an exact, documented contract:
+ *
+ *   minimix-proxy [COMMAND] [--config FILE] [flags]
+ *
+ * Every flag except --config/--help/--version is also a key of the TOML config file, under the same
+ * name without "--"; a flag on the command line overrides the file's key (a repeatable flag replaces
+ * the file's whole list, it does not append). This module parses argv into typed, per-key-validated
+ * settings; merging, defaults and cross-key checks are in config.ts. It is shared by config.ts (which
+ * re-exports ConfigError and the types), so it must not import config.ts.
+ *
+ * Syntax: `--flag VALUE` or `--flag=VALUE`; booleans as `--flag` or `--flag=true|false` (so a command
+ * line can switch off what the file switched on). A value may not start with "--" unless given with
+ * "=", which catches a forgotten value (`--listen --domain x`). `-h` is an alias of `--help`.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+import { parseJid } from "../core/jid.js";
+
+/** Thrown for every configuration problem. `message` is ONE line naming the key and the problem. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "CONFIG_INVALID" as const;
+  /** The offending key without "--" (e.g. "listen"), the unknown name, "config" (the file) or "argv". */
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super(oneLine(message));
+    this.key = key;
+  }
+}
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+export type UpstreamTls = "starttls" | "direct";
+export const UPSTREAM_TLS_MODES: readonly UpstreamTls[] = ["starttls", "direct"];
+
+export interface HostPort {
+  /** Without IPv6 brackets: "::1", "0.0.0.0", "xmpp.example.com". */
+  host: string;
+  port: number;
+}
+
+export interface CertPair {
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * Settings from one source (command line or file), each validated on its own. Durations are still in
+ * seconds here; paths are as written (config.ts resolves them against the right base directory).
+ */
+export interface PartialConfig {
+  listen?: HostPort[];
+  listenTls?: HostPort[];
+  domains?: string[];
+  certs?: CertPair[];
+  upstream?: HostPort;
+  upstreamTls?: UpstreamTls;
+  upstreamCa?: string;
+  upstreamInsecure?: boolean;
+  logLevel?: LogLevel;
+  stateDir?: string;
+  maxStanzaSize?: number;
+  maxDepth?: number;
+  authTimeout?: number;
+  keepalive?: number;
+  upstreamTimeout?: number;
+  accountResourcePrefix?: string;
+  roomHistory?: number;
+  roomIdleLeave?: number;
+}
+
+export type ParsedArgs =
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "run"; configFile?: string; flags: PartialConfig; command?: string };
+
+/** How a value is spelled in TOML (and hence which argv syntax it takes). */
+export type OptionType = "strings" | "string" | "integer" | "boolean";
+
+export interface OptionSpec {
+  /** Flag name without "--"; also the TOML key unless cliOnly. */
+  name: string;
+  type: OptionType;
+  /** Placeholder in --help; absent for booleans. */
+  metavar?: string;
+  /** Inclusive bounds for integers. */
+  min?: number;
+  max?: number;
+  help: string;
+  /** The default as shown in --help and config.example.toml. */
+  default: string;
+  cliOnly?: boolean;
+}
+
+/**
+ * The single source of truth for flags, TOML keys, integer bounds and --help. "strings" options are
+ * repeatable on the command line and a string or an array of strings in TOML.
+ */
+export const OPTIONS: readonly OptionSpec[] = [
+  { name: "config", type: "string", metavar: "FILE", cliOnly: true, default: "none (flags only)", help: "TOML config file; keys are the flag names without \"--\"" },
+  { name: "listen", type: "strings", metavar: "HOST:PORT", default: "0.0.0.0:5222 if no --listen/--listen-tls at all", help: "client listener with STARTTLS (repeatable; IPv6: [::]:5222)" },
+  { name: "listen-tls", type: "strings", metavar: "HOST:PORT", default: "0.0.0.0:5223 if no --listen/--listen-tls at all", help: "client listener with direct TLS, XEP-0368 (repeatable)" },
+  { name: "domain", type: "strings", metavar: "NAME", default: "none, required", help: "XMPP domain served (repeatable)" },
+  { name: "cert", type: "strings", metavar: "FILE", default: "none: a self-signed certificate in --state-dir", help: "PEM certificate chain (repeatable, paired with --key by order)" },
+  { name: "key", type: "strings", metavar: "FILE", default: "none", help: "PEM private key of the --cert at the same position" },
+  { name: "upstream", type: "string", metavar: "HOST:PORT", default: "FIRST-DOMAIN:5222 (FIRST-DOMAIN:5223 with --upstream-tls direct)", help: "the real XMPP server" },
+  { name: "upstream-tls", type: "string", metavar: "starttls|direct", default: "starttls", help: "how to secure the upstream connection" },
+  { name: "upstream-ca", type: "string", metavar: "FILE", default: "the system CA store", help: "PEM CA bundle trusted for the upstream certificate" },
+  { name: "upstream-insecure", type: "boolean", default: "false", help: "do not verify the upstream certificate (testing only)" },
+  { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
+  { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state (dev certificate, caches)" },
+  { name: "max-stanza-size", type: "integer", metavar: "BYTES", min: 1024, max: 67_108_864, default: "262144", help: "largest stanza accepted from either side" },
+  { name: "max-depth", type: "integer", metavar: "N", min: 4, max: 1024, default: "64", help: "deepest XML element nesting accepted" },
+  { name: "auth-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 3600, default: "30", help: "time a client has from connect to authenticated session" },
+  { name: "keepalive", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "60", help: "whitespace keepalive interval per leg (0 = off)" },
+  { name: "upstream-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "10", help: "upstream connect + TLS + stream features deadline" },
+  { name: "account-resource-prefix", type: "string", metavar: "STR", default: "minimix-", help: "prefix of the resource the proxy binds upstream per account" },
+  { name: "room-history", type: "integer", metavar: "N", min: 0, max: 100_000, default: "200", help: "messages kept per room for late-joining sessions" },
+  { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
+  { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
+  { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
+];
+
+const BY_NAME = new Map(OPTIONS.map((o) => [o.name, o]));
+
+export function optionSpec(name: string): OptionSpec | undefined {
+  return BY_NAME.get(name);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Error-message helpers (shared with config.ts)
+
+/** Collapses anything that could break the one-line contract (newlines, other controls, U+2028/9). */
+export function oneLine(s: string): string {
+  return s.replace(/[\p{Cc}\u2028\u2029]+/gu, " ");
+}
+
+/** A value for an error message: JSON-quoted (escapes controls), truncated. */
+export function quote(v: string): string {
+  const short = v.length > 80 ? `${v.slice(0, 80)}…` : v;
+  return JSON.stringify(short).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+}
+
+/** Where a value came from, for messages: `--listen` vs `listen … in FILE`. */
+export type Source = { kind: "cli" } | { kind: "file"; path: string };
+
+export function fail(source: Source, name: string, problem: string): ConfigError {
+  const label = source.kind === "cli" ? `--${name}` : name;
+  const suffix = source.kind === "file" ? ` in ${source.path}` : "";
+  return new ConfigError(name, `config: ${label}: ${problem}${suffix}`);
+}
+
+/** "did you mean" for typos: same name with "_"→"-", or edit distance ≤ 2. */
+export function suggest(name: string, candidates: readonly string[]): string | undefined {
+  const dashed = name.toLowerCase().replace(/_/g, "-");
+  if (candidates.includes(dashed)) return dashed;
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = editDistance(dashed, c);
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 3;
+}
+
+function times(n: number): string {
+  return n === 1 ? "1 time" : `${n} times`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Value parsers (shared with config.ts)
+
+const HOSTNAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+/**
+ * HOST:PORT, with IPv6 literals in brackets ("[::1]:5222", RFC 3986 §3.2.2 style). A bare IPv6
+ * address ("::1:5222") is rejected: it is ambiguous. `allowPortZero` for listeners (OS picks a port).
+ */
+export function parseHostPort(v: string, allowPortZero: boolean): HostPort | string {
+  const expected = `expected HOST:PORT, got ${quote(v)}`;
+  let host: string;
+  let portStr: string;
+  if (v.startsWith("[")) {
+    const close = v.indexOf("]");
+    if (close === -1 || v[close + 1] !== ":") return expected;
+    host = v.slice(1, close);
+    portStr = v.slice(close + 2);
+    if (!isIPv6(host)) return `expected an IPv6 address in [...], got ${quote(v)}`;
+  } else {
+    const colon = v.lastIndexOf(":");
+    if (colon <= 0) return expected;
+    host = v.slice(0, colon);
+    portStr = v.slice(colon + 1);
+    if (host.includes(":")) return `IPv6 addresses need brackets, e.g. [::1]:5222, got ${quote(v)}`;
+    if (!isIPv4(host) && !HOSTNAME.test(host)) return `invalid host in ${quote(v)}`;
+  }
+  if (!/^[0-9]{1,5}$/.test(portStr)) return expected;
+  const port = Number(portStr);
+  const min = allowPortZero ? 0 : 1;
+  if (port < min || port > 65535) return `port must be ${min}-65535, got ${quote(v)}`;
+  return { host, port };
+}
+
+/** A served XMPP domain, normalised like a JID domainpart (lowercase, no trailing dot). */
+export function parseDomain(v: string): string | { error: string } {
+  const j = parseJid(v);
+  if (j === null || j.local !== undefined || j.resource !== undefined) return { error: `expected a domain name, got ${quote(v)}` };
+  return j.domain;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Raw values → PartialConfig (shared by argv and TOML)
+
+/** A source's values after syntax/type checks, keyed by option name. */
+export type RawValue = { type: "strings"; values: string[] } | { type: "integer"; value: bigint } | { type: "boolean"; value: boolean };
+
+/**
+ * Converts and validates each value on its own; cross-key rules (required domain, listener defaults,
+ * duplicates) are config.ts's. cert/key pairing is checked here since both come from one source.
+ */
+export function toPartial(raw: Map<string, RawValue>, source: Source): PartialConfig {
+  const p: PartialConfig = {};
+  const list = (name: string): string[] | undefined => {
+    const r = raw.get(name);
+    return r?.type === "strings" ? r.values : undefined;
+  };
+  const one = (name: string): string | undefined => list(name)?.[0];
+  const int = (name: string): number | undefined => {
+    const r = raw.get(name);
+    if (r?.type !== "integer") return undefined;
+    const spec = BY_NAME.get(name);
+    const min = spec?.min ?? 0;
+    const max = spec?.max ?? Number.MAX_SAFE_INTEGER;
+    if (r.value < BigInt(min) || r.value > BigInt(max)) {
+      throw fail(source, name, `expected integer between ${min} and ${max}, got ${r.value}`);
+    }
+    return Number(r.value);
+  };
+  const hostPorts = (name: string, allowZero: boolean): HostPort[] | undefined =>
+    list(name)?.map((v) => {
+      const hp = parseHostPort(v, allowZero);
+      if (typeof hp === "string") throw fail(source, name, hp);
+      return hp;
+    });
+  const path = (name: string, v: string): string => {
+    if (v === "") throw fail(source, name, "expected a path, got \"\"");
+    if (v.includes("\0")) throw fail(source, name, `invalid path ${quote(v)}`);
+    return v;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
+    const v = one(name);
+    if (v === undefined) return undefined;
+    const hit = allowed.find((a) => a === v);
+    if (hit === undefined) throw fail(source, name, `expected ${allowed.join("|")}, got ${quote(v)}`);
+    return hit;
+  };
+
+  const listen = hostPorts("listen", true);
+  if (listen) p.listen = listen;
+  const listenTls = hostPorts("listen-tls", true);
+  if (listenTls) p.listenTls = listenTls;
+
+  const domains = list("domain");
+  if (domains) {
+    const out: string[] = [];
+    for (const d of domains) {
+      const n = parseDomain(d);
+      if (typeof n !== "string") throw fail(source, "domain", n.error);
+      if (!out.includes(n)) out.push(n); // "Example.com" and "example.com" are one domain
+    }
+    p.domains = out;
+  }
+
+  const certs = list("cert");
+  const keys = list("key");
+  if (certs !== undefined || keys !== undefined) {
+    const c = certs ?? [];
+    const k = keys ?? [];
+    if (c.length !== k.length) {
+      const problem =
+        source.kind === "cli"
+          ? `config: --cert given ${times(c.length)} but --key ${times(k.length)}`
+          : `config: cert has ${c.length} ${c.length === 1 ? "entry" : "entries"} but key has ${k.length} in ${source.path}`;
+      throw new ConfigError(c.length < k.length ? "cert" : "key", problem);
+    }
+    p.certs = c.map((certFile, i) => ({ certFile: path("cert", certFile), keyFile: path("key", k[i] ?? "") }));
+  }
+
+  const upstreamStr = one("upstream");
+  if (upstreamStr !== undefined) {
+    const hp = parseHostPort(upstreamStr, false);
+    if (typeof hp === "string") throw fail(source, "upstream", hp);
+    p.upstream = hp;
+  }
+  const upstreamTls = oneOf("upstream-tls", UPSTREAM_TLS_MODES);
+  if (upstreamTls) p.upstreamTls = upstreamTls;
+  const ca = one("upstream-ca");
+  if (ca !== undefined) p.upstreamCa = path("upstream-ca", ca);
+  const insecure = raw.get("upstream-insecure");
+  if (insecure?.type === "boolean") p.upstreamInsecure = insecure.value;
+  const logLevel = oneOf("log-level", LOG_LEVELS);
+  if (logLevel) p.logLevel = logLevel;
+  const stateDir = one("state-dir");
+  if (stateDir !== undefined) p.stateDir = path("state-dir", stateDir);
+
+  const setInt = (name: string, assign: (n: number) => void): void => {
+    const n = int(name);
+    if (n !== undefined) assign(n);
+  };
+  setInt("max-stanza-size", (n) => (p.maxStanzaSize = n));
+  setInt("max-depth", (n) => (p.maxDepth = n));
+  setInt("auth-timeout", (n) => (p.authTimeout = n));
+  setInt("keepalive", (n) => (p.keepalive = n));
+  setInt("upstream-timeout", (n) => (p.upstreamTimeout = n));
+  setInt("room-history", (n) => (p.roomHistory = n));
+  setInt("room-idle-leave", (n) => (p.roomIdleLeave = n));
+
+  const prefix = one("account-resource-prefix");
+  if (prefix !== undefined) {
+    // It becomes the start of an XMPP resourcepart (RFC 7622 §3.4): printable, no whitespace, short
+    // enough to leave room for the per-session suffix within 1023 octets.
+    if (!/^[\x21-\x7e]{1,64}$/.test(prefix)) {
+      throw fail(source, "account-resource-prefix", `expected 1-64 printable ASCII characters without spaces, got ${quote(prefix)}`);
+    }
+    p.accountResourcePrefix = prefix;
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// argv
+
+const COMMAND = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * Parses argv (without the node binary and script, i.e. process.argv.slice(2)).
+ * --help / -h and --version win over everything else (even over errors elsewhere on the line), so
+ * a user can always get help. Throws ConfigError for unknown flags, missing values, a non-repeatable
+ * flag given twice, stray arguments, and per-value problems.
+ */
+export function parseArgs(argv: string[]): ParsedArgs {
+  const end = argv.indexOf("--");
+  const scanned = end === -1 ? argv : argv.slice(0, end);
+  if (scanned.includes("--help") || scanned.includes("-h")) return { kind: "help" };
+  if (scanned.includes("--version")) return { kind: "version" };
+
+  const cli: Source = { kind: "cli" };
+  const raw = new Map<string, RawValue>();
+  let configFile: string | undefined;
+  let command: string | undefined;
+
+  let i = 0;
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith("-")) {
+    if (!COMMAND.test(first)) throw new ConfigError("argv", `config: unexpected argument ${quote(first)} (options start with "--")`);
+    command = first;
+    i = 1;
+  }
+
+  for (; i < argv.length; i++) {
+    const tok = argv[i] ?? "";
+    if (tok === "--") {
+      const extra = argv[i + 1];
+      if (extra !== undefined) throw new ConfigError("argv", `config: unexpected argument ${quote(extra)}`);
+      break;
+    }
+    if (!tok.startsWith("--")) {
+      throw new ConfigError("argv", `config: unexpected argument ${quote(tok)}${command === undefined && tok.startsWith("-") ? " (options start with \"--\")" : ""}`);
+    }
+    const eq = tok.indexOf("=");
+    const name = eq === -1 ? tok.slice(2) : tok.slice(2, eq);
+    const inline = eq === -1 ? undefined : tok.slice(eq + 1);
+    const spec = BY_NAME.get(name);
+    if (spec === undefined) {
+      const hint = suggest(name, OPTIONS.map((o) => o.name));
+      throw new ConfigError(name, `config: unknown flag --${name}${hint ? ` (did you mean --${hint}?)` : ""}`);
+    }
+
+    if (spec.type === "boolean") {
+      let value = true;
+      if (inline !== undefined) {
+        if (inline !== "true" && inline !== "false") throw fail(cli, name, `expected true or false, got ${quote(inline)}`);
+        value = inline === "true";
+      }
+      if (raw.has(name)) throw fail(cli, name, "given more than once");
+      raw.set(name, { type: "boolean", value });
+      continue;
+    }
+
+    let value = inline;
+    if (value === undefined) {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith("--")) throw fail(cli, name, `missing value (expected ${spec.metavar ?? "a value"})`);
+      value = next;
+      i++;
+    }
+
+    if (name === "config") {
+      if (configFile !== undefined) throw fail(cli, name, "given more than once");
+      if (value === "") throw fail(cli, name, "expected a path, got \"\"");
+      configFile = value;
+      continue;
+    }
+
+    const prev = raw.get(name);
+    if (spec.type === "strings") {
+      if (prev?.type === "strings") prev.values.push(value);
+      else raw.set(name, { type: "strings", values: [value] });
+      continue;
+    }
+    if (prev !== undefined) throw fail(cli, name, `given more than once (it takes one value)`);
+    if (spec.type === "integer") {
+      if (!/^[0-9]{1,15}$/.test(value)) throw fail(cli, name, `expected integer, got ${quote(value)}`);
+      raw.set(name, { type: "integer", value: BigInt(value) });
+    } else {
+      raw.set(name, { type: "strings", values: [value] });
+    }
+  }
+
+  const flags = toPartial(raw, cli);
+  const out: ParsedArgs = { kind: "run", flags };
+  if (configFile !== undefined) out.configFile = configFile;
+  if (command !== undefined) out.command = command;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// --help
+
+/** The --help text: every flag with its default. Ends with a newline. */
+export function helpText(): string {
+  const lines = [
+    "Usage: minimix-proxy [COMMAND] [--config FILE] [flags]",
+    "",
+    "XMPP client-to-server proxy that joins each MUC room once per account and fans room traffic",
+    "out to every session of that account.",
+    "",
+    "Every flag except --config, --help and --version can also be set in the TOML config file under",
+    "the same name without \"--\" (e.g. listen = [\"[::]:5222\"], upstream-insecure = true). Flags",
+    "override the file; a repeatable flag replaces the file's whole list. Relative paths in the file",
+    "are relative to the file's directory.",
+    "",
+    "Flags:",
+  ];
+  for (const o of OPTIONS) {
+    const left = `  --${o.name}${o.metavar ? ` ${o.metavar}` : ""}`;
+    lines.push(left.length < 34 ? `${left.padEnd(34)}${o.help}` : `${left}\n${" ".repeat(34)}${o.help}`);
+    if (o.default !== "") lines.push(`${" ".repeat(34)}default: ${o.default}`);
+  }
+  lines.push("", "Exit status: 0 on success, 2 on a configuration error.");
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,310 @@
+/**
+ * Configuration: command line (cli-args.ts) over TOML file over defaults, fully validated into a typed
+ * `Config`. Pure apart from reading the --config file. Every problem is a ConfigError with a
+ * one-line message naming the key; the CLI prints it and exits with status 2.
+ *
+ * The TOML file uses the flag names without "--" as top-level keys (see config.example.toml).
+ * Repeatable settings are a string or an array of strings. Certificates are the parallel arrays
+ * `cert = [...]` and `key = [...]`, paired by position exactly like repeated --cert/--key flags —
+ * the same names as the flags, and no second, table-based syntax to learn.
+ */
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { TomlDate, TomlError, parse as parseToml } from "smol-toml";
+import {
+  ConfigError,
+  OPTIONS,
+  fail,
+  oneLine,
+  parseArgs,
+  quote,
+  suggest,
+  toPartial,
+  type CertPair,
+  type HostPort,
+  type LogLevel,
+  type PartialConfig,
+  type RawValue,
+  type Source,
+  type UpstreamTls,
+} from "./cli-args.js";
+
+export { ConfigError, helpText, parseArgs, type CertPair, type HostPort, type LogLevel, type ParsedArgs, type PartialConfig, type UpstreamTls } from "./cli-args.js";
+
+export interface Limits {
+  /** Largest stanza, in bytes, accepted from either side. */
+  maxStanzaSize: number;
+  /** Deepest XML nesting accepted. */
+  maxDepth: number;
+  /** From connect to authenticated session. */
+  authTimeoutMs: number;
+}
+
+export interface Config {
+  /** STARTTLS client listeners. */
+  listen: HostPort[];
+  /** Direct-TLS client listeners (XEP-0368). */
+  listenTls: HostPort[];
+  /** Served XMPP domains, normalised (lowercase, no trailing dot), at least one, no duplicates. */
+  domains: string[];
+  /** Absolute paths; empty = use a self-signed certificate from stateDir. */
+  certs: CertPair[];
+  upstream: HostPort;
+  upstreamTls: UpstreamTls;
+  /** Absolute path of a PEM CA bundle; absent = system CAs. */
+  upstreamCa?: string;
+  upstreamInsecure: boolean;
+  logLevel: LogLevel;
+  /** Absolute path. */
+  stateDir: string;
+  limits: Limits;
+  /** Whitespace keepalive interval per leg; 0 = off. */
+  keepaliveMs: number;
+  /** Upstream connect + TLS + stream features deadline. */
+  upstreamTimeoutMs: number;
+  accountResourcePrefix: string;
+  roomHistory: number;
+  /** 0 = never leave idle rooms. */
+  roomIdleLeaveMs: number;
+  /** Absolute path of the config file that was read, if any. */
+  configFile?: string;
+  /** Subcommand from the command line (e.g. "check"), if any. */
+  command?: string;
+}
+
+export const DEFAULTS = {
+  listen: { host: "0.0.0.0", port: 5222 },
+  listenTls: { host: "0.0.0.0", port: 5223 },
+  upstreamPortStarttls: 5222,
+  upstreamPortDirect: 5223,
+  upstreamTls: "starttls",
+  logLevel: "info",
+  maxStanzaSize: 262_144,
+  maxDepth: 64,
+  authTimeout: 30,
+  keepalive: 60,
+  upstreamTimeout: 10,
+  accountResourcePrefix: "minimix-",
+  roomHistory: 200,
+  roomIdleLeave: 7200,
+} as const;
+
+/** The production location, used in docs and config.example.toml; never read implicitly. */
+export const DEFAULT_CONFIG_PATH = "/etc/minimix-proxy/config.toml";
+
+/** A config file is a few KiB; refuse absurd sizes instead of parsing them. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * argv (process.argv.slice(2)) + environment → validated Config. Throws ConfigError. Call parseArgs
+ * first to handle --help/--version; given those, this throws ConfigError(key "argv").
+ */
+export function loadConfig(argv: string[], env: Env = process.env): Config {
+  const args = parseArgs(argv);
+  if (args.kind !== "run") {
+    throw new ConfigError("argv", `config: --${args.kind} is not a configuration; handle it before loading the config`);
+  }
+  const home = homeDir(env);
+  let file: PartialConfig = {};
+  let configFile: string | undefined;
+  if (args.configFile !== undefined) {
+    configFile = resolve(expandHome(args.configFile, home));
+    file = readConfigFile(configFile, env);
+  }
+  const flags = resolvePaths(args.flags, process.cwd(), home);
+  const cfg = resolveConfig(file, flags, env);
+  if (configFile !== undefined) cfg.configFile = configFile;
+  if (args.command !== undefined) cfg.command = args.command;
+  return cfg;
+}
+
+/** Reads and validates a TOML config file; relative paths in it become relative to its directory. */
+export function readConfigFile(path: string, env: Env = process.env): PartialConfig {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    const code = err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : "error";
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : code;
+    throw new ConfigError("config", `config: cannot read config file ${oneLine(path)}: ${why}`);
+  }
+  if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError("config", `config: ${oneLine(path)}: file too large (over ${MAX_CONFIG_BYTES} bytes)`);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes); // TOML 1.0 §"Spec": a document is UTF-8
+  } catch {
+    throw new ConfigError("config", `config: ${oneLine(path)}: not valid UTF-8`);
+  }
+  const partial = parseConfigToml(text, path);
+  return resolvePaths(partial, dirname(path), homeDir(env));
+}
+
+/**
+ * Parses TOML text (already read) into validated settings. `fileName` only labels messages. Paths
+ * are returned as written. Unknown keys, wrong types and syntax errors are ConfigErrors.
+ */
+export function parseConfigToml(text: string, fileName: string): PartialConfig {
+  const where = oneLine(fileName);
+  let doc: Record<string, unknown>;
+  try {
+    // integersAsBigInt: keeps 5 (integer) and 5.0 (float) apart so "expected integer, got float" works.
+    doc = parseToml(text, { integersAsBigInt: true, unsafeKeyBehaviour: "throw" });
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const msg = (err.message.split("\n")[0] ?? "").replace(/^Invalid TOML document:\s*/, "");
+      throw new ConfigError("config", `config: ${where}:${err.line}:${err.column}: invalid TOML: ${msg}`);
+    }
+    throw new ConfigError("config", `config: ${where}: invalid TOML`);
+  }
+
+  const source: Source = { kind: "file", path: where };
+  const keys = OPTIONS.filter((o) => !o.cliOnly);
+  const raw = new Map<string, RawValue>();
+  for (const [key, value] of Object.entries(doc)) {
+    const spec = keys.find((o) => o.name === key);
+    if (spec === undefined) {
+      const hint = suggest(key, keys.map((o) => o.name));
+      const extra = key === "config" ? " (--config only exists on the command line)" : hint ? ` (did you mean "${hint}"?)` : "";
+      throw new ConfigError(key, `config: unknown key ${quote(key)} in ${where}${extra}`);
+    }
+    switch (spec.type) {
+      case "strings":
+        if (typeof value === "string") raw.set(key, { type: "strings", values: [value] });
+        else if (Array.isArray(value)) {
+          const values: string[] = [];
+          for (const v of value) {
+            if (typeof v !== "string") throw fail(source, key, `expected array of strings, got array containing ${tomlType(v)}`);
+            values.push(v);
+          }
+          raw.set(key, { type: "strings", values });
+        } else throw fail(source, key, `expected string or array of strings, got ${tomlType(value)}`);
+        break;
+      case "string":
+        if (typeof value !== "string") throw fail(source, key, `expected string, got ${tomlType(value)}`);
+        raw.set(key, { type: "strings", values: [value] });
+        break;
+      case "integer":
+        if (typeof value !== "bigint") throw fail(source, key, `expected integer, got ${tomlType(value)}`);
+        raw.set(key, { type: "integer", value });
+        break;
+      case "boolean":
+        if (typeof value !== "boolean") throw fail(source, key, `expected boolean, got ${tomlType(value)}`);
+        raw.set(key, { type: "boolean", value });
+        break;
+    }
+  }
+  return toPartial(raw, source);
+}
+
+function tomlType(v: unknown): string {
+  if (typeof v === "string") return "string";
+  if (typeof v === "bigint") return "integer";
+  if (typeof v === "number") return "float";
+  if (typeof v === "boolean") return "boolean";
+  if (Array.isArray(v)) return "array";
+  if (v instanceof TomlDate || v instanceof Date) return "datetime";
+  return "table";
+}
+
+function homeDir(env: Env): string {
+  const h = env["HOME"];
+  return h !== undefined && isAbsolute(h) ? h : homedir();
+}
+
+function expandHome(p: string, home: string): string {
+  return p === "~" ? home : p.startsWith("~/") ? join(home, p.slice(2)) : p;
+}
+
+/** Makes every path setting absolute: "~/" → home, relative → against `base`. */
+export function resolvePaths(p: PartialConfig, base: string, home: string): PartialConfig {
+  const abs = (x: string): string => resolve(base, expandHome(x, home));
+  const out: PartialConfig = { ...p };
+  if (p.certs) out.certs = p.certs.map((c) => ({ certFile: abs(c.certFile), keyFile: abs(c.keyFile) }));
+  if (p.upstreamCa !== undefined) out.upstreamCa = abs(p.upstreamCa);
+  if (p.stateDir !== undefined) out.stateDir = abs(p.stateDir);
+  return out;
+}
+
+/** XDG Base Directory spec: $XDG_STATE_HOME if set and absolute, else ~/.local/state. */
+export function defaultStateDir(env: Env = process.env): string {
+  const xdg = env["XDG_STATE_HOME"];
+  const base = xdg !== undefined && xdg !== "" && isAbsolute(xdg) ? xdg : join(homeDir(env), ".local", "state");
+  return join(base, "minimix-proxy");
+}
+
+/**
+ * Merges (flags over file over defaults) and applies the cross-key rules. Paths must already be
+ * absolute (resolvePaths); a still-relative one is resolved against the working directory.
+ */
+export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: Env = process.env): Config {
+  const m: PartialConfig = { ...file };
+  for (const [k, v] of Object.entries(flags)) {
+    if (v !== undefined) Object.assign(m, { [k]: v });
+  }
+
+  const domains = m.domains ?? [];
+  if (domains.length === 0) {
+    throw new ConfigError("domain", `config: domain: required; give --domain NAME or domain = "NAME" in the config file`);
+  }
+
+  // Defaults only when no listener was configured at all: a user who asked for just a direct-TLS
+  // listener must not get a surprise STARTTLS one. An explicit empty list counts as configured.
+  let listen: HostPort[];
+  let listenTls: HostPort[];
+  if (m.listen === undefined && m.listenTls === undefined) {
+    listen = [{ ...DEFAULTS.listen }];
+    listenTls = [{ ...DEFAULTS.listenTls }];
+  } else {
+    listen = m.listen ?? [];
+    listenTls = m.listenTls ?? [];
+  }
+  if (listen.length + listenTls.length === 0) {
+    throw new ConfigError("listen", "config: listen: no listener configured (listen and listen-tls are both empty)");
+  }
+  const seen = new Map<string, string>();
+  for (const [name, list] of [["listen", listen], ["listen-tls", listenTls]] as const) {
+    for (const hp of list) {
+      if (hp.port === 0) continue; // each port-0 listener gets its own port
+      const id = `${hp.host.toLowerCase()}|${hp.port}`;
+      const label = hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+      const prev = seen.get(id);
+      if (prev !== undefined) throw new ConfigError(name, `config: ${name}: ${label} is already used by ${prev}`);
+      seen.set(id, name);
+    }
+  }
+
+  const upstreamTls = m.upstreamTls ?? DEFAULTS.upstreamTls;
+  const firstDomain = domains[0] ?? "";
+  const upstream: HostPort = m.upstream ?? {
+    // A domain may be an IPv6 literal in brackets (RFC 7622 §3.2); a HostPort host has none.
+    host: firstDomain.startsWith("[") ? firstDomain.slice(1, -1) : firstDomain,
+    port: upstreamTls === "direct" ? DEFAULTS.upstreamPortDirect : DEFAULTS.upstreamPortStarttls,
+  };
+
+  const cfg: Config = {
+    listen,
+    listenTls,
+    domains,
+    certs: (m.certs ?? []).map((c) => ({ certFile: resolve(c.certFile), keyFile: resolve(c.keyFile) })),
+    upstream,
+    upstreamTls,
+    upstreamInsecure: m.upstreamInsecure ?? false,
+    logLevel: m.logLevel ?? DEFAULTS.logLevel,
+    stateDir: resolve(m.stateDir ?? defaultStateDir(env)),
+    limits: {
+      maxStanzaSize: m.maxStanzaSize ?? DEFAULTS.maxStanzaSize,
+      maxDepth: m.maxDepth ?? DEFAULTS.maxDepth,
+      authTimeoutMs: (m.authTimeout ?? DEFAULTS.authTimeout) * 1000,
+    },
+    keepaliveMs: (m.keepalive ?? DEFAULTS.keepalive) * 1000,
+    upstreamTimeoutMs: (m.upstreamTimeout ?? DEFAULTS.upstreamTimeout) * 1000,
+    accountResourcePrefix: m.accountResourcePrefix ?? DEFAULTS.accountResourcePrefix,
+    roomHistory: m.roomHistory ?? DEFAULTS.roomHistory,
+    roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
+  };
+  if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
+  return cfg;
+}

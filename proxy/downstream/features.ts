@@ -1,0 +1,46 @@
+import { Element, clone } from "ltx";
+import { NS_SASL, NS_TLS } from "../../core/xml/stream.js";
+
+/** RFC 6120 §5.3.1: TLS is mandatory-to-negotiate here, so it is marked <required/>. */
+export function preTlsFeatures(): string {
+  return `<stream:features><starttls xmlns='${NS_TLS}'><required/></starttls></stream:features>`;
+}
+
+/**
+ * Only PLAIN, and only over TLS: the proxy must learn the password to authenticate upstream with
+ * SCRAM and to open the account session later (DESIGN §2). No -PLUS: the client's TLS channel ends
+ * at the proxy, so channel binding could never match upstream.
+ */
+export function saslFeatures(): string {
+  return `<stream:features><mechanisms xmlns='${NS_SASL}'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`;
+}
+
+/**
+ * Features the proxy cannot honour on the client's behalf are removed from the server's
+ * post-authentication features:
+ *  - XEP-0198 stream management: the proxy injects and drops stanzas, so acknowledgements must be
+ *    terminated per leg (DESIGN §6) — not done yet, so not offered;
+ *  - SASL2 / Bind2 / FAST (XEP-0388, XEP-0386, XEP-0484) and channel-binding advertisement (XEP-0440):
+ *    downstream authentication is the proxy's own;
+ *  - anything the proxy already negotiated itself (starttls, mechanisms).
+ */
+const DROPPED = new Set([
+  "urn:xmpp:sm:2",
+  "urn:xmpp:sm:3",
+  "urn:xmpp:sasl:2",
+  "urn:xmpp:bind:0",
+  "urn:xmpp:fast:0",
+  "urn:xmpp:sasl-cb:0",
+  "urn:ietf:params:xml:ns:xmpp-tls",
+  "urn:ietf:params:xml:ns:xmpp-sasl",
+]);
+
+export function filterPostAuthFeatures(features: Element): string {
+  const out = new Element("stream:features");
+  for (const child of features.children) {
+    if (typeof child === "string") continue;
+    if (DROPPED.has(child.attrs.xmlns as string)) continue;
+    out.cnode(clone(child));
+  }
+  return out.toString();
+}

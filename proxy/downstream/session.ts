@@ -1,0 +1,326 @@
+import type { Socket } from "node:net";
+import { randomBytes } from "node:crypto";
+import type { Element } from "ltx";
+import { FramingError, type StreamErrorCondition } from "../../core/xml/errors.js";
+import { escapeXml, parseStanza } from "../../core/xml/element.js";
+import { NS_BIND, NS_CLIENT, NS_SASL, NS_STREAM, streamHeader } from "../../core/xml/stream.js";
+import { parsePlainResponse } from "../../core/sasl/plain.js";
+import { SaslError } from "../../core/sasl/errors.js";
+import type { Logger } from "../log.js";
+import type { ProxyContext } from "../context.js";
+import { XmppConnection, type StreamHandler } from "../stream/xmpp-connection.js";
+import { openUpstream, type AuthenticatedUpstream } from "../upstream/connect.js";
+import { UpstreamError } from "../upstream/errors.js";
+import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
+
+export type Transport = "starttls" | "direct-tls";
+
+type Phase =
+  | "pre-tls" // plain TCP: only STARTTLS is allowed
+  | "tls" // encrypted, not authenticated: only SASL
+  | "authenticating" // waiting for the upstream's verdict
+  | "authed" // SASL done: waiting for the client's stream restart
+  | "open" // stanzas flow through
+  | "closed";
+
+/** RFC 6120 §6.5 SASL conditions; anything else from upstream becomes not-authorized. */
+const SASL_CONDITIONS = new Set([
+  "aborted", "account-disabled", "credentials-expired", "encryption-required", "incorrect-encoding",
+  "invalid-authzid", "invalid-mechanism", "malformed-request", "mechanism-too-weak", "not-authorized",
+  "temporary-auth-failure",
+]);
+const MAX_AUTH_ATTEMPTS = 3;
+
+export interface SessionEvents {
+  closed(session: DownstreamSession): void;
+  authenticated?(session: DownstreamSession, up: AuthenticatedUpstream, password: string): void;
+}
+
+/**
+ * One client connection and the upstream stream opened for it. Pre-authentication the proxy is
+ * the server (TLS, SASL PLAIN); after the server accepted the credentials it is a relay that
+ * passes stanzas through byte for byte, in both directions.
+ */
+export class DownstreamSession implements StreamHandler {
+  readonly id: string;
+  readonly log: Logger;
+  readonly transport: Transport;
+  readonly conn: XmppConnection;
+  private phase: Phase;
+  private headerSent = false;
+  private domain: string | undefined;
+  private upstream: AuthenticatedUpstream | undefined;
+  private upstreamFeatures = "";
+  private authAttempts = 0;
+  private awaitingPlainResponse = false;
+  private authTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  username: string | undefined;
+  /** The full JID the server bound (RFC 6120 §7), once known. */
+  jid: string | undefined;
+
+  constructor(private readonly ctx: ProxyContext, socket: Socket, transport: Transport, private readonly events: SessionEvents) {
+    this.id = ctx.nextConnId();
+    this.transport = transport;
+    this.phase = transport === "direct-tls" ? "tls" : "pre-tls";
+    this.log = ctx.log.child({ conn: this.id, transport, ip: socket.remoteAddress });
+    const limits = { maxStanzaSize: ctx.config.limits.maxStanzaSize, maxDepth: ctx.config.limits.maxDepth };
+    this.conn = new XmppConnection(socket, this, { limits, keepaliveMs: ctx.config.keepaliveMs });
+    this.authTimer = setTimeout(() => this.fail("connection-timeout", "authentication took too long"), ctx.config.limits.authTimeoutMs);
+    this.authTimer.unref();
+    this.log.debug("connection accepted");
+  }
+
+  get isOpen(): boolean {
+    return this.phase === "open";
+  }
+
+  // ---------------------------------------------------------------- stream handler (client side)
+
+  onOpen(name: string, attrs: Record<string, string>): void {
+    const header = (): string => streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") });
+    // RFC 6120 §4.9.1.2: when the error comes before our header, the header is sent first
+    if (name !== "stream:stream" || attrs["xmlns:stream"] !== NS_STREAM) {
+      return this.fail("invalid-namespace", "expected a stream:stream in the streams namespace", header());
+    }
+    if (attrs.xmlns !== NS_CLIENT) return this.fail("invalid-namespace", "only jabber:client streams are served", header());
+    const to = (attrs.to ?? "").toLowerCase().replace(/\.$/, "");
+    if (!to || !this.ctx.serves(to)) {
+      this.log.info({ to }, "stream to a domain this proxy does not serve");
+      return this.fail("host-unknown", "this proxy does not serve that domain", header());
+    }
+    if (this.domain && to !== this.domain) return this.fail("host-unknown", "the domain changed during the stream", header());
+    this.domain = to;
+    const major = Number((attrs.version ?? "0").split(".")[0]);
+    if (!(major >= 1)) return this.fail("unsupported-version", "XMPP 1.0 streams only", header());
+    this.conn.write(header());
+    this.headerSent = true;
+    switch (this.phase) {
+      case "pre-tls":
+        this.conn.write(preTlsFeatures());
+        break;
+      case "tls":
+        this.conn.write(saslFeatures());
+        break;
+      case "authed":
+        this.conn.write(this.upstreamFeatures);
+        this.phase = "open";
+        break;
+      default:
+        this.fail("not-authorized", "unexpected stream restart");
+    }
+  }
+
+  onStanza(name: string, bytes: Buffer): void {
+    switch (this.phase) {
+      case "open":
+        return this.toUpstream(name, bytes);
+      case "pre-tls":
+        if (name === "starttls") return void this.startTls();
+        return this.fail("policy-violation", "encryption is required: use STARTTLS");
+      case "tls":
+        return this.onSasl(name, bytes);
+      case "authenticating":
+        return this.fail("not-authorized", "stanza sent during authentication");
+      default:
+        return this.fail("not-authorized", "stanza sent before the stream restart");
+    }
+  }
+
+  onClose(): void {
+    this.log.debug("client closed the stream");
+    this.upstream?.conn.end();
+    this.conn.end();
+  }
+
+  onFramingError(err: FramingError): void {
+    this.log.info({ code: err.code, condition: err.condition, reason: err.message }, "bad input from client");
+    this.fail(err.condition, err.message);
+  }
+
+  onSocketClosed(err?: Error): void {
+    const was = this.phase;
+    this.phase = "closed";
+    clearTimeout(this.authTimer);
+    this.upstream?.conn.end();
+    this.log.info({ jid: this.jid, phase: was, ms: Date.now() - this.startedAt, bytesIn: this.conn.bytesIn, bytesOut: this.conn.bytesOut,
+      error: err?.message }, "connection closed");
+    this.events.closed(this);
+  }
+
+  // ---------------------------------------------------------------- negotiation
+
+  private async startTls(): Promise<void> {
+    this.conn.write(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
+    this.headerSent = false;
+    try {
+      await this.conn.upgradeServer({
+        secureContext: this.ctx.certs.contextFor(this.domain),
+        SNICallback: this.ctx.certs.sniCallback,
+        minVersion: "TLSv1.2",
+      }, this.ctx.config.limits.authTimeoutMs);
+      this.phase = "tls";
+      this.log.debug({ protocol: (this.conn.socket as import("node:tls").TLSSocket).getProtocol?.() }, "TLS established");
+    } catch (err) {
+      this.log.info({ reason: (err as Error).message }, "TLS handshake failed");
+      this.conn.destroy();
+    }
+  }
+
+  private onSasl(name: string, bytes: Buffer): void {
+    let el: Element;
+    try {
+      el = parseStanza(bytes);
+    } catch (err) {
+      return this.onFramingError(err as FramingError);
+    }
+    if (el.attrs.xmlns !== NS_SASL) return this.fail("not-authorized", "authenticate first");
+    if (name === "abort") {
+      this.awaitingPlainResponse = false;
+      return this.saslFailure("aborted");
+    }
+    if (name === "response" && this.awaitingPlainResponse) {
+      this.awaitingPlainResponse = false;
+      return this.authenticate(el.getText());
+    }
+    if (name !== "auth") return this.saslFailure("malformed-request");
+    if (el.attrs.mechanism !== "PLAIN") return this.saslFailure("invalid-mechanism");
+    const initial = el.getText().trim();
+    if (initial === "") {
+      // RFC 6120 §6.4.2 / RFC 4616: no initial response, so ask for it with an empty challenge
+      this.awaitingPlainResponse = true;
+      this.conn.write(`<challenge xmlns='${NS_SASL}'/>`);
+      return;
+    }
+    this.authenticate(initial);
+  }
+
+  private authenticate(b64: string): void {
+    let creds: { authzid: string; authcid: string; password: string };
+    try {
+      creds = parsePlainResponse(b64.trim());
+    } catch (err) {
+      if (err instanceof SaslError) return this.saslFailure(err.condition);
+      throw err;
+    }
+    const domain = this.domain ?? this.ctx.config.domains[0]!;
+    const authcid = creds.authcid;
+    if (creds.authzid && creds.authzid.toLowerCase() !== `${authcid}@${domain}`.toLowerCase()) {
+      return this.saslFailure("invalid-authzid");
+    }
+    this.phase = "authenticating";
+    this.username = authcid;
+    const log = this.log.child({ user: `${authcid}@${domain}` });
+    openUpstream(this.ctx.upstreamTarget(domain), authcid, { password: creds.password }).then(
+      (up) => {
+        if (this.phase !== "authenticating") {
+          up.conn.end();
+          return;
+        }
+        this.upstream = up;
+        this.upstreamFeatures = filterPostAuthFeatures(up.features);
+        up.conn.setHandler(this.upstreamHandler);
+        clearTimeout(this.authTimer);
+        this.events.authenticated?.(this, up, creds.password);
+        this.phase = "authed";
+        this.conn.restart();
+        this.headerSent = false;
+        this.conn.write(`<success xmlns='${NS_SASL}'/>`);
+        log.info({ mechanism: up.mechanism, upstreamMs: up.connectMs }, "authenticated");
+      },
+      (err: unknown) => {
+        if (this.phase !== "authenticating") return;
+        if (err instanceof UpstreamError && err.code === "UPSTREAM_AUTH") {
+          this.phase = "tls";
+          log.info({ condition: err.condition }, "authentication failed upstream");
+          return this.saslFailure(SASL_CONDITIONS.has(err.condition) ? err.condition : "not-authorized", err.text);
+        }
+        const ue = err instanceof UpstreamError ? err : undefined;
+        log.warn({ code: ue?.code ?? "INTERNAL", reason: (err as Error).message }, "upstream unavailable");
+        this.fail(ue?.streamCondition ?? "remote-connection-failed",
+          ue?.condition === "host-unknown" ? "the server does not serve this domain" : "the proxy could not reach the server");
+      },
+    );
+  }
+
+  private saslFailure(condition: string, text?: string): void {
+    const t = text ? `<text xml:lang='en'>${escapeXml(text)}</text>` : "";
+    this.conn.write(`<failure xmlns='${NS_SASL}'><${condition}/>${t}</failure>`);
+    if (condition !== "aborted" && ++this.authAttempts >= MAX_AUTH_ATTEMPTS) {
+      // RFC 6120 §6.4.5: the server may limit retries and then close the stream
+      this.fail("policy-violation", "too many failed authentication attempts");
+    }
+  }
+
+  // ---------------------------------------------------------------- relay
+
+  private toUpstream(_name: string, bytes: Buffer): void {
+    const up = this.upstream;
+    if (!up) return;
+    if (!up.conn.write(bytes)) this.backOff(this.conn, up.conn);
+  }
+
+  /** Flow control: stop reading from `reader` until `writer`'s socket drained. */
+  private backOff(reader: XmppConnection, writer: XmppConnection): void {
+    reader.socket.pause();
+    writer.socket.once("drain", () => reader.socket.resume());
+  }
+
+  private readonly upstreamHandler: StreamHandler = {
+    onOpen: () => {
+      this.log.warn("upstream restarted its stream unexpectedly");
+      this.fail("remote-connection-failed", "the server restarted the stream");
+    },
+    onStanza: (name, bytes) => {
+      if (name === "stream:error") {
+        // pass the server's own condition (conflict, system-shutdown, policy-violation, …) through
+        this.log.info("upstream sent a stream error");
+        this.conn.write(bytes);
+        this.conn.end();
+        this.upstream?.conn.end();
+        return;
+      }
+      if (name === "iq" && this.jid === undefined) this.captureBind(bytes);
+      if (!this.conn.write(bytes) && this.upstream) this.backOff(this.upstream.conn, this.conn);
+    },
+    onClose: () => {
+      this.log.info("upstream closed the stream");
+      this.conn.end();
+    },
+    onFramingError: (err) => {
+      this.log.warn({ code: err.code, reason: err.message }, "bad input from upstream");
+      this.upstream?.conn.destroy();
+      this.fail("remote-connection-failed", "the server sent something the proxy could not read");
+    },
+    onSocketClosed: () => {
+      if (this.phase === "closed") return;
+      this.log.info("upstream connection lost");
+      this.fail("remote-connection-failed", "connection to the server lost");
+    },
+  };
+
+  private captureBind(bytes: Buffer): void {
+    const el = parseStanza(bytes);
+    if (el.attrs.type !== "result") return;
+    const jid = el.getChild("bind", NS_BIND)?.getChildText("jid");
+    if (jid) {
+      this.jid = jid;
+      this.log.info({ jid }, "resource bound");
+    }
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  /** A stream error to the client (with our header first if none was sent), then close both legs. */
+  fail(condition: StreamErrorCondition, text?: string, header?: string): void {
+    if (this.phase === "closed") return;
+    const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
+    this.conn.fail(condition, text, h);
+    this.upstream?.conn.end();
+  }
+
+  /** Graceful shutdown of this session (SIGTERM). */
+  shutdown(): void {
+    this.fail("system-shutdown", "the proxy is shutting down");
+  }
+}

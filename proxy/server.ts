@@ -1,0 +1,139 @@
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { readFileSync } from "node:fs";
+import type { Config } from "./config.js";
+import type { Logger } from "./log.js";
+import type { ProxyContext } from "./context.js";
+import type { UpstreamTarget } from "./upstream/connect.js";
+import { DownstreamSession, type Transport } from "./downstream/session.js";
+import { CertStore } from "../tls/cert-store.js";
+import { ensureDevCert } from "../tls/dev-cert.js";
+
+export interface BoundListener {
+  transport: Transport;
+  host: string;
+  port: number;
+}
+
+/** Upstream stanzas (MAM pages, vCards with photos) may legitimately be larger than a client's. */
+const UPSTREAM_STANZA_FACTOR = 16;
+
+/**
+ * The composition root: certificates, listeners, the set of live sessions, reload and shutdown.
+ */
+export class ProxyServer {
+  readonly sessions = new Set<DownstreamSession>();
+  private readonly servers: { server: net.Server | tls.Server; transport: Transport }[] = [];
+  private certs!: CertStore;
+  private connSeq = 0;
+  private upstreamCa: Buffer | undefined;
+  private stopping = false;
+
+  constructor(readonly config: Config, readonly log: Logger) {}
+
+  private context(): ProxyContext {
+    const domains = new Set(this.config.domains.map((d) => d.toLowerCase()));
+    const cfg = this.config;
+    return {
+      config: cfg,
+      log: this.log,
+      certs: this.certs,
+      serves: (d) => domains.has(d),
+      nextConnId: () => (++this.connSeq).toString(36),
+      upstreamTarget: (domain): UpstreamTarget => ({
+        host: cfg.upstream.host,
+        port: cfg.upstream.port,
+        tls: cfg.upstreamTls,
+        domain,
+        ca: this.upstreamCa,
+        insecure: cfg.upstreamInsecure,
+        timeoutMs: cfg.upstreamTimeoutMs,
+        limits: { maxStanzaSize: cfg.limits.maxStanzaSize * UPSTREAM_STANZA_FACTOR, maxDepth: cfg.limits.maxDepth },
+        keepaliveMs: cfg.keepaliveMs,
+      }),
+    };
+  }
+
+  private loadCerts(): CertStore {
+    if (this.config.certs.length > 0) return new CertStore(this.config.certs);
+    const dev = ensureDevCert(this.config.stateDir, this.config.domains);
+    this.log.warn({ certFile: dev.certFile, generated: dev.generated, domains: this.config.domains },
+      "no certificate configured: using a self-signed development certificate (clients must trust it explicitly)");
+    return new CertStore([{ certFile: dev.certFile, keyFile: dev.keyFile }]);
+  }
+
+  async start(): Promise<BoundListener[]> {
+    this.certs = this.loadCerts();
+    if (this.config.upstreamCa) this.upstreamCa = readFileSync(this.config.upstreamCa);
+    if (this.config.upstreamInsecure) {
+      this.log.warn("upstream certificate verification is DISABLED (--upstream-insecure): anyone on the path can read passwords");
+    }
+    const ctx = this.context();
+    const onConnection = (transport: Transport) => (socket: net.Socket): void => {
+      if (this.stopping) {
+        socket.destroy();
+        return;
+      }
+      socket.on("error", () => undefined); // errors are handled by the session; never crash on a reset
+      const session = new DownstreamSession(ctx, socket, transport, {
+        closed: (s) => this.sessions.delete(s),
+      });
+      this.sessions.add(session);
+    };
+    const bound: BoundListener[] = [];
+    for (const addr of this.config.listen) {
+      const server = net.createServer(onConnection("starttls"));
+      bound.push(await this.listen(server, addr, "starttls"));
+    }
+    for (const addr of this.config.listenTls) {
+      // XEP-0368: direct TLS with ALPN "xmpp-client"
+      const server = tls.createServer({ ...this.certs.serverOptions(), ALPNProtocols: ["xmpp-client"] }, onConnection("direct-tls"));
+      server.on("tlsClientError", (err, s) => {
+        this.log.info({ ip: s.remoteAddress, transport: "direct-tls", reason: err.message }, "TLS handshake failed");
+      });
+      bound.push(await this.listen(server, addr, "direct-tls"));
+    }
+    return bound;
+  }
+
+  private listen(server: net.Server | tls.Server, addr: { host: string; port: number }, transport: Transport): Promise<BoundListener> {
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(addr.port, addr.host, () => {
+        server.off("error", reject);
+        server.on("error", (err) => this.log.error({ err: err.message, transport }, "listener error"));
+        this.servers.push({ server, transport });
+        const a = server.address() as net.AddressInfo;
+        this.log.info({ transport, host: a.address, port: a.port }, "listening");
+        resolve({ transport, host: a.address, port: a.port });
+      });
+    });
+  }
+
+  /** SIGHUP: re-read certificates; on failure keep the old ones. Live connections are not touched. */
+  reloadCertificates(): boolean {
+    try {
+      this.certs.reload();
+      for (const { server, transport } of this.servers) {
+        if (transport === "direct-tls") (server as tls.Server).setSecureContext({ ...this.certs.serverOptions(), ALPNProtocols: ["xmpp-client"] } as tls.SecureContextOptions);
+      }
+      this.log.info({ certificates: this.certs.expiry() }, "certificates reloaded");
+      return true;
+    } catch (err) {
+      this.log.error({ reason: (err as Error).message }, "certificate reload failed; keeping the previous certificates");
+      return false;
+    }
+  }
+
+  /** SIGTERM: <system-shutdown/> to every client, close upstream streams, stop listening. */
+  async stop(graceMs = 2000): Promise<void> {
+    this.stopping = true;
+    for (const { server } of this.servers) server.close();
+    const n = this.sessions.size;
+    for (const s of this.sessions) s.shutdown();
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sessions) s.conn.destroy();
+    this.log.info({ sessions: n }, "stopped");
+  }
+}

@@ -1,0 +1,214 @@
+import * as net from "node:net";
+import * as tls from "node:tls";
+import type { Element } from "ltx";
+import { parseStanza } from "../../core/xml/element.js";
+import type { FramerLimits } from "../../core/xml/framer.js";
+import { NS_SASL, NS_STREAMS_ERR, NS_TLS, streamHeader } from "../../core/xml/stream.js";
+import { ScramClient, pickMechanism } from "../../core/sasl/scram.js";
+import { encodePlain } from "../../core/sasl/plain.js";
+import { FrameQueue, TimeoutError, type Frame } from "../stream/frame-queue.js";
+import { XmppConnection } from "../stream/xmpp-connection.js";
+import { UpstreamError } from "./errors.js";
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  tls: "starttls" | "direct";
+  /** The XMPP domain (stream `to`, TLS servername and certificate identity). */
+  domain: string;
+  ca?: string | Buffer;
+  insecure: boolean;
+  timeoutMs: number;
+  limits: FramerLimits;
+  keepaliveMs: number;
+}
+
+/** What the proxy may keep instead of a password (DESIGN §2): SCRAM's SaltedPassword. */
+export interface ScramSecret {
+  hash: "SHA-256" | "SHA-1";
+  saltedPassword: Buffer;
+  salt: Buffer;
+  iterations: number;
+}
+export type UpstreamSecret = { password: string } | ScramSecret;
+
+export interface AuthenticatedUpstream {
+  conn: XmppConnection;
+  /** The frame queue still owning `conn`; hand frames over with drain() when taking ownership. */
+  queue: FrameQueue;
+  /** Post-authentication stream features, as the server sent them. */
+  features: Element;
+  mechanism: string;
+  /** Present after a SCRAM exchange: what the account session may re-use. */
+  scram?: ScramSecret;
+  connectMs: number;
+}
+
+const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
+const unb64 = (s: string): string => Buffer.from(s, "base64").toString("utf8");
+
+async function expect(queue: FrameQueue, timeoutMs: number, what: string): Promise<Frame> {
+  let f: Frame;
+  try {
+    f = await queue.next(timeoutMs);
+  } catch (err) {
+    if (err instanceof TimeoutError) throw new UpstreamError("UPSTREAM_TIMEOUT", "remote-connection-failed", `upstream did not answer (${what})`);
+    if (err instanceof UpstreamError) throw err;
+    throw new UpstreamError("UPSTREAM_CLOSED", "remote-connection-failed", `upstream connection lost (${what}): ${(err as Error).message}`);
+  }
+  if (f.kind === "close") throw new UpstreamError("UPSTREAM_CLOSED", "remote-connection-failed", `upstream closed the stream (${what})`);
+  if (f.kind === "stanza" && f.name === "stream:error") {
+    const el = parseStanza(f.bytes);
+    const cond = el.children.find((c): c is Element => typeof c !== "string" && c.attrs.xmlns === NS_STREAMS_ERR && c.name !== "text");
+    const text = el.getChildText("text", NS_STREAMS_ERR) ?? undefined;
+    throw new UpstreamError("UPSTREAM_STREAM_ERROR", cond?.name ?? "undefined-condition", `upstream stream error ${cond?.name ?? "?"} (${what})`, text);
+  }
+  return f;
+}
+
+async function expectStanza(queue: FrameQueue, timeoutMs: number, what: string): Promise<Element> {
+  for (;;) {
+    const f = await expect(queue, timeoutMs, what);
+    if (f.kind === "stanza") return parseStanza(f.bytes);
+    // a header arrives before the features after every (re)start
+  }
+}
+
+async function openStream(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
+  conn.write(streamHeader({ to: t.domain }));
+  const features = await expectStanza(queue, t.timeoutMs, "stream features");
+  if (features.name !== "stream:features") {
+    throw new UpstreamError("UPSTREAM_PROTOCOL", "remote-connection-failed", `expected stream features, got <${features.name}>`);
+  }
+  return features;
+}
+
+function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
+  const o: tls.ConnectionOptions = {
+    minVersion: "TLSv1.2",
+    rejectUnauthorized: !t.insecure,
+    ALPNProtocols: t.tls === "direct" ? ["xmpp-client"] : undefined,
+  };
+  if (!net.isIP(t.domain)) o.servername = t.domain;
+  if (t.ca) o.ca = t.ca;
+  return o;
+}
+
+function connectSocket(t: UpstreamTarget): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = t.tls === "direct"
+      ? tls.connect({ host: t.host, port: t.port, ...tlsOptions(t) })
+      : net.connect({ host: t.host, port: t.port });
+    const ready = t.tls === "direct" ? "secureConnect" : "connect";
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new UpstreamError("UPSTREAM_TIMEOUT", "remote-connection-failed", `upstream ${t.host}:${t.port} did not connect in ${t.timeoutMs} ms`));
+    }, t.timeoutMs);
+    s.once(ready, () => {
+      clearTimeout(timer);
+      s.removeAllListeners("error");
+      resolve(s);
+    });
+    s.once("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      s.destroy();
+      const isTls = err.code?.startsWith("ERR_TLS") || /certificate|SSL|TLS/i.test(err.message) || (err.code?.includes("CERT") ?? false);
+      reject(new UpstreamError(isTls ? "UPSTREAM_TLS" : "UPSTREAM_CONNECT", "remote-connection-failed",
+        `upstream ${t.host}:${t.port}: ${err.code ?? ""} ${err.message}`.trim()));
+    });
+  });
+}
+
+async function authenticate(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget, features: Element,
+  username: string, secret: UpstreamSecret): Promise<{ mechanism: string; scram?: ScramSecret }> {
+  const offered = (features.getChild("mechanisms", NS_SASL)?.getChildren("mechanism") ?? []).map((m) => m.getText().trim());
+  let mechanism = pickMechanism(offered);
+  if ("saltedPassword" in secret) {
+    // a stored SCRAM secret only works with the very mechanism it was derived for
+    const want = secret.hash === "SHA-256" ? "SCRAM-SHA-256" : "SCRAM-SHA-1";
+    mechanism = offered.includes(want) ? want : null;
+  }
+  if (!mechanism) {
+    throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `upstream offers no usable SASL mechanism (${offered.join(" ") || "none"})`);
+  }
+  if (mechanism === "PLAIN") {
+    if (!("password" in secret)) throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", "PLAIN needs the password");
+    conn.write(`<auth xmlns='${NS_SASL}' mechanism='PLAIN'>${encodePlain(username, secret.password)}</auth>`);
+    await saslOutcome(queue, t);
+    return { mechanism };
+  }
+  const hash = mechanism === "SCRAM-SHA-256" ? "SHA-256" : "SHA-1";
+  const client = new ScramClient(hash, username, "password" in secret ? { password: secret.password } : secret);
+  conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${b64(client.clientFirst())}</auth>`);
+  const challenge = await saslStep(queue, t);
+  if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
+  let final: string;
+  try {
+    final = client.clientFinal(unb64(challenge.getText()));
+  } catch (err) {
+    conn.write(`<abort xmlns='${NS_SASL}'/>`);
+    throw new UpstreamError("UPSTREAM_AUTH", "temporary-auth-failure", `SCRAM: ${(err as Error).message}`);
+  }
+  conn.write(`<response xmlns='${NS_SASL}'>${b64(final)}</response>`);
+  const success = await saslOutcome(queue, t);
+  try {
+    client.verifyServerFinal(unb64(success.getText()));
+  } catch {
+    // RFC 5802 §5: a wrong server signature means we may be talking to an impostor
+    throw new UpstreamError("UPSTREAM_AUTH", "temporary-auth-failure", "SCRAM server signature did not verify");
+  }
+  return { mechanism, scram: { hash, ...client.keys } };
+}
+
+async function saslStep(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
+  const el = await expectStanza(queue, t.timeoutMs, "SASL");
+  if (el.name === "failure") {
+    const cond = el.children.find((c): c is Element => typeof c !== "string" && c.name !== "text");
+    const text = el.getChildText("text") ?? undefined;
+    throw new UpstreamError("UPSTREAM_AUTH", cond?.name ?? "not-authorized", `upstream SASL failure: ${cond?.name ?? "?"}`, text);
+  }
+  return el;
+}
+
+async function saslOutcome(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
+  const el = await saslStep(queue, t);
+  if (el.name !== "success") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${el.name}> after SASL`);
+  return el;
+}
+
+/**
+ * Opens an authenticated stream to the real server: connect (TCP+STARTTLS or direct TLS),
+ * SASL with the strongest mechanism offered (never -PLUS: the TLS channel differs on our two
+ * legs, RFC 5802 §6), then the stream restart (RFC 6120 §6.4.6). Resource binding is left to
+ * the caller (a client binds through us; the account session binds itself).
+ */
+export async function openUpstream(t: UpstreamTarget, username: string, secret: UpstreamSecret): Promise<AuthenticatedUpstream> {
+  const started = Date.now();
+  const socket = await connectSocket(t);
+  const queue = new FrameQueue();
+  const conn = new XmppConnection(socket, queue, { limits: t.limits, keepaliveMs: t.keepaliveMs });
+  try {
+    let features = await openStream(conn, queue, t);
+    if (t.tls === "starttls") {
+      if (!features.getChild("starttls", NS_TLS)) {
+        throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", "upstream does not offer STARTTLS");
+      }
+      conn.write(`<starttls xmlns='${NS_TLS}'/>`);
+      const answer = await expectStanza(queue, t.timeoutMs, "STARTTLS");
+      if (answer.name !== "proceed") throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", "upstream refused STARTTLS");
+      try {
+        await conn.upgradeClient(tlsOptions(t), t.timeoutMs);
+      } catch (err) {
+        throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", `upstream TLS: ${(err as Error).message}`);
+      }
+      features = await openStream(conn, queue, t);
+    }
+    const auth = await authenticate(conn, queue, t, features, username, secret);
+    conn.restart();
+    features = await openStream(conn, queue, t);
+    return { conn, queue, features, mechanism: auth.mechanism, scram: auth.scram, connectMs: Date.now() - started };
+  } catch (err) {
+    conn.end(500);
+    throw err;
+  }
+}

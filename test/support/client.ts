@@ -1,0 +1,97 @@
+import { client, xml, type Client } from "@xmpp/client";
+import type { Element } from "@xmpp/xml";
+
+export { xml };
+export type { Element };
+
+export interface TestClient {
+  xmpp: Client;
+  jid: string;
+  received: Element[];
+  /** Resolves with the first stanza (already received or future) matching `pred`. */
+  waitFor(pred: (el: Element) => boolean, timeoutMs?: number): Promise<Element>;
+  send(el: Element): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  port: number;
+  /** "starttls" (xmpp://) or "direct" (xmpps://, XEP-0368). */
+  transport?: "starttls" | "direct";
+  username: string;
+  password: string;
+  resource?: string;
+  domain?: string;
+}
+
+/**
+ * A real client (@xmpp/client 0.14) for tests. The test CA is trusted through
+ * NODE_EXTRA_CA_CERTS, set by the global setup before workers start.
+ */
+export async function connectClient(o: ConnectOptions): Promise<TestClient> {
+  const scheme = o.transport === "direct" ? "xmpps" : "xmpp";
+  const xmpp = client({
+    service: `${scheme}://127.0.0.1:${o.port}`,
+    domain: o.domain ?? "localhost",
+    username: o.username,
+    password: o.password,
+    resource: o.resource,
+  });
+  xmpp.reconnect.stop();
+  const received: Element[] = [];
+  const waiters: { pred: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
+  xmpp.on("stanza", (el: Element) => {
+    received.push(el);
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      if (waiters[i]!.pred(el)) waiters.splice(i, 1)[0]!.resolve(el);
+    }
+  });
+  xmpp.on("error", () => undefined);
+  const addr = await xmpp.start();
+  return {
+    xmpp,
+    jid: addr.toString(),
+    received,
+    waitFor(pred, timeoutMs = 10_000) {
+      const found = received.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`stanza not received in ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ pred, resolve: (el) => (clearTimeout(t), resolve(el)) });
+      });
+    },
+    send: (el) => xmpp.send(el),
+    async stop() {
+      try {
+        await xmpp.stop();
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
+/** Connects and expects failure; resolves with the error (SASLError / StreamError of @xmpp). */
+export async function connectError(o: ConnectOptions): Promise<{ condition?: string; name?: string; message: string }> {
+  const scheme = o.transport === "direct" ? "xmpps" : "xmpp";
+  const xmpp = client({
+    service: `${scheme}://127.0.0.1:${o.port}`,
+    domain: o.domain ?? "localhost",
+    username: o.username,
+    password: o.password,
+    resource: o.resource,
+  });
+  xmpp.reconnect.stop();
+  const streamErr = new Promise<{ condition?: string; name?: string; message: string }>((resolve) => {
+    xmpp.on("error", (e: { condition?: string; name?: string; message: string }) => resolve(e));
+  });
+  try {
+    await xmpp.start();
+  } catch (e) {
+    const err = e as { condition?: string; name?: string; message: string };
+    await xmpp.stop().catch(() => undefined);
+    return err;
+  }
+  await xmpp.stop().catch(() => undefined);
+  return streamErr;
+}

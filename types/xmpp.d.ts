@@ -1,0 +1,44 @@
+// Minimal typings for the parts of @xmpp/* used by this project (the packages ship none).
+declare module "@xmpp/xml" {
+  import { Element } from "ltx";
+  export { Element };
+  export function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: (Element | string)[]): Element;
+  export default xml;
+}
+
+declare module "@xmpp/client" {
+  import type { Element } from "ltx";
+  import type { EventEmitter } from "node:events";
+  export { xml } from "@xmpp/xml";
+  export interface JID {
+    toString(): string;
+    bare(): JID;
+    local: string;
+    domain: string;
+    resource: string;
+  }
+  export interface IqCaller {
+    request(el: Element, timeoutMs?: number): Promise<Element>;
+    get(el: Element, to?: string, timeoutMs?: number): Promise<Element>;
+    set(el: Element, to?: string, timeoutMs?: number): Promise<Element>;
+  }
+  export interface Client extends EventEmitter {
+    start(): Promise<JID>;
+    stop(): Promise<void>;
+    send(el: Element): Promise<void>;
+    write(s: string): Promise<void>;
+    isSecure(): boolean;
+    iqCaller: IqCaller;
+    reconnect: { stop(): void };
+    jid?: JID;
+    status: string;
+  }
+  export interface ClientOptions {
+    service: string;
+    domain?: string;
+    username?: string;
+    password?: string;
+    resource?: string;
+  }
+  export function client(o: ClientOptions): Client;
+}
