@@ -144,7 +144,7 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
   if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
   let final: string;
   try {
-    final = client.clientFinal(unb64(challenge.getText()));
+    final = await client.clientFinalAsync(unb64(challenge.getText()));
   } catch (err) {
     conn.write(`<abort xmlns='${NS_SASL}'/>`);
     throw new UpstreamError("UPSTREAM_AUTH", "temporary-auth-failure", `SCRAM: ${(err as Error).message}`);

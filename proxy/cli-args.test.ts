@@ -1,0 +1,250 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, OPTIONS, helpText, parseArgs, parseHostPort, type PartialConfig } from "./cli-args.js";
+
+function flags(argv: string[]): PartialConfig {
+  const r = parseArgs(argv);
+  if (r.kind !== "run") throw new Error(`expected run, got ${r.kind}`);
+  return r.flags;
+}
+
+/** Asserts a ConfigError with exactly this one-line message (and key, if given). */
+function expectConfigError(fn: () => unknown, message: string | RegExp, key?: string): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    const e = err as ConfigError;
+    expect(e.code).toBe("CONFIG_INVALID");
+    expect(e.message).not.toMatch(/[\r\n]/);
+    if (typeof message === "string") expect(e.message).toBe(message);
+    else expect(e.message).toMatch(message);
+    if (key !== undefined) expect(e.key).toBe(key);
+    return e;
+  }
+  throw new Error("expected ConfigError");
+}
+
+describe("parseArgs: help, version, command", () => {
+  it("--help and -h, anywhere, even next to errors", () => {
+    expect(parseArgs(["--help"])).toEqual({ kind: "help" });
+    expect(parseArgs(["-h"])).toEqual({ kind: "help" });
+    expect(parseArgs(["--domain", "x.org", "--help"])).toEqual({ kind: "help" });
+    expect(parseArgs(["--bogus", "--help"])).toEqual({ kind: "help" });
+    expect(parseArgs(["--version", "--help"])).toEqual({ kind: "help" });
+  });
+
+  it("--version", () => {
+    expect(parseArgs(["--version"])).toEqual({ kind: "version" });
+    expect(parseArgs(["status", "--version"])).toEqual({ kind: "version" });
+  });
+
+  it("no arguments is a run with no flags", () => {
+    expect(parseArgs([])).toEqual({ kind: "run", flags: {} });
+  });
+
+  it("a leading word is the subcommand", () => {
+    expect(parseArgs(["status"])).toEqual({ kind: "run", command: "status", flags: {} });
+    expect(parseArgs(["check", "--config", "/etc/x.toml", "--domain", "a.org"])).toEqual({
+      kind: "run",
+      command: "check",
+      configFile: "/etc/x.toml",
+      flags: { domains: ["a.org"] },
+    });
+  });
+
+  it("rejects stray positional arguments", () => {
+    expectConfigError(() => parseArgs(["status", "extra"]), 'config: unexpected argument "extra"', "argv");
+    expectConfigError(() => parseArgs(["--domain", "a.org", "status"]), 'config: unexpected argument "status"');
+    expectConfigError(() => parseArgs(["config.toml"]), 'config: unexpected argument "config.toml" (options start with "--")');
+    expectConfigError(() => parseArgs(["-d", "x"]), /^config: unexpected argument "-d"/);
+    expectConfigError(() => parseArgs(["--", "x"]), 'config: unexpected argument "x"');
+    expect(parseArgs(["--domain", "a.org", "--"])).toEqual({ kind: "run", flags: { domains: ["a.org"] } });
+  });
+});
+
+describe("parseArgs: syntax", () => {
+  it("accepts --flag VALUE and --flag=VALUE", () => {
+    expect(flags(["--log-level", "debug"]).logLevel).toBe("debug");
+    expect(flags(["--log-level=warn"]).logLevel).toBe("warn");
+    expect(flags(["--account-resource-prefix=--x"]).accountResourcePrefix).toBe("--x");
+  });
+
+  it("unknown flags, with a hint", () => {
+    expectConfigError(() => parseArgs(["--lisen", "x"]), "config: unknown flag --lisen (did you mean --listen?)", "lisen");
+    expectConfigError(() => parseArgs(["--max_depth=3"]), "config: unknown flag --max_depth (did you mean --max-depth?)");
+    expectConfigError(() => parseArgs(["--frobnicate"]), "config: unknown flag --frobnicate", "frobnicate");
+  });
+
+  it("missing values", () => {
+    expectConfigError(() => parseArgs(["--listen"]), "config: --listen: missing value (expected HOST:PORT)", "listen");
+    expectConfigError(() => parseArgs(["--listen", "--domain", "x.org"]), "config: --listen: missing value (expected HOST:PORT)");
+    expectConfigError(() => parseArgs(["--config"]), "config: --config: missing value (expected FILE)", "config");
+    expectConfigError(() => parseArgs(["--config="]), 'config: --config: expected a path, got ""');
+  });
+
+  it("single-valued flags given twice", () => {
+    expectConfigError(() => parseArgs(["--upstream", "a:1", "--upstream", "b:2"]), "config: --upstream: given more than once (it takes one value)", "upstream");
+    expectConfigError(() => parseArgs(["--max-depth", "8", "--max-depth=9"]), "config: --max-depth: given more than once (it takes one value)");
+    expectConfigError(() => parseArgs(["--config", "a", "--config", "b"]), "config: --config: given more than once");
+    expectConfigError(() => parseArgs(["--upstream-insecure", "--upstream-insecure"]), "config: --upstream-insecure: given more than once");
+  });
+});
+
+describe("parseArgs: every flag", () => {
+  it("--listen / --listen-tls (repeatable, IPv4, IPv6, names, port 0)", () => {
+    expect(flags(["--listen", "127.0.0.1:5222", "--listen", "[::1]:5222", "--listen", "localhost:0"]).listen).toEqual([
+      { host: "127.0.0.1", port: 5222 },
+      { host: "::1", port: 5222 },
+      { host: "localhost", port: 0 },
+    ]);
+    expect(flags(["--listen-tls", "[::]:5223", "--listen-tls=xmpp.example.org:443"]).listenTls).toEqual([
+      { host: "::", port: 5223 },
+      { host: "xmpp.example.org", port: 443 },
+    ]);
+  });
+
+  it.each([
+    ["abc", 'config: --listen: expected HOST:PORT, got "abc"'],
+    [":5222", 'config: --listen: expected HOST:PORT, got ":5222"'],
+    ["host:", 'config: --listen: expected HOST:PORT, got "host:"'],
+    ["host:port", 'config: --listen: expected HOST:PORT, got "host:port"'],
+    ["host:65536", 'config: --listen: port must be 0-65535, got "host:65536"'],
+    ["host:-1", 'config: --listen: expected HOST:PORT, got "host:-1"'],
+    ["::1:5222", 'config: --listen: IPv6 addresses need brackets, e.g. [::1]:5222, got "::1:5222"'],
+    ["[::1]5222", 'config: --listen: expected HOST:PORT, got "[::1]5222"'],
+    ["[::1]", 'config: --listen: expected HOST:PORT, got "[::1]"'],
+    ["[nope]:5222", 'config: --listen: expected an IPv6 address in [...], got "[nope]:5222"'],
+    ["bad host:5222", 'config: --listen: invalid host in "bad host:5222"'],
+    ["-x.org:5222", 'config: --listen: invalid host in "-x.org:5222"'],
+  ])("--listen %j", (v, msg) => {
+    expectConfigError(() => parseArgs([`--listen=${v}`]), msg, "listen");
+  });
+
+  it("--domain (repeatable, normalised, de-duplicated)", () => {
+    expect(flags(["--domain", "Example.ORG.", "--domain", "example.net", "--domain", "example.org"]).domains).toEqual(["example.org", "example.net"]);
+    expectConfigError(() => parseArgs(["--domain", "user@example.org"]), 'config: --domain: expected a domain name, got "user@example.org"', "domain");
+    expectConfigError(() => parseArgs(["--domain", "a..b"]), 'config: --domain: expected a domain name, got "a..b"');
+    expectConfigError(() => parseArgs(["--domain="]), 'config: --domain: expected a domain name, got ""');
+  });
+
+  it("--cert / --key pair in order", () => {
+    expect(flags(["--cert", "a.pem", "--key", "a.key", "--cert", "b.pem", "--key", "b.key"]).certs).toEqual([
+      { certFile: "a.pem", keyFile: "a.key" },
+      { certFile: "b.pem", keyFile: "b.key" },
+    ]);
+    // interleaving does not matter, order within each does
+    expect(flags(["--cert", "a.pem", "--cert", "b.pem", "--key", "a.key", "--key", "b.key"]).certs).toEqual([
+      { certFile: "a.pem", keyFile: "a.key" },
+      { certFile: "b.pem", keyFile: "b.key" },
+    ]);
+  });
+
+  it("--cert / --key count mismatch", () => {
+    expectConfigError(() => parseArgs(["--cert", "a", "--cert", "b", "--key", "c"]), "config: --cert given 2 times but --key 1 time", "key");
+    expectConfigError(() => parseArgs(["--key", "c"]), "config: --cert given 0 times but --key 1 time", "cert");
+    expectConfigError(() => parseArgs(["--cert", "c"]), "config: --cert given 1 time but --key 0 times");
+  });
+
+  it("--upstream", () => {
+    expect(flags(["--upstream", "xmpp.example.org:5222"]).upstream).toEqual({ host: "xmpp.example.org", port: 5222 });
+    expect(flags(["--upstream", "[2001:db8::1]:5223"]).upstream).toEqual({ host: "2001:db8::1", port: 5223 });
+    expectConfigError(() => parseArgs(["--upstream", "x.org:0"]), 'config: --upstream: port must be 1-65535, got "x.org:0"', "upstream");
+    expectConfigError(() => parseArgs(["--upstream", "x.org"]), 'config: --upstream: expected HOST:PORT, got "x.org"');
+  });
+
+  it("--upstream-tls", () => {
+    expect(flags(["--upstream-tls", "direct"]).upstreamTls).toBe("direct");
+    expect(flags(["--upstream-tls", "starttls"]).upstreamTls).toBe("starttls");
+    expectConfigError(() => parseArgs(["--upstream-tls", "tls"]), 'config: --upstream-tls: expected starttls|direct, got "tls"', "upstream-tls");
+  });
+
+  it("--upstream-ca", () => {
+    expect(flags(["--upstream-ca", "ca.pem"]).upstreamCa).toBe("ca.pem");
+  });
+
+  it("--upstream-insecure (boolean)", () => {
+    expect(flags(["--upstream-insecure"]).upstreamInsecure).toBe(true);
+    expect(flags(["--upstream-insecure=false"]).upstreamInsecure).toBe(false);
+    expect(flags(["--upstream-insecure=true"]).upstreamInsecure).toBe(true);
+    expect(flags([]).upstreamInsecure).toBeUndefined();
+    expectConfigError(() => parseArgs(["--upstream-insecure=yes"]), 'config: --upstream-insecure: expected true or false, got "yes"');
+    // a boolean never swallows the next word
+    expectConfigError(() => parseArgs(["--upstream-insecure", "false"]), 'config: unexpected argument "false"');
+  });
+
+  it("--log-level", () => {
+    for (const l of ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) expect(flags(["--log-level", l]).logLevel).toBe(l);
+    expectConfigError(
+      () => parseArgs(["--log-level", "loud"]),
+      'config: --log-level: expected trace|debug|info|warn|error|fatal|silent, got "loud"',
+      "log-level",
+    );
+  });
+
+  it("--state-dir", () => {
+    expect(flags(["--state-dir", "/var/lib/minimix"]).stateDir).toBe("/var/lib/minimix");
+    expectConfigError(() => parseArgs(["--state-dir="]), 'config: --state-dir: expected a path, got ""');
+  });
+
+  it.each([
+    ["max-stanza-size", "maxStanzaSize", "1024", 1024, "1023", "1024", "67108864"],
+    ["max-depth", "maxDepth", "128", 128, "3", "4", "1024"],
+    ["auth-timeout", "authTimeout", "5", 5, "0", "1", "3600"],
+    ["keepalive", "keepalive", "0", 0, "3601", "0", "3600"],
+    ["upstream-timeout", "upstreamTimeout", "3", 3, "601", "1", "600"],
+    ["room-history", "roomHistory", "0", 0, "100001", "0", "100000"],
+    ["room-idle-leave", "roomIdleLeave", "60", 60, "31536001", "0", "31536000"],
+  ] as const)("--%s (integer with bounds)", (flag, field, good, parsed, bad, min, max) => {
+    expect(flags([`--${flag}`, good])[field]).toBe(parsed);
+    expect(flags([`--${flag}=${min}`])[field]).toBe(Number(min));
+    expect(flags([`--${flag}=${max}`])[field]).toBe(Number(max));
+    expectConfigError(() => parseArgs([`--${flag}`, bad]), `config: --${flag}: expected integer between ${min} and ${max}, got ${bad}`, flag);
+    expectConfigError(() => parseArgs([`--${flag}`, "abc"]), `config: --${flag}: expected integer, got "abc"`, flag);
+    expectConfigError(() => parseArgs([`--${flag}`, "1.5"]), `config: --${flag}: expected integer, got "1.5"`);
+    expectConfigError(() => parseArgs([`--${flag}=-1`]), `config: --${flag}: expected integer, got "-1"`);
+    expectConfigError(() => parseArgs([`--${flag}=9999999999999999999`]), `config: --${flag}: expected integer, got "9999999999999999999"`);
+  });
+
+  it("--account-resource-prefix", () => {
+    expect(flags(["--account-resource-prefix", "mm."]).accountResourcePrefix).toBe("mm.");
+    expectConfigError(
+      () => parseArgs(["--account-resource-prefix", "a b"]),
+      'config: --account-resource-prefix: expected 1-64 printable ASCII characters without spaces, got "a b"',
+    );
+    expectConfigError(() => parseArgs(["--account-resource-prefix="]), /account-resource-prefix: expected 1-64/);
+  });
+
+  it("--config is kept apart from the settings", () => {
+    const r = parseArgs(["--config", "rel/x.toml"]);
+    expect(r).toEqual({ kind: "run", configFile: "rel/x.toml", flags: {} });
+  });
+
+  it("error messages stay on one line even for hostile values", () => {
+    const e = expectConfigError(() => parseArgs(["--listen", "a\nb\u2028c"]), /^config: --listen: /);
+    expect(e.message).toContain("\\n");
+    expect(e.message).toContain("\\u2028");
+  });
+});
+
+describe("parseHostPort", () => {
+  it("zone ids and the wildcard", () => {
+    expect(parseHostPort("[fe80::1%eth0]:5222", true)).toEqual({ host: "fe80::1%eth0", port: 5222 });
+    expect(parseHostPort("0.0.0.0:5222", false)).toEqual({ host: "0.0.0.0", port: 5222 });
+  });
+});
+
+describe("helpText", () => {
+  it("lists every flag and its default", () => {
+    const h = helpText();
+    for (const o of OPTIONS) {
+      expect(h).toContain(`--${o.name}`);
+      if (o.default !== "") expect(h).toContain(`default: ${o.default}`);
+    }
+    expect(h).toMatch(/^Usage: minimix-proxy \[COMMAND\] \[--config FILE\] \[flags\]/);
+    for (const d of ["262144", "64", "30", "60", "10", "minimix-", "200", "7200", "0.0.0.0:5222", "0.0.0.0:5223", "starttls", "info"]) {
+      expect(h).toContain(d);
+    }
+    expect(h.endsWith("\n")).toBe(true);
+  });
+});
+
