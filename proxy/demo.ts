@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const server = new ProxyServer(config, log);
   await server.start();
-  const ca = join(dir, "state", "dev-cert.pem");
+  const ca = server.devCertFile ?? join(dir, "state", "dev-cert.pem");
 
   process.stdout.write(`
 minimix-proxy demo is running.

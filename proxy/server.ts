@@ -8,6 +8,7 @@ import type { UpstreamTarget } from "./upstream/connect.js";
 import { DownstreamSession, type Transport } from "./downstream/session.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
+import { AccountRegistry } from "./account/registry.js";
 
 export interface BoundListener {
   transport: Transport;
@@ -28,19 +29,16 @@ export class ProxyServer {
   private connSeq = 0;
   private upstreamCa: Buffer | undefined;
   private stopping = false;
+  accounts!: AccountRegistry;
+  /** The dev certificate in use when none was configured. */
+  devCertFile: string | undefined;
 
   constructor(readonly config: Config, readonly log: Logger) {}
 
   private context(): ProxyContext {
     const domains = new Set(this.config.domains.map((d) => d.toLowerCase()));
     const cfg = this.config;
-    return {
-      config: cfg,
-      log: this.log,
-      certs: this.certs,
-      serves: (d) => domains.has(d),
-      nextConnId: () => (++this.connSeq).toString(36),
-      upstreamTarget: (domain): UpstreamTarget => ({
+    const upstreamTarget = (domain: string): UpstreamTarget => ({
         host: cfg.upstream.host,
         port: cfg.upstream.port,
         tls: cfg.upstreamTls,
@@ -50,13 +48,28 @@ export class ProxyServer {
         timeoutMs: cfg.upstreamTimeoutMs,
         limits: { maxStanzaSize: cfg.limits.maxStanzaSize * UPSTREAM_STANZA_FACTOR, maxDepth: cfg.limits.maxDepth },
         keepaliveMs: cfg.keepaliveMs,
-      }),
+    });
+    this.accounts = new AccountRegistry({
+      target: upstreamTarget,
+      resourcePrefix: cfg.accountResourcePrefix,
+      rooms: { historyLimit: cfg.roomHistory, idleLeaveMs: cfg.roomIdleLeaveMs },
+      log: this.log,
+    });
+    return {
+      config: cfg,
+      log: this.log,
+      certs: this.certs,
+      serves: (d) => domains.has(d),
+      nextConnId: () => (++this.connSeq).toString(36),
+      upstreamTarget,
+      accounts: this.accounts,
     };
   }
 
   private loadCerts(): CertStore {
     if (this.config.certs.length > 0) return new CertStore(this.config.certs);
     const dev = ensureDevCert(this.config.stateDir, this.config.domains);
+    this.devCertFile = dev.certFile;
     this.log.warn({ certFile: dev.certFile, generated: dev.generated, domains: this.config.domains },
       "no certificate configured: using a self-signed development certificate (clients must trust it explicitly)");
     return new CertStore([{ certFile: dev.certFile, keyFile: dev.keyFile }]);
@@ -134,6 +147,7 @@ export class ProxyServer {
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions) s.conn.destroy();
+    this.accounts.shutdown();
     this.log.info({ sessions: n }, "stopped");
   }
 }

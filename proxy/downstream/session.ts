@@ -9,7 +9,9 @@ import { SaslError } from "../../core/sasl/errors.js";
 import type { Logger } from "../log.js";
 import type { ProxyContext } from "../context.js";
 import { XmppConnection, type StreamHandler } from "../stream/xmpp-connection.js";
-import { openUpstream, type AuthenticatedUpstream } from "../upstream/connect.js";
+import { openUpstream, type AuthenticatedUpstream, type UpstreamSecret } from "../upstream/connect.js";
+import type { Account } from "../account/account.js";
+import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
 
@@ -33,8 +35,9 @@ const MAX_AUTH_ATTEMPTS = 3;
 
 export interface SessionEvents {
   closed(session: DownstreamSession): void;
-  authenticated?(session: DownstreamSession, up: AuthenticatedUpstream, password: string): void;
 }
+
+const NS_MUC = "http://jabber.org/protocol/muc";
 
 /**
  * One client connection and the upstream stream opened for it. Pre-authentication the proxy is
@@ -58,6 +61,10 @@ export class DownstreamSession implements StreamHandler {
   username: string | undefined;
   /** The full JID the server bound (RFC 6120 §7), once known. */
   jid: string | undefined;
+  /** The account-level MUC layer for this session's account, once bound. */
+  private account: Account | undefined;
+  /** Held from authentication until bind, then handed to the account (and dropped here). */
+  private secret: UpstreamSecret | undefined;
 
   constructor(private readonly ctx: ProxyContext, socket: Socket, transport: Transport, private readonly events: SessionEvents) {
     this.id = ctx.nextConnId();
@@ -143,6 +150,11 @@ export class DownstreamSession implements StreamHandler {
     this.phase = "closed";
     clearTimeout(this.authTimer);
     this.upstream?.conn.end();
+    this.secret = undefined;
+    if (this.account && this.jid) {
+      this.account.detach(this.jid);
+      this.ctx.accounts.collect(this.account.bare);
+    }
     this.log.info({ jid: this.jid, phase: was, ms: Date.now() - this.startedAt, bytesIn: this.conn.bytesIn, bytesOut: this.conn.bytesOut,
       error: err?.message }, "connection closed");
     this.events.closed(this);
@@ -221,7 +233,8 @@ export class DownstreamSession implements StreamHandler {
         this.upstreamFeatures = filterPostAuthFeatures(up.features);
         up.conn.setHandler(this.upstreamHandler);
         clearTimeout(this.authTimer);
-        this.events.authenticated?.(this, up, creds.password);
+        // DESIGN §2: keep SCRAM's SaltedPassword, not the password (unless upstream only offered PLAIN)
+        this.secret = up.scram ?? { password: creds.password };
         this.phase = "authed";
         this.conn.restart();
         this.headerSent = false;
@@ -254,10 +267,33 @@ export class DownstreamSession implements StreamHandler {
 
   // ---------------------------------------------------------------- relay
 
-  private toUpstream(_name: string, bytes: Buffer): void {
+  private toUpstream(name: string, bytes: Buffer): void {
     const up = this.upstream;
     if (!up) return;
+    if (this.account && this.jid && this.mayConcernRoom(name, bytes)) {
+      let el: Element;
+      try {
+        el = parseStanza(bytes);
+      } catch (err) {
+        return this.onFramingError(err as FramingError);
+      }
+      if (this.account.fromClient(this.jid, el)) return;
+    }
     if (!up.conn.write(bytes)) this.backOff(this.conn, up.conn);
+  }
+
+  /**
+   * The fast path: only stanzas addressed to a room the account knows, and MUC joins, are parsed
+   * and given to the room machine; everything else is forwarded as the client sent it.
+   */
+  private mayConcernRoom(name: string, bytes: Buffer): boolean {
+    if (name !== "presence" && name !== "message" && name !== "iq") return false;
+    const to = peekAttr(bytes, "to");
+    if (!to) return false;
+    const slash = to.indexOf("/");
+    const bare = (slash < 0 ? to : to.slice(0, slash)).toLowerCase();
+    if (this.account!.knowsRoom(bare)) return true;
+    return name === "presence" && bytesInclude(bytes, NS_MUC);
   }
 
   /** Flow control: stop reading from `reader` until `writer`'s socket drained. */
@@ -306,6 +342,23 @@ export class DownstreamSession implements StreamHandler {
     if (jid) {
       this.jid = jid;
       this.log.info({ jid }, "resource bound");
+      const slash = jid.indexOf("/");
+      const bare = (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
+      const account = this.ctx.accounts.get(bare);
+      if (this.secret) account.setSecret(this.secret);
+      this.secret = undefined;
+      account.attach({ jid, deliver: (s) => this.deliver(s) });
+      this.account = account;
+    }
+  }
+
+  /** A stanza from the account layer (room fan-out, replies) for this client. */
+  private deliver(stanza: string): void {
+    if (this.phase !== "open") return;
+    if (!this.conn.write(stanza) && this.conn.writableLength > this.ctx.config.limits.maxStanzaSize * 64) {
+      // a client that does not read must not make the proxy buffer the room for it forever
+      this.log.warn({ queued: this.conn.writableLength }, "client is not reading: disconnecting");
+      this.fail("policy-violation", "too much unread data");
     }
   }
 

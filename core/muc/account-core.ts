@@ -1,0 +1,144 @@
+import { Element } from "ltx";
+import { type Action, toRoomUpstream, toSession } from "./actions.js";
+import { IqRemapper, type PendingIq } from "./iq-remap.js";
+import { parseJid } from "./jid-parts.js";
+import { aggregateKey, mostAvailable, roomPresence } from "./presence-aggregate.js";
+import { RoomState } from "./room-state.js";
+import { attr } from "./stanza.js";
+import { type ErrorType, errorReply } from "./stanza-errors.js";
+
+export interface AccountRoomsOptions {
+  historyLimit: number; // max buffered groupchat messages per room (default 200)
+  idleLeaveMs: number; // leave a room after this long with no session joined (default 2 h)
+  /** History replayed to a session whose join has no <history/> (the room-default analogue). */
+  defaultHistoryStanzas: number; // default 20
+  /**
+   * A rejoin asks <history since = last stanza seen − margin>: stanzas in flight when the
+   * upstream dropped are lost, and the room's clock is not ours. The overlap is dropped again by
+   * message identity (stanza-id, else from+id+body) against the buffer.
+   */
+  rejoinSinceMarginMs: number; // default 5 s
+  /** Unanswered remapped IQs are answered with an error after this long (on tick). */
+  iqTimeoutMs: number; // default 60 s
+}
+
+export const DEFAULT_OPTIONS: AccountRoomsOptions = {
+  historyLimit: 200,
+  idleLeaveMs: 2 * 60 * 60 * 1000,
+  defaultHistoryStanzas: 20,
+  rejoinSinceMarginMs: 5000,
+  iqTimeoutMs: 60_000,
+};
+
+export type UpstreamState = "down" | "opening" | "up";
+
+/** Shared state and helpers of one account's rooms; the stanza handlers work on this. */
+export class AccountCore {
+  readonly rooms = new Map<string, RoomState>();
+  readonly iqs: IqRemapper;
+  upstream: UpstreamState = "down";
+  accountSessionJid: string | undefined;
+  accountResource: string | undefined;
+  /**
+   * Leaves sent upstream whose self-unavailable echo (§7.14) has not come back yet, per room.
+   * Until it does, everything from that room belongs to the old occupancy and is dropped, so a
+   * quick re-join is not confused by the tail of the previous one.
+   */
+  readonly pendingLeaves = new Map<string, number>();
+  private seqNo = 0;
+
+  constructor(
+    readonly accountBare: string,
+    readonly opts: AccountRoomsOptions,
+  ) {
+    this.iqs = new IqRemapper("mmx");
+  }
+
+  nextSeq(): number {
+    this.seqNo += 1;
+    return this.seqNo;
+  }
+
+  nextId(kind: string): string {
+    return `mmx-${kind}-${this.nextSeq().toString(36)}`;
+  }
+
+  /** Is this full JID one of this account's sessions? (isolation: nothing else is ever served) */
+  ownsSession(session: string): boolean {
+    const j = parseJid(session);
+    return j !== undefined && j.resource !== undefined && j.bare === this.accountBare;
+  }
+
+  /**
+   * Room-bound stanza through the account session: straight out when the room's join is on the
+   * current connection (or queued in front of it), held otherwise so it follows the rejoin.
+   */
+  sendToRoom(room: RoomState, stanza: Element, out: Action[]): void {
+    if (room.joinSent) out.push(toRoomUpstream(stanza));
+    else room.outbox.push(stanza);
+  }
+
+  /** Sends the account's leave (§7.14) and remembers to swallow its echo. */
+  leaveUpstream(room: RoomState, leave: Element, out: Action[]): void {
+    if (!room.joinSent) return; // not in the room on this connection: nothing to leave
+    out.push(toRoomUpstream(leave));
+    this.pendingLeaves.set(room.jid, (this.pendingLeaves.get(room.jid) ?? 0) + 1);
+  }
+
+  /** Forget a room; when none is left the account session may go (DESIGN §3). */
+  dropRoom(room: RoomState, out: Action[]): void {
+    if (this.rooms.get(room.jid) !== room) return;
+    this.rooms.delete(room.jid);
+    // IQs in flight for this room: answer the asking sessions now rather than never.
+    for (const p of this.iqs.takeWhere((q) => q.room === room.jid)) out.push(...this.failPending(p, "recipient-unavailable", "wait"));
+    if (this.rooms.size === 0 && this.upstream !== "down") {
+      out.push({ kind: "closeAccountSession" });
+      this.upstream = "down";
+    }
+  }
+
+  /** Error answer for a remapped IQ that will not get its reply. */
+  failPending(p: PendingIq, condition: string, type: ErrorType): Action[] {
+    if (p.direction === "toRoom") {
+      const reply = errorReply(fakeIq(p.originalId), { from: p.peer, to: p.session, type, condition });
+      return [toSession(p.session, reply)];
+    }
+    const reply = errorReply(fakeIq(p.originalId), { to: p.peer, type, condition });
+    const room = this.rooms.get(p.room);
+    if (room) {
+      const tmp: Action[] = [];
+      this.sendToRoom(room, reply, tmp);
+      return tmp;
+    }
+    return [];
+  }
+
+  /**
+   * DESIGN §5 presence aggregation: recompute the account's room presence from its joined
+   * sessions and send it upstream only when it changed. Nothing is sent when no session is
+   * joined (a disconnect is not a presence change for the room).
+   */
+  updateAggregate(room: RoomState, out: Action[]): void {
+    if (room.phase !== "joined" || room.sessions.size === 0) return;
+    const best = mostAvailable(room.sessions.values());
+    const key = aggregateKey(best?.presence);
+    if (key === room.lastPresenceKey) return;
+    room.lastPresenceKey = key;
+    this.sendToRoom(room, roomPresence(best?.presence, room.occupantJid), out);
+  }
+
+  /** The bare-JID-normalised account session resource check for stanzas from upstream. */
+  addressedToAccount(stanza: Element): boolean {
+    const to = parseJid(attr(stanza, "to"));
+    if (!to || to.bare !== this.accountBare) return false;
+    if (to.resource !== undefined && this.accountResource !== undefined && to.resource !== this.accountResource) return false;
+    return true;
+  }
+}
+
+/** errorReply only reads the name and id of the request it answers. */
+function fakeIq(id: string | undefined): Element {
+  const attrs: Record<string, string> = {};
+  if (id !== undefined) attrs.id = id;
+  return new Element("iq", attrs);
+}

@@ -1,0 +1,162 @@
+import type { Element } from "ltx";
+import { type Action, toRoomUpstream } from "./actions.js";
+import { AccountCore, type AccountRoomsOptions, DEFAULT_OPTIONS, type UpstreamState } from "./account-core.js";
+import { fromRoom, isRoomStanza } from "./from-room.js";
+import { fromSession } from "./from-session.js";
+import { upstreamJoin } from "./join.js";
+import { bareOf, parseJid } from "./jid-parts.js";
+import { upstreamLeave } from "./leave.js";
+import { mostAvailable } from "./presence-aggregate.js";
+import type { RoomSnapshot, RoomState } from "./room-state.js";
+
+export type { AccountRoomsOptions } from "./account-core.js";
+export type { RoomSnapshot } from "./room-state.js";
+
+/**
+ * One account's MUC rooms, joined once by the account session and shared by every downstream
+ * session of that account (DESIGN §3-§5, issue 3). Pure: events in, actions out; time is passed in.
+ */
+export class AccountRooms {
+  private readonly core: AccountCore;
+
+  constructor(accountBareJid: string, opts?: Partial<AccountRoomsOptions>) {
+    const bare = bareOf(accountBareJid);
+    if (bare === undefined) throw new Error(`not a JID: ${accountBareJid}`);
+    this.core = new AccountCore(bare, { ...DEFAULT_OPTIONS, ...opts });
+  }
+
+  /** The account session's bound full JID: stanzas from upstream must be addressed to it. */
+  setAccountSessionJid(fullJid: string): void {
+    const j = parseJid(fullJid);
+    if (!j || j.bare !== this.core.accountBare) throw new Error(`${fullJid} is not a JID of ${this.core.accountBare}`);
+    this.core.accountSessionJid = fullJid;
+    this.core.accountResource = j.resource;
+  }
+
+  fromSession(sessionFullJid: string, stanza: Element, now: number): Action[] {
+    return fromSession(this.core, sessionFullJid, stanza, now);
+  }
+
+  fromRoom(stanza: Element, now: number): Action[] {
+    return fromRoom(this.core, stanza, now);
+  }
+
+  /**
+   * True when `fromRoom` would act on this stanza (it comes from a room this account is in or is
+   * leaving). Anything else that reaches the account session (pings, disco from the server…) is
+   * the account session's own to answer.
+   */
+  handles(stanza: Element): boolean {
+    return isRoomStanza(this.core, stanza);
+  }
+
+  /**
+   * A downstream session disconnected. Not a leave (DESIGN §5): the account stays in its rooms,
+   * the buffers keep collecting; a room with no session left starts its idle clock.
+   */
+  sessionGone(sessionFullJid: string, now: number): Action[] {
+    const out: Action[] = [];
+    for (const room of this.core.rooms.values()) {
+      if (!room.involves(sessionFullJid)) continue;
+      room.waiting.delete(sessionFullJid);
+      room.sessions.delete(sessionFullJid);
+      if (room.pendingNick?.session === sessionFullJid) room.pendingNick.session = undefined;
+      if (room.empty()) room.idleSince = now;
+      else this.core.updateAggregate(room, out);
+    }
+    // Its IQs in flight: replies to it are dropped; occupants waiting on it get an error.
+    for (const p of this.core.iqs.takeWhere((q) => q.session === sessionFullJid)) {
+      if (p.direction === "toSession") out.push(...this.core.failPending(p, "service-unavailable", "cancel"));
+    }
+    return out;
+  }
+
+  /**
+   * The account's upstream dropped. Sessions see nothing (no leave): rooms stay joined in their
+   * eyes and are rejoined with <history since=…> on accountSessionUp; stanzas for them are held.
+   */
+  accountSessionDown(_now: number): Action[] {
+    const out: Action[] = [];
+    const core = this.core;
+    core.upstream = core.rooms.size > 0 ? "opening" : "down";
+    core.pendingLeaves.clear();
+    for (const room of core.rooms.values()) {
+      room.joinSent = false;
+      room.pendingNick = undefined;
+      if (room.phase === "joined") {
+        room.rejoining = true;
+        room.rejoinSeen.clear();
+        room.rejoinSubjectPending = room.subjectReceived;
+      } else {
+        room.occupants.clear(); // the join is sent again and its presences come again
+      }
+    }
+    for (const p of core.iqs.takeWhere(() => true)) {
+      if (p.direction === "toRoom") out.push(...core.failPending(p, "remote-server-timeout", "wait"));
+    }
+    return out;
+  }
+
+  /** The account session is (re)connected and bound: (re)join every room that needs it, then flush held stanzas. */
+  accountSessionUp(now: number): Action[] {
+    const out: Action[] = [];
+    const core = this.core;
+    core.upstream = "up";
+    core.pendingLeaves.clear(); // a fresh stream carries no echo of an earlier one
+    for (const room of core.rooms.values()) {
+      if (room.phase === "joining") room.occupancySince = now; // its join goes out now (queued or resent below)
+      if (room.joinSent) continue; // its join is already queued on this connection
+      const since = room.phase === "joined" ? this.rejoinSince(room, now) : undefined;
+      const source = room.phase === "joined" ? mostAvailable(room.sessions.values())?.presence : room.waiting.values().next().value?.presence;
+      out.push(toRoomUpstream(upstreamJoin(room, source, core.nextId("join"), since)));
+      room.joinSent = true;
+      for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));
+    }
+    return out;
+  }
+
+  /** Idle leave (DESIGN §5) and IQ timeouts. */
+  tick(now: number): Action[] {
+    const out: Action[] = [];
+    const core = this.core;
+    for (const room of [...core.rooms.values()]) {
+      if (!room.empty() || room.idleSince === undefined) continue;
+      if (now - room.idleSince < core.opts.idleLeaveMs) continue;
+      core.leaveUpstream(room, upstreamLeave(room, undefined), out);
+      core.dropRoom(room, out);
+    }
+    for (const p of core.iqs.takeWhere((q) => now - q.at >= core.opts.iqTimeoutMs)) out.push(...core.failPending(p, "remote-server-timeout", "wait"));
+    return out;
+  }
+
+  rooms(): RoomSnapshot[] {
+    return [...this.core.rooms.values()].map((r) => r.snapshot());
+  }
+
+  /** Is this bare JID a room the account is in or joining? (case-insensitive, like all room JIDs here) */
+  knowsRoom(bareJid: string): boolean {
+    const bare = bareOf(bareJid);
+    return bare !== undefined && this.core.rooms.has(bare);
+  }
+
+  hasState(): boolean {
+    return this.core.rooms.size > 0;
+  }
+
+  /** Where the machine believes the account session is (for status/metrics and tests). */
+  upstreamState(): UpstreamState {
+    return this.core.upstream;
+  }
+
+  /**
+   * since = last stanza seen − margin, but never older than the buffer can de-duplicate, nor
+   * older than this occupancy (assumes the room's clock is close to ours: documented limit).
+   */
+  private rejoinSince(room: RoomState, now: number): number {
+    let since = (room.lastSeen ?? now) - this.core.opts.rejoinSinceMarginMs;
+    const oldest = room.history.oldest();
+    if (room.history.full && oldest) since = Math.max(since, oldest.time);
+    if (room.occupancySince !== undefined) since = Math.max(since, room.occupancySince);
+    return Math.max(0, since);
+  }
+}

@@ -1,0 +1,31 @@
+import type { Element } from "ltx";
+
+/**
+ * What the room state machine asks the network layer to do. The machine never touches a socket;
+ * the proxy executes these in order.
+ *
+ * Upstream ordering contract (what AccountRooms assumes of the proxy):
+ *  - `toRoomUpstream` emitted while the account session is not online is queued by the proxy and
+ *    flushed, in order, once it is bound;
+ *  - on `accountSessionDown` the proxy discards whatever of that queue it had not written (the
+ *    machine re-sends what matters: joins with <history since=…> and held stanzas, on
+ *    `accountSessionUp`);
+ *  - after `accountSessionDown`, while `hasState()` is true, the proxy reconnects (with backoff)
+ *    and calls `accountSessionUp` once bound — no new `openAccountSession` is emitted for that.
+ */
+export type Action =
+  | { kind: "toSession"; session: string; stanza: Element } // `to` already rewritten to that session's full JID
+  | { kind: "toRoomUpstream"; stanza: Element } // via the account session's upstream stream; the proxy sets `from`
+  | { kind: "passthrough" } // the session's own stanza: send it untouched via that session's own upstream stream
+  | { kind: "openAccountSession" } // first join: the account needs its upstream session
+  | { kind: "closeAccountSession" }; // no rooms left: the account session may close
+
+export const PASSTHROUGH: Action = Object.freeze({ kind: "passthrough" }) as Action;
+
+export function toSession(session: string, stanza: Element): Action {
+  return { kind: "toSession", session, stanza };
+}
+
+export function toRoomUpstream(stanza: Element): Action {
+  return { kind: "toRoomUpstream", stanza };
+}

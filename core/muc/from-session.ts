@@ -1,0 +1,194 @@
+import { Element } from "ltx";
+import { type Action, PASSTHROUGH, toSession } from "./actions.js";
+import type { AccountCore } from "./account-core.js";
+import { fanOut } from "./fanout.js";
+import { joinRequest, replayFromState, upstreamJoin } from "./join.js";
+import { type JidParts, parseJid } from "./jid-parts.js";
+import { leaveSelfPresence, upstreamLeave } from "./leave.js";
+import { NS_MUC, NS_MUC_ADMIN } from "./ns.js";
+import { aggregateKey, roomPresence } from "./presence-aggregate.js";
+import { RoomState } from "./room-state.js";
+import { isPing, selfPingNotJoined, selfPingResult } from "./self-ping.js";
+import { attr, forUpstream, withId, copyOf } from "./stanza.js";
+
+/** Stanza a downstream session sent: route it through the account session, answer it, or let it pass. */
+export function fromSession(core: AccountCore, session: string, stanza: Element, now: number): Action[] {
+  // Isolation: a stanza of another account's session never touches this account's rooms.
+  if (!core.ownsSession(session)) return [PASSTHROUGH];
+  const to = parseJid(attr(stanza, "to"));
+  if (!to || to.local === "") return [PASSTHROUGH]; // rooms are room@service
+  switch (stanza.name) {
+    case "presence":
+      return presence(core, session, stanza, to, now);
+    case "message":
+      return message(core, session, stanza, to);
+    case "iq":
+      return iq(core, session, stanza, to, now);
+    default:
+      return [PASSTHROUGH];
+  }
+}
+
+function presence(core: AccountCore, session: string, stanza: Element, to: JidParts, now: number): Action[] {
+  const room = core.rooms.get(to.bare);
+  const type = attr(stanza, "type");
+  const involved = room?.involves(session) ?? false;
+  // Never forward a session's error to the room: rooms kick occupants for errors (issue 3 §4).
+  if (type === "error") return involved ? [] : [PASSTHROUGH];
+  if (type === "unavailable") return room && involved ? leave(core, room, session, stanza) : [PASSTHROUGH];
+  if (type !== undefined) return [PASSTHROUGH]; // probe/subscription presences are not occupancy
+  if (stanza.getChild("x", NS_MUC) !== undefined) {
+    if (to.resource === undefined) return [PASSTHROUGH]; // §7.2.1 needs a nick; the room answers jid-malformed
+    return join(core, session, stanza, to.bare, to.resource, now);
+  }
+  if (!room || !involved) return [PASSTHROUGH];
+  const waiting = room.waiting.get(session);
+  if (waiting) {
+    // Not joined yet: remember it as this session's room presence, nothing goes upstream twice.
+    waiting.presence = copyOf(stanza);
+    return [];
+  }
+  const entry = room.sessions.get(session);
+  if (!entry) return [PASSTHROUGH];
+  if (to.resource !== undefined && to.resource !== room.nick) return nickChange(core, room, session, stanza, to.resource);
+  // §7.7 presence update: part of the account's aggregate.
+  entry.presence = copyOf(stanza);
+  entry.seq = core.nextSeq();
+  const out: Action[] = [];
+  core.updateAggregate(room, out);
+  return out;
+}
+
+/** §7.2: join, or wait for the account's join, or answer from state. */
+function join(core: AccountCore, session: string, stanza: Element, roomBare: string, nick: string, now: number): Action[] {
+  const out: Action[] = [];
+  const req = joinRequest(session, stanza, nick);
+  let room = core.rooms.get(roomBare);
+  if (!room) {
+    const x = stanza.getChild("x", NS_MUC);
+    room = new RoomState(roomBare, nick, x ? copyOf(x) : new Element("x", { xmlns: NS_MUC }), core.opts.historyLimit);
+    core.rooms.set(roomBare, room);
+    room.waiting.set(session, req);
+    if (core.upstream === "down") {
+      out.push({ kind: "openAccountSession" });
+      core.upstream = "opening";
+    }
+    // Emitted at once: the proxy queues it until the account session is bound (actions.ts).
+    room.joinSent = true;
+    if (core.upstream === "up") room.occupancySince = now;
+    room.lastPresenceKey = aggregateKey(stanza);
+    out.push({ kind: "toRoomUpstream", stanza: upstreamJoin(room, stanza, core.nextId("join")) });
+    return out;
+  }
+  room.idleSince = undefined;
+  if (room.phase === "joining") {
+    // The account's join is pending: wait for it (no second upstream join), but catch up on the
+    // occupant presences already fanned out to the sessions that were waiting before.
+    room.sessions.delete(session);
+    room.waiting.set(session, req);
+    for (const p of room.occupants.values()) out.push(...fanOut(p, [session]));
+    return out;
+  }
+  // Joined: answer from state, no upstream join (a join while joined is a resync).
+  for (const el of replayFromState(room, req, now, core.opts.defaultHistoryStanzas)) out.push(toSession(session, el));
+  room.sessions.set(session, { session, presence: copyOf(stanza), seq: core.nextSeq() });
+  core.updateAggregate(room, out);
+  return out;
+}
+
+/** §7.14 explicit leave: answered locally; the account leaves only with its last session. */
+function leave(core: AccountCore, room: RoomState, session: string, stanza: Element): Action[] {
+  const out: Action[] = [];
+  const waiting = room.waiting.get(session);
+  const nick = waiting && waiting.nick !== room.nick && room.phase === "joining" ? waiting.nick : room.nick;
+  room.waiting.delete(session);
+  room.sessions.delete(session);
+  out.push(toSession(session, leaveSelfPresence(room, session, nick, stanza)));
+  if (room.pendingNick?.session === session) room.pendingNick.session = undefined;
+  if (room.empty()) {
+    // The last session left explicitly: the account leaves (if it is in the room at all on this
+    // connection). The room's unavailable echo then finds no state and is dropped; a later join of
+    // the same room starts fresh and ignores that echo (see from-room.ts).
+    core.leaveUpstream(room, upstreamLeave(room, stanza), out);
+    core.dropRoom(room, out);
+  } else {
+    core.updateAggregate(room, out);
+  }
+  return out;
+}
+
+/** §7.6: one session renames the shared occupant; the room's 303 sequence reaches every session. */
+function nickChange(core: AccountCore, room: RoomState, session: string, stanza: Element, newNick: string): Action[] {
+  const out: Action[] = [];
+  const entry = room.sessions.get(session);
+  if (entry) {
+    entry.presence = copyOf(stanza);
+    entry.seq = core.nextSeq();
+  }
+  room.pendingNick = { nick: newNick, session, id: attr(stanza, "id") };
+  room.lastPresenceKey = aggregateKey(stanza);
+  core.sendToRoom(room, roomPresence(stanza, `${room.jid}/${newNick}`, attr(stanza, "id")), out);
+  return out;
+}
+
+function message(core: AccountCore, session: string, stanza: Element, to: JidParts): Action[] {
+  const room = core.rooms.get(to.bare);
+  const type = attr(stanza, "type");
+  if (!room || !room.involves(session)) return [PASSTHROUGH];
+  if (type === "error") return []; // never an error from a session to the room
+  if (!room.isJoined(session)) return [PASSTHROUGH]; // still waiting: not an occupant yet
+  // Groupchat (§7.4), PMs (§7.5), invitations and other room-addressed messages go as the
+  // account's occupant; ids and origin-id are kept so the room's reflection is the echo.
+  const out: Action[] = [];
+  const id = attr(stanza, "id");
+  if (id !== undefined) room.rememberSent(id, session);
+  core.sendToRoom(room, forUpstream(stanza), out);
+  return out;
+}
+
+/** Role-based muc#admin IQs (§8: kick, voice, moderator lists) need the sender's occupant role. */
+function needsOccupantRole(stanza: Element): boolean {
+  const q = stanza.getChild("query", NS_MUC_ADMIN);
+  return q !== undefined && q.getChildren("item").some((i) => attr(i, "role") !== undefined);
+}
+
+function iq(core: AccountCore, session: string, stanza: Element, to: JidParts, now: number): Action[] {
+  const room = core.rooms.get(to.bare);
+  if (!room) return [PASSTHROUGH];
+  const type = attr(stanza, "type");
+  const joined = room.isJoined(session);
+  if (type === "result" || type === "error") {
+    // A reply to an occupant's IQ we relayed to this session: map back (id, to) and send as the occupant.
+    const p = core.iqs.peek(attr(stanza, "id"));
+    if (p && p.direction === "toSession" && p.session === session && p.room === room.jid) {
+      core.iqs.take(p.id);
+      const reply = withId(forUpstream(stanza), p.originalId);
+      reply.attrs.to = p.peer;
+      const out: Action[] = [];
+      core.sendToRoom(room, reply, out);
+      return out;
+    }
+    return [PASSTHROUGH];
+  }
+  if (type !== "get" && type !== "set") return [PASSTHROUGH];
+  if (isPing(stanza) && to.resource !== undefined) {
+    // XEP-0410 answered from state, within the same tick.
+    if (joined && to.resource === room.nick) return [toSession(session, selfPingResult(stanza, session))];
+    if (!joined) return [toSession(session, selfPingNotJoined(stanza, session, room.jid))];
+  }
+  if (!joined) return [PASSTHROUGH];
+  // IQs to occupants and role changes go as the occupant; others (disco, MAM, config,
+  // affiliations) work from the session's own JID and stream.
+  if (to.resource === undefined && !needsOccupantRole(stanza)) return [PASSTHROUGH];
+  const newId = core.iqs.add({
+    direction: "toRoom",
+    session,
+    room: room.jid,
+    originalId: attr(stanza, "id"),
+    peer: attr(stanza, "to") ?? room.jid,
+    at: now,
+  });
+  const out: Action[] = [];
+  core.sendToRoom(room, withId(forUpstream(stanza), newId), out);
+  return out;
+}

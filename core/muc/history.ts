@@ -1,0 +1,145 @@
+import { Element } from "ltx";
+import { NS_DELAY, NS_MUC, NS_SID } from "./ns.js";
+import { attr, isoStamp, copyOf } from "./stanza.js";
+
+/**
+ * A session's <history/> request (XEP-0045 §7.2.15). All present limits apply together: the
+ * service "MUST send the smallest amount of traffic that meets any combination of the above
+ * criteria", so each limit narrows the selection further.
+ */
+export interface HistoryRequest {
+  maxchars?: number; // complete stanzas only; counted over the XML of each stanza as sent
+  maxstanzas?: number;
+  seconds?: number;
+  since?: number; // ms since epoch
+}
+
+function nonNegativeInt(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\s*\d+\s*$/.test(v)) return undefined;
+  return Number.parseInt(v, 10);
+}
+
+/** Reads <history/> of a join's <x xmlns='muc'>; undefined when the join asks nothing (room default). */
+export function parseHistoryRequest(mucX: Element | undefined): HistoryRequest | undefined {
+  const h = mucX?.getChild("history", NS_MUC) ?? mucX?.getChild("history");
+  if (!h) return undefined;
+  const req: HistoryRequest = {};
+  const maxchars = nonNegativeInt(attr(h, "maxchars"));
+  const maxstanzas = nonNegativeInt(attr(h, "maxstanzas"));
+  const seconds = nonNegativeInt(attr(h, "seconds"));
+  const sinceRaw = attr(h, "since");
+  const since = sinceRaw === undefined ? Number.NaN : Date.parse(sinceRaw);
+  if (maxchars !== undefined) req.maxchars = maxchars;
+  if (maxstanzas !== undefined) req.maxstanzas = maxstanzas;
+  if (seconds !== undefined) req.seconds = seconds;
+  if (!Number.isNaN(since)) req.since = since;
+  return req;
+}
+
+/** One buffered room message. `time` is when the room says it was sent (its delay stamp) or when we got it. */
+export interface BufferedMessage {
+  stanza: Element; // as received from the room (addressed to the account session)
+  time: number;
+  arrival: number;
+  key: string;
+}
+
+/**
+ * Identity of a room message across a live delivery and its later history replay (used to drop
+ * the overlap of a rejoin's <history since=…>): the room's XEP-0359 stanza-id when it gives one,
+ * else sender + id + body.
+ */
+export function messageKey(stanza: Element, roomBare: string): string {
+  for (const sid of stanza.getChildren("stanza-id", NS_SID)) {
+    const by = attr(sid, "by");
+    const id = attr(sid, "id");
+    if (id !== undefined && (by === undefined || by.toLowerCase() === roomBare)) return `sid:${id}`;
+  }
+  return `m:${attr(stanza, "from") ?? ""}\u0000${attr(stanza, "id") ?? ""}\u0000${stanza.getChildText("body") ?? ""}`;
+}
+
+/** The room's send time: the XEP-0203 stamp if any, else our arrival time. */
+export function messageTime(stanza: Element, arrival: number): number {
+  const delay = stanza.getChild("delay", NS_DELAY);
+  const stamp = delay ? attr(delay, "stamp") : undefined;
+  const t = stamp === undefined ? Number.NaN : Date.parse(stamp);
+  return Number.isNaN(t) ? arrival : t;
+}
+
+/**
+ * XEP-0203 delay for replayed history (XEP-0045 §7.2.14: history MUST carry a delay with
+ * from=room). A delay the room already put there is kept as is. Mutates and returns `el`.
+ */
+export function ensureDelay(el: Element, roomBare: string, time: number): Element {
+  if (el.getChild("delay", NS_DELAY) === undefined) el.c("delay", { xmlns: NS_DELAY, from: roomBare, stamp: isoStamp(time) });
+  return el;
+}
+
+/** Bounded ring of recent groupchat messages (DESIGN §4). */
+export class HistoryBuffer {
+  private readonly entries: BufferedMessage[] = [];
+  private readonly keys = new Map<string, number>(); // key → count in buffer
+
+  constructor(
+    private readonly limit: number,
+    private readonly roomBare: string,
+  ) {}
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  get full(): boolean {
+    return this.entries.length >= this.limit;
+  }
+
+  oldest(): BufferedMessage | undefined {
+    return this.entries[0];
+  }
+
+  has(stanza: Element): boolean {
+    return this.keys.has(messageKey(stanza, this.roomBare));
+  }
+
+  push(stanza: Element, arrival: number): void {
+    if (this.limit <= 0) return;
+    const key = messageKey(stanza, this.roomBare);
+    this.entries.push({ stanza: copyOf(stanza), time: messageTime(stanza, arrival), arrival, key });
+    this.keys.set(key, (this.keys.get(key) ?? 0) + 1);
+    while (this.entries.length > this.limit) {
+      const dropped = this.entries.shift();
+      if (!dropped) break;
+      const n = (this.keys.get(dropped.key) ?? 1) - 1;
+      if (n <= 0) this.keys.delete(dropped.key);
+      else this.keys.set(dropped.key, n);
+    }
+  }
+
+  /**
+   * The stanzas a session asked for, oldest first, each rendered by `render` (address + delay).
+   * `since` is strict (messages after the instant given), so a client quoting the stamp of the
+   * last message it saw does not get that message again. `defaultMaxStanzas` applies when the
+   * session sent no <history/> (the room's own default, §7.2.15 "service-level defaults").
+   */
+  select(req: HistoryRequest | undefined, now: number, defaultMaxStanzas: number, render: (m: BufferedMessage) => Element): Element[] {
+    const r: HistoryRequest = req ?? { maxstanzas: defaultMaxStanzas };
+    let picked = this.entries.filter(
+      (m) => (r.since === undefined || m.time > r.since) && (r.seconds === undefined || m.time >= now - r.seconds * 1000),
+    );
+    if (r.maxstanzas !== undefined) picked = r.maxstanzas === 0 ? [] : picked.slice(-r.maxstanzas);
+    const rendered = picked.map(render);
+    if (r.maxchars === undefined) return rendered;
+    // Largest run of most recent complete stanzas whose XML fits in maxchars (0 → none).
+    let total = 0;
+    let start = rendered.length;
+    for (let i = rendered.length - 1; i >= 0; i--) {
+      const el = rendered[i];
+      if (el === undefined) break;
+      const len = el.toString().length;
+      if (total + len > r.maxchars) break;
+      total += len;
+      start = i;
+    }
+    return rendered.slice(start);
+  }
+}

@@ -1,0 +1,74 @@
+import { Element } from "ltx";
+import { ensureDelay, parseHistoryRequest } from "./history.js";
+import { NS_MUC } from "./ns.js";
+import { roomPresence } from "./presence-aggregate.js";
+import type { JoinRequest, RoomState } from "./room-state.js";
+import { STATUS, editStatusCodes } from "./status-codes.js";
+import { addressedTo, attr, isoStamp, removeChildren, withId, copyOf } from "./stanza.js";
+
+/** Reads a session's join presence (XEP-0045 §7.2.1: presence to room/nick with <x xmlns='muc'>). */
+export function joinRequest(session: string, presence: Element, nick: string): JoinRequest {
+  return {
+    session,
+    id: attr(presence, "id"),
+    nick,
+    history: parseHistoryRequest(presence.getChild("x", NS_MUC)),
+    presence: copyOf(presence),
+  };
+}
+
+/**
+ * The account's own join (§7.2.1), built from the first session's join: same nick, same
+ * <x xmlns='muc'> (password §7.2.6, history request §7.2.15), same show/status/caps, our own id.
+ */
+export function upstreamJoin(room: RoomState, source: Element | undefined, id: string, since?: number): Element {
+  const p = roomPresence(source, room.occupantJid, id);
+  const x = copyOf(room.joinX);
+  if (since !== undefined) {
+    // DESIGN §3: a rejoin asks exactly for what came after the last message seen.
+    removeChildren(x, "history");
+    x.c("history", { since: isoStamp(since) });
+  }
+  p.cnode(x);
+  return p;
+}
+
+/**
+ * The self-presence a session gets for its join (§7.2.3: last of the presences, with 110).
+ * Carries the session's own join id. 201 only on the fresh join that created the room (§10.1.1),
+ * never on a replay; 210 exactly when the session asked for another nick than the account's
+ * (§7.2.9) — the `from` is then room/accountNick, which tells it the nick it really has.
+ */
+export function selfPresenceFor(room: RoomState, req: JoinRequest, fresh: boolean): Element {
+  const base = room.selfPresence ?? new Element("presence", { from: room.occupantJid });
+  const p = withId(addressedTo(base, req.session), req.id);
+  p.attrs.from = room.occupantJid;
+  const remove = fresh ? [STATUS.NICK_MODIFIED] : [STATUS.NICK_MODIFIED, STATUS.CREATED];
+  const add: string[] = [STATUS.SELF];
+  if (req.nick !== room.nick) add.push(STATUS.NICK_MODIFIED);
+  return editStatusCodes(p, add, remove);
+}
+
+/** §8.1 / §7.2.16: no subject set is announced with an empty <subject/>. */
+export function emptySubject(roomBare: string, session: string): Element {
+  const m = new Element("message", { type: "groupchat", from: roomBare, to: session });
+  m.c("subject");
+  return m;
+}
+
+/**
+ * A join answered from state (room already joined by the account), in §7.2.3 order: every other
+ * occupant's presence, the self-presence, history as the session asked (§7.2.15, with XEP-0203
+ * delay from=room), then the subject. If the subject has not arrived yet (the account's own join
+ * is still streaming history), it is left out: the live subject will reach this session anyway.
+ */
+export function replayFromState(room: RoomState, req: JoinRequest, now: number, defaultMaxStanzas: number): Element[] {
+  const out: Element[] = [];
+  for (const p of room.occupants.values()) out.push(addressedTo(p, req.session));
+  out.push(selfPresenceFor(room, req, false));
+  out.push(
+    ...room.history.select(req.history, now, defaultMaxStanzas, (m) => ensureDelay(addressedTo(m.stanza, req.session), room.jid, m.time)),
+  );
+  if (room.subjectReceived) out.push(room.subject ? addressedTo(room.subject, req.session) : emptySubject(room.jid, req.session));
+  return out;
+}

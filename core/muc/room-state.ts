@@ -1,0 +1,133 @@
+import { Element } from "ltx";
+import { HistoryBuffer, type HistoryRequest } from "./history.js";
+import { occupantJid } from "./jid-parts.js";
+
+/** A session's join request (XEP-0045 §7.2), kept while it waits and to shape its replay. */
+export interface JoinRequest {
+  session: string;
+  id: string | undefined; // its join stanza id: echoed on its self-presence / join error
+  nick: string; // the nick it asked for (210 when it differs from the account's, §7.2.9)
+  history: HistoryRequest | undefined;
+  presence: Element; // the join presence itself (show/status/caps count for the aggregate)
+}
+
+/** A session joined to the room (it received its self-presence). */
+export interface RoomSession {
+  session: string;
+  presence: Element | undefined; // its latest room presence (join or update)
+  seq: number; // for "most recent wins" in the aggregate
+}
+
+/**
+ *  - joining: the account's join was sent, the room has not yet sent our self-presence; sessions wait.
+ *  - joined:  the account is (or, while `rejoining`, is being put back) in the room.
+ */
+export type RoomPhase = "joining" | "joined";
+
+export interface RoomSnapshot {
+  room: string;
+  nick: string;
+  state: RoomPhase;
+  /** true when the account's occupant is confirmed in the room on the current upstream connection. */
+  upstreamJoined: boolean;
+  sessions: string[];
+  waiting: string[];
+  occupants: number; // other occupants (not counting the account)
+  buffered: number;
+  subject: string | undefined;
+  idleSince: number | undefined;
+}
+
+/** Per (account, room) state, DESIGN §4. Plain data; the decisions live in the handlers. */
+export class RoomState {
+  phase: RoomPhase = "joining";
+  /** Join presence emitted on the current (or queued-for-next) upstream connection. */
+  joinSent = false;
+  /** The upstream dropped after we were joined; a join with <history since=…> is (to be) under way. */
+  rejoining = false;
+  /** Nicks re-announced during a rejoin (occupants not in it left while we were away). */
+  rejoinSeen = new Set<string>();
+  /** The first session's <x xmlns='muc'> (password, history): reused for rejoins. */
+  joinX: Element;
+  readonly occupants = new Map<string, Element>(); // nick → latest presence (other occupants)
+  selfPresence: Element | undefined;
+  subject: Element | undefined;
+  subjectReceived = false;
+  /** A rejoin is under way: its subject repeats the one sessions already have. */
+  rejoinSubjectPending = false;
+  readonly history: HistoryBuffer;
+  readonly sessions = new Map<string, RoomSession>();
+  readonly waiting = new Map<string, JoinRequest>();
+  idleSince: number | undefined;
+  /**
+   * When the account's join for this occupancy went on the wire. A rejoin never asks history
+   * from before it: older messages belong to an earlier occupancy (e.g. before a kick) that
+   * sessions already saw, or to history nobody asked for.
+   */
+  occupancySince: number | undefined;
+  /** Time of the last stanza received from the room on a live connection (basis of since=). */
+  lastSeen: number | undefined;
+  /** Aggregate presence last sent upstream (aggregateKey form). */
+  lastPresenceKey: string | undefined;
+  /** A session's nick change in flight (§7.6). */
+  pendingNick: { nick: string; session: string | undefined; id: string | undefined } | undefined;
+  /** Room-bound stanzas held while the account is out of the room (sent after the rejoin). */
+  readonly outbox: Element[] = [];
+  /** Recent outgoing message ids → sender, to route a bounced message error to its sender only. */
+  readonly recentSent = new Map<string, string>();
+
+  constructor(
+    readonly jid: string,
+    public nick: string,
+    joinX: Element,
+    historyLimit: number,
+  ) {
+    this.joinX = joinX;
+    this.history = new HistoryBuffer(historyLimit, jid);
+  }
+
+  get occupantJid(): string {
+    return occupantJid(this.jid, this.nick);
+  }
+
+  isJoined(session: string): boolean {
+    return this.sessions.has(session);
+  }
+
+  /** Joined or waiting: the session has a stake in this room. */
+  involves(session: string): boolean {
+    return this.sessions.has(session) || this.waiting.has(session);
+  }
+
+  /** Every session that should see room traffic now (waiting ones only get the join's presences). */
+  audience(): string[] {
+    return [...this.waiting.keys(), ...this.sessions.keys()];
+  }
+
+  empty(): boolean {
+    return this.sessions.size === 0 && this.waiting.size === 0;
+  }
+
+  rememberSent(id: string, session: string): void {
+    this.recentSent.set(id, session);
+    if (this.recentSent.size > 64) {
+      const first = this.recentSent.keys().next();
+      if (!first.done) this.recentSent.delete(first.value);
+    }
+  }
+
+  snapshot(): RoomSnapshot {
+    return {
+      room: this.jid,
+      nick: this.nick,
+      state: this.phase,
+      upstreamJoined: this.phase === "joined" && this.joinSent && !this.rejoining,
+      sessions: [...this.sessions.keys()],
+      waiting: [...this.waiting.keys()],
+      occupants: this.occupants.size,
+      buffered: this.history.size,
+      subject: this.subject?.getChildText("subject") ?? undefined,
+      idleSince: this.idleSince,
+    };
+  }
+}

@@ -1,0 +1,208 @@
+import type { Element } from "ltx";
+import { AccountRooms, type AccountRoomsOptions } from "../../core/muc/account.js";
+import type { Action } from "../../core/muc/actions.js";
+import type { Logger } from "../log.js";
+import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
+import { UpstreamError } from "../upstream/errors.js";
+import { AccountSession } from "./account-session.js";
+import { answerOwnIq } from "./own-iq.js";
+
+/** A downstream session, as the account sees it: where to write stanzas for it. */
+export interface SessionLink {
+  readonly jid: string;
+  deliver(stanza: string): void;
+}
+
+export interface AccountOptions {
+  target: UpstreamTarget;
+  resourcePrefix: string;
+  rooms: Partial<AccountRoomsOptions>;
+  log: Logger;
+  /** Reconnect backoff bounds for the account session. */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+}
+
+/**
+ * One account: its downstream sessions, its room machine (core/muc) and its account session.
+ * Executes the machine's actions — the only place where core's decisions meet sockets.
+ */
+export class Account {
+  readonly rooms: AccountRooms;
+  private readonly sessions = new Map<string, SessionLink>();
+  private session: AccountSession | undefined;
+  private connecting = false;
+  private readonly outbox: Element[] = [];
+  private secret: UpstreamSecret | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private backoff: number;
+  private readonly log: Logger;
+  /** Set while the machine wants an account session (first join until closeAccountSession). */
+  private wanted = false;
+  /** Room stanzas the server sent once to the account and the proxy delivered to N sessions. */
+  stats = { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 };
+
+  constructor(readonly bare: string, private readonly opts: AccountOptions) {
+    this.rooms = new AccountRooms(bare, opts.rooms);
+    this.log = opts.log.child({ account: bare });
+    this.backoff = opts.backoffMinMs ?? 1000;
+  }
+
+  /** Fresh credentials from a successful login (DESIGN §2: SCRAM's SaltedPassword, not the password). */
+  setSecret(secret: UpstreamSecret): void {
+    this.secret = secret;
+    if (this.wanted && !this.session?.online && !this.connecting) this.scheduleConnect(0);
+  }
+
+  attach(link: SessionLink): void {
+    this.sessions.set(link.jid, link);
+  }
+
+  detach(jid: string): void {
+    if (!this.sessions.delete(jid)) return;
+    this.execute(this.rooms.sessionGone(jid, Date.now()));
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get accountSessionJid(): string | undefined {
+    return this.session?.jid;
+  }
+
+  /** True when nothing is left: no sessions, no rooms, no account session. The registry then forgets it (and its secret). */
+  get idle(): boolean {
+    return this.sessions.size === 0 && !this.rooms.hasState() && !this.wanted;
+  }
+
+  /**
+   * A stanza from a downstream session that may concern a room. Returns true when the machine
+   * took it; false means "send the original bytes through the session's own stream".
+   */
+  fromClient(jid: string, el: Element): boolean {
+    const actions = this.rooms.fromSession(jid, el, Date.now());
+    let pass = false;
+    for (const a of actions) if (a.kind === "passthrough") pass = true;
+    this.execute(actions);
+    return !pass;
+  }
+
+  knowsRoom(bareJid: string): boolean {
+    return this.rooms.knowsRoom(bareJid);
+  }
+
+  tick(now: number): void {
+    this.execute(this.rooms.tick(now));
+  }
+
+  private execute(actions: Action[]): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case "toSession": {
+          const link = this.sessions.get(a.session);
+          if (link) {
+            link.deliver(a.stanza.toString());
+            this.stats.fannedOut++;
+          }
+          break;
+        }
+        case "toRoomUpstream":
+          this.stats.toRoom++;
+          if (this.session?.online) this.session.send(a.stanza);
+          else this.outbox.push(a.stanza);
+          break;
+        case "openAccountSession":
+          this.wanted = true;
+          if (!this.session?.online && !this.connecting) this.scheduleConnect(0);
+          break;
+        case "closeAccountSession":
+          this.wanted = false;
+          clearTimeout(this.reconnectTimer);
+          this.outbox.length = 0;
+          this.session?.close();
+          this.session = undefined;
+          this.log.info("account session closed: no rooms left");
+          break;
+        case "passthrough":
+          break;
+      }
+    }
+  }
+
+  private scheduleConnect(delayMs: number): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => void this.connect(), delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.connecting || !this.wanted) return;
+    this.connecting = true;
+    const s = new AccountSession(this.opts.target, this.bare.split("@")[0]!, () => this.secret, this.opts.resourcePrefix, this.log, {
+      up: (jid) => this.onUp(s, jid),
+      stanza: (el) => this.onRoomStanza(el),
+      down: (reason) => this.onDown(s, reason),
+    });
+    this.session = s;
+    try {
+      await s.open();
+      this.backoff = this.opts.backoffMinMs ?? 1000;
+    } catch (err) {
+      const ue = err instanceof UpstreamError ? err : undefined;
+      this.log.warn({ code: ue?.code, reason: (err as Error).message, retryMs: this.backoff }, "account session could not connect");
+      if (this.session === s) this.session = undefined;
+      // wrong credentials will not get better by retrying: wait for the next login to refresh them
+      if (ue?.code !== "UPSTREAM_AUTH" && this.wanted) this.retry();
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  private retry(): void {
+    // exponential backoff with ±20 % jitter, so accounts do not reconnect in lock-step after an outage
+    const jitter = 0.8 + Math.random() * 0.4;
+    this.scheduleConnect(Math.round(this.backoff * jitter));
+    this.backoff = Math.min(this.backoff * 2, this.opts.backoffMaxMs ?? 60_000);
+  }
+
+  private onUp(s: AccountSession, jid: string): void {
+    if (this.session !== s) return;
+    this.rooms.setAccountSessionJid(jid);
+    for (const el of this.outbox.splice(0)) s.send(el);
+    this.execute(this.rooms.accountSessionUp(Date.now()));
+  }
+
+  private onDown(s: AccountSession, reason: string): void {
+    if (this.session !== s) return;
+    this.session = undefined;
+    this.outbox.length = 0;
+    this.stats.reconnects++;
+    this.execute(this.rooms.accountSessionDown(Date.now()));
+    if (this.wanted || this.rooms.hasState()) {
+      this.wanted = true;
+      this.log.info({ reason, retryMs: this.backoff }, "account session will reconnect");
+      this.retry();
+    }
+  }
+
+  private onRoomStanza(el: Element): void {
+    if (this.rooms.handles(el)) {
+      this.stats.fromRoom++;
+      this.log.trace({ kind: el.name, type: el.attrs.type, id: el.attrs.id }, "room stanza");
+      this.execute(this.rooms.fromRoom(el, Date.now()));
+      return;
+    }
+    const answer = answerOwnIq(el);
+    if (answer) this.session?.send(answer);
+    else this.log.debug({ kind: el.name, type: el.attrs.type, id: el.attrs.id }, "account session ignored a stanza");
+  }
+
+  /** Proxy shutdown: close the account session; the server removes its occupants (DESIGN §5). */
+  shutdown(): void {
+    this.wanted = false;
+    clearTimeout(this.reconnectTimer);
+    this.session?.close();
+    this.session = undefined;
+  }
+}

@@ -1,0 +1,27 @@
+import { Element } from "ltx";
+
+const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+const NS_PING = "urn:xmpp:ping";
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+/**
+ * The answer to an IQ request that reached the account session and is not room traffic
+ * (the room machine declined it): XEP-0199 ping → result, XEP-0030 disco#info → a minimal
+ * client identity, anything else → service-unavailable (RFC 6120 §8.4: every get/set must be
+ * answered). Results and errors get no answer.
+ */
+export function answerOwnIq(el: Element): Element | undefined {
+  const type = el.attrs.type;
+  if (el.name !== "iq" || (type !== "get" && type !== "set")) return undefined;
+  const res = new Element("iq", { type: "result", id: el.attrs.id, to: el.attrs.from });
+  if (type === "get" && el.getChild("ping", NS_PING)) return res;
+  if (type === "get" && el.getChild("query", NS_DISCO_INFO)) {
+    const q = res.c("query", { xmlns: NS_DISCO_INFO });
+    q.c("identity", { category: "client", type: "bot", name: "minimix-proxy account session" });
+    for (const v of [NS_DISCO_INFO, NS_PING, "http://jabber.org/protocol/muc"]) q.c("feature", { var: v });
+    return res;
+  }
+  res.attrs.type = "error";
+  res.c("error", { type: "cancel" }).c("service-unavailable", { xmlns: NS_STANZAS });
+  return res;
+}

@@ -1,0 +1,72 @@
+import type { AccountRoomsOptions } from "../../core/muc/account.js";
+import type { Logger } from "../log.js";
+import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
+import { Account } from "./account.js";
+
+export interface RegistryOptions {
+  target: (domain: string) => UpstreamTarget;
+  resourcePrefix: string;
+  rooms: Partial<AccountRoomsOptions>;
+  log: Logger;
+  /** How often idle-leave and IQ timeouts are checked. */
+  tickMs?: number;
+}
+
+/**
+ * Every account with a live session or joined rooms. An account (and the credentials it keeps)
+ * is forgotten as soon as it has neither (DESIGN §2).
+ */
+export class AccountRegistry {
+  private readonly accounts = new Map<string, Account>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.timer = setInterval(() => this.tick(), opts.tickMs ?? 5000);
+    this.timer.unref();
+  }
+
+  /** The account of `bare` (lower-case bare JID), created on first use. */
+  get(bare: string): Account {
+    let a = this.accounts.get(bare);
+    if (!a) {
+      const domain = bare.slice(bare.indexOf("@") + 1);
+      a = new Account(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log });
+      this.accounts.set(bare, a);
+    }
+    return a;
+  }
+
+  find(bare: string): Account | undefined {
+    return this.accounts.get(bare);
+  }
+
+  remember(bare: string, secret: UpstreamSecret): void {
+    this.get(bare).setSecret(secret);
+  }
+
+  /** Drops accounts with nothing left; called after a session leaves and on every tick. */
+  collect(bare?: string): void {
+    for (const [k, a] of bare ? [[bare, this.accounts.get(bare)] as const] : [...this.accounts]) {
+      if (a?.idle) {
+        a.shutdown();
+        this.accounts.delete(k);
+      }
+    }
+  }
+
+  all(): Account[] {
+    return [...this.accounts.values()];
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const a of this.accounts.values()) a.tick(now);
+    this.collect();
+  }
+
+  shutdown(): void {
+    clearInterval(this.timer);
+    for (const a of this.accounts.values()) a.shutdown();
+    this.accounts.clear();
+  }
+}
