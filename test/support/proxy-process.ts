@@ -18,6 +18,8 @@ export interface ProxyProcess {
   /** STARTTLS port and direct-TLS port the proxy actually bound. */
   port: number;
   tlsPort: number;
+  /** Port of the admin HTTP server (/metrics, /status); undefined with --metrics off. */
+  metricsPort: number | undefined;
   /** Every stdout line so far, raw (for "no password in logs" checks) and parsed. */
   stdout(): string;
   stderr(): string;
@@ -44,11 +46,13 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyProcess> {
     "--listen", "127.0.0.1:0",
     "--listen-tls", "127.0.0.1:0",
     "--domain", o.domain ?? "localhost",
-    "--cert", o.cert, "--key", o.key,
+    ...(o.cert ? ["--cert", o.cert, "--key", o.key] : []),
     "--upstream", `127.0.0.1:${o.upstreamPort}`,
-    "--upstream-ca", o.upstreamCa,
-    "--state-dir", mkdtempSync(join(tmpdir(), "minimix-state-")),
+    ...(o.upstreamCa ? ["--upstream-ca", o.upstreamCa] : []),
+    ...((o.extraArgs ?? []).includes("--state-dir") ? [] : ["--state-dir", mkdtempSync(join(tmpdir(), "minimix-state-"))]),
     "--log-level", o.logLevel ?? "trace",
+    // an ephemeral metrics port, so parallel proxies do not fight over the default one
+    ...((o.extraArgs ?? []).some((a) => a === "--metrics" || a.startsWith("--metrics=")) ? [] : ["--metrics", "127.0.0.1:0"]),
     ...(o.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -99,8 +103,9 @@ export async function startProxy(o: ProxyOptions): Promise<ProxyProcess> {
   const listening = lines.filter((l) => l.msg === "listening");
   const port = listening.find((l) => l.transport === "starttls")?.port as number;
   const tlsPort = listening.find((l) => l.transport === "direct-tls")?.port as number;
+  const metricsPort = lines.find((l) => l.msg === "metrics listening")?.port as number | undefined;
   return {
-    child, port, tlsPort,
+    child, port, tlsPort, metricsPort,
     stdout: () => out,
     stderr: () => err,
     logs: () => lines,
