@@ -108,6 +108,21 @@ describe("command line", () => {
   });
 });
 
+describe("keepalive", () => {
+  it("sends whitespace keepalives to an idle client (--keepalive)", async () => {
+    const p = await startProxy({ upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile, extraArgs: ["--keepalive", "1"] });
+    try {
+      const raw = await RawClient.connect(p.port);
+      await raw.login("alice", "alicepass", "keepalive");
+      await raw.waitFor(/^\s+$/, 5000);
+      expect(raw.closed).toBe(false);
+      raw.close();
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
 describe("upstream TLS", () => {
   it("connects to the server with direct TLS (--upstream-tls direct)", async () => {
     const p = await startProxy({ upstreamPort: prosody.tlsPort, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile, extraArgs: ["--upstream-tls", "direct"] });
