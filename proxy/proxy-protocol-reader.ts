@@ -12,7 +12,7 @@ export class ProxyHeaderError extends Error {
  */
 export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxiedAddress | undefined> {
   return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const done = (err: Error | undefined, source?: ProxiedAddress): void => {
       clearTimeout(timer);
       socket.off("data", onData);
