@@ -59,9 +59,14 @@ export interface PartialConfig {
   upstreamInsecure?: boolean;
   logLevel?: LogLevel;
   stateDir?: string;
+  /** Admin HTTP server (/metrics, /status); null = off. */
+  metrics?: HostPort | null;
   maxStanzaSize?: number;
   maxDepth?: number;
   authTimeout?: number;
+  maxRoomsPerAccount?: number;
+  maxUnauthenticatedPerIp?: number;
+  maxUnauthenticated?: number;
   keepalive?: number;
   upstreamTimeout?: number;
   accountResourcePrefix?: string;
@@ -109,9 +114,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "upstream-insecure", type: "boolean", default: "false", help: "do not verify the upstream certificate (testing only)" },
   { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state (dev certificate, caches)" },
+  { name: "metrics", type: "string", metavar: "HOST:PORT", default: "127.0.0.1:5290", help: "HTTP server for /metrics (Prometheus) and /status (loopback only); \"off\" disables" },
   { name: "max-stanza-size", type: "integer", metavar: "BYTES", min: 1024, max: 67_108_864, default: "262144", help: "largest stanza accepted from either side" },
   { name: "max-depth", type: "integer", metavar: "N", min: 4, max: 1024, default: "64", help: "deepest XML element nesting accepted" },
   { name: "auth-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 3600, default: "30", help: "time a client has from connect to authenticated session" },
+  { name: "max-unauthenticated-per-ip", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "32", help: "connections not yet authenticated allowed from one IP address" },
+  { name: "max-unauthenticated", type: "integer", metavar: "N", min: 1, max: 10_000_000, default: "1024", help: "connections not yet authenticated allowed in total" },
+  { name: "max-rooms-per-account", type: "integer", metavar: "N", min: 1, max: 100_000, default: "100", help: "rooms one account may be joined to through the proxy" },
   { name: "keepalive", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "60", help: "whitespace keepalive interval per leg (0 = off)" },
   { name: "upstream-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "10", help: "upstream connect + TLS + stream features deadline" },
   { name: "account-resource-prefix", type: "string", metavar: "STR", default: "minimix-", help: "prefix of the resource the proxy binds upstream per account" },
@@ -318,6 +327,15 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   if (logLevel) p.logLevel = logLevel;
   const stateDir = one("state-dir");
   if (stateDir !== undefined) p.stateDir = path("state-dir", stateDir);
+  const metricsAddr = one("metrics");
+  if (metricsAddr !== undefined) {
+    if (metricsAddr === "" || metricsAddr === "off") p.metrics = null;
+    else {
+      const hp = parseHostPort(metricsAddr, true);
+      if (typeof hp === "string") throw fail(source, "metrics", `${hp} (or "off")`);
+      p.metrics = hp;
+    }
+  }
 
   const setInt = (name: string, assign: (n: number) => void): void => {
     const n = int(name);
@@ -326,6 +344,9 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("max-stanza-size", (n) => (p.maxStanzaSize = n));
   setInt("max-depth", (n) => (p.maxDepth = n));
   setInt("auth-timeout", (n) => (p.authTimeout = n));
+  setInt("max-unauthenticated-per-ip", (n) => (p.maxUnauthenticatedPerIp = n));
+  setInt("max-unauthenticated", (n) => (p.maxUnauthenticated = n));
+  setInt("max-rooms-per-account", (n) => (p.maxRoomsPerAccount = n));
   setInt("keepalive", (n) => (p.keepalive = n));
   setInt("upstream-timeout", (n) => (p.upstreamTimeout = n));
   setInt("room-history", (n) => (p.roomHistory = n));
@@ -456,6 +477,13 @@ export function helpText(): string {
     "override the file; a repeatable flag replaces the file's whole list. Relative paths in the file",
     "are relative to the file's directory.",
     "",
+    "Commands:",
+    "  (none)                          run the proxy",
+    "  check                           check the configuration, certificates and the upstream, then exit",
+    "                                  (one line per check: OK, WARN or FAIL; exit 0, 1 on a FAIL, 2 if invalid)",
+    "  status [--json]                 show the running proxy's accounts, sessions and rooms (asks the",
+    "                                  --metrics address of the config or command line)",
+    "",
     "Flags:",
   ];
   for (const o of OPTIONS) {
@@ -463,6 +491,6 @@ export function helpText(): string {
     lines.push(left.length < 34 ? `${left.padEnd(34)}${o.help}` : `${left}\n${" ".repeat(34)}${o.help}`);
     if (o.default !== "") lines.push(`${" ".repeat(34)}default: ${o.default}`);
   }
-  lines.push("", "Exit status: 0 on success, 2 on a configuration error.");
+  lines.push("", "Exit status: 0 on success, 1 on a failure (check: a FAIL; status: proxy unreachable), 2 on a configuration error.");
   return `${lines.join("\n")}\n`;
 }

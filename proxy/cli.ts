@@ -2,10 +2,17 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { ConfigError, helpText, loadConfig } from "./config.js";
+import { resolve } from "node:path";
+import { homedir } from "node:os";
+import * as http from "node:http";
+import { ConfigError, DEFAULTS, helpText, loadConfig, readConfigFile, type HostPort } from "./config.js";
 import { parseArgs } from "./cli-args.js";
 import { createLogger } from "./log.js";
 import { ProxyServer } from "./server.js";
+import { metrics } from "./metrics.js";
+import { startAdmin, type AdminServer } from "./admin.js";
+import { buildStatus, formatStatus, type Status } from "./status.js";
+import { exitCode, formatResult, runChecks } from "./check.js";
 
 function packageVersion(): string {
   // dist/proxy/cli.js → package.json two levels up (also true for proxy/cli.ts under tsx)
@@ -22,6 +29,8 @@ function packageVersion(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "status") return status(argv.slice(1));
+  if (argv[0] === "check") return check(argv);
   let parsed: ReturnType<typeof parseArgs>;
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -55,6 +64,18 @@ export async function main(argv: string[]): Promise<number> {
     log.fatal({ reason: (err as Error).message, code: (err as { code?: string }).code }, "could not start");
     return 1;
   }
+  let admin: AdminServer | undefined;
+  if (config.metrics) {
+    metrics.bind(server);
+    const info = { version: packageVersion(), startedAt: Date.now() };
+    try {
+      admin = await startAdmin({ address: config.metrics, metrics, status: () => buildStatus(server, info), log });
+    } catch (err) {
+      log.fatal({ reason: (err as Error).message, code: (err as { code?: string }).code, metrics: config.metrics }, "could not start the metrics server (--metrics off disables it)");
+      await server.stop(0);
+      return 1;
+    }
+  }
   log.info({ version: packageVersion(), domains: config.domains, upstream: `${config.upstream.host}:${config.upstream.port}` }, "minimix-proxy started");
 
   return await new Promise<number>((resolve) => {
@@ -63,7 +84,10 @@ export async function main(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, "shutting down");
-      server.stop().then(() => resolve(0), () => resolve(1));
+      server.stop().then(async () => {
+        await admin?.close();
+        resolve(0);
+      }, () => resolve(1));
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
@@ -86,4 +110,109 @@ if (invokedDirectly) {
       process.exit(1);
     },
   );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// minimix-proxy check
+
+async function check(argv: string[]): Promise<number> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    const parsed = parseArgs(argv);
+    if (parsed.kind === "help") {
+      process.stdout.write(helpText());
+      return 0;
+    }
+    if (parsed.kind === "version") {
+      process.stdout.write(`minimix-proxy ${packageVersion()}\n`);
+      return 0;
+    }
+    config = loadConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stdout.write(`${formatResult({ level: "FAIL", name: "config", detail: err.message.replace(/^config: /, "") })}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const results = await runChecks(config);
+  for (const r of results) process.stdout.write(`${formatResult(r)}\n`);
+  return exitCode(results);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// minimix-proxy status
+
+/** Where the running proxy's admin server is, from --metrics, else the config file's metrics key. */
+export function statusAddress(argv: string[]): HostPort | null {
+  const parsed = parseArgs(argv);
+  if (parsed.kind !== "run") return null;
+  let addr = parsed.flags.metrics;
+  if (addr === undefined && parsed.configFile !== undefined) {
+    const f = parsed.configFile;
+    const file = readConfigFile(resolve(f === "~" ? homedir() : f.startsWith("~/") ? resolve(homedir(), f.slice(2)) : f));
+    addr = file.metrics;
+  }
+  if (addr === null) throw new ConfigError("metrics", "config: metrics: is \"off\", so the proxy serves no status; give --metrics HOST:PORT of a proxy that has it on");
+  const hp = addr ?? { ...DEFAULTS.metrics };
+  // a wildcard bind is reached on loopback (and /status answers loopback clients only)
+  if (hp.host === "0.0.0.0") return { host: "127.0.0.1", port: hp.port };
+  if (hp.host === "::") return { host: "::1", port: hp.port };
+  return hp;
+}
+
+function httpGet(addr: HostPort, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: addr.host, port: addr.port, path, timeout: timeoutMs, headers: { accept: "application/json" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer in ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
+    req.on("error", reject);
+  });
+}
+
+async function status(args: string[]): Promise<number> {
+  const json = args.includes("--json");
+  const rest = args.filter((a) => a !== "--json");
+  let addr: HostPort | null;
+  try {
+    const parsed = parseArgs(rest);
+    if (parsed.kind === "help") {
+      process.stdout.write(helpText());
+      return 0;
+    }
+    addr = statusAddress(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`minimix-proxy: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (addr === null) return 2;
+  const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
+  const url = `http://${host}:${addr.port}/status`;
+  let body: string;
+  try {
+    const res = await httpGet(addr, "/status", 5000);
+    body = res.body;
+    if (res.status !== 200) {
+      process.stderr.write(`minimix-proxy: ${url}: HTTP ${res.status}: ${body.trim()}\n`);
+      return 1;
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    process.stderr.write(`minimix-proxy: cannot reach the proxy at ${url}: ${code ?? (err as Error).message} (is it running, with metrics on at that address?)\n`);
+    return 1;
+  }
+  if (json) {
+    process.stdout.write(body.endsWith("\n") ? body : `${body}\n`);
+    return 0;
+  }
+  process.stdout.write(formatStatus(JSON.parse(body) as Status));
+  return 0;
 }

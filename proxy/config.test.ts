@@ -51,12 +51,13 @@ describe("defaults", () => {
       upstreamInsecure: false,
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
-      limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000 },
+      limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100 },
       keepaliveMs: 60_000,
       upstreamTimeoutMs: 10_000,
       accountResourcePrefix: "minimix-",
       roomHistory: 200,
       roomIdleLeaveMs: 7_200_000,
+      metrics: { host: "127.0.0.1", port: 5290 },
     });
   });
 
@@ -147,6 +148,7 @@ upstream-timeout = 5
 account-resource-prefix = "mm-"
 room-history = 50
 room-idle-leave = 600
+metrics = "[::1]:9100"
 `;
 
   it("every key", () => {
@@ -171,12 +173,13 @@ room-idle-leave = 600
       upstreamInsecure: true,
       logLevel: "debug",
       stateDir: "/home/u/state",
-      limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000 },
+      limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100 },
       keepaliveMs: 0,
       upstreamTimeoutMs: 5_000,
       accountResourcePrefix: "mm-",
       roomHistory: 50,
       roomIdleLeaveMs: 600_000,
+      metrics: { host: "::1", port: 9100 },
       configFile: p,
     });
   });
@@ -325,7 +328,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(19);
+    expect(fileKeys).toHaveLength(23);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -39,6 +39,11 @@ export interface Limits {
   maxDepth: number;
   /** From connect to authenticated session. */
   authTimeoutMs: number;
+  /** Connections not yet authenticated, per client IP address and in total (excess: policy-violation / resource-constraint). */
+  maxUnauthenticatedPerIp: number;
+  maxUnauthenticated: number;
+  /** Rooms one account may be in through the proxy; a join beyond it gets a policy-violation presence error. */
+  maxRoomsPerAccount: number;
 }
 
 export interface Config {
@@ -67,6 +72,8 @@ export interface Config {
   roomHistory: number;
   /** 0 = never leave idle rooms. */
   roomIdleLeaveMs: number;
+  /** Admin HTTP server (/metrics, /status); absent = off. */
+  metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
   configFile?: string;
   /** Subcommand from the command line (e.g. "check"), if any. */
@@ -83,11 +90,15 @@ export const DEFAULTS = {
   maxStanzaSize: 262_144,
   maxDepth: 64,
   authTimeout: 30,
+  maxUnauthenticatedPerIp: 32,
+  maxUnauthenticated: 1024,
+  maxRoomsPerAccount: 100,
   keepalive: 60,
   upstreamTimeout: 10,
   accountResourcePrefix: "minimix-",
   roomHistory: 200,
   roomIdleLeave: 7200,
+  metrics: { host: "127.0.0.1", port: 5290 },
 } as const;
 
 /** The production location, used in docs and config.example.toml; never read implicitly. */
@@ -298,6 +309,9 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       maxStanzaSize: m.maxStanzaSize ?? DEFAULTS.maxStanzaSize,
       maxDepth: m.maxDepth ?? DEFAULTS.maxDepth,
       authTimeoutMs: (m.authTimeout ?? DEFAULTS.authTimeout) * 1000,
+      maxUnauthenticatedPerIp: m.maxUnauthenticatedPerIp ?? DEFAULTS.maxUnauthenticatedPerIp,
+      maxUnauthenticated: m.maxUnauthenticated ?? DEFAULTS.maxUnauthenticated,
+      maxRoomsPerAccount: m.maxRoomsPerAccount ?? DEFAULTS.maxRoomsPerAccount,
     },
     keepaliveMs: (m.keepalive ?? DEFAULTS.keepalive) * 1000,
     upstreamTimeoutMs: (m.upstreamTimeout ?? DEFAULTS.upstreamTimeout) * 1000,
@@ -306,5 +320,6 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
+  if (m.metrics !== null) cfg.metrics = m.metrics ?? { ...DEFAULTS.metrics };
   return cfg;
 }

@@ -9,6 +9,9 @@ import { DownstreamSession, type Transport } from "./downstream/session.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
 import { AccountRegistry } from "./account/registry.js";
+import { metrics } from "./metrics.js";
+import { randomBytes } from "node:crypto";
+import { streamError, streamHeader } from "../core/xml/stream.js";
 
 export interface BoundListener {
   transport: Transport;
@@ -29,6 +32,11 @@ export class ProxyServer {
   private connSeq = 0;
   private upstreamCa: Buffer | undefined;
   private stopping = false;
+  /** Connections not authenticated yet, per remote address, and their total (--max-unauthenticated*). */
+  private readonly unauthByIp = new Map<string, number>();
+  private readonly unauthenticated = new Map<DownstreamSession, string>();
+  /** Connections refused by those limits, for logs and tests. */
+  readonly refused = { perIp: 0, total: 0 };
   accounts!: AccountRegistry;
   /** The dev certificate in use when none was configured. */
   devCertFile: string | undefined;
@@ -53,6 +61,7 @@ export class ProxyServer {
       target: upstreamTarget,
       resourcePrefix: cfg.accountResourcePrefix,
       rooms: { historyLimit: cfg.roomHistory, idleLeaveMs: cfg.roomIdleLeaveMs },
+      maxRooms: cfg.limits.maxRoomsPerAccount,
       log: this.log,
     });
     return {
@@ -88,10 +97,19 @@ export class ProxyServer {
         return;
       }
       socket.on("error", () => undefined); // errors are handled by the session; never crash on a reset
+      metrics.connectionAccepted(transport);
+      if (this.refuseUnauthenticated(socket, transport)) return;
+      const ip = socket.remoteAddress ?? "unknown";
       const session = new DownstreamSession(ctx, socket, transport, {
-        closed: (s) => this.sessions.delete(s),
+        closed: (s) => {
+          this.sessions.delete(s);
+          this.authenticatedOrGone(s);
+        },
+        authenticated: (s) => this.authenticatedOrGone(s),
       });
       this.sessions.add(session);
+      this.unauthenticated.set(session, ip);
+      this.unauthByIp.set(ip, (this.unauthByIp.get(ip) ?? 0) + 1);
     };
     const bound: BoundListener[] = [];
     for (const addr of this.config.listen) {
@@ -100,9 +118,14 @@ export class ProxyServer {
     }
     for (const addr of this.config.listenTls) {
       // XEP-0368: direct TLS with ALPN "xmpp-client"
-      const server = tls.createServer({ ...this.certs.serverOptions(), ALPNProtocols: ["xmpp-client"] }, onConnection("direct-tls"));
+      // a handshake that never finishes is cut after the auth timeout (Node's own default is 120 s)
+      const server = tls.createServer({ ...this.certs.serverOptions(), ALPNProtocols: ["xmpp-client"],
+        handshakeTimeout: this.config.limits.authTimeoutMs }, onConnection("direct-tls"));
       server.on("tlsClientError", (err, s) => {
         this.log.info({ ip: s.remoteAddress, transport: "direct-tls", reason: err.message }, "TLS handshake failed");
+        // with a listener for this event, Node leaves the socket open (e.g. after handshakeTimeout): close it here
+        s.destroy();
+        metrics.tlsHandshakeFailed("direct-tls");
       });
       bound.push(await this.listen(server, addr, "direct-tls"));
     }
@@ -121,6 +144,51 @@ export class ProxyServer {
         resolve({ transport, host: a.address, port: a.port });
       });
     });
+  }
+
+  /**
+   * --max-unauthenticated-per-ip / --max-unauthenticated: a connection over either limit gets a
+   * stream header and a stream error (policy-violation for one address, resource-constraint for the
+   * total; RFC 6120 §4.9.3) and is closed at once, before any TLS or SASL work is spent on it.
+   */
+  private refuseUnauthenticated(socket: net.Socket, transport: Transport): boolean {
+    const ip = socket.remoteAddress ?? "unknown";
+    const { maxUnauthenticatedPerIp, maxUnauthenticated } = this.config.limits;
+    let condition: "policy-violation" | "resource-constraint";
+    let code: string;
+    if ((this.unauthByIp.get(ip) ?? 0) >= maxUnauthenticatedPerIp) {
+      condition = "policy-violation";
+      code = "UNAUTH_PER_IP";
+      this.refused.perIp++;
+    } else if (this.unauthenticated.size >= maxUnauthenticated) {
+      condition = "resource-constraint";
+      code = "UNAUTH_TOTAL";
+      this.refused.total++;
+    } else return false;
+    metrics.limitBreach("client", code);
+    this.log.warn({ ip, transport, code, perIp: this.unauthByIp.get(ip) ?? 0, total: this.unauthenticated.size,
+      refusedPerIp: this.refused.perIp, refusedTotal: this.refused.total }, "connection refused: too many unauthenticated connections");
+    const text = code === "UNAUTH_PER_IP" ? "too many unauthenticated connections from your address" : "too many unauthenticated connections";
+    socket.setNoDelay(true);
+    socket.end(streamHeader({ from: this.config.domains[0], id: randomBytes(8).toString("hex") }) + streamError(condition, text));
+    const t = setTimeout(() => socket.destroy(), 2000);
+    t.unref();
+    socket.once("close", () => clearTimeout(t));
+    return true;
+  }
+
+  private authenticatedOrGone(s: DownstreamSession): void {
+    const ip = this.unauthenticated.get(s);
+    if (ip === undefined) return;
+    this.unauthenticated.delete(s);
+    const n = (this.unauthByIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.unauthByIp.delete(ip);
+    else this.unauthByIp.set(ip, n);
+  }
+
+  /** Connections currently counted as unauthenticated (for tests and status). */
+  get unauthenticatedCount(): number {
+    return this.unauthenticated.size;
   }
 
   /** SIGHUP: re-read certificates; on failure keep the old ones. Live connections are not touched. */
@@ -147,7 +215,10 @@ export class ProxyServer {
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions) s.conn.destroy();
-    this.accounts.shutdown();
+    // account sessions end their streams (no per-room leave: the server's own cleanup removes the
+    // occupants, DESIGN §5); wait for the close to reach the server, bounded
+    const accountsClosed = this.accounts.shutdown();
+    await Promise.race([accountsClosed, new Promise((r) => setTimeout(r, Math.max(graceMs, 200)).unref())]);
     this.log.info({ sessions: n }, "stopped");
   }
 }

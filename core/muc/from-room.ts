@@ -58,7 +58,7 @@ function presence(core: AccountCore, room: RoomState, from: JidParts, stanza: El
   const type = attr(stanza, "type");
   if (type === "error") return presenceError(core, room, from, stanza);
   const nick = from.resource;
-  if (nick === undefined) return [];
+  if (nick === undefined) return roomPresence(room, stanza);
   const codes = statusCodes(stanza);
   const out: Action[] = [];
   if (isSelfPresence(room, from, codes)) {
@@ -110,6 +110,19 @@ function presence(core: AccountCore, room: RoomState, from: JidParts, stanza: El
   } else return [];
   out.push(...fanOut(stanza, room.audience()));
   return out;
+}
+
+/**
+ * A presence from the bare room JID (ejabberd: the room's caps, before the occupant list and on
+ * config changes): kept for replays and fanned out like an occupant's presence. After a rejoin the
+ * room repeats it; sessions already have it unless it changed.
+ */
+function roomPresence(room: RoomState, stanza: Element): Action[] {
+  if (attr(stanza, "type") !== undefined) return [];
+  const before = room.roomPresence;
+  room.roomPresence = copyOf(stanza);
+  if (room.rejoining && before && contentKey(before) === contentKey(stanza)) return [];
+  return fanOut(stanza, room.audience());
 }
 
 /** §7.2.3: our self-presence ends the occupant list; every waiting session is now joined. */

@@ -57,13 +57,15 @@ export function emptySubject(roomBare: string, session: string): Element {
 }
 
 /**
- * A join answered from state (room already joined by the account), in §7.2.3 order: every other
- * occupant's presence, the self-presence, history as the session asked (§7.2.15, with XEP-0203
- * delay from=room), then the subject. If the subject has not arrived yet (the account's own join
+ * A join answered from state (room already joined by the account), in §7.2.3 order: the room's
+ * own presence if it sent one (ejabberd, first, as it sends it), every other occupant's presence,
+ * the self-presence, history as the session asked (§7.2.15, with XEP-0203 delay from=room), then
+ * the subject. If the subject has not arrived yet (the account's own join
  * is still streaming history), it is left out: the live subject will reach this session anyway.
  */
 export function replayFromState(room: RoomState, req: JoinRequest, now: number, defaultMaxStanzas: number): Element[] {
   const out: Element[] = [];
+  if (room.roomPresence) out.push(addressedTo(room.roomPresence, req.session));
   for (const p of room.occupants.values()) out.push(addressedTo(p, req.session));
   out.push(selfPresenceFor(room, req, false));
   out.push(

@@ -159,3 +159,56 @@ describe("nick change by one session (§7.6)", () => {
     expect(a.rooms()[0]).toMatchObject({ nick: "alice", sessions: [PHONE, LAPTOP] });
   });
 });
+
+describe("the room's own presence from the bare room JID (ejabberd: room caps)", () => {
+  const caps = (ver: string, id = "r1"): ReturnType<typeof x> =>
+    x(`<presence from='${ROOM}' to='${ACCOUNT_SESSION}' id='${id}'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://www.process-one.net/en/ejabberd/' ver='${ver}'/></presence>`);
+
+  it("before the occupant list: reaches the waiting session, and the join completes as usual", () => {
+    const a = new AccountRooms(ALICE);
+    a.setAccountSessionJid(ACCOUNT_SESSION);
+    a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+    a.accountSessionUp(1000);
+    const room = a.fromRoom(caps("v1"), 1001);
+    expect(sent(room, PHONE).map((s) => s.attrs)).toEqual([{ from: ROOM, to: PHONE, id: "r1" }]);
+    a.fromRoom(occupant(ROOM, "bob", ACCOUNT_SESSION), 1002);
+    const self = sent(a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION, ["100"]), 1003), PHONE);
+    expect(self).toHaveLength(1);
+    expect(self[0]?.attrs.id).toBe("j1");
+    expect(a.rooms()[0]).toMatchObject({ state: "joined", sessions: [PHONE], occupants: 1 });
+  });
+
+  it("is replayed first to a later join, and is not counted as an occupant", () => {
+    const a = new AccountRooms(ALICE);
+    a.setAccountSessionJid(ACCOUNT_SESSION);
+    a.fromSession(PHONE, join(ROOM, "alice"), 1000);
+    a.accountSessionUp(1000);
+    a.fromRoom(caps("v1"), 1001);
+    a.fromRoom(occupant(ROOM, "bob", ACCOUNT_SESSION), 1002);
+    a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 1003);
+    a.fromRoom(caps("v2", "r2"), 1004); // config changed: fanned out live, and the replay has the new one
+    const replay = sent(a.fromSession(LAPTOP, join(ROOM, "alice", { id: "j2" }), 1005), LAPTOP);
+    expect(replay.map((s) => s.attrs.from)).toEqual([ROOM, `${ROOM}/bob`, `${ROOM}/alice`]);
+    expect(replay[0]?.getChild("c")?.attrs.ver).toBe("v2");
+    expect(replay[0]?.attrs.to).toBe(LAPTOP);
+    expect(a.rooms()[0]?.occupants).toBe(1);
+  });
+
+  it("a config change reaches every joined session; a rejoin repeats it only when it changed", () => {
+    const a = twoSessions();
+    const live = a.fromRoom(caps("v1"), 2000);
+    expect(sent(live, PHONE)).toHaveLength(1);
+    expect(sent(live, LAPTOP)).toHaveLength(1);
+    a.accountSessionDown(2001);
+    a.accountSessionUp(2002);
+    expect(a.fromRoom(caps("v1", "other-id"), 2003)).toEqual([]); // same content, new id: not repeated
+    expect(sent(a.fromRoom(caps("v3"), 2004), PHONE)).toHaveLength(1);
+  });
+
+  it("an unavailable or error presence from the bare room is not stored or fanned out", () => {
+    const a = twoSessions();
+    expect(a.fromRoom(x(`<presence type='unavailable' from='${ROOM}' to='${ACCOUNT_SESSION}'/>`), 2000)).toEqual([]);
+    const replay = sent(a.fromSession(TABLET, join(ROOM, "alice"), 2001), TABLET);
+    expect(replay[0]?.attrs.from).toBe(`${ROOM}/bob`);
+  });
+});

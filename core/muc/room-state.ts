@@ -51,6 +51,12 @@ export class RoomState {
   joinX: Element;
   readonly occupants = new Map<string, Element>(); // nick → latest presence (other occupants)
   selfPresence: Element | undefined;
+  /**
+   * The room's own presence (from the bare room JID): ejabberd sends one with the room's entity caps
+   * (XEP-0115) before the occupant list and again whenever the room's configuration changes. Not in
+   * XEP-0045, but clients use it to notice config changes, so sessions get it like a direct client.
+   */
+  roomPresence: Element | undefined;
   subject: Element | undefined;
   subjectReceived = false;
   /** A rejoin is under way: its subject repeats the one sessions already have. */

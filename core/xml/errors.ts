@@ -36,6 +36,7 @@ export type FramingCode =
   | "XML_STANZA_TOO_LARGE"
   | "XML_TOO_DEEP"
   | "XML_HEADER_TOO_LARGE"
+  | "XML_BAD_PREFIX"
   | "XML_INTERNAL";
 
 export class FramingError extends Error {

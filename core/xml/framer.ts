@@ -11,7 +11,11 @@ import { FramingError } from "./errors.js";
  *  - RFC 6120 §11.1 restricted XML (comments, processing instructions, DTDs, entity references other
  *    than the five predefined ones) is refused with <restricted-xml/>;
  *  - anything that is not well-formed (mismatched tags, bad attributes, control characters,
- *    invalid UTF-8, text between stanzas) is refused with <not-well-formed/>.
+ *    invalid UTF-8, U+FFFE/U+FFFF, "]]>" in text, text between stanzas) is refused with <not-well-formed/>;
+ *  - a namespace prefix used but not declared (Namespaces in XML 1.0 §5) is refused with
+ *    <bad-namespace-prefix/> before it can reach the server (whose parser would drop the stream).
+ * Memory held for an unfinished frame (`bufferedBytes`) never exceeds the applicable limit plus a
+ * small constant; core/xml/framer.fuzz.test.ts checks that and the rest on generated input.
  * Stanzas come out as the exact bytes the peer sent, so untouched stanzas can be forwarded without
  * building an element tree.
  */
@@ -70,6 +74,9 @@ function isNameStartByte(c: number): boolean {
   return isNameByte(c) && !(c >= 0x30 && c <= 0x39) && c !== 0x2d && c !== 0x2e;
 }
 
+const U_FFFE = Buffer.from([0xef, 0xbf, 0xbe]);
+const U_FFFF = Buffer.from([0xef, 0xbf, 0xbf]);
+
 const PREDEFINED = new Set(["lt", "gt", "amp", "quot", "apos"]);
 function isXmlChar(cp: number): boolean {
   return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) ||
@@ -90,7 +97,7 @@ function decodeAttr(raw: string): string {
 }
 
 export class Framer {
-  private readonly limits: FramerLimits;
+  private limits: FramerLimits;
   private state = S.Text;
   private returnState = S.Text; // where an entity reference returns to
   private depth = 0; // 0 = before the header, 1 = inside <stream:stream>
@@ -107,6 +114,14 @@ export class Framer {
   private sawDecl = false;
   private sawAnything = false;
   private cdataMatch = 0;
+  private failed: FramingError | undefined;
+  /** Consecutive ']' in character data, across chunks ("]]>" is not allowed there, XML 1.0 §2.4). */
+  private textBrackets = 0;
+  /** Namespace prefixes declared (xmlns:p) by the open elements, innermost last, with their depth. */
+  private nsStack: { depth: number; prefixes: string[] }[] = [];
+  /** Prefixes declared and prefixed attribute names seen in the tag being read. */
+  private declHere: string[] = [];
+  private prefixedAttrs: string[] = [];
   // the current top-level element (or stream header) being collected
   private collecting = false;
   private chunks: Buffer[] = [];
@@ -118,8 +133,14 @@ export class Framer {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
+  /** Changes the limits for the frames that follow (e.g. tighter before authentication). */
+  setLimits(limits: Partial<FramerLimits>): void {
+    this.limits = { ...this.limits, ...limits };
+  }
+
   /** Stream restart (after STARTTLS or SASL success, RFC 6120 §5.4.3.3, §6.4.6): expect a new header. */
   reset(): void {
+    if (this.failed) return;
     this.state = S.Text;
     this.depth = 0;
     this.stack = [];
@@ -129,22 +150,63 @@ export class Framer {
     this.collected = 0;
     this.sawDecl = false;
     this.sawAnything = false;
+    this.nsStack = [];
+    this.textBrackets = 0;
+  }
+
+  /**
+   * Bytes this framer holds for an unfinished frame (collected chunks plus the token being read).
+   * Never more than the stanza (or header) limit plus a small constant: the fuzz suite checks it.
+   */
+  get bufferedBytes(): number {
+    return this.collected + this.tok.length + this.attrVal.length;
+  }
+
+  /**
+   * Feed bytes; returns the frames they complete and, on bad input, the FramingError together with
+   * the frames completed before the offending byte (a streaming parser on the server would have
+   * processed those too, so the outcome does not depend on how TCP cut the bytes). After an error
+   * the framer is dead: every later call reports the same error and no frames.
+   */
+  pushSafe(data: Buffer): { events: FrameEvent[]; error?: FramingError } {
+    const out: FrameEvent[] = [];
+    if (this.failed) return { events: out, error: this.failed };
+    try {
+      this.scan(data, out);
+      return { events: out };
+    } catch (e) {
+      const err = e instanceof FramingError ? e
+        : new FramingError("XML_INTERNAL", "internal-server-error", `internal error: ${(e as Error).message}`);
+      this.failed = err;
+      this.state = S.Closed;
+      this.chunks = [];
+      this.collected = 0;
+      this.tok = [];
+      this.attrVal = [];
+      return { events: out, error: err };
+    }
   }
 
   /** Feed bytes; returns the complete frames they finish. Throws FramingError on bad input. */
   push(data: Buffer): FrameEvent[] {
-    const out: FrameEvent[] = [];
+    const r = this.pushSafe(data);
+    if (r.error) throw r.error;
+    return r.events;
+  }
+
+  private scan(data: Buffer, out: FrameEvent[]): FrameEvent[] {
     if (this.state === S.Closed) return out;
     if (this.collecting) this.start = 0;
     const n = data.length;
     for (let i = 0; i < n; i++) {
       const c = data[i]!;
-      if (c < 0x20 && isForbiddenControl(c)) {
+      if (c < 0x20 && isForbiddenControl(c) && this.state !== S.Closed) {
         throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "control character in XML");
       }
       switch (this.state) {
         case S.Text: {
           if (c === LT) {
+            this.textBrackets = 0;
             if (this.depth === 1 && !this.collecting) this.beginCollect(i);
             else if (this.depth === 0 && !this.collecting) this.beginCollect(i);
             this.state = S.TagOpen;
@@ -152,11 +214,18 @@ export class Framer {
             // RFC 6120 §4.1: between stanzas only whitespace (keepalives) may appear
             if (!isSpace(c)) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "text outside of a stanza");
           } else if (c === AMP) {
+            this.textBrackets = 0;
             this.returnState = S.Text;
             this.tok.length = 0;
             this.state = S.Entity;
-          } else if (c === GT && i >= 2 && data[i - 1] === 0x5d && data[i - 2] === 0x5d) {
-            throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "']]>' in character data");
+          } else if (c === 0x5d) {
+            this.textBrackets++;
+          } else if (this.textBrackets !== 0) {
+            // counted across chunks: "]]" at the end of one chunk and ">" at the start of the next
+            if (c === GT && this.textBrackets >= 2) {
+              throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "']]>' in character data");
+            }
+            this.textBrackets = 0;
           }
           break;
         }
@@ -237,6 +306,8 @@ export class Framer {
           } else {
             this.tagName = Buffer.from(this.tok).toString("utf8");
             this.attrNames = [];
+            if (this.declHere.length !== 0) this.declHere = [];
+            if (this.prefixedAttrs.length !== 0) this.prefixedAttrs = [];
             this.attrs = {};
             this.spaceBeforeAttr = false;
             this.state = S.InTag;
@@ -273,6 +344,11 @@ export class Framer {
           if (this.attrNames.includes(name)) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "duplicate attribute");
           if (this.attrNames.length >= 64) throw new FramingError("XML_NOT_WELL_FORMED", "policy-violation", "too many attributes");
           this.attrNames.push(name);
+          if (name.includes(":")) {
+            // Namespaces in XML 1.0 §3: xmlns:p declares p; any other prefix must be declared
+            if (name.startsWith("xmlns:")) this.declHere.push(name.slice(6));
+            else if (!name.startsWith("xml:")) this.prefixedAttrs.push(name); // xml: is always bound (xml:lang)
+          }
           this.attrName = name;
           this.state = S.AttrEq;
           i--;
@@ -295,7 +371,7 @@ export class Framer {
         }
         case S.AttrValue: {
           if (c === this.quote) {
-            if (this.depth === 0) this.attrs[this.attrName] = decodeAttr(Buffer.from(this.attrVal).toString("utf8"));
+            if (this.depth === 0 && this.attrName !== "__proto__") this.attrs[this.attrName] = decodeAttr(Buffer.from(this.attrVal).toString("utf8"));
             this.spaceBeforeAttr = false;
             this.state = S.InTag;
           } else if (c === LT) {
@@ -386,7 +462,39 @@ export class Framer {
     this.collected = 0;
     this.start = i + 1;
     if (!isUtf8(bytes)) throw new FramingError("XML_INVALID_UTF8", "not-well-formed", "invalid UTF-8");
+    // U+FFFE and U+FFFF are valid UTF-8 but not XML characters (XML 1.0 §2.2); servers' parsers refuse them
+    if (bytes.includes(0xbf) && (bytes.includes(U_FFFE) || bytes.includes(U_FFFF))) {
+      throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "non-character U+FFFE/U+FFFF");
+    }
     return bytes;
+  }
+
+  /** Namespaces in XML 1.0 §3, §5: every prefix used on this element is declared here or above. */
+  private checkPrefixes(name: string): void {
+    for (const p of this.declHere) {
+      if (p === "" || p.includes(":") || p === "xmlns") {
+        throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "invalid namespace prefix declaration");
+      }
+    }
+    this.checkQName(name, false);
+    for (const a of this.prefixedAttrs) this.checkQName(a, true);
+  }
+
+  private checkQName(qname: string, isAttr: boolean): void {
+    const colon = qname.indexOf(":");
+    if (colon < 0) return;
+    const prefix = qname.slice(0, colon);
+    if (colon === 0 || colon === qname.length - 1 || qname.indexOf(":", colon + 1) >= 0) {
+      throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "malformed qualified name");
+    }
+    if (prefix === "xml") return;
+    if (prefix === "xmlns") {
+      if (isAttr) return;
+      throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "reserved prefix xmlns on an element");
+    }
+    if (this.declHere.includes(prefix)) return;
+    for (let k = this.nsStack.length - 1; k >= 0; k--) if (this.nsStack[k]!.prefixes.includes(prefix)) return;
+    throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "undeclared namespace prefix");
   }
 
   private checkEntity(): void {
@@ -405,6 +513,8 @@ export class Framer {
   private openElement(out: FrameEvent[], data: Buffer, i: number, selfClosing: boolean): void {
     const name = this.tagName;
     this.state = S.Text;
+    if (this.depth > 0 && (this.declHere.length > 0 || this.prefixedAttrs.length > 0 || name.includes(":"))) this.checkPrefixes(name);
+    if (this.declHere.length > 0 && !selfClosing) this.nsStack.push({ depth: this.depth, prefixes: this.declHere });
     if (this.depth === 0) {
       this.finishCollect(data, i); // validates size and UTF-8 of the header
       this.depth = 1;
@@ -435,6 +545,7 @@ export class Framer {
     const open = this.stack.pop();
     if (open !== name) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "mismatched end tag");
     this.depth--;
+    if (this.nsStack.length !== 0 && this.nsStack[this.nsStack.length - 1]!.depth === this.depth) this.nsStack.pop();
     if (this.depth === 0) {
       this.collecting = false;
       this.state = S.Closed;

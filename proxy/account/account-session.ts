@@ -7,6 +7,7 @@ import { FrameQueue } from "../stream/frame-queue.js";
 import type { StreamHandler, XmppConnection } from "../stream/xmpp-connection.js";
 import { openUpstream, type UpstreamSecret, type UpstreamTarget } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
+import { metrics } from "../metrics.js";
 
 export interface AccountSessionEvents {
   /** Bound and ready; `jid` is the account session's full JID. */
@@ -65,6 +66,7 @@ export class AccountSession {
     conn.setHandler(this.handler);
     for (const f of queue.drain()) if (f.kind === "stanza") this.handler.onStanza(f.name, f.bytes);
     this.log.info({ accountJid: this.jid, mechanism: up.mechanism, ms: up.connectMs }, "account session online");
+    metrics.upstreamConnected("account", up.connectMs);
     this.events.up(this.jid!);
   }
 
@@ -86,11 +88,20 @@ export class AccountSession {
     this.conn.write(typeof el === "string" ? el : el.toString());
   }
 
-  close(): void {
+  /**
+   * Ends the stream (close tag, then FIN). No unavailable presence is sent to the rooms: the server's
+   * own end-of-session cleanup removes the account's occupants (DESIGN §5). Resolves once the socket
+   * is closed (XmppConnection destroys it after its grace period at the latest).
+   */
+  close(): Promise<void> {
     this.closedByUs = true;
     this.jid = undefined;
-    this.conn?.end();
+    const c = this.conn;
     this.conn = undefined;
+    if (!c || c.isClosed) return Promise.resolve();
+    const done = new Promise<void>((resolve) => c.socket.once("close", () => resolve()));
+    c.end();
+    return done;
   }
 
   private readonly handler: StreamHandler = {

@@ -1,4 +1,4 @@
-import type { Element } from "ltx";
+import { Element } from "ltx";
 import { AccountRooms, type AccountRoomsOptions } from "../../core/muc/account.js";
 import type { Action } from "../../core/muc/actions.js";
 import type { Logger } from "../log.js";
@@ -6,6 +6,10 @@ import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { AccountSession } from "./account-session.js";
 import { answerOwnIq } from "./own-iq.js";
+import { metrics } from "../metrics.js";
+
+const NS_MUC = "http://jabber.org/protocol/muc";
+const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /** A downstream session, as the account sees it: where to write stanzas for it. */
 export interface SessionLink {
@@ -18,6 +22,8 @@ export interface AccountOptions {
   resourcePrefix: string;
   rooms: Partial<AccountRoomsOptions>;
   log: Logger;
+  /** Rooms the account may be in (joined or joining); a join beyond it is refused here. Default: no limit. */
+  maxRooms?: number;
   /** Reconnect backoff bounds for the account session. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -40,7 +46,7 @@ export class Account {
   /** Set while the machine wants an account session (first join until closeAccountSession). */
   private wanted = false;
   /** Room stanzas the server sent once to the account and the proxy delivered to N sessions. */
-  stats = { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 };
+  stats = { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0, joinsRefused: 0 };
 
   constructor(readonly bare: string, private readonly opts: AccountOptions) {
     this.rooms = new AccountRooms(bare, opts.rooms);
@@ -81,11 +87,38 @@ export class Account {
    * took it; false means "send the original bytes through the session's own stream".
    */
   fromClient(jid: string, el: Element): boolean {
+    if (this.refuseJoinOverLimit(jid, el)) return true;
     const actions = this.rooms.fromSession(jid, el, Date.now());
     let pass = false;
     for (const a of actions) if (a.kind === "passthrough") pass = true;
     this.execute(actions);
     return !pass;
+  }
+
+  /**
+   * Per-account room limit (--max-rooms-per-account): a MUC join (XEP-0045 §7.2) to a room the
+   * account is not in yet, while it already has `maxRooms` rooms, is answered here with a
+   * policy-violation presence error (RFC 6120 §8.3.3.12) and never reaches the server.
+   */
+  private refuseJoinOverLimit(jid: string, el: Element): boolean {
+    const max = this.opts.maxRooms;
+    if (max === undefined || el.name !== "presence" || el.attrs.type !== undefined) return false;
+    if (!el.getChild("x", NS_MUC)) return false;
+    const to = typeof el.attrs.to === "string" ? el.attrs.to : "";
+    const slash = to.indexOf("/");
+    if (slash <= 0 || !to.includes("@")) return false;
+    if (this.rooms.knowsRoom(to.slice(0, slash))) return false;
+    if (this.rooms.rooms().length < max) return false;
+    this.stats.joinsRefused++;
+    this.log.info({ room: to.slice(0, slash), limit: max, code: "ROOM_LIMIT" }, "join refused: per-account room limit");
+    const err = new Element("presence", { from: to, to: jid, type: "error" });
+    if (typeof el.attrs.id === "string") err.attrs.id = el.attrs.id;
+    err.c("x", { xmlns: NS_MUC });
+    err.c("error", { type: "cancel" })
+      .c("policy-violation", { xmlns: NS_STANZAS }).up()
+      .c("text", { xmlns: NS_STANZAS, "xml:lang": "en" }).t(`this account is already in ${max} rooms, the limit of this proxy`);
+    this.sessions.get(jid)?.deliver(err.toString());
+    return true;
   }
 
   knowsRoom(bareJid: string): boolean {
@@ -104,6 +137,7 @@ export class Account {
           if (link) {
             link.deliver(a.stanza.toString());
             this.stats.fannedOut++;
+            metrics.fanOut();
           }
           break;
         }
@@ -120,7 +154,7 @@ export class Account {
           this.wanted = false;
           clearTimeout(this.reconnectTimer);
           this.outbox.length = 0;
-          this.session?.close();
+          void this.session?.close();
           this.session = undefined;
           this.log.info("account session closed: no rooms left");
           break;
@@ -151,6 +185,7 @@ export class Account {
     } catch (err) {
       const ue = err instanceof UpstreamError ? err : undefined;
       this.log.warn({ code: ue?.code, reason: (err as Error).message, retryMs: this.backoff }, "account session could not connect");
+      metrics.upstreamFailed("account", ue?.code);
       if (this.session === s) this.session = undefined;
       // wrong credentials will not get better by retrying: wait for the next login to refresh them
       if (ue?.code !== "UPSTREAM_AUTH" && this.wanted) this.retry();
@@ -189,6 +224,7 @@ export class Account {
   private onRoomStanza(el: Element): void {
     if (this.rooms.handles(el)) {
       this.stats.fromRoom++;
+      metrics.roomStanza();
       this.log.trace({ kind: el.name, type: el.attrs.type, id: el.attrs.id }, "room stanza");
       this.execute(this.rooms.fromRoom(el, Date.now()));
       return;
@@ -198,11 +234,15 @@ export class Account {
     else this.log.debug({ kind: el.name, type: el.attrs.type, id: el.attrs.id }, "account session ignored a stanza");
   }
 
-  /** Proxy shutdown: close the account session; the server removes its occupants (DESIGN §5). */
-  shutdown(): void {
+  /**
+   * Proxy shutdown (or nothing left): close the account session; the server removes its occupants
+   * (DESIGN §5). Resolves when its socket is closed.
+   */
+  shutdown(): Promise<void> {
     this.wanted = false;
     clearTimeout(this.reconnectTimer);
-    this.session?.close();
+    const done = this.session?.close() ?? Promise.resolve();
     this.session = undefined;
+    return done;
   }
 }

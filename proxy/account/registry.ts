@@ -8,6 +8,8 @@ export interface RegistryOptions {
   resourcePrefix: string;
   rooms: Partial<AccountRoomsOptions>;
   log: Logger;
+  /** Rooms one account may be in (--max-rooms-per-account). */
+  maxRooms?: number;
   /** How often idle-leave and IQ timeouts are checked. */
   tickMs?: number;
 }
@@ -30,7 +32,8 @@ export class AccountRegistry {
     let a = this.accounts.get(bare);
     if (!a) {
       const domain = bare.slice(bare.indexOf("@") + 1);
-      a = new Account(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log });
+      a = new Account(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
+        maxRooms: this.opts.maxRooms });
       this.accounts.set(bare, a);
     }
     return a;
@@ -48,7 +51,7 @@ export class AccountRegistry {
   collect(bare?: string): void {
     for (const [k, a] of bare ? [[bare, this.accounts.get(bare)] as const] : [...this.accounts]) {
       if (a?.idle) {
-        a.shutdown();
+        void a.shutdown();
         this.accounts.delete(k);
       }
     }
@@ -64,9 +67,11 @@ export class AccountRegistry {
     this.collect();
   }
 
-  shutdown(): void {
+  /** Closes every account session; resolves when their sockets are closed. */
+  shutdown(): Promise<void> {
     clearInterval(this.timer);
-    for (const a of this.accounts.values()) a.shutdown();
+    const closing = [...this.accounts.values()].map((a) => a.shutdown());
     this.accounts.clear();
+    return Promise.all(closing).then(() => undefined);
   }
 }

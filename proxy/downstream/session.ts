@@ -14,6 +14,7 @@ import type { Account } from "../account/account.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
+import { metrics } from "../metrics.js";
 
 export type Transport = "starttls" | "direct-tls";
 
@@ -32,10 +33,25 @@ const SASL_CONDITIONS = new Set([
   "temporary-auth-failure",
 ]);
 const MAX_AUTH_ATTEMPTS = 3;
+/**
+ * Largest element accepted before authentication. A SASL PLAIN <auth/> is at most ~6.5 KB
+ * (core/sasl/plain.ts bounds), so an unauthenticated peer never makes the proxy buffer a full
+ * --max-stanza-size; an oversized SASL payload is cut with <policy-violation/> while it arrives.
+ */
+export const PRE_AUTH_MAX_STANZA = 16_384;
 
 export interface SessionEvents {
   closed(session: DownstreamSession): void;
+  /** SASL succeeded: the connection no longer counts as unauthenticated (server limits). */
+  authenticated?(session: DownstreamSession): void;
 }
+
+/**
+ * Top-level elements refused once the stream is authenticated: a second SASL exchange or STARTTLS
+ * (a replayed <auth/> must never re-authenticate the stream as someone else). Prosody answers the
+ * same with <unsupported-stanza-type/>; the proxy refuses it itself, before anything goes upstream.
+ */
+const NEGOTIATION_ELEMENTS = new Set(["auth", "response", "abort", "challenge", "success", "failure", "starttls", "proceed"]);
 
 const NS_MUC = "http://jabber.org/protocol/muc";
 
@@ -57,7 +73,7 @@ export class DownstreamSession implements StreamHandler {
   private authAttempts = 0;
   private awaitingPlainResponse = false;
   private authTimer: NodeJS.Timeout | undefined;
-  private readonly startedAt = Date.now();
+  readonly startedAt = Date.now();
   username: string | undefined;
   /** The full JID the server bound (RFC 6120 §7), once known. */
   jid: string | undefined;
@@ -73,13 +89,19 @@ export class DownstreamSession implements StreamHandler {
     this.log = ctx.log.child({ conn: this.id, transport, ip: socket.remoteAddress });
     const limits = { maxStanzaSize: ctx.config.limits.maxStanzaSize, maxDepth: ctx.config.limits.maxDepth };
     this.conn = new XmppConnection(socket, this, { limits, keepaliveMs: ctx.config.keepaliveMs });
-    this.authTimer = setTimeout(() => this.fail("connection-timeout", "authentication took too long"), ctx.config.limits.authTimeoutMs);
+    this.conn.framer.setLimits({ maxStanzaSize: Math.min(limits.maxStanzaSize, PRE_AUTH_MAX_STANZA) });
+    this.authTimer = setTimeout(() => (metrics.limitBreach("client", "AUTH_TIMEOUT"), this.fail("connection-timeout", "authentication took too long")), ctx.config.limits.authTimeoutMs);
     this.authTimer.unref();
     this.log.debug("connection accepted");
   }
 
   get isOpen(): boolean {
     return this.phase === "open";
+  }
+
+  /** The negotiation phase, for status and metrics. */
+  get state(): string {
+    return this.phase;
   }
 
   // ---------------------------------------------------------------- stream handler (client side)
@@ -119,8 +141,13 @@ export class DownstreamSession implements StreamHandler {
   }
 
   onStanza(name: string, bytes: Buffer): void {
+    metrics.stanza("in", name, bytes.length);
     switch (this.phase) {
       case "open":
+        if (NEGOTIATION_ELEMENTS.has(name)) {
+          this.log.info({ element: name }, "negotiation element after authentication");
+          return this.fail("unsupported-stanza-type", "already authenticated");
+        }
         return this.toUpstream(name, bytes);
       case "pre-tls":
         if (name === "starttls") return void this.startTls();
@@ -142,6 +169,7 @@ export class DownstreamSession implements StreamHandler {
 
   onFramingError(err: FramingError): void {
     this.log.info({ code: err.code, condition: err.condition, reason: err.message }, "bad input from client");
+    metrics.limitBreach("client", err.code, this);
     this.fail(err.condition, err.message);
   }
 
@@ -175,6 +203,7 @@ export class DownstreamSession implements StreamHandler {
       this.log.debug({ protocol: (this.conn.socket as import("node:tls").TLSSocket).getProtocol?.() }, "TLS established");
     } catch (err) {
       this.log.info({ reason: (err as Error).message }, "TLS handshake failed");
+      metrics.tlsHandshakeFailed(this.transport);
       this.conn.destroy();
     }
   }
@@ -233,6 +262,8 @@ export class DownstreamSession implements StreamHandler {
         this.upstreamFeatures = filterPostAuthFeatures(up.features);
         up.conn.setHandler(this.upstreamHandler);
         clearTimeout(this.authTimer);
+        this.events.authenticated?.(this);
+        this.conn.framer.setLimits({ maxStanzaSize: this.ctx.config.limits.maxStanzaSize });
         // DESIGN §2: keep SCRAM's SaltedPassword, not the password (unless upstream only offered PLAIN)
         this.secret = up.scram ?? { password: creds.password };
         this.phase = "authed";
@@ -240,6 +271,7 @@ export class DownstreamSession implements StreamHandler {
         this.headerSent = false;
         this.conn.write(`<success xmlns='${NS_SASL}'/>`);
         log.info({ mechanism: up.mechanism, upstreamMs: up.connectMs }, "authenticated");
+        metrics.authSucceeded(up.connectMs);
       },
       (err: unknown) => {
         if (this.phase !== "authenticating") return;
@@ -250,6 +282,7 @@ export class DownstreamSession implements StreamHandler {
         }
         const ue = err instanceof UpstreamError ? err : undefined;
         log.warn({ code: ue?.code ?? "INTERNAL", reason: (err as Error).message }, "upstream unavailable");
+        metrics.upstreamFailed("session", ue?.code);
         this.fail(ue?.streamCondition ?? "remote-connection-failed",
           ue?.condition === "host-unknown" ? "the server does not serve this domain" : "the proxy could not reach the server");
       },
@@ -259,8 +292,10 @@ export class DownstreamSession implements StreamHandler {
   private saslFailure(condition: string, text?: string): void {
     const t = text ? `<text xml:lang='en'>${escapeXml(text)}</text>` : "";
     this.conn.write(`<failure xmlns='${NS_SASL}'><${condition}/>${t}</failure>`);
+    metrics.authFailed(condition);
     if (condition !== "aborted" && ++this.authAttempts >= MAX_AUTH_ATTEMPTS) {
       // RFC 6120 §6.4.5: the server may limit retries and then close the stream
+      metrics.limitBreach("client", "AUTH_ATTEMPTS");
       this.fail("policy-violation", "too many failed authentication attempts");
     }
   }
@@ -293,7 +328,10 @@ export class DownstreamSession implements StreamHandler {
     const slash = to.indexOf("/");
     const bare = (slash < 0 ? to : to.slice(0, slash)).toLowerCase();
     if (this.account!.knowsRoom(bare)) return true;
-    return name === "presence" && bytesInclude(bytes, NS_MUC);
+    // Every presence with a `to` is looked at (rare next to messages): a join whose MUC namespace is
+    // spelled with character references must not slip past the account layer and its room limit.
+    // A `to` with a character reference cannot be judged from the bytes either.
+    return name === "presence" || to.includes("&") || bytesInclude(bytes, NS_MUC);
   }
 
   /** Flow control: stop reading from `reader` until `writer`'s socket drained. */
@@ -308,6 +346,7 @@ export class DownstreamSession implements StreamHandler {
       this.fail("remote-connection-failed", "the server restarted the stream");
     },
     onStanza: (name, bytes) => {
+      metrics.stanza("out", name, bytes.length);
       if (name === "stream:error") {
         // pass the server's own condition (conflict, system-shutdown, policy-violation, …) through
         this.log.info("upstream sent a stream error");
@@ -325,6 +364,7 @@ export class DownstreamSession implements StreamHandler {
     },
     onFramingError: (err) => {
       this.log.warn({ code: err.code, reason: err.message }, "bad input from upstream");
+      metrics.limitBreach("upstream", err.code, this);
       this.upstream?.conn.destroy();
       this.fail("remote-connection-failed", "the server sent something the proxy could not read");
     },
@@ -355,9 +395,11 @@ export class DownstreamSession implements StreamHandler {
   /** A stanza from the account layer (room fan-out, replies) for this client. */
   private deliver(stanza: string): void {
     if (this.phase !== "open") return;
+    metrics.stanzaXml("out", stanza);
     if (!this.conn.write(stanza) && this.conn.writableLength > this.ctx.config.limits.maxStanzaSize * 64) {
       // a client that does not read must not make the proxy buffer the room for it forever
       this.log.warn({ queued: this.conn.writableLength }, "client is not reading: disconnecting");
+      metrics.limitBreach("client", "SLOW_CONSUMER", this);
       this.fail("policy-violation", "too much unread data");
     }
   }

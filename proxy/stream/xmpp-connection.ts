@@ -68,13 +68,15 @@ export class XmppConnection {
   private readonly onData = (chunk: Buffer): void => {
     this.bytesIn += chunk.length;
     try {
-      const events = this.framer.push(chunk);
+      // frames completed before a bad byte are handled first, then the error (see Framer.pushSafe)
+      const { events, error } = this.framer.pushSafe(chunk);
       for (const ev of events) {
         if (this.closed) return;
         if (ev.type === "stanza") this.handler.onStanza(ev.name, ev.bytes);
         else if (ev.type === "open") this.handler.onOpen(ev.name, ev.attrs);
         else this.handler.onClose();
       }
+      if (error && !this.closed) this.handler.onFramingError(error);
     } catch (err) {
       // A bug must cost one connection, never the process and every other session with it.
       this.handler.onFramingError(err instanceof FramingError ? err

@@ -1,0 +1,227 @@
+/** bench/RESULTS.md and its charts (latency.svg, scaling.svg), generated from one run's Results. */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Results } from "./bench.js";
+import { type Summary, fmt, fmtS, quantile, sortNum } from "./stats.js";
+import { COLORS, type Point, panel, svgDoc } from "./svg.js";
+
+const PATHS = ["direct", "relay", "proxy"] as const;
+
+function cdf(samples: number[], points = 240): Point[] {
+  const s = sortNum(samples);
+  if (s.length === 0) return [];
+  const out: Point[] = [];
+  for (let i = 0; i <= points; i++) {
+    const q = i / points;
+    out.push({ x: quantile(s, q), y: q });
+  }
+  return out;
+}
+
+const pt = (x: number, s: Summary): Point => ({ x, y: s.median, lo: s.min, hi: s.max });
+
+export function latencySvg(r: Results): string | undefined {
+  const p = r.passthrough;
+  if (!p) return undefined;
+  const all = PATHS.flatMap((n) => p.latency[n].samples);
+  const xmax = Math.max(...PATHS.map((n) => quantile(sortNum(p.latency[n].samples), 0.99))) * 1.05;
+  const body = [
+    panel(0, 0, 520, 340, {
+      title: `Chat round trip, CDF (${all.length} RTTs, ${r.meta.rounds} rounds)`, xlabel: "round trip (ms), up to the largest p99", ylabel: "fraction of round trips",
+      series: PATHS.map((n) => ({ name: `${n} (p50 ${fmt(p.latency[n].p50.median, 3)} ms)`, color: COLORS[n], points: cdf(p.latency[n].samples), markers: false })),
+      xmin: 0, xmax, ymin: 0, ymax: 1, legend: "br",
+    }),
+    panel(520, 0, 420, 340, {
+      title: "Throughput vs. messages in flight", xlabel: "window (messages in flight)", ylabel: "messages/s delivered (median, min–max)", xlog: true,
+      series: PATHS.map((n) => ({ name: n, color: COLORS[n], points: p.throughput.windows.map((w, i) => pt(w, p.throughput.rate[n][i]!)) })),
+      xticks: p.throughput.windows, ymin: 0, legend: "br",
+    }),
+  ];
+  return svgDoc(940, 340, body, "minimix-proxy: latency distributions and throughput");
+}
+
+export function scalingSvg(r: Results): string | undefined {
+  const body: string[] = [];
+  let x = 0;
+  let y = 0;
+  const W = 470;
+  const H = 300;
+  const place = (): [number, number] => {
+    const at: [number, number] = [x, y];
+    x += W;
+    if (x >= 2 * W) {
+      x = 0;
+      y += H;
+    }
+    return at;
+  };
+  if (r.scale) {
+    const s = r.scale;
+    const [a, b] = place();
+    body.push(panel(a, b, W, H, {
+      title: "Proxy RSS per idle session", xlabel: "idle authenticated sessions", ylabel: "KiB per session", xlog: true,
+      series: [
+        { name: "proxy (both TLS legs)", color: COLORS.proxy, points: s.levels.map((l) => ({ x: l.sessions, y: l.rssPerSessionKiB })) },
+        ...(s.relay ? [{ name: "pipe relay (floor)", color: COLORS.relay, points: [{ x: s.relay.sessions, y: s.relay.rssPerSessionKiB }], line: false }] : []),
+      ],
+      hlines: [{ y: 120, label: "target 120 KiB" }], ymin: 0, xticks: s.levels.map((l) => l.sessions), legend: "br",
+    }));
+    const [c, d] = place();
+    body.push(panel(c, d, W, H, {
+      title: "Proxy CPU per chat stanza vs. idle sessions", xlabel: "idle authenticated sessions", ylabel: "µs CPU per forwarded stanza", xlog: true,
+      series: [{ name: "proxy (median, min–max)", color: COLORS.proxy, points: s.levels.map((l) => pt(l.sessions, l.cpuPerStanzaUs)) }],
+      ymin: 0, xticks: s.levels.map((l) => l.sessions),
+    }));
+  }
+  if (r.reconnect) {
+    const rc = r.reconnect;
+    const [a, b] = place();
+    body.push(panel(a, b, W, H, {
+      title: `Reconnect: connect → all occupants + missed messages (${rc.occupants} occupants/room)`, xlabel: "rooms rejoined", ylabel: "ms (log)", xlog: true, ylog: true,
+      series: [
+        { name: "direct", color: COLORS.direct, points: rc.configs.map((c) => pt(c.rooms, c.direct.totalMs)) },
+        { name: "proxy", color: COLORS.proxy, points: rc.configs.map((c) => pt(c.rooms, c.proxy.totalMs)) },
+        { name: "proxy, rejoin alone (after bind)", color: COLORS.proxy, dash: "4 3", points: rc.configs.map((c) => pt(c.rooms, c.proxy.rejoinMs)) },
+      ],
+      xticks: rc.configs.map((c) => c.rooms),
+    }));
+  }
+  if (r.accountWin) {
+    const aw = r.accountWin;
+    const maxR = Math.max(...aw.configs.map((c) => c.rooms));
+    const cs = aw.configs.filter((c) => c.rooms === maxR);
+    const [a, b] = place();
+    body.push(panel(a, b, W, H, {
+      title: `Room messages the server sends to one account (M=${aw.messages}, R=${maxR})`, xlabel: "sessions of the account (K)", ylabel: "stanzas", xlog: true,
+      series: [
+        { name: "direct", color: COLORS.direct, points: cs.map((c) => pt(c.k, c.direct.groupchat)) },
+        { name: "proxy", color: COLORS.proxy, points: cs.map((c) => pt(c.k, c.proxy.groupchat)) },
+      ],
+      ymin: 0, xticks: cs.map((c) => c.k),
+    }));
+  }
+  if (body.length === 0) return undefined;
+  return svgDoc(2 * W, y + (x > 0 ? H : 0), body, "minimix-proxy: scaling, reconnect and the account-level win");
+}
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+export function markdown(r: Results): string {
+  const L: string[] = [];
+  const m = r.meta;
+  L.push("# minimix-proxy benchmark results", "");
+  L.push(`Generated by \`npm run bench\`${m.quick ? " **in quick mode (smoke sizes: not for conclusions)**" : ""} on ${m.date}: Node ${m.node}, ${m.cpus} × ${m.cpuModel}, ` +
+    `${m.rounds} rounds per measurement, ${fmt(m.seconds, 0)} s in all. Prosody 0.12 on loopback (test/support/prosody.sh), the proxy and the ` +
+    "pipe relay as child processes; every client connects with direct TLS, the proxy and the relay connect to Prosody's direct-TLS port.", "");
+  L.push("Every figure is **median (min–max) over the rounds**; the paths are interleaved and their order rotates every round, and every " +
+    "comparison is a ratio of figures measured in this run. The machine is a noisy 2-core VM shared with other work: read spreads before differences.", "");
+  if (r.errors.length) L.push(`**${r.errors.length} measurement(s) failed in this run** — see \`errors\` in results.json.`, "");
+
+  L.push("## Targets", "");
+  L.push(table(["Target", "Measured", "Ratio", "Limit", "Status"], r.targets.map((t) => [t.target, t.measured, fmt(t.ratio, 3), t.limit, t.met ? "**met**" : "**missed**"])), "");
+  L.push("Charts: [latency distributions and throughput](latency.svg) · [scaling, reconnect, account-level win](scaling.svg)", "");
+  L.push("![latency](latency.svg)", "", "![scaling](scaling.svg)", "");
+
+  const p = r.passthrough;
+  if (p) {
+    L.push("## 1. Pass-through cost (one-to-one chat)", "");
+    L.push(`alice → bob → alice round trips, one at a time, ${p.pings} per round per path; bob's client answers each ping at once. ` +
+      "Chat carries `<no-store xmlns='urn:xmpp:hints'/>`.", "");
+    L.push(table(["Path", "p50 RTT (ms)", "p99 RTT (ms)", "added p50 vs direct (µs)", "added p99 vs direct (µs)"], PATHS.map((n) => [
+      n, fmtS(p.latency[n].p50, 3), fmtS(p.latency[n].p99, 3),
+      n === "direct" ? "—" : fmtS(scale(p.addedP50[n], 1000), 0), n === "direct" ? "—" : fmtS(scale(p.addedP99[n], 1000), 0),
+    ])), "");
+    L.push(`Added p50 latency, proxy ÷ relay: **${fmt(p.addedRatio, 2)}**.`, "");
+    L.push("Closed-loop throughput: alice keeps a window of messages in flight to bob; messages/s delivered to bob:", "");
+    L.push(table(["Path", ...p.throughput.windows.map((w) => `window ${w}`), "saturation (best window)", "Prosody CPU per message (µs)"], PATHS.map((n) => [
+      n, ...p.throughput.rate[n].map((s) => fmtS(s, 0)), fmtS(p.throughput.saturation[n], 0), fmtS(p.prosodyCpuPerMessageUs[n], 0),
+    ])), "");
+    L.push(`Saturation throughput proxy ÷ direct: **${fmtS(p.throughput.ratio, 2)}**; relay ÷ direct: ${fmtS(p.throughput.relayRatio, 2)}.`, "");
+  }
+  const c = r.cpu;
+  if (c) {
+    L.push("## 2. Proxy CPU per stanza", "");
+    L.push("Process CPU (user+sys from /proc/PID/stat) of the proxy / relay child during the saturated throughput runs, divided by stanzas " +
+      "forwarded (a chat message crosses twice: alice → server, server → bob; a groupchat message is delivered K times). " +
+      "The parser floor is a bare loop over the same stanza in this process: `parseStanza` (ltx) + `toString()`; the framer floor is " +
+      "the proxy's byte framer alone.", "");
+    L.push(table(["Traffic", "proxy µs/stanza", "relay µs/stanza", "parse+serialize floor µs", "framer floor µs", "proxy ÷ floor", "stanza bytes"], [
+      ["chat", fmtS(c.chat.proxy), fmtS(c.chat.relay), fmtS(c.chat.floorParseSerialize), fmtS(c.chat.floorFramer), fmtS(c.chat.ratio), String(c.chat.stanzaBytes)],
+      [`groupchat, K=${c.groupchat.k}`, fmtS(c.groupchat.proxy), fmtS(c.groupchat.relay), fmtS(c.groupchat.floorParseSerialize), fmtS(c.groupchat.floorFramer), fmtS(c.groupchat.ratio), String(c.groupchat.stanzaBytes)],
+    ]), "");
+    L.push(`Groupchat deliveries/s during the runs: relay ${fmtS(c.groupchat.rate.relay, 0)}, proxy ${fmtS(c.groupchat.rate.proxy, 0)}.`, "");
+  }
+  const aw = r.accountWin;
+  if (aw) {
+    L.push("## 3. The account-level win", "");
+    L.push(`K sessions of alice in R rooms; bob posts M=${aw.messages} messages round-robin over the R rooms, one at a time, each done when all K ` +
+      "sessions have it. What Prosody sends on connections bound to alice is counted by a TLS-terminating tap in front of Prosody " +
+      "(both paths go through it, so both are counted the same way).", "");
+    L.push(table(["K", "R", "room msgs direct", "room msgs proxy", "proxy ÷ direct × K", "all stanzas direct / proxy", "bytes direct / proxy", "delivery p50 ms direct / proxy", "p99 ms direct / proxy"],
+      aw.configs.map((x) => [
+        String(x.k), String(x.rooms), fmtS(x.direct.groupchat, 0), fmtS(x.proxy.groupchat, 0), fmtS(scale(x.groupchatRatio, x.k), 3),
+        `${fmt(x.direct.stanzas.median, 0)} / ${fmt(x.proxy.stanzas.median, 0)}`, `${fmt(x.direct.bytes.median, 0)} / ${fmt(x.proxy.bytes.median, 0)}`,
+        `${fmt(x.direct.latencyP50.median, 3)} / ${fmt(x.proxy.latencyP50.median, 3)}`, `${fmt(x.direct.latencyP99.median, 3)} / ${fmt(x.proxy.latencyP99.median, 3)}`,
+      ])), "");
+  }
+  const rc = r.reconnect;
+  if (rc) {
+    L.push("## 4. Reconnect", "");
+    L.push(`alice is in R rooms of ${rc.occupants} occupants each (${rc.occupants - 1} others + alice), drops her connection, misses one message per room, ` +
+      "reconnects (TLS, SASL PLAIN, bind) and rejoins every room with `<history since=…>`. Timed until every room delivered its self-presence " +
+      "(so its occupant list) and the missed message. Through the proxy the account stays in the rooms, so the rejoin is answered from its state; " +
+      "the login still goes to Prosody. A warm-up round per R is not counted.", "");
+    L.push(table(["R", "direct total ms", "proxy total ms", "speed-up (total)", "direct rejoin ms", "proxy rejoin ms", "speed-up (rejoin)", "login ms direct / proxy", "occupant presences seen d / p"],
+      rc.configs.map((x) => [
+        String(x.rooms), fmtS(x.direct.totalMs, 1), fmtS(x.proxy.totalMs, 1), fmtS(x.speedupTotal, 2), fmtS(x.direct.rejoinMs, 1), fmtS(x.proxy.rejoinMs, 1), fmtS(x.speedupRejoin, 1),
+        `${fmt(x.direct.loginMs.median, 1)} / ${fmt(x.proxy.loginMs.median, 1)}`, `${x.direct.occupantsSeen} / ${x.proxy.occupantsSeen}`,
+      ])), "");
+  }
+  const s = r.scale;
+  if (s) {
+    L.push("## 5. Memory and scale", "");
+    L.push(`A fresh proxy process; idle sessions (TLS, PLAIN, bind, nothing else; alice/bob/carol in turn) are added level by level. RSS per session = ` +
+      `(RSS now − RSS before the first idle session, ${fmt(s.baselineRssBytes / 1048576, 1)} MiB) ÷ sessions, median of 5 readings after settling. ` +
+      "CPU per stanza is measured at each level with the chat throughput run (window 64) between two extra sessions.", "");
+    L.push(table(["idle sessions", "established", "RSS MiB", "KiB per session", "login time s (this level)", "proxy CPU µs per stanza", "msgs/s", "proxy busy (cores)", "Prosody µs per msg", "Prosody busy (cores)"], s.levels.map((l) => [
+      String(l.sessions), String(l.established), fmt(l.rssBytes / 1048576, 1), fmt(l.rssPerSessionKiB, 1), fmt(l.loginSeconds, 1), fmtS(l.cpuPerStanzaUs), fmtS(l.rate, 0),
+      fmtS(l.proxyBusy), fmtS(l.prosodyCpuPerMessageUs, 0), fmtS(l.prosodyBusy),
+    ])), "");
+    if (s.relay) L.push(`Pipe relay (two TLS sockets per session and nothing else) at ${s.relay.sessions} sessions: **${fmt(s.relay.rssPerSessionKiB, 1)} KiB per session**.`, "");
+    L.push(`CPU per stanza, largest level ÷ smallest: ${fmtS(s.growth, 2)}.`, "");
+  }
+  if (r.profile && (r.profile.chat || r.profile.groupchat)) {
+    L.push("## Profile of the proxy (node --cpu-prof)", "");
+    L.push("A separate proxy process per load, run with `--cpu-prof` (200 µs sampling); only the samples of a 3 s saturated window after a 1 s warm-up count (start-up, logins and shutdown are cut off); self time, idle excluded. Native work (TLS, syscalls) is charged to the JS function that called it. " +
+      "The raw profiles are in bench/profiles/ (open in Chrome DevTools or speedscope for a flame graph).", "");
+    for (const kind of ["chat", "groupchat"] as const) {
+      const pr = r.profile[kind];
+      if (!pr) continue;
+      L.push(`### ${kind}`, "");
+      L.push(`${fmt(pr.rate ?? NaN, 0)} ${kind === "chat" ? "messages" : "deliveries"}/s; the sampled window holds ${fmt((pr.busyPct / 100) * pr.totalMs, 0)} ms of ` +
+        `non-idle samples in ${fmt(pr.totalMs, 0)} ms, while /proc charged the process ${fmt(pr.procCpuMs ?? NaN, 0)} ms of CPU: the rest is native work ` +
+        "V8's sampler books as (idle) (TLS records decrypted in libuv's read callbacks, kernel time of the socket calls) and other threads.", "");
+      L.push(table(["function", "where", "self ms", "% of busy"], pr.functions.map((f) => [`\`${f.name}\``, f.where, fmt(f.selfMs, 1), fmt(f.pct, 1)])), "");
+      L.push(table(["file", "self ms", "% of busy"], pr.files.slice(0, 10).map((f) => [f.name, fmt(f.selfMs, 1), fmt(f.pct, 1)])), "");
+    }
+  }
+  if (r.errors.length) {
+    L.push("## Errors", "");
+    for (const e of r.errors) L.push("```", e.slice(0, 2000), "```");
+  }
+  return L.join("\n") + "\n";
+}
+
+function scale(s: Summary, f: number): Summary {
+  return { median: s.median * f, min: s.min * f, max: s.max * f, spread: s.spread, rounds: s.rounds.map((x) => x * f) };
+}
+
+export function writeReport(r: Results, dir: string): void {
+  const lat = latencySvg(r);
+  if (lat) writeFileSync(join(dir, "latency.svg"), lat);
+  const sc = scalingSvg(r);
+  if (sc) writeFileSync(join(dir, "scaling.svg"), sc);
+  writeFileSync(join(dir, "RESULTS.md"), markdown(r));
+}

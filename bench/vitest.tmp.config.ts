@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+export default defineConfig({
+  test: {
+    root: "/work/main",
+    include: ["bench/**/*.test.ts"],
+    globalSetup: ["test/support/global-setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+  },
+});

@@ -1,0 +1,299 @@
+/**
+ * `minimix-proxy check --config FILE`: validates what the proxy would run with, without starting it.
+ * One line per check, OK / WARN / FAIL:
+ *   - the configuration (the same ConfigError messages as at start-up; the CLI exits 2 on those),
+ *   - each certificate/key pair: readable, parseable, key matches, chain, expiry (WARN under 14 days,
+ *     FAIL once expired or not yet valid), and every served domain covered by some certificate,
+ *   - the upstream, per served domain: TCP (or direct TLS), STARTTLS, certificate verification, and
+ *     the SASL mechanisms its stream features offer.
+ */
+import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import type { Element } from "ltx";
+import { parseStanza } from "../core/xml/element.js";
+import { NS_SASL, NS_STREAMS_ERR, NS_TLS, streamHeader } from "../core/xml/stream.js";
+import { pickMechanism } from "../core/sasl/scram.js";
+import { certDnsNames, normalizeName } from "../tls/x509-names.js";
+import type { Config, HostPort } from "./config.js";
+import { FrameQueue, TimeoutError } from "./stream/frame-queue.js";
+import { XmppConnection } from "./stream/xmpp-connection.js";
+
+export type CheckLevel = "OK" | "WARN" | "FAIL";
+
+export interface CheckResult {
+  level: CheckLevel;
+  /** What was checked, e.g. "certificate /etc/…/fullchain.pem". */
+  name: string;
+  detail: string;
+}
+
+export interface CheckOptions {
+  now?: Date;
+  /** A certificate expiring within this many days is a WARN. */
+  warnDays?: number;
+  /** Skip the network probe of the upstream. */
+  offline?: boolean;
+}
+
+export const EXPIRY_WARN_DAYS = 14;
+const DAY_MS = 86_400_000;
+
+const ok = (name: string, detail: string): CheckResult => ({ level: "OK", name, detail });
+const warn = (name: string, detail: string): CheckResult => ({ level: "WARN", name, detail });
+const failed = (name: string, detail: string): CheckResult => ({ level: "FAIL", name, detail });
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(":") ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+/** One line per result: `OK   name: detail`. */
+export function formatResult(r: CheckResult): string {
+  return `${r.level.padEnd(4)} ${r.name}: ${r.detail.replace(/[\r\n]+/g, " ")}`;
+}
+
+/** 0 when nothing failed (warnings allowed), 1 otherwise. */
+export function exitCode(results: readonly CheckResult[]): number {
+  return results.some((r) => r.level === "FAIL") ? 1 : 0;
+}
+
+export function describeConfig(c: Config): CheckResult {
+  const listeners = [
+    ...c.listen.map((l) => `${formatHostPort(l)} starttls`),
+    ...c.listenTls.map((l) => `${formatHostPort(l)} direct-tls`),
+  ].join(", ");
+  const where = c.configFile ?? "command line";
+  return ok("config", `${where} is valid: domain ${c.domains.join(", ")}; listen ${listeners}; upstream ${formatHostPort(c.upstream)} (${c.upstreamTls}); metrics ${c.metrics ? formatHostPort(c.metrics) : "off"}`);
+}
+
+export async function runChecks(c: Config, o: CheckOptions = {}): Promise<CheckResult[]> {
+  const out = [describeConfig(c), ...checkCertificates(c, o)];
+  if (c.upstreamInsecure) out.push(warn("upstream", "upstream-insecure = true: the upstream certificate is not verified (testing only)"));
+  if (!o.offline) for (const d of c.domains) out.push(...(await probeUpstream(c, d)));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Certificates
+
+interface Loaded {
+  file: string;
+  names: string[];
+}
+
+function readable(file: string): { text: string } | { error: string } {
+  try {
+    return { text: readFileSync(file, "utf8") };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (err as Error).message;
+    return { error: `cannot read ${file}: ${why}` };
+  }
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+export function checkCertificates(c: Config, o: CheckOptions = {}): CheckResult[] {
+  const now = o.now ?? new Date();
+  const warnDays = o.warnDays ?? EXPIRY_WARN_DAYS;
+  const out: CheckResult[] = [];
+  if (c.certs.length === 0) {
+    out.push(warn("certificates", `none configured: the proxy will use a self-signed certificate for ${c.domains.join(", ")} in ${c.stateDir}, which clients will not trust`));
+  }
+  const loaded: Loaded[] = [];
+  for (const pair of c.certs) {
+    const name = `certificate ${pair.certFile}`;
+    const certText = readable(pair.certFile);
+    const keyText = readable(pair.keyFile);
+    if ("error" in certText) out.push(failed(name, certText.error));
+    if ("error" in keyText) out.push(failed(`key ${pair.keyFile}`, keyText.error));
+    if ("error" in certText || "error" in keyText) continue;
+
+    const pems = certText.text.match(PEM_CERT) ?? [];
+    let chain: X509Certificate[];
+    try {
+      if (pems.length === 0) throw new Error("no PEM certificate in it");
+      chain = pems.map((p) => new X509Certificate(p));
+    } catch (err) {
+      out.push(failed(name, `not a PEM certificate: ${(err as Error).message}`));
+      continue;
+    }
+    const leaf = chain[0]!;
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(keyText.text);
+    } catch {
+      out.push(failed(`key ${pair.keyFile}`, "not an unencrypted PEM private key"));
+      continue;
+    }
+    if (!leaf.checkPrivateKey(key)) {
+      out.push(failed(`key ${pair.keyFile}`, `is not the private key of ${pair.certFile}`));
+      continue;
+    }
+    out.push(ok(`key ${pair.keyFile}`, `matches ${pair.certFile}`));
+    try {
+      tls.createSecureContext({ cert: certText.text, key: keyText.text, minVersion: "TLSv1.2" });
+    } catch (err) {
+      out.push(failed(name, `TLS rejects it: ${(err as Error).message}`));
+      continue;
+    }
+
+    const names = certDnsNames(leaf);
+    loaded.push({ file: pair.certFile, names });
+    const notAfter = new Date(leaf.validTo);
+    const notBefore = new Date(leaf.validFrom);
+    const days = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
+    const names1 = names.length > 0 ? names.join(", ") : "no DNS names";
+    if (notAfter.getTime() <= now.getTime()) out.push(failed(name, `EXPIRED on ${notAfter.toISOString()} (${names1})`));
+    else if (notBefore.getTime() > now.getTime()) out.push(failed(name, `not valid before ${notBefore.toISOString()} (${names1})`));
+    else if (days < warnDays) out.push(warn(name, `expires in ${days} day${days === 1 ? "" : "s"}, on ${notAfter.toISOString()}: renew it, then reload with SIGHUP (${names1})`));
+    else out.push(ok(name, `valid until ${notAfter.toISOString()} (${days} days) for ${names1}`));
+
+    const selfSigned = leaf.issuer === leaf.subject && leaf.verify(leaf.publicKey);
+    if (selfSigned) out.push(warn(name, "self-signed: clients will not trust it unless told to"));
+    else if (chain.length === 1) out.push(warn(name, "holds only the server certificate, no intermediates: clients may not build a chain (with Let's Encrypt use fullchain.pem, not cert.pem)"));
+    else {
+      const broken = chain.findIndex((cert, i) => i > 0 && !chain[i - 1]!.verify(cert.publicKey));
+      if (broken > 0) out.push(warn(name, `certificate ${broken + 1} in the file did not issue certificate ${broken} (chain out of order?)`));
+    }
+  }
+
+  for (const d of c.domains) {
+    const host = normalizeName(d);
+    const dot = host.indexOf(".");
+    const wildcard = dot > 0 ? `*.${host.slice(dot + 1)}` : undefined;
+    const by = loaded.find((l) => l.names.includes(host) || (wildcard !== undefined && l.names.includes(wildcard)));
+    if (by) out.push(ok(`domain ${d}`, `covered by ${by.file}`));
+    else if (c.certs.length > 0) out.push(failed(`domain ${d}`, loaded.length > 0 ? "no configured certificate names it: clients will reject the proxy's certificate" : "no usable certificate"));
+  }
+
+  if (c.upstreamCa !== undefined) {
+    const ca = readable(c.upstreamCa);
+    if ("error" in ca) out.push(failed(`upstream-ca ${c.upstreamCa}`, ca.error));
+    else {
+      const n = (ca.text.match(PEM_CERT) ?? []).length;
+      out.push(n > 0 ? ok(`upstream-ca ${c.upstreamCa}`, `${n} CA certificate${n === 1 ? "" : "s"}`) : failed(`upstream-ca ${c.upstreamCa}`, "no PEM certificate in it"));
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Upstream
+
+class ProbeError extends Error {}
+
+function upstreamTlsOptions(c: Config, domain: string): tls.ConnectionOptions {
+  const o: tls.ConnectionOptions = { minVersion: "TLSv1.2", rejectUnauthorized: !c.upstreamInsecure };
+  if (c.upstreamTls === "direct") o.ALPNProtocols = ["xmpp-client"];
+  if (!net.isIP(domain)) o.servername = domain;
+  if (c.upstreamCa !== undefined) o.ca = readFileSync(c.upstreamCa);
+  return o;
+}
+
+function connect(c: Config, domain: string): Promise<net.Socket> {
+  const { host, port } = c.upstream;
+  return new Promise((resolve, reject) => {
+    let s: net.Socket;
+    try {
+      s = c.upstreamTls === "direct" ? tls.connect({ host, port, ...upstreamTlsOptions(c, domain) }) : net.connect({ host, port });
+    } catch (err) {
+      return reject(err as Error);
+    }
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new ProbeError(`no connection in ${c.upstreamTimeoutMs} ms`));
+    }, c.upstreamTimeoutMs);
+    s.once(c.upstreamTls === "direct" ? "secureConnect" : "connect", () => {
+      clearTimeout(timer);
+      s.removeAllListeners("error");
+      resolve(s);
+    });
+    s.once("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(new ProbeError(err.message));
+    });
+  });
+}
+
+async function nextStanza(q: FrameQueue, timeoutMs: number, what: string): Promise<Element> {
+  for (;;) {
+    let f;
+    try {
+      f = await q.next(timeoutMs);
+    } catch (err) {
+      throw new ProbeError(err instanceof TimeoutError ? `no answer in ${timeoutMs} ms (${what})` : `connection lost (${what}): ${(err as Error).message}`);
+    }
+    if (f.kind === "close") throw new ProbeError(`the server closed the stream (${what})`);
+    if (f.kind !== "stanza") continue;
+    const el = parseStanza(f.bytes);
+    if (el.name === "stream:error") {
+      const cond = el.children.find((x): x is Element => typeof x !== "string" && x.attrs.xmlns === NS_STREAMS_ERR && x.name !== "text");
+      const text = el.getChildText("text", NS_STREAMS_ERR);
+      throw new ProbeError(`stream error ${cond?.name ?? "?"}${text ? ` (${text})` : ""} (${what})`);
+    }
+    return el;
+  }
+}
+
+async function features(conn: XmppConnection, q: FrameQueue, c: Config, domain: string): Promise<Element> {
+  conn.write(streamHeader({ to: domain }));
+  const f = await nextStanza(q, c.upstreamTimeoutMs, "stream features");
+  if (f.name !== "stream:features") throw new ProbeError(`expected stream features, got <${f.name}>`);
+  return f;
+}
+
+/** Connects to the upstream as the proxy would for `domain`, up to (not including) SASL. */
+export async function probeUpstream(c: Config, domain: string): Promise<CheckResult[]> {
+  const target = `upstream ${formatHostPort(c.upstream)}`;
+  const name = c.domains.length > 1 ? `${target} for ${domain}` : target;
+  const out: CheckResult[] = [];
+  const started = Date.now();
+  let socket: net.Socket;
+  try {
+    socket = await connect(c, domain);
+  } catch (err) {
+    out.push(failed(name, `${c.upstreamTls === "direct" ? "direct TLS" : "TCP"} connect failed: ${(err as Error).message}`));
+    return out;
+  }
+  const describeTls = (s: net.Socket): string => {
+    const t = s as tls.TLSSocket;
+    const verified = c.upstreamInsecure ? "certificate NOT verified (upstream-insecure)" : `certificate verified for ${domain}`;
+    return `${t.getProtocol?.() ?? "TLS"}, ${verified}`;
+  };
+  if (c.upstreamTls === "direct") out.push(ok(name, `direct TLS connected in ${Date.now() - started} ms: ${describeTls(socket)}`));
+  else out.push(ok(name, `TCP connected in ${Date.now() - started} ms`));
+
+  const q = new FrameQueue();
+  const limits = { maxStanzaSize: c.limits.maxStanzaSize * 16, maxDepth: c.limits.maxDepth };
+  const conn = new XmppConnection(socket, q, { limits, keepaliveMs: 0 });
+  try {
+    let f = await features(conn, q, c, domain);
+    if (c.upstreamTls === "starttls") {
+      if (!f.getChild("starttls", NS_TLS)) throw new ProbeError("does not offer STARTTLS (set upstream-tls = \"direct\" if it only speaks direct TLS)");
+      conn.write(`<starttls xmlns='${NS_TLS}'/>`);
+      const answer = await nextStanza(q, c.upstreamTimeoutMs, "STARTTLS");
+      if (answer.name !== "proceed") throw new ProbeError("refused STARTTLS");
+      try {
+        await conn.upgradeClient(upstreamTlsOptions(c, domain), c.upstreamTimeoutMs);
+      } catch (err) {
+        throw new ProbeError(`TLS failed: ${(err as Error).message}${c.upstreamCa ? "" : " (set upstream-ca for a private CA)"}`);
+      }
+      out.push(ok(name, `STARTTLS: ${describeTls(conn.socket)}`));
+      f = await features(conn, q, c, domain);
+    }
+    const offered = (f.getChild("mechanisms", NS_SASL)?.getChildren("mechanism") ?? []).map((m) => m.getText().trim());
+    const pick = pickMechanism(offered);
+    const list = offered.join(" ") || "none";
+    if (pick === null) out.push(failed(name, `SASL mechanisms offered: ${list}; the proxy needs SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN`));
+    else if (pick === "PLAIN") out.push(warn(name, `SASL mechanisms offered: ${list}; only PLAIN is usable, so the proxy keeps the password (not a SCRAM key) in memory for the account session`));
+    else out.push(ok(name, `SASL mechanisms offered: ${list}; the proxy will use ${pick}`));
+  } catch (err) {
+    out.push(failed(name, err instanceof ProbeError ? err.message : `unexpected: ${(err as Error).message}`));
+  } finally {
+    conn.end(200);
+  }
+  return out;
+}

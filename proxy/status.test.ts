@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { buildStatus, duration, formatStatus, type StatusSource } from "./status.js";
+import type { RoomSnapshot } from "../core/muc/room-state.js";
+
+const NOW = 1_700_000_000_000;
+
+function source(): StatusSource {
+  const rooms: RoomSnapshot[] = [
+    {
+      room: "dev@muc.example.org", nick: "alice", state: "joined", upstreamJoined: true,
+      sessions: ["alice@example.org/phone", "alice@example.org/laptop"], waiting: [], occupants: 4, buffered: 12,
+      subject: "Release planning", idleSince: undefined,
+    },
+    {
+      room: "quiet@muc.example.org", nick: "al", state: "joined", upstreamJoined: false,
+      sessions: [], waiting: [], occupants: 1, buffered: 1, subject: undefined, idleSince: NOW - 125_000,
+    },
+  ];
+  return {
+    sessions: [
+      { id: "1", transport: "starttls", state: "open", jid: "alice@example.org/phone", startedAt: NOW - 3_600_000 },
+      { id: "2", transport: "direct-tls", state: "open", jid: "Alice@example.org/laptop", startedAt: NOW - 60_000 },
+      { id: "3", transport: "starttls", state: "tls", jid: undefined, startedAt: NOW - 2000 },
+      { id: "4", transport: "starttls", state: "open", jid: "bob@example.org/x", startedAt: NOW - 1000 },
+    ],
+    accounts: {
+      all: () => [
+        { bare: "alice@example.org", accountSessionJid: "alice@example.org/minimix-1a2b", stats: { fannedOut: 30, fromRoom: 15, toRoom: 2, reconnects: 1 },
+          rooms: { rooms: () => rooms, upstreamState: () => "up" } },
+        { bare: "bob@example.org", accountSessionJid: undefined, stats: { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 },
+          rooms: { rooms: () => [], upstreamState: () => "down" } },
+      ],
+    },
+  };
+}
+
+describe("status", () => {
+  it("groups sessions under their account, with rooms, occupants and buffered messages", () => {
+    const st = buildStatus(source(), { version: "9.9.9", startedAt: NOW - 90_000 }, NOW);
+    expect(st.version).toBe("9.9.9");
+    expect(st.uptimeSeconds).toBe(90);
+    expect(st.connections.total).toBe(4);
+    expect(st.connections.byState).toEqual({ open: 3, tls: 1 });
+    expect(st.connections.unbound).toEqual([{ id: "3", transport: "starttls", state: "tls", connectedSeconds: 2 }]);
+    const alice = st.accounts.find((a) => a.jid === "alice@example.org")!;
+    expect(alice.accountSession).toEqual({ state: "up", jid: "alice@example.org/minimix-1a2b" });
+    expect(alice.sessions.map((s) => s.jid)).toEqual(["alice@example.org/phone", "Alice@example.org/laptop"]);
+    expect(alice.rooms[0]).toMatchObject({ room: "dev@muc.example.org", occupants: 4, buffered: 12, subject: "Release planning" });
+    expect(alice.rooms[0]!.idleSeconds).toBeUndefined();
+    expect(alice.rooms[1]!.idleSeconds).toBe(125);
+    expect(alice.stats.fannedOut).toBe(30);
+    expect(st.accounts.map((a) => a.jid)).toEqual(["alice@example.org", "bob@example.org"]);
+    expect(JSON.parse(JSON.stringify(st))).toEqual(st);
+  });
+
+  it("prints what an operator needs when a user says 'I don't see messages'", () => {
+    const text = formatStatus(buildStatus(source(), { version: "9.9.9", startedAt: NOW - 90_000 }, NOW));
+    expect(text).toContain("minimix-proxy 9.9.9");
+    expect(text).toContain("up 1m30s");
+    expect(text).toContain("connections: 4 (3 open, 1 tls)");
+    expect(text).toContain("account alice@example.org");
+    expect(text).toContain("account session: up as alice@example.org/minimix-1a2b");
+    expect(text).toMatch(/alice@example.org\/phone {2}starttls {2}open {2}connected 1h00m/);
+    expect(text).toContain("dev@muc.example.org as alice: joined, 4 other occupants, 12 buffered messages");
+    expect(text).toContain('subject: "Release planning"');
+    expect(text).toContain("sessions in room: alice@example.org/phone, alice@example.org/laptop");
+    expect(text).toContain("quiet@muc.example.org as al: rejoining, 1 other occupant, 1 buffered message, idle 2m05s (no session in it)");
+    expect(text).toContain("account bob@example.org");
+    expect(text).toContain("account session: down");
+    expect(text.endsWith("\n")).toBe(true);
+  });
+
+  it("durations", () => {
+    expect(duration(5)).toBe("5s");
+    expect(duration(3599)).toBe("59m59s");
+    expect(duration(7260)).toBe("2h01m");
+    expect(duration(90_000)).toBe("1d01h");
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * `minimix-proxy status`: what the running proxy holds — accounts, their sessions, their rooms with
+ * occupants and buffered messages, the account session — as JSON (GET /status on the admin HTTP
+ * server, loopback only) and as the human-readable text the status command prints.
+ */
+import type { RoomSnapshot } from "../core/muc/room-state.js";
+
+export interface StatusSession {
+  id: string;
+  transport: string;
+  state: string;
+  /** Full JID once bound. */
+  jid?: string;
+  connectedSeconds: number;
+}
+
+export interface StatusRoom {
+  room: string;
+  nick: string;
+  state: string;
+  upstreamJoined: boolean;
+  /** Sessions that joined the room through the proxy (full JIDs). */
+  sessions: string[];
+  /** Sessions whose join waits for the account's join to complete. */
+  waiting: string[];
+  /** Other occupants (not counting the account itself). */
+  occupants: number;
+  buffered: number;
+  subject?: string;
+  /** Seconds since the last session left; absent while a session is in the room. */
+  idleSeconds?: number;
+}
+
+export interface StatusAccount {
+  jid: string;
+  accountSession: { state: string; jid?: string };
+  sessions: StatusSession[];
+  rooms: StatusRoom[];
+  stats: { fannedOut: number; fromRoom: number; toRoom: number; reconnects: number };
+}
+
+export interface Status {
+  version: string;
+  pid: number;
+  uptimeSeconds: number;
+  connections: { total: number; byState: Record<string, number>; unbound: StatusSession[] };
+  accounts: StatusAccount[];
+}
+
+/** The parts of the running server the status reads (ProxyServer satisfies this). */
+export interface StatusSource {
+  readonly sessions: Iterable<{
+    readonly id: string;
+    readonly transport: string;
+    readonly state: string;
+    readonly jid: string | undefined;
+    readonly startedAt: number;
+  }>;
+  readonly accounts?: {
+    all(): Iterable<{
+      readonly bare: string;
+      readonly accountSessionJid: string | undefined;
+      readonly stats: StatusAccount["stats"];
+      readonly rooms: { rooms(): RoomSnapshot[]; upstreamState(): string };
+    }>;
+  } | undefined;
+}
+
+const bareOf = (jid: string): string => {
+  const slash = jid.indexOf("/");
+  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
+};
+
+export function buildStatus(src: StatusSource, info: { version: string; startedAt: number }, now = Date.now()): Status {
+  const byState: Record<string, number> = {};
+  const byAccount = new Map<string, StatusSession[]>();
+  const unbound: StatusSession[] = [];
+  let total = 0;
+  for (const s of src.sessions) {
+    total++;
+    byState[s.state] = (byState[s.state] ?? 0) + 1;
+    const entry: StatusSession = { id: s.id, transport: s.transport, state: s.state, connectedSeconds: Math.round((now - s.startedAt) / 1000) };
+    if (s.jid === undefined) {
+      unbound.push(entry);
+      continue;
+    }
+    entry.jid = s.jid;
+    const bare = bareOf(s.jid);
+    const list = byAccount.get(bare) ?? [];
+    list.push(entry);
+    byAccount.set(bare, list);
+  }
+  const accounts: StatusAccount[] = [];
+  for (const a of src.accounts?.all() ?? []) {
+    const accountSession: StatusAccount["accountSession"] = { state: a.rooms.upstreamState() };
+    if (a.accountSessionJid !== undefined) accountSession.jid = a.accountSessionJid;
+    accounts.push({
+      jid: a.bare,
+      accountSession,
+      sessions: byAccount.get(a.bare) ?? [],
+      rooms: a.rooms.rooms().map((r) => {
+        const room: StatusRoom = {
+          room: r.room, nick: r.nick, state: r.state, upstreamJoined: r.upstreamJoined,
+          sessions: r.sessions, waiting: r.waiting, occupants: r.occupants, buffered: r.buffered,
+        };
+        if (r.subject !== undefined) room.subject = r.subject;
+        if (r.idleSince !== undefined) room.idleSeconds = Math.round((now - r.idleSince) / 1000);
+        return room;
+      }),
+      stats: { ...a.stats },
+    });
+    byAccount.delete(a.bare);
+  }
+  // bound sessions whose account the registry already forgot (should not happen; shown anyway)
+  for (const [bare, sessions] of byAccount) {
+    accounts.push({ jid: bare, accountSession: { state: "down" }, sessions, rooms: [], stats: { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 } });
+  }
+  accounts.sort((x, y) => x.jid.localeCompare(y.jid));
+  return {
+    version: info.version,
+    pid: process.pid,
+    uptimeSeconds: Math.round((now - info.startedAt) / 1000),
+    connections: { total, byState, unbound },
+    accounts,
+  };
+}
+
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, "0")}h`;
+}
+
+/** Human-readable status, one fact per line, ending with a newline. */
+export function formatStatus(st: Status): string {
+  const lines: string[] = [];
+  const states = Object.entries(st.connections.byState).map(([k, v]) => `${v} ${k}`).join(", ");
+  lines.push(`minimix-proxy ${st.version} (pid ${st.pid}), up ${duration(st.uptimeSeconds)}`);
+  lines.push(`connections: ${st.connections.total}${states ? ` (${states})` : ""}`);
+  if (st.connections.unbound.length > 0) {
+    lines.push(`  not yet bound: ${st.connections.unbound.map((s) => `#${s.id} ${s.transport} ${s.state} ${duration(s.connectedSeconds)}`).join("; ")}`);
+  }
+  lines.push(`accounts: ${st.accounts.length}`);
+  for (const a of st.accounts) {
+    lines.push("");
+    lines.push(`account ${a.jid}`);
+    lines.push(`  account session: ${a.accountSession.state}${a.accountSession.jid ? ` as ${a.accountSession.jid}` : ""}` +
+      ` (room stanzas received ${a.stats.fromRoom}, delivered ${a.stats.fannedOut}, sent ${a.stats.toRoom}, reconnects ${a.stats.reconnects})`);
+    lines.push(`  sessions: ${a.sessions.length}`);
+    for (const s of a.sessions) lines.push(`    ${s.jid ?? `#${s.id}`}  ${s.transport}  ${s.state}  connected ${duration(s.connectedSeconds)}`);
+    lines.push(`  rooms: ${a.rooms.length}`);
+    for (const r of a.rooms) {
+      const joined = r.state === "joined" ? (r.upstreamJoined ? "joined" : "rejoining") : "joining";
+      const idle = r.idleSeconds !== undefined ? `, idle ${duration(r.idleSeconds)} (no session in it)` : "";
+      lines.push(`    ${r.room} as ${r.nick}: ${joined}, ${r.occupants} other occupant${r.occupants === 1 ? "" : "s"}, ${r.buffered} buffered message${r.buffered === 1 ? "" : "s"}${idle}`);
+      if (r.subject !== undefined) lines.push(`      subject: ${JSON.stringify(r.subject)}`);
+      lines.push(`      sessions in room: ${r.sessions.length === 0 ? "none" : r.sessions.join(", ")}`);
+      if (r.waiting.length > 0) lines.push(`      waiting for the join: ${r.waiting.join(", ")}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,27 @@
+import { inject } from "vitest";
+import type { ProvidedUpstream } from "./global-setup.js";
+
+export type { ProvidedUpstream };
+
+/**
+ * The real servers this run started (global-setup; MINIMIX_TEST_UPSTREAMS selects them), in a
+ * stable order: integration files run their describe blocks once per entry with `describe.each`.
+ */
+export function upstreamServers(): ProvidedUpstream[] {
+  const all = inject("upstreams");
+  return (["prosody", "ejabberd"] as const).flatMap((k) => (all[k] ? [all[k]] : []));
+}
+
+/** Server-specific expectations the suites share: what differs between Prosody and ejabberd. */
+export interface ServerTraits {
+  /** SASL mechanisms the server offers after TLS, in the order it lists them. */
+  mechanisms: string[];
+  /** What the proxy must pick upstream (the strongest non -PLUS mechanism offered). */
+  picked: string;
+}
+
+export function traits(kind: ProvidedUpstream["kind"]): ServerTraits {
+  return kind === "ejabberd"
+    ? { mechanisms: ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"], picked: "SCRAM-SHA-1" }
+    : { mechanisms: ["SCRAM-SHA-1", "PLAIN"], picked: "SCRAM-SHA-1" };
+}
