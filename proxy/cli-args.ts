@@ -65,6 +65,7 @@ export interface PartialConfig {
   maxDepth?: number;
   authTimeout?: number;
   maxRoomsPerAccount?: number;
+  slowClientTimeout?: number;
   maxUnauthenticatedPerIp?: number;
   maxUnauthenticated?: number;
   keepalive?: number;
@@ -120,6 +121,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "auth-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 3600, default: "30", help: "time a client has from connect to authenticated session" },
   { name: "max-unauthenticated-per-ip", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "32", help: "connections not yet authenticated allowed from one IP address" },
   { name: "max-unauthenticated", type: "integer", metavar: "N", min: 1, max: 10_000_000, default: "1024", help: "connections not yet authenticated allowed in total" },
+  { name: "slow-client-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 3600, default: "60", help: "cut a client that has not read its pending data for this long" },
   { name: "max-rooms-per-account", type: "integer", metavar: "N", min: 1, max: 100_000, default: "100", help: "rooms one account may be joined to through the proxy" },
   { name: "keepalive", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "60", help: "whitespace keepalive interval per leg (0 = off)" },
   { name: "upstream-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "10", help: "upstream connect + TLS + stream features deadline" },
@@ -347,6 +349,7 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("max-unauthenticated-per-ip", (n) => (p.maxUnauthenticatedPerIp = n));
   setInt("max-unauthenticated", (n) => (p.maxUnauthenticated = n));
   setInt("max-rooms-per-account", (n) => (p.maxRoomsPerAccount = n));
+  setInt("slow-client-timeout", (n) => (p.slowClientTimeout = n));
   setInt("keepalive", (n) => (p.keepalive = n));
   setInt("upstream-timeout", (n) => (p.upstreamTimeout = n));
   setInt("room-history", (n) => (p.roomHistory = n));

@@ -51,7 +51,8 @@ describe("defaults", () => {
       upstreamInsecure: false,
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
-      limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100 },
+      limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
+        slowClientTimeoutMs: 60_000 },
       keepaliveMs: 60_000,
       upstreamTimeoutMs: 10_000,
       accountResourcePrefix: "minimix-",
@@ -173,7 +174,8 @@ metrics = "[::1]:9100"
       upstreamInsecure: true,
       logLevel: "debug",
       stateDir: "/home/u/state",
-      limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100 },
+      limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
+        slowClientTimeoutMs: 60_000 },
       keepaliveMs: 0,
       upstreamTimeoutMs: 5_000,
       accountResourcePrefix: "mm-",
@@ -328,7 +330,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(23);
+    expect(fileKeys).toHaveLength(24);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

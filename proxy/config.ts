@@ -44,6 +44,8 @@ export interface Limits {
   maxUnauthenticated: number;
   /** Rooms one account may be in through the proxy; a join beyond it gets a policy-violation presence error. */
   maxRoomsPerAccount: number;
+  /** A client whose socket stays congested this long (relay path) is cut; room fan-out is bounded by bytes instead. */
+  slowClientTimeoutMs: number;
 }
 
 export interface Config {
@@ -93,6 +95,7 @@ export const DEFAULTS = {
   maxUnauthenticatedPerIp: 32,
   maxUnauthenticated: 1024,
   maxRoomsPerAccount: 100,
+  slowClientTimeout: 60,
   keepalive: 60,
   upstreamTimeout: 10,
   accountResourcePrefix: "minimix-",
@@ -312,6 +315,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       maxUnauthenticatedPerIp: m.maxUnauthenticatedPerIp ?? DEFAULTS.maxUnauthenticatedPerIp,
       maxUnauthenticated: m.maxUnauthenticated ?? DEFAULTS.maxUnauthenticated,
       maxRoomsPerAccount: m.maxRoomsPerAccount ?? DEFAULTS.maxRoomsPerAccount,
+      slowClientTimeoutMs: (m.slowClientTimeout ?? DEFAULTS.slowClientTimeout) * 1000,
     },
     keepaliveMs: (m.keepalive ?? DEFAULTS.keepalive) * 1000,
     upstreamTimeoutMs: (m.upstreamTimeout ?? DEFAULTS.upstreamTimeout) * 1000,

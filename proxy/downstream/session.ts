@@ -73,6 +73,8 @@ export class DownstreamSession implements StreamHandler {
   private authAttempts = 0;
   private awaitingPlainResponse = false;
   private authTimer: NodeJS.Timeout | undefined;
+  /** Running while the client's socket is congested on the relay path (see backOff). */
+  private stallTimer: NodeJS.Timeout | undefined;
   readonly startedAt = Date.now();
   username: string | undefined;
   /** The full JID the server bound (RFC 6120 §7), once known. */
@@ -177,6 +179,7 @@ export class DownstreamSession implements StreamHandler {
     const was = this.phase;
     this.phase = "closed";
     clearTimeout(this.authTimer);
+    clearTimeout(this.stallTimer);
     this.upstream?.conn.end();
     this.secret = undefined;
     if (this.account && this.jid) {
@@ -334,10 +337,28 @@ export class DownstreamSession implements StreamHandler {
     return name === "presence" || to.includes("&") || bytesInclude(bytes, NS_MUC);
   }
 
-  /** Flow control: stop reading from `reader` until `writer`'s socket drained. */
+  /**
+   * Flow control: stop reading from `reader` until `writer`'s socket drained. When the writer is
+   * the client and it does not drain within --slow-client-timeout, it is cut (policy-violation):
+   * its own upstream leg must not stay paused, and the server buffering for it, forever.
+   */
   private backOff(reader: XmppConnection, writer: XmppConnection): void {
     reader.socket.pause();
-    writer.socket.once("drain", () => reader.socket.resume());
+    writer.socket.once("drain", () => {
+      if (writer === this.conn) {
+        clearTimeout(this.stallTimer);
+        this.stallTimer = undefined;
+      }
+      reader.socket.resume();
+    });
+    if (writer === this.conn && this.stallTimer === undefined) {
+      this.stallTimer = setTimeout(() => {
+        this.log.warn({ queued: this.conn.writableLength, code: "SLOW_CLIENT_TIMEOUT" }, "client is not reading: disconnecting");
+        metrics.limitBreach("client", "SLOW_CONSUMER", this);
+        this.fail("policy-violation", "too much unread data");
+      }, this.ctx.config.limits.slowClientTimeoutMs);
+      this.stallTimer.unref();
+    }
   }
 
   private readonly upstreamHandler: StreamHandler = {

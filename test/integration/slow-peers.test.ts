@@ -215,3 +215,35 @@ describe("back-pressure: a session that does not read", () => {
     console.log(`back-pressure: ${N} × 30 KB flood delivered to the reading session in ${floodMs} ms; slow session cut at ${String(cut.queued)} bytes queued; probe ${probeMs} ms`);
   }, 60_000);
 });
+
+describe("back-pressure on the relay path (--slow-client-timeout 2)", () => {
+  let proxy: ProxyProcess;
+  beforeAll(async () => {
+    proxy = await startProxy({ upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--slow-client-timeout", "2"], logLevel: "info" });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it("a client that stops reading its own stream is cut after the timeout; its upstream leg is closed", async () => {
+    const slow = await RawClient.connect(proxy.port);
+    raws.push(slow);
+    const jid = await slow.login("carol", "carolpass", `stall-${randomUUID().slice(0, 4)}`);
+    const base = establishedTo(proxy.child.pid!, prosody.port);
+    slow.socket.pause();
+    const bob = await connectClient({ port: prosody.port, username: "bob", password: "bobpass", resource: `chatflood-${randomUUID().slice(0, 4)}` });
+    clients.push(bob);
+    const body = "y".repeat(30_000);
+    const started = Date.now();
+    // chat straight to the slow session's full JID: relayed on its own leg, not through the account layer
+    for (let i = 0; i < 300 && !proxy.logs().some((l) => l.code === "SLOW_CLIENT_TIMEOUT"); i++) {
+      await bob.send(xml("message", { to: jid, type: "chat", id: `chat-${i}` }, xml("body", {}, body), xml("no-store", { xmlns: "urn:xmpp:hints" })));
+    }
+    const cut = await proxy.waitForLog((l) => l.msg === "client is not reading: disconnecting" && l.code === "SLOW_CLIENT_TIMEOUT", 20_000);
+    expect(Date.parse(String(cut.time)) - started).toBeGreaterThanOrEqual(1900);
+    await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === jid, 10_000);
+    await sleep(200);
+    expect(establishedTo(proxy.child.pid!, prosody.port)).toBe(base - 1);
+  }, 40_000);
+});

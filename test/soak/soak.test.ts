@@ -53,9 +53,11 @@ describe(`soak (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accoun
     console.log(`\nsoak results\n${table}\n${[...r.lossSamples, ...r.loginFailureSamples].join("\n")}`);
     if (process.env.SOAK_RESULTS) {
       writeFileSync(process.env.SOAK_RESULTS, `# Soak results\n\nLast \`npm run soak\` (${new Date().toISOString()}, SOAK_SECONDS=${SECONDS}, ` +
-        `up to ${MAX_SESSIONS} sessions over ${ACCOUNTS} accounts, Prosody ${up.kind} private instance):\n\n${table}\n\n` +
+        `up to ${MAX_SESSIONS} sessions over ${ACCOUNTS} accounts, a private real Prosody behind the real proxy):\n\n${table}\n\n` +
         `Definitions: see test/soak/soak.ts. "Deliveries owed" counts (message, session) pairs where the session's ` +
-        `self-presence arrived before the message was sent and it stayed in the room until ${3} s after the room reflected it.\n`);
+        `self-presence arrived before the message was sent and it stayed in the room until 3 s after the room reflected it. ` +
+        `Heap figures are measured after a forced full GC (heap snapshot on SIGUSR2); RSS does not shrink all the way ` +
+        `because V8 keeps freed pages mapped. Rerun: \`npm run soak\` (SOAK_SECONDS, SOAK_SESSIONS, SOAK_ACCOUNTS).\n`);
     }
     expect(r.loginFailures).toBe(0);
     expect(r.messagesSent).toBeGreaterThan(100);

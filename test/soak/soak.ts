@@ -466,7 +466,7 @@ export function formatResult(r: SoakResult): string {
   return [
     `| figure | value |`,
     `|---|---|`,
-    `| duration | ${(r.durationMs / 1000).toFixed(0)} s (churn) |`,
+    `| duration (churn + drain + leave) | ${(r.durationMs / 1000).toFixed(0)} s |`,
     `| rooms / accounts | ${r.rooms} / ${r.accounts} |`,
     `| sessions opened (logins ok / failed) | ${r.sessionsOpened} (${r.logins} / ${r.loginFailures}) |`,
     `| peak concurrent sessions | ${r.peakSessions} |`,
