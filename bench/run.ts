@@ -1,10 +1,14 @@
 /**
  * npm run bench            full run (≈ 10 min): writes bench/results.json, bench/RESULTS.md and the charts
- * BENCH_QUICK=1 npm run bench   (or: node dist/bench/run.js --quick)   smoke version, ≈ 30 s
+ * BENCH_QUICK=1 npm run bench   (or: npm run bench -- --quick)   smoke version, ≈ 30 s
+ * npm run bench -- --report-only   re-render RESULTS.md and the charts from bench/results.json
+ * BENCH_PROFILE=0|1   profile the proxy (default: full run only); BENCH_OUT=DIR   where to write;
+ * BENCH_PROXY_CLI=path/to/cli.js   measure another build of the proxy (before/after); it must live inside
+ *   the repository so that node_modules resolve
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FULL, QUICK, runBench } from "./lib/bench.js";
+import { FULL, QUICK, type Results, runBench } from "./lib/bench.js";
 import { ROOT } from "./lib/procs.js";
 import { writeReport } from "./lib/report.js";
 
@@ -13,6 +17,11 @@ const opts = { ...(quick ? QUICK : FULL) };
 if (process.env.BENCH_PROFILE !== undefined) opts.profile = /^(1|true|yes)$/i.test(process.env.BENCH_PROFILE);
 const outDir = process.env.BENCH_OUT ?? join(ROOT, "bench");
 
+if (process.argv.includes("--report-only")) {
+  // re-render RESULTS.md and the charts from an existing results.json (no measurement)
+  writeReport(JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as Results, outDir);
+  process.exit(0);
+}
 const results = await runBench(opts);
 writeFileSync(join(outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
 writeReport(results, outDir);

@@ -57,6 +57,7 @@ export interface PartialConfig {
   upstreamTls?: UpstreamTls;
   upstreamCa?: string;
   upstreamInsecure?: boolean;
+  proxyProtocol?: boolean;
   logLevel?: LogLevel;
   stateDir?: string;
   /** Admin HTTP server (/metrics, /status); null = off. */
@@ -113,6 +114,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "upstream-tls", type: "string", metavar: "starttls|direct", default: "starttls", help: "how to secure the upstream connection" },
   { name: "upstream-ca", type: "string", metavar: "FILE", default: "the system CA store", help: "PEM CA bundle trusted for the upstream certificate" },
   { name: "upstream-insecure", type: "boolean", default: "false", help: "do not verify the upstream certificate (testing only)" },
+  { name: "proxy-protocol", type: "boolean", default: "false", help: "expect a PROXY protocol v1/v2 header (HAProxy, nginx, sslh) on every listener" },
   { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state (dev certificate, caches)" },
   { name: "metrics", type: "string", metavar: "HOST:PORT", default: "127.0.0.1:5290", help: "HTTP server for /metrics (Prometheus) and /status (loopback only); \"off\" disables" },
@@ -325,6 +327,8 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   if (ca !== undefined) p.upstreamCa = path("upstream-ca", ca);
   const insecure = raw.get("upstream-insecure");
   if (insecure?.type === "boolean") p.upstreamInsecure = insecure.value;
+  const pp = raw.get("proxy-protocol");
+  if (pp?.type === "boolean") p.proxyProtocol = pp.value;
   const logLevel = oneOf("log-level", LOG_LEVELS);
   if (logLevel) p.logLevel = logLevel;
   const stateDir = one("state-dir");

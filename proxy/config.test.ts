@@ -49,6 +49,7 @@ describe("defaults", () => {
       upstream: { host: "example.org", port: 5222 },
       upstreamTls: "starttls",
       upstreamInsecure: false,
+      proxyProtocol: false,
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
       limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
@@ -172,6 +173,7 @@ metrics = "[::1]:9100"
       upstreamTls: "direct",
       upstreamCa: join(sub, "ca/bundle.pem"),
       upstreamInsecure: true,
+      proxyProtocol: false,
       logLevel: "debug",
       stateDir: "/home/u/state",
       limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
@@ -330,7 +332,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(24);
+    expect(fileKeys).toHaveLength(25);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

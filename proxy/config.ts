@@ -62,6 +62,8 @@ export interface Config {
   /** Absolute path of a PEM CA bundle; absent = system CAs. */
   upstreamCa?: string;
   upstreamInsecure: boolean;
+  /** Every listener expects a PROXY protocol header first (the real client address). */
+  proxyProtocol: boolean;
   logLevel: LogLevel;
   /** Absolute path. */
   stateDir: string;
@@ -306,6 +308,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     upstream,
     upstreamTls,
     upstreamInsecure: m.upstreamInsecure ?? false,
+    proxyProtocol: m.proxyProtocol ?? false,
     logLevel: m.logLevel ?? DEFAULTS.logLevel,
     stateDir: resolve(m.stateDir ?? defaultStateDir(env)),
     limits: {

@@ -1,24 +1,33 @@
 import type { Socket } from "node:net";
+import { Duplex } from "node:stream";
 import { PROXY_HEADER_MAX_BYTES, parseProxyHeader, type ProxiedAddress } from "../core/proxy-protocol.js";
 
 export class ProxyHeaderError extends Error {
   readonly code = "PROXY_HEADER_INVALID";
 }
 
+export interface ProxyHeader {
+  /** The client address the load balancer reported; absent for LOCAL/UNKNOWN headers. */
+  source: ProxiedAddress | undefined;
+  /** Bytes that followed the header in the same read (the client's first bytes). */
+  rest: Buffer;
+}
+
 /**
  * Reads a PROXY protocol header (v1 or v2) from the start of `socket` before anything else
- * touches it, then puts back whatever followed it (unshift) so the XMPP or TLS layer sees the
- * stream exactly as the client sent it. Rejects on a bad or missing header, or after `timeoutMs`.
+ * touches it. The socket is left paused; the caller hands `rest` on (unshift for a plain stream,
+ * socketWithPrefix for TLS). Rejects on a bad or missing header, or after `timeoutMs`.
  */
-export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxiedAddress | undefined> {
+export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<ProxyHeader> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
-    const done = (err: Error | undefined, source?: ProxiedAddress): void => {
+    const done = (err: Error | undefined, h?: ProxyHeader): void => {
       clearTimeout(timer);
       socket.off("data", onData);
       socket.off("close", onClose);
+      socket.pause();
       if (err) reject(err);
-      else resolve(source);
+      else resolve(h!);
     };
     const onData = (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -27,15 +36,44 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Prox
         if (buf.length > PROXY_HEADER_MAX_BYTES) done(new ProxyHeaderError("PROXY header too long"));
         return;
       }
-      socket.pause();
       if (r.kind === "error") return done(new ProxyHeaderError(r.reason));
-      const rest = buf.subarray(r.consumed);
-      done(undefined, r.source);
-      if (rest.length > 0) socket.unshift(rest);
+      done(undefined, { source: r.source, rest: buf.subarray(r.consumed) });
     };
     const onClose = (): void => done(new ProxyHeaderError("connection closed before the PROXY header"));
     const timer = setTimeout(() => done(new ProxyHeaderError("no PROXY header in time")), timeoutMs);
     socket.on("data", onData);
     socket.on("close", onClose);
   });
+}
+
+/**
+ * A duplex over `socket` that first yields `prefix`. Needed to start server-side TLS on bytes
+ * already read: a TLSSocket wrapping a net.Socket reads from its handle and would never see
+ * data put back with unshift() (measured: the handshake then stalls).
+ */
+export function socketWithPrefix(socket: Socket, prefix: Buffer): Duplex {
+  const d = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end();
+      cb();
+    },
+    destroy(err, cb) {
+      socket.destroy();
+      cb(err);
+    },
+  });
+  if (prefix.length > 0) d.push(prefix);
+  socket.on("data", (c: Buffer) => {
+    if (!d.push(c)) socket.pause();
+  });
+  socket.on("end", () => d.push(null));
+  socket.on("close", () => d.destroy());
+  socket.on("error", (e) => d.destroy(e));
+  return d;
 }

@@ -9,6 +9,7 @@ import { DownstreamSession, type Transport } from "./downstream/session.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
 import { AccountRegistry } from "./account/registry.js";
+import { readProxyHeader, socketWithPrefix } from "./proxy-protocol-reader.js";
 import { metrics } from "./metrics.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
@@ -91,27 +92,28 @@ export class ProxyServer {
       this.log.warn("upstream certificate verification is DISABLED (--upstream-insecure): anyone on the path can read passwords");
     }
     const ctx = this.context();
-    const onConnection = (transport: Transport) => (socket: net.Socket): void => {
+    const onConnection = (transport: Transport) => (socket: net.Socket, peer?: string): void => {
       if (this.stopping) {
         socket.destroy();
         return;
       }
       socket.on("error", () => undefined); // errors are handled by the session; never crash on a reset
       metrics.connectionAccepted(transport);
-      if (this.refuseUnauthenticated(socket, transport)) return;
-      const ip = socket.remoteAddress ?? "unknown";
+      const ip = peer ?? socket.remoteAddress ?? "unknown";
+      if (this.refuseUnauthenticated(socket, transport, ip)) return;
       const session = new DownstreamSession(ctx, socket, transport, {
         closed: (s) => {
           this.sessions.delete(s);
           this.authenticatedOrGone(s);
         },
         authenticated: (s) => this.authenticatedOrGone(s),
-      });
+      }, ip);
       this.sessions.add(session);
       this.unauthenticated.set(session, ip);
       this.unauthByIp.set(ip, (this.unauthByIp.get(ip) ?? 0) + 1);
     };
     const bound: BoundListener[] = [];
+    if (this.config.proxyProtocol) return this.startProxied(onConnection);
     for (const addr of this.config.listen) {
       const server = net.createServer(onConnection("starttls"));
       bound.push(await this.listen(server, addr, "starttls"));
@@ -129,6 +131,50 @@ export class ProxyServer {
       });
       bound.push(await this.listen(server, addr, "direct-tls"));
     }
+    return bound;
+  }
+
+  /**
+   * --proxy-protocol: every connection starts with a PROXY v1/v2 header from the load balancer
+   * (HAProxy, nginx, sslh); logs and per-IP limits then use the client address it reports.
+   * Direct TLS is terminated here by hand (not tls.Server), since the header precedes the handshake.
+   */
+  private async startProxied(onConnection: (t: Transport) => (s: net.Socket, peer?: string) => void): Promise<BoundListener[]> {
+    const timeoutMs = this.config.limits.authTimeoutMs;
+    const accept = (transport: Transport) => (socket: net.Socket): void => {
+      socket.on("error", () => undefined);
+      readProxyHeader(socket, timeoutMs).then(({ source, rest }) => {
+        const peer = source?.address ?? socket.remoteAddress;
+        if (transport === "starttls") {
+          if (rest.length > 0) socket.unshift(rest);
+          onConnection("starttls")(socket, peer);
+          socket.resume();
+          return;
+        }
+        const secure = new tls.TLSSocket(socketWithPrefix(socket, rest) as unknown as net.Socket, {
+          isServer: true, ...this.certs.serverOptions(), ALPNProtocols: ["xmpp-client"],
+        });
+        const timer = setTimeout(() => secure.destroy(), timeoutMs);
+        secure.once("secure", () => {
+          clearTimeout(timer);
+          onConnection("direct-tls")(secure, peer);
+        });
+        secure.once("error", (err) => {
+          clearTimeout(timer);
+          this.log.info({ ip: peer, transport, reason: err.message }, "TLS handshake failed");
+          metrics.tlsHandshakeFailed("direct-tls");
+          secure.destroy();
+        });
+        secure.once("close", () => clearTimeout(timer));
+      }, (err: Error) => {
+        this.log.info({ ip: socket.remoteAddress, transport, reason: err.message }, "connection refused: bad PROXY protocol header");
+        metrics.limitBreach("client", "PROXY_HEADER");
+        socket.destroy();
+      });
+    };
+    const bound: BoundListener[] = [];
+    for (const addr of this.config.listen) bound.push(await this.listen(net.createServer(accept("starttls")), addr, "starttls"));
+    for (const addr of this.config.listenTls) bound.push(await this.listen(net.createServer(accept("direct-tls")), addr, "direct-tls"));
     return bound;
   }
 
@@ -151,8 +197,7 @@ export class ProxyServer {
    * stream header and a stream error (policy-violation for one address, resource-constraint for the
    * total; RFC 6120 §4.9.3) and is closed at once, before any TLS or SASL work is spent on it.
    */
-  private refuseUnauthenticated(socket: net.Socket, transport: Transport): boolean {
-    const ip = socket.remoteAddress ?? "unknown";
+  private refuseUnauthenticated(socket: net.Socket, transport: Transport, ip: string): boolean {
     const { maxUnauthenticatedPerIp, maxUnauthenticated } = this.config.limits;
     let condition: "policy-violation" | "resource-constraint";
     let code: string;

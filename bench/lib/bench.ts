@@ -46,11 +46,11 @@ export const FULL: BenchOptions = {
 export const QUICK: BenchOptions = {
   quick: true,
   rounds: 3,
-  m1: { pings: 50, windows: [64], seconds: 0.5 },
-  m2: { k: 2, window: 32, seconds: 0.5, floorIterations: 3000 },
-  m3: { ks: [1, 2], rooms: [1, 10], messages: 10 },
-  m4: { rooms: [1, 10], occupants: 5, pauseMs: 250 },
-  m5: { levels: [20, 100], seconds: 0.5, relayLevel: 0, settleMs: 500 },
+  m1: { pings: 30, windows: [64], seconds: 0.3 },
+  m2: { k: 2, window: 32, seconds: 0.3, floorIterations: 2000 },
+  m3: { ks: [1, 2], rooms: [1, 5], messages: 5 },
+  m4: { rooms: [1, 5], occupants: 4, pauseMs: 100 },
+  m5: { levels: [20, 100], seconds: 0.3, relayLevel: 0, settleMs: 300 },
   profile: false,
 };
 

@@ -142,7 +142,7 @@ export class FanOut {
       if (!running) return;
       let batch = "";
       while (sent - Math.floor(this.delivered / k) < window) {
-        batch += groupchat(this.room, `g${sent}`, "gcx");
+        batch += groupchat(this.room, `g${sent}`, "gcx", false);
         sent++;
       }
       if (batch) this.sender.send(batch);

@@ -46,8 +46,9 @@ export function chat(to: string, id: string, body: string): string {
   return `<message to='${escapeAttr(to)}' type='chat' id='${id}'><body>${body}</body>${NO_STORE}</message>`;
 }
 
-export function groupchat(room: string, id: string, body: string): string {
-  return `<message to='${escapeAttr(room)}' type='groupchat' id='${id}'><body>${body}</body></message>`;
+/** `store` false: with a no-store hint, so the room neither archives it nor keeps it as history (load runs). */
+export function groupchat(room: string, id: string, body: string, store = true): string {
+  return `<message to='${escapeAttr(room)}' type='groupchat' id='${id}'><body>${body}</body>${store ? "" : NO_STORE}</message>`;
 }
 
 export function joinPresence(room: string, nick: string, history: string): string {

@@ -77,7 +77,7 @@ export function scalingSvg(r: Results): string | undefined {
     const rc = r.reconnect;
     const [a, b] = place();
     body.push(panel(a, b, W, H, {
-      title: `Reconnect: connect → all occupants + missed messages (${rc.occupants} occupants/room)`, xlabel: "rooms rejoined", ylabel: "ms (log)", xlog: true, ylog: true,
+      title: `Reconnect, ${rc.occupants} occupants per room`, xlabel: "rooms rejoined", ylabel: "ms until occupants + missed msgs (log)", xlog: true, ylog: true,
       series: [
         { name: "direct", color: COLORS.direct, points: rc.configs.map((c) => pt(c.rooms, c.direct.totalMs)) },
         { name: "proxy", color: COLORS.proxy, points: rc.configs.map((c) => pt(c.rooms, c.proxy.totalMs)) },
@@ -92,7 +92,7 @@ export function scalingSvg(r: Results): string | undefined {
     const cs = aw.configs.filter((c) => c.rooms === maxR);
     const [a, b] = place();
     body.push(panel(a, b, W, H, {
-      title: `Room messages the server sends to one account (M=${aw.messages}, R=${maxR})`, xlabel: "sessions of the account (K)", ylabel: "stanzas", xlog: true,
+      title: `Server → account room messages (M=${aw.messages}, R=${maxR})`, xlabel: "sessions of the account (K)", ylabel: "stanzas", xlog: true,
       series: [
         { name: "direct", color: COLORS.direct, points: cs.map((c) => pt(c.k, c.direct.groupchat)) },
         { name: "proxy", color: COLORS.proxy, points: cs.map((c) => pt(c.k, c.proxy.groupchat)) },
@@ -151,6 +151,8 @@ export function markdown(r: Results): string {
       ["chat", fmtS(c.chat.proxy), fmtS(c.chat.relay), fmtS(c.chat.floorParseSerialize), fmtS(c.chat.floorFramer), fmtS(c.chat.ratio), String(c.chat.stanzaBytes)],
       [`groupchat, K=${c.groupchat.k}`, fmtS(c.groupchat.proxy), fmtS(c.groupchat.relay), fmtS(c.groupchat.floorParseSerialize), fmtS(c.groupchat.floorFramer), fmtS(c.groupchat.ratio), String(c.groupchat.stanzaBytes)],
     ]), "");
+    L.push("Groupchat load messages carry `<no-store xmlns='urn:xmpp:hints'/>` (no MUC archive writes); bob sends them straight to Prosody and keeps " +
+      "a window of messages in flight, a message being done when all K sessions have it.", "");
     L.push(`Groupchat deliveries/s during the runs: relay ${fmtS(c.groupchat.rate.relay, 0)}, proxy ${fmtS(c.groupchat.rate.proxy, 0)}.`, "");
   }
   const aw = r.accountWin;

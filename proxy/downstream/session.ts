@@ -84,11 +84,13 @@ export class DownstreamSession implements StreamHandler {
   /** Held from authentication until bind, then handed to the account (and dropped here). */
   private secret: UpstreamSecret | undefined;
 
-  constructor(private readonly ctx: ProxyContext, socket: Socket, transport: Transport, private readonly events: SessionEvents) {
+  constructor(private readonly ctx: ProxyContext, socket: Socket, transport: Transport, private readonly events: SessionEvents,
+    /** The client's address: the socket's, or what a PROXY protocol header reported. */
+    readonly ip: string | undefined = socket.remoteAddress) {
     this.id = ctx.nextConnId();
     this.transport = transport;
     this.phase = transport === "direct-tls" ? "tls" : "pre-tls";
-    this.log = ctx.log.child({ conn: this.id, transport, ip: socket.remoteAddress });
+    this.log = ctx.log.child({ conn: this.id, transport, ip });
     const limits = { maxStanzaSize: ctx.config.limits.maxStanzaSize, maxDepth: ctx.config.limits.maxDepth };
     this.conn = new XmppConnection(socket, this, { limits, keepaliveMs: ctx.config.keepaliveMs });
     this.conn.framer.setLimits({ maxStanzaSize: Math.min(limits.maxStanzaSize, PRE_AUTH_MAX_STANZA) });
