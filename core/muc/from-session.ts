@@ -15,6 +15,7 @@ import { attr, forUpstream, withId, copyOf } from "./stanza.js";
 export function fromSession(core: AccountCore, session: string, stanza: Element, now: number): Action[] {
   // Isolation: a stanza of another account's session never touches this account's rooms.
   if (!core.ownsSession(session)) return [PASSTHROUGH];
+  if (stanza.name === "presence" && attr(stanza, "to") === undefined) return broadcastPresence(core, session, stanza);
   const to = parseJid(attr(stanza, "to"));
   if (!to || to.local === "") return [PASSTHROUGH]; // rooms are room@service
   switch (stanza.name) {
@@ -56,6 +57,30 @@ function presence(core: AccountCore, session: string, stanza: Element, to: JidPa
   entry.seq = core.nextSeq();
   const out: Action[] = [];
   core.updateAggregate(room, out);
+  return out;
+}
+
+/**
+ * A broadcast presence (no `to`). A server forwards it to every room the user's session joined
+ * (RFC 6121 §4.6.2 directed-presence tracking, XEP-0045 §7.7 "change availability status"); the
+ * session's own stream never joined those rooms, so the machine does it: the new availability
+ * counts in each joined room's aggregate. The stanza itself still goes through (contacts).
+ * A broadcast unavailable is not a leave (DESIGN §5): only passthrough.
+ */
+function broadcastPresence(core: AccountCore, session: string, stanza: Element): Action[] {
+  const out: Action[] = [PASSTHROUGH];
+  if (attr(stanza, "type") !== undefined) return out;
+  for (const room of core.rooms.values()) {
+    const entry = room.sessions.get(session);
+    if (entry) {
+      entry.presence = copyOf(stanza);
+      entry.seq = core.nextSeq();
+      core.updateAggregate(room, out);
+      continue;
+    }
+    const waiting = room.waiting.get(session);
+    if (waiting) waiting.presence = copyOf(stanza);
+  }
   return out;
 }
 

@@ -151,6 +151,20 @@ describe("presence aggregation (DESIGN §5)", () => {
     expect(a.sessionGone(LAPTOP, 2001)).toEqual([]); // no session left: nothing sent
   });
 
+  it("a broadcast presence (no to) counts in every joined room's aggregate and still passes through", () => {
+    const a = joinedRoom();
+    const away = a.fromSession(PHONE, x(`<presence><show>away</show><status>lunch</status></presence>`), 2000);
+    expect(away[0]).toEqual({ kind: "passthrough" });
+    const up = upstream(away)[0]!;
+    expect(up.attrs.to).toBe(`${ROOM}/alice`);
+    expect(up.getChildText("show")).toBe("away");
+    expect(up.getChildText("status")).toBe("lunch");
+    // unchanged: nothing more upstream; a broadcast unavailable is not a leave
+    expect(upstream(a.fromSession(PHONE, x(`<presence><show>away</show><status>lunch</status></presence>`), 2001))).toEqual([]);
+    expect(a.fromSession(PHONE, x(`<presence type='unavailable'/>`), 2002)).toEqual([{ kind: "passthrough" }]);
+    expect(a.rooms()[0]?.sessions).toContain(PHONE);
+  });
+
   it("presence not meant for occupancy (subscribe, probe) passes through", () => {
     const a = joinedRoom();
     expect(a.fromSession(PHONE, x(`<presence type='subscribe' to='${ROOM}'/>`), 2000)).toEqual([{ kind: "passthrough" }]);

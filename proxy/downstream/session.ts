@@ -329,7 +329,8 @@ export class DownstreamSession implements StreamHandler {
   private mayConcernRoom(name: string, bytes: Buffer): boolean {
     if (name !== "presence" && name !== "message" && name !== "iq") return false;
     const to = peekAttr(bytes, "to");
-    if (!to) return false;
+    // a broadcast presence also updates the account's presence in the rooms this session joined
+    if (!to) return name === "presence" && this.account!.rooms.hasState();
     const slash = to.indexOf("/");
     const bare = (slash < 0 ? to : to.slice(0, slash)).toLowerCase();
     if (this.account!.knowsRoom(bare)) return true;

@@ -88,6 +88,17 @@ describe("the account session", () => {
     await bob.send(xml("presence", { to: "alice@localhost", type: "unsubscribed" }));
   });
 
+  it("turns a session's broadcast presence into the account's room presence, as a server would", async () => {
+    const room = uniqueRoom(prosody.muc, "bcast");
+    const bob = await connect(prosody.port, "bob", "bcast");
+    await createRoom(bob, room, "bob");
+    const alice = await connect(proxy.port, "alice", "bcast");
+    await join(alice, room, "alice");
+    await alice.send(xml("presence", {}, xml("show", {}, "dnd"), xml("status", {}, "in a meeting")));
+    const p = await bob.waitFor((el) => el.is("presence") && el.attrs.from === `${room}/alice` && el.getChildText("show") === "dnd");
+    expect(p.getChildText("status")).toBe("in a meeting");
+  });
+
   it("leaves a room after --room-idle-leave with no session joined", async () => {
     const room = uniqueRoom(prosody.muc, "idle");
     const bob = await connect(prosody.port, "bob", "idle");
