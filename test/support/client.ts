@@ -24,11 +24,8 @@ export interface ConnectOptions {
   domain?: string;
 }
 
-/**
- * A real client (@xmpp/client 0.14) for tests. The test CA is trusted through
- * NODE_EXTRA_CA_CERTS, set by the global setup before workers start.
- */
-export async function connectClient(o: ConnectOptions): Promise<TestClient> {
+/** An @xmpp/client for `o`, with its automatic reconnect off (tests decide when to connect). */
+function newClient(o: ConnectOptions): Client {
   const scheme = o.transport === "direct" ? "xmpps" : "xmpp";
   const xmpp = client({
     service: `${scheme}://127.0.0.1:${o.port}`,
@@ -38,6 +35,15 @@ export async function connectClient(o: ConnectOptions): Promise<TestClient> {
     resource: o.resource,
   });
   xmpp.reconnect.stop();
+  return xmpp;
+}
+
+/**
+ * A real client (@xmpp/client 0.14) for tests. The test CA is trusted through
+ * NODE_EXTRA_CA_CERTS, set by the global setup before workers start.
+ */
+export async function connectClient(o: ConnectOptions): Promise<TestClient> {
+  const xmpp = newClient(o);
   const received: Element[] = [];
   const waiters: { pred: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
   xmpp.on("stanza", (el: Element) => {
@@ -73,15 +79,7 @@ export async function connectClient(o: ConnectOptions): Promise<TestClient> {
 
 /** Connects and expects failure; resolves with the error (SASLError / StreamError of @xmpp). */
 export async function connectError(o: ConnectOptions): Promise<{ condition?: string; name?: string; message: string }> {
-  const scheme = o.transport === "direct" ? "xmpps" : "xmpp";
-  const xmpp = client({
-    service: `${scheme}://127.0.0.1:${o.port}`,
-    domain: o.domain ?? "localhost",
-    username: o.username,
-    password: o.password,
-    resource: o.resource,
-  });
-  xmpp.reconnect.stop();
+  const xmpp = newClient(o);
   const streamErr = new Promise<{ condition?: string; name?: string; message: string }>((resolve) => {
     xmpp.on("error", (e: { condition?: string; name?: string; message: string }) => resolve(e));
   });
