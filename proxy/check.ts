@@ -62,6 +62,8 @@ export function describeConfig(c: Config): CheckResult {
   const listeners = [
     ...c.listen.map((l) => `${formatHostPort(l)} starttls`),
     ...c.listenTls.map((l) => `${formatHostPort(l)} direct-tls`),
+    ...(c.websocket?.listen ?? []).map((l) => `wss://${formatHostPort(l)}${c.websocket?.path ?? ""}`),
+    ...(c.websocket?.listenPlain ?? []).map((l) => `ws://${formatHostPort(l)}${c.websocket?.path ?? ""}`),
   ].join(", ");
   const where = c.configFile ?? "command line";
   return ok("config", `${where} is valid: domain ${c.domains.join(", ")}; listen ${listeners}; upstream ${formatHostPort(c.upstream)} (${c.upstreamTls}); metrics ${c.metrics ? formatHostPort(c.metrics) : "off"}`);

@@ -51,6 +51,10 @@ export interface CertPair {
 export interface PartialConfig {
   listen?: HostPort[];
   listenTls?: HostPort[];
+  /** XMPP over WebSocket (RFC 7395) with TLS (wss), and plain (loopback only, behind a TLS-terminating proxy). */
+  listenWs?: HostPort[];
+  listenWsPlain?: HostPort[];
+  wsPath?: string;
   domains?: string[];
   certs?: CertPair[];
   upstream?: HostPort;
@@ -107,6 +111,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "config", type: "string", metavar: "FILE", cliOnly: true, default: "none (flags only)", help: "TOML config file; keys are the flag names without \"--\"" },
   { name: "listen", type: "strings", metavar: "HOST:PORT", default: "0.0.0.0:5222 if no --listen/--listen-tls at all", help: "client listener with STARTTLS (repeatable; IPv6: [::]:5222)" },
   { name: "listen-tls", type: "strings", metavar: "HOST:PORT", default: "0.0.0.0:5223 if no --listen/--listen-tls at all", help: "client listener with direct TLS, XEP-0368 (repeatable)" },
+  { name: "listen-ws", type: "strings", metavar: "HOST:PORT", default: "none", help: "XMPP over WebSocket listener with TLS, wss:// (RFC 7395; repeatable)" },
+  { name: "listen-ws-plain", type: "strings", metavar: "HOST:PORT", default: "none", help: "XMPP over WebSocket without TLS, loopback only: behind a TLS-terminating reverse proxy (repeatable)" },
+  { name: "ws-path", type: "string", metavar: "PATH", default: "/xmpp-websocket", help: "HTTP path of the WebSocket listeners" },
   { name: "domain", type: "strings", metavar: "NAME", default: "none, required", help: "XMPP domain served (repeatable)" },
   { name: "cert", type: "strings", metavar: "FILE", default: "none: a self-signed certificate in --state-dir", help: "PEM certificate chain (repeatable, paired with --key by order)" },
   { name: "key", type: "strings", metavar: "FILE", default: "none", help: "PEM private key of the --cert at the same position" },
@@ -230,6 +237,12 @@ export function parseHostPort(v: string, allowPortZero: boolean): HostPort | str
   return { host, port };
 }
 
+/** 127.0.0.0/8, ::1 (also as ::ffff:127.x) and "localhost". */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^::ffff:/, "");
+  return h === "localhost" || h === "::1" || (isIPv4(h) && h.startsWith("127."));
+}
+
 /** A served XMPP domain, normalised like a JID domainpart (lowercase, no trailing dot). */
 export function parseDomain(v: string): string | { error: string } {
   const j = parseJid(v);
@@ -288,6 +301,22 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   if (listen) p.listen = listen;
   const listenTls = hostPorts("listen-tls", true);
   if (listenTls) p.listenTls = listenTls;
+  const listenWs = hostPorts("listen-ws", true);
+  if (listenWs) p.listenWs = listenWs;
+  const listenWsPlain = hostPorts("listen-ws-plain", true);
+  if (listenWsPlain) {
+    // no TLS: only a reverse proxy on the same host may reach it (it also vouches for X-Forwarded-For)
+    const open = listenWsPlain.find((hp) => !isLoopback(hp.host));
+    if (open) throw fail(source, "listen-ws-plain", `must be a loopback address (127.0.0.1, [::1], localhost), got ${quote(open.host)}; use listen-ws for TLS`);
+    p.listenWsPlain = listenWsPlain;
+  }
+  const wsPath = one("ws-path");
+  if (wsPath !== undefined) {
+    if (!/^\/[\x21-\x7e]{0,255}$/.test(wsPath) || wsPath.includes("?") || wsPath.includes("#")) {
+      throw fail(source, "ws-path", `expected an absolute URL path like "/xmpp-websocket", got ${quote(wsPath)}`);
+    }
+    p.wsPath = wsPath;
+  }
 
   const domains = list("domain");
   if (domains) {

@@ -53,6 +53,8 @@ export interface Config {
   listen: HostPort[];
   /** Direct-TLS client listeners (XEP-0368). */
   listenTls: HostPort[];
+  /** XMPP over WebSocket (RFC 7395): wss listeners, plain loopback ones, and the HTTP path; absent = none. */
+  websocket?: { listen: HostPort[]; listenPlain: HostPort[]; path: string };
   /** Served XMPP domains, normalised (lowercase, no trailing dot), at least one, no duplicates. */
   domains: string[];
   /** Absolute paths; empty = use a self-signed certificate from stateDir. */
@@ -104,6 +106,7 @@ export const DEFAULTS = {
   roomHistory: 200,
   roomIdleLeave: 7200,
   metrics: { host: "127.0.0.1", port: 5290 },
+  wsPath: "/xmpp-websocket",
 } as const;
 
 /** The production location, used in docs and config.example.toml; never read implicitly. */
@@ -270,18 +273,20 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
   // listener must not get a surprise STARTTLS one. An explicit empty list counts as configured.
   let listen: HostPort[];
   let listenTls: HostPort[];
-  if (m.listen === undefined && m.listenTls === undefined) {
+  if (m.listen === undefined && m.listenTls === undefined && m.listenWs === undefined && m.listenWsPlain === undefined) {
     listen = [{ ...DEFAULTS.listen }];
     listenTls = [{ ...DEFAULTS.listenTls }];
   } else {
     listen = m.listen ?? [];
     listenTls = m.listenTls ?? [];
   }
-  if (listen.length + listenTls.length === 0) {
+  const listenWs = m.listenWs ?? [];
+  const listenWsPlain = m.listenWsPlain ?? [];
+  if (listen.length + listenTls.length + listenWs.length + listenWsPlain.length === 0) {
     throw new ConfigError("listen", "config: listen: no listener configured (listen and listen-tls are both empty)");
   }
   const seen = new Map<string, string>();
-  for (const [name, list] of [["listen", listen], ["listen-tls", listenTls]] as const) {
+  for (const [name, list] of [["listen", listen], ["listen-tls", listenTls], ["listen-ws", listenWs], ["listen-ws-plain", listenWsPlain]] as const) {
     for (const hp of list) {
       if (hp.port === 0) continue; // each port-0 listener gets its own port
       const id = `${hp.host.toLowerCase()}|${hp.port}`;
@@ -327,6 +332,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
+  if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };
   if (m.metrics !== null) cfg.metrics = m.metrics ?? { ...DEFAULTS.metrics };
   return cfg;
 }

@@ -29,7 +29,7 @@ const PREFIX = "minimix_";
 const KINDS: readonly StanzaKind[] = ["message", "presence", "iq", "other"];
 /** Session phases (DownstreamSession), listed so that every series exists from the first scrape. */
 const SESSION_STATES = ["pre-tls", "tls", "authenticating", "authed", "open", "closed"] as const;
-const TRANSPORTS = ["starttls", "direct-tls"] as const;
+const TRANSPORTS = ["starttls", "direct-tls", "websocket"] as const;
 const ACCOUNT_SESSION_STATES = ["down", "opening", "up"] as const;
 /** RFC 6120 §6.5 SASL conditions plus the proxy's own reasons; anything else is counted as "other". */
 const AUTH_CONDITIONS = new Set([

@@ -1,11 +1,16 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
+import * as http from "node:http";
+import * as https from "node:https";
+import type { Duplex } from "node:stream";
 import { readFileSync } from "node:fs";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import type { ProxyContext } from "./context.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
-import { DownstreamSession, type Transport } from "./downstream/session.js";
+import { DownstreamSession, type ConnectionFactory, type Transport } from "./downstream/session.js";
+import { WebSocketConnection } from "./websocket/connection.js";
+import { attachWebSocket } from "./websocket/listener.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
 import { AccountRegistry } from "./account/registry.js";
@@ -18,6 +23,9 @@ export interface BoundListener {
   transport: Transport;
   host: string;
   port: number;
+  /** WebSocket listeners: wss (true) or plain loopback ws (false), and the path. */
+  tls?: boolean;
+  path?: string;
 }
 
 /** Upstream stanzas (MAM pages, vCards with photos) may legitimately be larger than a client's. */
@@ -101,19 +109,10 @@ export class ProxyServer {
       metrics.connectionAccepted(transport);
       const ip = peer ?? socket.remoteAddress ?? "unknown";
       if (this.refuseUnauthenticated(socket, transport, ip)) return;
-      const session = new DownstreamSession(ctx, socket, transport, {
-        closed: (s) => {
-          this.sessions.delete(s);
-          this.authenticatedOrGone(s);
-        },
-        authenticated: (s) => this.authenticatedOrGone(s),
-      }, ip);
-      this.sessions.add(session);
-      this.unauthenticated.set(session, ip);
-      this.unauthByIp.set(ip, (this.unauthByIp.get(ip) ?? 0) + 1);
+      this.adopt(ctx, socket, transport, ip);
     };
     const bound: BoundListener[] = [];
-    if (this.config.proxyProtocol) return this.startProxied(onConnection);
+    if (this.config.proxyProtocol) return [...await this.startProxied(onConnection), ...await this.startWebSockets(ctx)];
     for (const addr of this.config.listen) {
       const server = net.createServer(onConnection("starttls"));
       bound.push(await this.listen(server, addr, "starttls"));
@@ -130,6 +129,69 @@ export class ProxyServer {
         metrics.tlsHandshakeFailed("direct-tls");
       });
       bound.push(await this.listen(server, addr, "direct-tls"));
+    }
+    bound.push(...await this.startWebSockets(ctx));
+    return bound;
+  }
+
+  /** A new client connection becomes a session, counted as unauthenticated until SASL succeeds. */
+  private adopt(ctx: ProxyContext, conn: net.Socket | ConnectionFactory, transport: Transport, ip: string): void {
+    const session = new DownstreamSession(ctx, conn, transport, {
+      closed: (s) => {
+        this.sessions.delete(s);
+        this.authenticatedOrGone(s);
+      },
+      authenticated: (s) => this.authenticatedOrGone(s),
+    }, ip);
+    this.sessions.add(session);
+    this.unauthenticated.set(session, ip);
+    this.unauthByIp.set(ip, (this.unauthByIp.get(ip) ?? 0) + 1);
+  }
+
+  /**
+   * XMPP over WebSocket (RFC 7395, docs/websocket.md): wss with the XMPP certificates (SNI), and
+   * plain ws on loopback for a TLS-terminating reverse proxy. Sessions are the same
+   * DownstreamSession, starting after TLS; PROXY protocol does not apply here (a reverse proxy
+   * reports the client in X-Forwarded-For, trusted on the loopback listener only).
+   */
+  private async startWebSockets(ctx: ProxyContext): Promise<BoundListener[]> {
+    const ws = this.config.websocket;
+    if (!ws) return [];
+    const { maxStanzaSize } = this.config.limits;
+    const hooks = {
+      refuse: (ip: string): string | undefined => {
+        if (this.stopping) return "shutting down";
+        return this.unauthLimit("websocket", ip)?.text;
+      },
+      accept: (socket: import("ws").WebSocket, raw: Duplex, ip: string): void => {
+        if (this.stopping) return void socket.terminate();
+        metrics.connectionAccepted("websocket");
+        const factory: ConnectionFactory = (handler, opts) => new WebSocketConnection(socket, raw, handler, opts);
+        this.adopt(ctx, factory, "websocket", ip);
+      },
+      rejected: (ip: string, status: number, reason: string): void => {
+        this.log.info({ ip, transport: "websocket", status, reason }, "WebSocket upgrade refused");
+      },
+    };
+    // room for the <open/>/<close/> framing around a maximal stanza; the framer enforces the limit itself
+    const maxPayload = maxStanzaSize + 4096;
+    // the HTTP upgrade request must arrive within the authentication deadline too
+    const httpTimeouts = { headersTimeout: this.config.limits.authTimeoutMs, requestTimeout: this.config.limits.authTimeoutMs };
+    const bound: BoundListener[] = [];
+    for (const addr of ws.listen) {
+      const server = https.createServer({ ...this.certs.serverOptions(), handshakeTimeout: this.config.limits.authTimeoutMs, ...httpTimeouts });
+      server.on("tlsClientError", (err, s) => {
+        this.log.info({ ip: s.remoteAddress, transport: "websocket", reason: err.message }, "TLS handshake failed");
+        s.destroy();
+        metrics.tlsHandshakeFailed("websocket");
+      });
+      attachWebSocket(server, { path: ws.path, maxPayload, trustForwarded: false }, hooks);
+      bound.push(await this.listen(server, addr, "websocket", { tls: true, path: ws.path }));
+    }
+    for (const addr of ws.listenPlain) {
+      const server = http.createServer(httpTimeouts);
+      attachWebSocket(server, { path: ws.path, maxPayload, trustForwarded: true }, hooks);
+      bound.push(await this.listen(server, addr, "websocket", { tls: false, path: ws.path }));
     }
     return bound;
   }
@@ -178,7 +240,8 @@ export class ProxyServer {
     return bound;
   }
 
-  private listen(server: net.Server | tls.Server, addr: { host: string; port: number }, transport: Transport): Promise<BoundListener> {
+  private listen(server: net.Server | tls.Server, addr: { host: string; port: number }, transport: Transport,
+    extra: { tls?: boolean; path?: string } = {}): Promise<BoundListener> {
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(addr.port, addr.host, () => {
@@ -186,8 +249,8 @@ export class ProxyServer {
         server.on("error", (err) => this.log.error({ err: err.message, transport }, "listener error"));
         this.servers.push({ server, transport });
         const a = server.address() as net.AddressInfo;
-        this.log.info({ transport, host: a.address, port: a.port }, "listening");
-        resolve({ transport, host: a.address, port: a.port });
+        this.log.info({ transport, host: a.address, port: a.port, ...extra }, "listening");
+        resolve({ transport, host: a.address, port: a.port, ...extra });
       });
     });
   }
@@ -198,6 +261,18 @@ export class ProxyServer {
    * total; RFC 6120 §4.9.3) and is closed at once, before any TLS or SASL work is spent on it.
    */
   private refuseUnauthenticated(socket: net.Socket, transport: Transport, ip: string): boolean {
+    const over = this.unauthLimit(transport, ip);
+    if (!over) return false;
+    socket.setNoDelay(true);
+    socket.end(streamHeader({ from: this.config.domains[0], id: randomBytes(8).toString("hex") }) + streamError(over.condition, over.text));
+    const t = setTimeout(() => socket.destroy(), 2000);
+    t.unref();
+    socket.once("close", () => clearTimeout(t));
+    return true;
+  }
+
+  /** Whether a new connection from `ip` is over an unauthenticated-connection limit (counted and logged). */
+  private unauthLimit(transport: Transport, ip: string): { condition: "policy-violation" | "resource-constraint"; text: string } | undefined {
     const { maxUnauthenticatedPerIp, maxUnauthenticated } = this.config.limits;
     let condition: "policy-violation" | "resource-constraint";
     let code: string;
@@ -209,17 +284,12 @@ export class ProxyServer {
       condition = "resource-constraint";
       code = "UNAUTH_TOTAL";
       this.refused.total++;
-    } else return false;
+    } else return undefined;
     metrics.limitBreach("client", code);
     this.log.warn({ ip, transport, code, perIp: this.unauthByIp.get(ip) ?? 0, total: this.unauthenticated.size,
       refusedPerIp: this.refused.perIp, refusedTotal: this.refused.total }, "connection refused: too many unauthenticated connections");
     const text = code === "UNAUTH_PER_IP" ? "too many unauthenticated connections from your address" : "too many unauthenticated connections";
-    socket.setNoDelay(true);
-    socket.end(streamHeader({ from: this.config.domains[0], id: randomBytes(8).toString("hex") }) + streamError(condition, text));
-    const t = setTimeout(() => socket.destroy(), 2000);
-    t.unref();
-    socket.once("close", () => clearTimeout(t));
-    return true;
+    return { condition, text };
   }
 
   private authenticatedOrGone(s: DownstreamSession): void {
@@ -242,6 +312,7 @@ export class ProxyServer {
       this.certs.reload();
       for (const { server, transport } of this.servers) {
         if (transport === "direct-tls") (server as tls.Server).setSecureContext({ ...this.certs.serverOptions(), ALPNProtocols: ["xmpp-client"] } as tls.SecureContextOptions);
+        else if (transport === "websocket" && server instanceof tls.Server) server.setSecureContext(this.certs.serverOptions() as tls.SecureContextOptions);
       }
       this.log.info({ certificates: this.certs.expiry() }, "certificates reloaded");
       return true;

@@ -1,7 +1,8 @@
 /** bench/RESULTS.md and its charts (latency.svg, scaling.svg), generated from one run's Results. */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Results } from "./bench.js";
+import { ROOT } from "./procs.js";
 import { type Summary, fmt, fmtS, quantile, sortNum } from "./stats.js";
 import { COLORS, type Point, panel, svgDoc } from "./svg.js";
 
@@ -123,6 +124,8 @@ export function markdown(r: Results): string {
   L.push(table(["Target", "Measured", "Ratio", "Limit", "Status"], r.targets.map((t) => [t.target, t.measured, fmt(t.ratio, 3), t.limit, t.met ? "**met**" : "**missed**"])), "");
   L.push("Charts: [latency distributions and throughput](latency.svg) · [scaling, reconnect, account-level win](scaling.svg)", "");
   L.push("![latency](latency.svg)", "", "![scaling](scaling.svg)", "");
+  const changes = changesSection();
+  if (changes) L.push("What changed in the proxy for these figures, with before/after measurements: [Changes and before/after](#changes-and-beforeafter) (hand-written, from [CHANGES.md](CHANGES.md)).", "");
 
   const p = r.passthrough;
   if (p) {
@@ -213,11 +216,18 @@ export function markdown(r: Results): string {
     L.push("## Errors", "");
     for (const e of r.errors) L.push("```", e.slice(0, 2000), "```");
   }
+  if (changes) L.push(changes, "");
   return L.join("\n") + "\n";
 }
 
 function scale(s: Summary, f: number): Summary {
   return { median: s.median * f, min: s.min * f, max: s.max * f, spread: s.spread, rounds: s.rounds.map((x) => x * f) };
+}
+
+/** The hand-written bench/CHANGES.md (changes made for the targets, with their before/after figures), if any. */
+function changesSection(): string | undefined {
+  const file = join(ROOT, "bench", "CHANGES.md");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
 }
 
 export function writeReport(r: Results, dir: string): void {

@@ -14,7 +14,13 @@ import type { Element } from "ltx";
  *    and calls `accountSessionUp` once bound — no new `openAccountSession` is emitted for that.
  */
 export type Action =
-  | { kind: "toSession"; session: string; stanza: Element } // `to` already rewritten to that session's full JID
+  | {
+      kind: "toSession";
+      session: string;
+      stanza: Element; // `to` already rewritten to that session's full JID
+      /** The stanza serialized, when the machine has it already (fan-out); else use stanza.toString(). */
+      xml?(): string;
+    }
   | { kind: "toRoomUpstream"; stanza: Element } // via the account session's upstream stream; the proxy sets `from`
   | { kind: "passthrough" } // the session's own stanza: send it untouched via that session's own upstream stream
   | { kind: "openAccountSession" } // first join: the account needs its upstream session
@@ -28,4 +34,9 @@ export function toSession(session: string, stanza: Element): Action {
 
 export function toRoomUpstream(stanza: Element): Action {
   return { kind: "toRoomUpstream", stanza };
+}
+
+/** What to write to the session for a toSession action (the same string as `stanza.toString()`). */
+export function sessionXml(a: Extract<Action, { kind: "toSession" }>): string {
+  return a.xml ? a.xml() : a.stanza.toString();
 }

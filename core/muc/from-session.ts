@@ -1,7 +1,7 @@
 import { Element } from "ltx";
 import { type Action, PASSTHROUGH, toSession } from "./actions.js";
 import type { AccountCore } from "./account-core.js";
-import { fanOut } from "./fanout.js";
+import { fanOut, keptCopy } from "./fanout.js";
 import { joinRequest, replayFromState, upstreamJoin } from "./join.js";
 import { type JidParts, parseJid } from "./jid-parts.js";
 import { leaveSelfPresence, upstreamLeave } from "./leave.js";
@@ -111,11 +111,11 @@ function join(core: AccountCore, session: string, stanza: Element, roomBare: str
     // occupant presences already fanned out to the sessions that were waiting before.
     room.sessions.delete(session);
     room.waiting.set(session, req);
-    for (const p of room.occupants.values()) out.push(...fanOut(p, [session]));
+    for (const p of room.occupants.values()) out.push(keptCopy(p, session));
     return out;
   }
   // Joined: answer from state, no upstream join (a join while joined is a resync).
-  for (const el of replayFromState(room, req, now, core.opts.defaultHistoryStanzas)) out.push(toSession(session, el));
+  out.push(...replayFromState(room, req, now, core.opts.defaultHistoryStanzas));
   room.sessions.set(session, { session, presence: copyOf(stanza), seq: core.nextSeq() });
   core.updateAggregate(room, out);
   return out;

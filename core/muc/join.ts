@@ -5,6 +5,8 @@ import { roomPresence } from "./presence-aggregate.js";
 import type { JoinRequest, RoomState } from "./room-state.js";
 import { STATUS, editStatusCodes } from "./status-codes.js";
 import { addressedTo, attr, isoStamp, removeChildren, withId, copyOf } from "./stanza.js";
+import { type Action, toSession } from "./actions.js";
+import { keptCopy } from "./fanout.js";
 
 /** Reads a session's join presence (XEP-0045 §7.2.1: presence to room/nick with <x xmlns='muc'>). */
 export function joinRequest(session: string, presence: Element, nick: string): JoinRequest {
@@ -63,14 +65,15 @@ export function emptySubject(roomBare: string, session: string): Element {
  * the subject. If the subject has not arrived yet (the account's own join
  * is still streaming history), it is left out: the live subject will reach this session anyway.
  */
-export function replayFromState(room: RoomState, req: JoinRequest, now: number, defaultMaxStanzas: number): Element[] {
-  const out: Element[] = [];
-  if (room.roomPresence) out.push(addressedTo(room.roomPresence, req.session));
-  for (const p of room.occupants.values()) out.push(addressedTo(p, req.session));
-  out.push(selfPresenceFor(room, req, false));
-  out.push(
-    ...room.history.select(req.history, now, defaultMaxStanzas, (m) => ensureDelay(addressedTo(m.stanza, req.session), room.jid, m.time)),
-  );
-  if (room.subjectReceived) out.push(room.subject ? addressedTo(room.subject, req.session) : emptySubject(room.jid, req.session));
+export function replayFromState(room: RoomState, req: JoinRequest, now: number, defaultMaxStanzas: number): Action[] {
+  const out: Action[] = [];
+  const s = req.session;
+  if (room.roomPresence) out.push(keptCopy(room.roomPresence, s));
+  for (const p of room.occupants.values()) out.push(keptCopy(p, s));
+  out.push(toSession(s, selfPresenceFor(room, req, false)));
+  for (const h of room.history.select(req.history, now, defaultMaxStanzas, (m) => ensureDelay(addressedTo(m.stanza, s), room.jid, m.time))) {
+    out.push(toSession(s, h));
+  }
+  if (room.subjectReceived) out.push(room.subject ? keptCopy(room.subject, s) : toSession(s, emptySubject(room.jid, s)));
   return out;
 }

@@ -142,3 +142,47 @@ describe("Framer", () => {
     expect(ev.map((e) => e.type)).toEqual(["open", "close"]);
   });
 });
+
+describe("frame buffers", () => {
+  const own = (s: string): Buffer => {
+    const b = Buffer.from(new ArrayBuffer(Buffer.byteLength(s)));
+    b.write(s);
+    return b;
+  };
+  it("a stanza that is a whole chunk owning its memory is passed on without a copy", () => {
+    const f = new Framer();
+    f.push(Buffer.from(HEADER));
+    const chunk = own("<message to='a@b'><body>x</body></message>");
+    const [ev] = f.push(chunk);
+    expect(ev?.type === "stanza" && ev.bytes).toBe(chunk);
+  });
+  it("a stanza cut from a larger buffer is copied (never pins or aliases the chunk)", () => {
+    const f = new Framer();
+    f.push(Buffer.from(HEADER));
+    const big = own("<message><body>x</body></message><iq type='get' id='1'/>");
+    const evs = f.push(big);
+    expect(evs).toHaveLength(2);
+    for (const ev of evs) {
+      if (ev.type !== "stanza") throw new Error("expected stanza");
+      expect(ev.bytes.buffer).not.toBe(big.buffer);
+    }
+    const slice = own(" <presence/> ").subarray(1, 12);
+    const [p] = f.push(slice);
+    expect(p?.type === "stanza" && p.bytes.toString()).toBe("<presence/>");
+    expect(p?.type === "stanza" && p.bytes.buffer !== slice.buffer).toBe(true);
+  });
+  it("plain character data and attribute values are still checked byte by byte where it matters", () => {
+    const f = new Framer();
+    f.push(Buffer.from(HEADER));
+    expect(() => f.push(Buffer.from("<message id='abc\u0001def'/>"))).toThrow(FramingError);
+    const g = new Framer();
+    g.push(Buffer.from(HEADER));
+    expect(() => g.push(Buffer.from("<message><body>long text then ]]> here</body></message>"))).toThrow(FramingError);
+    const h = new Framer();
+    h.push(Buffer.from(HEADER));
+    expect(() => h.push(Buffer.from("<message id='a<b'/>"))).toThrow(FramingError);
+    const k = new Framer();
+    k.push(Buffer.from(HEADER));
+    expect(() => k.push(Buffer.from("<message><body>text &bogus; more</body></message>"))).toThrow(FramingError);
+  });
+});

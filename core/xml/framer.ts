@@ -225,7 +225,7 @@ export class Framer {
           } else if (c === AMP) {
             this.textBrackets = 0;
             this.returnState = S.Text;
-            this.tok.length = 0;
+            this.tok = [];
             this.state = S.Entity;
           } else if (c === 0x5d) {
             this.textBrackets++;
@@ -235,6 +235,14 @@ export class Framer {
               throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "']]>' in character data");
             }
             this.textBrackets = 0;
+          } else {
+            // plain character data: skip to the next byte that means anything here ('<', '&', ']' or
+            // a control character, which the loop's check above then sees)
+            while (i + 1 < n) {
+              const d = data[i + 1]!;
+              if (d === LT || d === AMP || d === 0x5d || d < 0x20) break;
+              i++;
+            }
           }
           break;
         }
@@ -242,20 +250,20 @@ export class Framer {
           this.sawAnything = true;
           if (c === SLASH) {
             this.isEnd = true;
-            this.tok.length = 0;
+            this.tok = [];
             this.state = S.EndName;
           } else if (c === BANG) {
-            this.tok.length = 0;
+            this.tok = [];
             this.state = S.Bang;
           } else if (c === QM) {
             if (this.depth !== 0 || this.sawDecl || this.stack.length > 0) {
               throw new FramingError("XML_RESTRICTED", "restricted-xml", "processing instruction");
             }
-            this.tok.length = 0;
+            this.tok = [];
             this.state = S.Decl;
           } else if (isNameStartByte(c)) {
             this.isEnd = false;
-            this.tok.length = 0;
+            this.tok = [];
             this.tok.push(c);
             this.state = S.StartName;
           } else {
@@ -329,7 +337,7 @@ export class Framer {
           else if (c === GT) this.openElement(out, data, i, false);
           else if (c === SLASH) this.state = S.SelfCloseGt;
           else if (isNameStartByte(c) && this.spaceBeforeAttr) {
-            this.tok.length = 0;
+            this.tok = [];
             this.tok.push(c);
             this.state = S.AttrName;
           } else {
@@ -371,7 +379,7 @@ export class Framer {
         case S.AttrQuote: {
           if (c === DQ || c === SQ) {
             this.quote = c;
-            this.attrVal.length = 0;
+            this.attrVal = [];
             this.state = S.AttrValue;
           } else if (!isSpace(c)) {
             throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "attribute value not quoted");
@@ -389,8 +397,16 @@ export class Framer {
             if (this.depth === 0) this.attrVal.push(c);
             if (c === AMP) {
               this.returnState = S.AttrValue;
-              this.tok.length = 0;
+              this.tok = [];
               this.state = S.Entity;
+            } else if (this.depth !== 0) {
+              // inside a stanza the value is not kept: skip to the closing quote or a byte that matters
+              const q = this.quote;
+              while (i + 1 < n) {
+                const d = data[i + 1]!;
+                if (d === q || d === LT || d === AMP || d < 0x20) break;
+                i++;
+              }
             }
           }
           break;
@@ -465,7 +481,12 @@ export class Framer {
         ? new FramingError("XML_HEADER_TOO_LARGE", "policy-violation", "stream header too large")
         : new FramingError("XML_STANZA_TOO_LARGE", "policy-violation", `stanza larger than ${max} bytes`);
     }
-    const bytes = this.chunks.length === 0 ? Buffer.from(tail) : Buffer.concat([...this.chunks, tail], total);
+    // A frame that is a whole chunk of its own (one TLS record per stanza is the common case) is
+    // returned as is when the chunk owns its memory: nothing else to pin, and sockets never reuse
+    // the buffers they emit. Anything else is copied (a slice would pin the whole chunk).
+    const bytes = this.chunks.length === 0
+      ? (tail.length === data.length && data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(tail))
+      : Buffer.concat([...this.chunks, tail], total);
     this.collecting = false;
     this.chunks = [];
     this.collected = 0;

@@ -1,6 +1,6 @@
 import { Element } from "ltx";
 import { AccountRooms, type AccountRoomsOptions } from "../../core/muc/account.js";
-import type { Action } from "../../core/muc/actions.js";
+import { sessionXml, type Action } from "../../core/muc/actions.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
@@ -15,6 +15,8 @@ const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 export interface SessionLink {
   readonly jid: string;
   deliver(stanza: string): void;
+  /** Several stanzas in a row for this session, in order (one write where the transport allows). */
+  deliverAll?(stanzas: string[]): void;
 }
 
 export interface AccountOptions {
@@ -130,12 +132,28 @@ export class Account {
   }
 
   private execute(actions: Action[]): void {
+    // Consecutive stanzas for the same session (a join answered from state: occupants, self,
+    // history, subject) are handed over together, so they can go out in one write.
+    let runLink: SessionLink | undefined;
+    let run: string[] = [];
+    const flush = (): void => {
+      const link = runLink;
+      if (!link) return;
+      const xs = run;
+      runLink = undefined;
+      run = [];
+      if (xs.length === 1 || !link.deliverAll) for (const x of xs) link.deliver(x);
+      else link.deliverAll(xs);
+    };
     for (const a of actions) {
+      if (a.kind !== "toSession" && runLink) flush();
       switch (a.kind) {
         case "toSession": {
           const link = this.sessions.get(a.session);
           if (link) {
-            link.deliver(a.stanza.toString());
+            if (link !== runLink) flush();
+            runLink = link;
+            run.push(sessionXml(a));
             this.stats.fannedOut++;
             metrics.fanOut();
           }
@@ -162,6 +180,7 @@ export class Account {
           break;
       }
     }
+    flush();
   }
 
   private scheduleConnect(delayMs: number): void {

@@ -8,7 +8,8 @@ import { parsePlainResponse } from "../../core/sasl/plain.js";
 import { SaslError } from "../../core/sasl/errors.js";
 import type { Logger } from "../log.js";
 import type { ProxyContext } from "../context.js";
-import { XmppConnection, type StreamHandler } from "../stream/xmpp-connection.js";
+import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
+import type { ClientConnection } from "../stream/client-connection.js";
 import { openUpstream, type AuthenticatedUpstream, type UpstreamSecret } from "../upstream/connect.js";
 import type { Account } from "../account/account.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
@@ -16,7 +17,10 @@ import { UpstreamError } from "../upstream/errors.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
 import { metrics } from "../metrics.js";
 
-export type Transport = "starttls" | "direct-tls";
+export type Transport = "starttls" | "direct-tls" | "websocket";
+
+/** Builds a non-TCP client connection (WebSocket) for a session: it becomes the connection's handler. */
+export type ConnectionFactory = (handler: StreamHandler, opts: ConnectionOptions) => ClientConnection;
 
 type Phase =
   | "pre-tls" // plain TCP: only STARTTLS is allowed
@@ -64,7 +68,7 @@ export class DownstreamSession implements StreamHandler {
   readonly id: string;
   readonly log: Logger;
   readonly transport: Transport;
-  readonly conn: XmppConnection;
+  readonly conn: ClientConnection;
   private phase: Phase;
   private headerSent = false;
   private domain: string | undefined;
@@ -84,15 +88,17 @@ export class DownstreamSession implements StreamHandler {
   /** Held from authentication until bind, then handed to the account (and dropped here). */
   private secret: UpstreamSecret | undefined;
 
-  constructor(private readonly ctx: ProxyContext, socket: Socket, transport: Transport, private readonly events: SessionEvents,
+  constructor(private readonly ctx: ProxyContext, socket: Socket | ConnectionFactory, transport: Transport, private readonly events: SessionEvents,
     /** The client's address: the socket's, or what a PROXY protocol header reported. */
-    readonly ip: string | undefined = socket.remoteAddress) {
+    readonly ip: string | undefined = typeof socket === "function" ? undefined : socket.remoteAddress) {
     this.id = ctx.nextConnId();
     this.transport = transport;
-    this.phase = transport === "direct-tls" ? "tls" : "pre-tls";
+    // a WebSocket is encrypted already (wss), or plain on loopback behind a TLS-terminating proxy
+    this.phase = transport === "starttls" ? "pre-tls" : "tls";
     this.log = ctx.log.child({ conn: this.id, transport, ip });
     const limits = { maxStanzaSize: ctx.config.limits.maxStanzaSize, maxDepth: ctx.config.limits.maxDepth };
-    this.conn = new XmppConnection(socket, this, { limits, keepaliveMs: ctx.config.keepaliveMs });
+    const opts = { limits, keepaliveMs: ctx.config.keepaliveMs };
+    this.conn = typeof socket === "function" ? socket(this, opts) : new XmppConnection(socket, this, opts);
     this.conn.framer.setLimits({ maxStanzaSize: Math.min(limits.maxStanzaSize, PRE_AUTH_MAX_STANZA) });
     this.authTimer = setTimeout(() => (metrics.limitBreach("client", "AUTH_TIMEOUT"), this.fail("connection-timeout", "authentication took too long")), ctx.config.limits.authTimeoutMs);
     this.authTimer.unref();
@@ -205,7 +211,7 @@ export class DownstreamSession implements StreamHandler {
         minVersion: "TLSv1.2",
       }, this.ctx.config.limits.authTimeoutMs);
       this.phase = "tls";
-      this.log.debug({ protocol: (this.conn.socket as import("node:tls").TLSSocket).getProtocol?.() }, "TLS established");
+      this.log.debug({ protocol: this.conn.tlsProtocol }, "TLS established");
     } catch (err) {
       this.log.info({ reason: (err as Error).message }, "TLS handshake failed");
       metrics.tlsHandshakeFailed(this.transport);
@@ -345,14 +351,14 @@ export class DownstreamSession implements StreamHandler {
    * the client and it does not drain within --slow-client-timeout, it is cut (policy-violation):
    * its own upstream leg must not stay paused, and the server buffering for it, forever.
    */
-  private backOff(reader: XmppConnection, writer: XmppConnection): void {
-    reader.socket.pause();
-    writer.socket.once("drain", () => {
+  private backOff(reader: ClientConnection, writer: ClientConnection): void {
+    reader.pause();
+    writer.onceDrain(() => {
       if (writer === this.conn) {
         clearTimeout(this.stallTimer);
         this.stallTimer = undefined;
       }
-      reader.socket.resume();
+      reader.resume();
     });
     if (writer === this.conn && this.stallTimer === undefined) {
       this.stallTimer = setTimeout(() => {
@@ -411,16 +417,30 @@ export class DownstreamSession implements StreamHandler {
       const account = this.ctx.accounts.get(bare);
       if (this.secret) account.setSecret(this.secret);
       this.secret = undefined;
-      account.attach({ jid, deliver: (s) => this.deliver(s) });
+      account.attach({ jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) });
       this.account = account;
     }
   }
 
-  /** A stanza from the account layer (room fan-out, replies) for this client. */
-  private deliver(stanza: string): void {
+  /**
+   * Stanzas from the account layer (room fan-out, replies) for this client. Several in a row go
+   * out in one write (one TLS record instead of one per stanza); a WebSocket carries exactly one
+   * stanza per message (RFC 7395 §3.3.3), so there they are written one by one.
+   */
+  private deliver(stanzas: string | string[]): void {
     if (this.phase !== "open") return;
-    metrics.stanzaXml("out", stanza);
-    if (!this.conn.write(stanza) && this.conn.writableLength > this.ctx.config.limits.maxStanzaSize * 64) {
+    let ok: boolean;
+    if (typeof stanzas === "string") {
+      metrics.stanzaXml("out", stanzas);
+      ok = this.conn.write(stanzas);
+    } else {
+      for (const s of stanzas) metrics.stanzaXml("out", s);
+      if (this.transport === "websocket") {
+        ok = true;
+        for (const s of stanzas) ok = this.conn.write(s) && ok;
+      } else ok = this.conn.write(stanzas.join(""));
+    }
+    if (!ok && this.conn.writableLength > this.ctx.config.limits.maxStanzaSize * 64) {
       // a client that does not read must not make the proxy buffer the room for it forever
       this.log.warn({ queued: this.conn.writableLength }, "client is not reading: disconnecting");
       metrics.limitBreach("client", "SLOW_CONSUMER", this);

@@ -118,12 +118,45 @@ export class XmppConnection {
     if (this.closed || this.closeSent) return false;
     this.lastWrite = Date.now();
     this.bytesOut += typeof data === "string" ? Buffer.byteLength(data) : data.length;
+    // Coalesce the writes of one tick (the stanzas of one incoming chunk, a fan-out): one TLS
+    // record and one syscall instead of one per stanza. Only TLS sockets: a plain one may be
+    // handed to STARTTLS in this very tick, and must not hold bytes back.
+    if (this.corked === undefined && this.socket instanceof tls.TLSSocket) {
+      const s = this.socket;
+      this.corked = s;
+      s.cork();
+      process.nextTick(() => {
+        this.corked = undefined;
+        s.uncork();
+      });
+    }
     this.socket.write(data);
     return this.socket.writableLength < (this.opts.highWaterMark ?? 1 << 20);
   }
 
+  /** The socket corked until the end of this tick (see write). */
+  private corked: tls.TLSSocket | undefined;
+
   get writableLength(): number {
     return this.socket.writableLength;
+  }
+
+  /** The negotiated TLS version, once encrypted (ClientConnection). */
+  get tlsProtocol(): string | undefined {
+    return this.socket instanceof tls.TLSSocket ? this.socket.getProtocol() ?? undefined : undefined;
+  }
+
+  /** Flow control (ClientConnection): stop / resume reading from the peer. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  onceDrain(fn: () => void): void {
+    this.socket.once("drain", fn);
   }
 
   /** Stream restart (RFC 6120 §4.3.3): the framer expects a fresh header. */
