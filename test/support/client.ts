@@ -43,7 +43,11 @@ function newClient(o: ConnectOptions): Client {
  * NODE_EXTRA_CA_CERTS, set by the global setup before workers start.
  */
 export async function connectClient(o: ConnectOptions): Promise<TestClient> {
-  const xmpp = newClient(o);
+  return startTestClient(newClient(o));
+}
+
+/** Starts `xmpp` and records what it receives: the TestClient surface, whatever the transport. */
+export async function startTestClient(xmpp: Client): Promise<TestClient> {
   const received: Element[] = [];
   const waiters: { pred: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
   xmpp.on("stanza", (el: Element) => {

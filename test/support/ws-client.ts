@@ -1,6 +1,6 @@
 import { WebSocket, type RawData } from "ws";
 import { client } from "@xmpp/client";
-import type { Element, TestClient } from "./client.js";
+import { startTestClient, type TestClient } from "./client.js";
 
 /**
  * @xmpp/websocket 0.14 opens `new WebSocket(url, ["xmpp"])` with the global WebSocket, which
@@ -26,37 +26,7 @@ export async function connectWsClient(o: WsConnectOptions): Promise<TestClient> 
   provideWebSocket();
   const xmpp = client({ service: o.url, domain: o.domain ?? "localhost", username: o.username, password: o.password, resource: o.resource });
   xmpp.reconnect.stop();
-  const received: Element[] = [];
-  const waiters: { pred: (el: Element) => boolean; resolve: (el: Element) => void }[] = [];
-  xmpp.on("stanza", (el: Element) => {
-    received.push(el);
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      if (waiters[i]!.pred(el)) waiters.splice(i, 1)[0]!.resolve(el);
-    }
-  });
-  xmpp.on("error", () => undefined);
-  const addr = await xmpp.start();
-  return {
-    xmpp,
-    jid: addr.toString(),
-    received,
-    waitFor(pred, timeoutMs = 10_000) {
-      const found = received.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`stanza not received in ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({ pred, resolve: (el) => (clearTimeout(t), resolve(el)) });
-      });
-    },
-    send: (el) => xmpp.send(el),
-    async stop() {
-      try {
-        await xmpp.stop();
-      } catch {
-        /* already gone */
-      }
-    },
-  };
+  return startTestClient(xmpp);
 }
 
 /** A raw RFC 7395 peer: sends exact messages, records every message and how the socket closed. */
