@@ -419,6 +419,47 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       expect(String(back.getChild("x", NS_MUC_USER)?.getChild("item")?.attrs.jid)).toMatch(/^alice@localhost\/minimix-/);
     });
 
+    it("passes 401 (password-protected) and 407 (members-only) join errors through, and joins with the password", async () => {
+      const locked = uniqueRoom(server.muc, "pw");
+      const bob = await direct("bob", "pw");
+      await createRoom(bob, locked, "bob", {
+        "muc#roomconfig_passwordprotectedroom": "1", "muc#roomconfig_roomsecret": "s3cret",
+      });
+      const a = await viaProxy("alice", "pw");
+      const id = randomUUID();
+      const denied = await join(a, locked, "alice", { id });
+      expect(denied.attrs.type).toBe("error");
+      expect(denied.attrs.id).toBe(id);
+      expect(denied.getChild("error")?.getChild("not-authorized")).toBeTruthy();
+      const ok = await join(a, locked, "alice", { password: "s3cret" });
+      expect(isSelfPresence(ok, locked)).toBe(true);
+
+      const members = uniqueRoom(server.muc, "members");
+      await createRoom(bob, members, "bob", { "muc#roomconfig_membersonly": "1" });
+      const refused = await join(a, members, "alice");
+      expect(refused.attrs.type).toBe("error");
+      expect(refused.getChild("error")?.getChild("registration-required")).toBeTruthy();
+    });
+
+    it("forwards a room's destruction to every joined session and forgets the room", async () => {
+      const room = uniqueRoom(server.muc, "destroy");
+      const bob = await direct("bob", "destroy");
+      await createRoom(bob, room, "bob");
+      const a = await viaProxy("alice", "d1");
+      const b = await viaProxy("alice", "d2");
+      await join(a, room, "alice");
+      await join(b, room, "alice");
+      await bob.xmpp.iqCaller.set(xml("query", { xmlns: NS_MUC_OWNER }, xml("destroy", {}, xml("reason", {}, "done"))), room);
+      for (const c of [a, b]) {
+        const gone = await c.waitFor((el) => el.is("presence") && el.attrs.type === "unavailable" &&
+          el.getChild("x", NS_MUC_USER)?.getChild("destroy") !== undefined);
+        expect(gone.attrs.from).toBe(`${room}/alice`);
+      }
+      // state is gone: a new join goes to the server again (and creates a fresh room)
+      const again = await join(a, room, "alice");
+      expect(isSelfPresence(again, room)).toBe(true);
+    });
+
     it("never shows one account's room traffic to another account's session", async () => {
       const room = uniqueRoom(server.muc, "iso");
       const bob = await direct("bob", "iso");
