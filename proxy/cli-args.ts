@@ -125,7 +125,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state (dev certificate, caches)" },
   { name: "metrics", type: "string", metavar: "HOST:PORT", default: "127.0.0.1:5290", help: "HTTP server for /metrics (Prometheus) and /status (loopback only); \"off\" disables" },
-  { name: "max-stanza-size", type: "integer", metavar: "BYTES", min: 1024, max: 67_108_864, default: "262144", help: "largest stanza accepted from either side" },
+  { name: "max-stanza-size", type: "integer", metavar: "BYTES", min: 1024, max: 67_108_864, default: "262144", help: "largest stanza accepted from a client (the upstream may send 16x: MAM pages, avatars)" },
   { name: "max-depth", type: "integer", metavar: "N", min: 4, max: 1024, default: "64", help: "deepest XML element nesting accepted" },
   { name: "auth-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 3600, default: "30", help: "time a client has from connect to authenticated session" },
   { name: "max-unauthenticated-per-ip", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "32", help: "connections not yet authenticated allowed from one IP address" },
