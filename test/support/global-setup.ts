@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,7 +68,20 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide("proxyCert", { certFile, keyFile });
 
   const kinds = selectedKinds();
-  const results = await Promise.allSettled(kinds.map((k) => startUpstream(k)));
+  // The start scripts apt-get install a missing server. Two installs at once would fight over
+  // dpkg's lock on a fresh machine, so start one after the other unless both are installed.
+  const installed = (k: UpstreamKind): boolean =>
+    spawnSync("sh", ["-c", `command -v ${k === "prosody" ? "prosodyctl" : "ejabberdctl"}`]).status === 0;
+  let results: PromiseSettledResult<Upstream>[];
+  if (kinds.every(installed)) {
+    results = await Promise.allSettled(kinds.map((k) => startUpstream(k)));
+  } else {
+    results = [];
+    for (const k of kinds) {
+      const [r] = await Promise.allSettled([startUpstream(k)]);
+      results.push(r!);
+    }
+  }
   for (const r of results) if (r.status === "fulfilled") started.push(r.value);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) {

@@ -2,7 +2,7 @@
  * Real Prosody / ejabberd servers on loopback for integration tests, started through the verified recipes
  * beside this file (prosody.sh, ejabberd.sh). Each instance gets its own directory and free ports.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -79,7 +79,9 @@ export async function startUpstream(kind: UpstreamKind, opts: StartUpstreamOptio
   const script = join(HERE, `${kind}.sh`);
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `upstream-${kind}-`));
-  const timeout = opts.timeoutMs ?? (kind === "prosody" ? 45_000 : 90_000);
+  // a fresh machine installs the package first (apt-get update + install): never SIGKILL that midway
+  const installed = spawnSync("sh", ["-c", `command -v ${kind === "prosody" ? "prosodyctl" : "ejabberdctl"}`]).status === 0;
+  const timeout = opts.timeoutMs ?? (!installed ? 900_000 : kind === "prosody" ? 45_000 : 90_000);
 
   for (let attempt = 0; ; attempt++) {
     const env = { ...process.env, ...portEnv(kind, await freePorts(kind === "prosody" ? 2 : 3)) };
