@@ -28,22 +28,26 @@ function packageVersion(): string {
   return "unknown";
 }
 
+/** Answers --help and --version (with their exit code), or returns the validated config. Throws ConfigError. */
+function configOrInfo(argv: string[]): { exit: number } | { config: ReturnType<typeof loadConfig>; command?: string } {
+  const parsed = parseArgs(argv);
+  if (parsed.kind === "help") {
+    process.stdout.write(helpText());
+    return { exit: 0 };
+  }
+  if (parsed.kind === "version") {
+    process.stdout.write(`minimix-proxy ${packageVersion()}\n`);
+    return { exit: 0 };
+  }
+  return { config: loadConfig(argv), command: parsed.command };
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "status") return status(argv.slice(1));
   if (argv[0] === "check") return check(argv);
-  let parsed: ReturnType<typeof parseArgs>;
-  let config: ReturnType<typeof loadConfig>;
+  let loaded: ReturnType<typeof configOrInfo>;
   try {
-    parsed = parseArgs(argv);
-    if (parsed.kind === "help") {
-      process.stdout.write(helpText());
-      return 0;
-    }
-    if (parsed.kind === "version") {
-      process.stdout.write(`minimix-proxy ${packageVersion()}\n`);
-      return 0;
-    }
-    config = loadConfig(argv);
+    loaded = configOrInfo(argv);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`minimix-proxy: ${err.message}\n`);
@@ -51,8 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (parsed.command) {
-    process.stderr.write(`minimix-proxy: unknown command "${parsed.command}" (see --help)\n`);
+  if ("exit" in loaded) return loaded.exit;
+  const { config } = loaded;
+  if (loaded.command) {
+    process.stderr.write(`minimix-proxy: unknown command "${loaded.command}" (see --help)\n`);
     return 2;
   }
 
@@ -116,18 +122,9 @@ if (invokedDirectly) {
 // minimix-proxy check
 
 async function check(argv: string[]): Promise<number> {
-  let config: ReturnType<typeof loadConfig>;
+  let loaded: ReturnType<typeof configOrInfo>;
   try {
-    const parsed = parseArgs(argv);
-    if (parsed.kind === "help") {
-      process.stdout.write(helpText());
-      return 0;
-    }
-    if (parsed.kind === "version") {
-      process.stdout.write(`minimix-proxy ${packageVersion()}\n`);
-      return 0;
-    }
-    config = loadConfig(argv);
+    loaded = configOrInfo(argv);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stdout.write(`${formatResult({ level: "FAIL", name: "config", detail: err.message.replace(/^config: /, "") })}\n`);
@@ -135,7 +132,8 @@ async function check(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const results = await runChecks(config);
+  if ("exit" in loaded) return loaded.exit;
+  const results = await runChecks(loaded.config);
   for (const r of results) process.stdout.write(`${formatResult(r)}\n`);
   return exitCode(results);
 }
