@@ -19,6 +19,8 @@ import { certDnsNames, normalizeName } from "../tls/x509-names.js";
 import type { Config, HostPort } from "./config.js";
 import { FrameQueue, TimeoutError } from "./stream/frame-queue.js";
 import { XmppConnection } from "./stream/xmpp-connection.js";
+import { upstreamTarget } from "./upstream/target.js";
+import { tlsOptions, type UpstreamTarget } from "./upstream/connect.js";
 
 export type CheckLevel = "OK" | "WARN" | "FAIL";
 
@@ -186,20 +188,12 @@ export function checkCertificates(c: Config, o: CheckOptions = {}): CheckResult[
 
 class ProbeError extends Error {}
 
-function upstreamTlsOptions(c: Config, domain: string): tls.ConnectionOptions {
-  const o: tls.ConnectionOptions = { minVersion: "TLSv1.2", rejectUnauthorized: !c.upstreamInsecure };
-  if (c.upstreamTls === "direct") o.ALPNProtocols = ["xmpp-client"];
-  if (!net.isIP(domain)) o.servername = domain;
-  if (c.upstreamCa !== undefined) o.ca = readFileSync(c.upstreamCa);
-  return o;
-}
-
-function connect(c: Config, domain: string): Promise<net.Socket> {
+function connect(c: Config, t: UpstreamTarget): Promise<net.Socket> {
   const { host, port } = c.upstream;
   return new Promise((resolve, reject) => {
     let s: net.Socket;
     try {
-      s = c.upstreamTls === "direct" ? tls.connect({ host, port, ...upstreamTlsOptions(c, domain) }) : net.connect({ host, port });
+      s = c.upstreamTls === "direct" ? tls.connect({ host, port, ...tlsOptions(t) }) : net.connect({ host, port });
     } catch (err) {
       return reject(err as Error);
     }
@@ -254,8 +248,11 @@ export async function probeUpstream(c: Config, domain: string): Promise<CheckRes
   const out: CheckResult[] = [];
   const started = Date.now();
   let socket: net.Socket;
+  let t: UpstreamTarget;
   try {
-    socket = await connect(c, domain);
+    // the same target (TLS options, limits) the proxy itself would use
+    t = upstreamTarget(c, domain, c.upstreamCa !== undefined ? readFileSync(c.upstreamCa) : undefined);
+    socket = await connect(c, t);
   } catch (err) {
     out.push(failed(name, `${c.upstreamTls === "direct" ? "direct TLS" : "TCP"} connect failed: ${(err as Error).message}`));
     return out;
@@ -269,8 +266,7 @@ export async function probeUpstream(c: Config, domain: string): Promise<CheckRes
   else out.push(ok(name, `TCP connected in ${Date.now() - started} ms`));
 
   const q = new FrameQueue();
-  const limits = { maxStanzaSize: c.limits.maxStanzaSize * 16, maxDepth: c.limits.maxDepth };
-  const conn = new XmppConnection(socket, q, { limits, keepaliveMs: 0 });
+  const conn = new XmppConnection(socket, q, { limits: t.limits, keepaliveMs: 0 });
   try {
     let f = await features(conn, q, c, domain);
     if (c.upstreamTls === "starttls") {
@@ -279,7 +275,7 @@ export async function probeUpstream(c: Config, domain: string): Promise<CheckRes
       const answer = await nextStanza(q, c.upstreamTimeoutMs, "STARTTLS");
       if (answer.name !== "proceed") throw new ProbeError("refused STARTTLS");
       try {
-        await conn.upgradeClient(upstreamTlsOptions(c, domain), c.upstreamTimeoutMs);
+        await conn.upgradeClient(tlsOptions(t), c.upstreamTimeoutMs);
       } catch (err) {
         throw new ProbeError(`TLS failed: ${(err as Error).message}${c.upstreamCa ? "" : " (set upstream-ca for a private CA)"}`);
       }

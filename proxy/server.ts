@@ -8,6 +8,7 @@ import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import type { ProxyContext } from "./context.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
+import { upstreamTarget as targetFor } from "./upstream/target.js";
 import { DownstreamSession, type ConnectionFactory, type Transport } from "./downstream/session.js";
 import { WebSocketConnection } from "./websocket/connection.js";
 import { attachWebSocket } from "./websocket/listener.js";
@@ -28,8 +29,6 @@ export interface BoundListener {
   path?: string;
 }
 
-/** Upstream stanzas (MAM pages, vCards with photos) may legitimately be larger than a client's. */
-const UPSTREAM_STANZA_FACTOR = 16;
 
 /**
  * The composition root: certificates, listeners, the set of live sessions, reload and shutdown.
@@ -55,17 +54,7 @@ export class ProxyServer {
   private context(): ProxyContext {
     const domains = new Set(this.config.domains.map((d) => d.toLowerCase()));
     const cfg = this.config;
-    const upstreamTarget = (domain: string): UpstreamTarget => ({
-        host: cfg.upstream.host,
-        port: cfg.upstream.port,
-        tls: cfg.upstreamTls,
-        domain,
-        ca: this.upstreamCa,
-        insecure: cfg.upstreamInsecure,
-        timeoutMs: cfg.upstreamTimeoutMs,
-        limits: { maxStanzaSize: cfg.limits.maxStanzaSize * UPSTREAM_STANZA_FACTOR, maxDepth: cfg.limits.maxDepth },
-        keepaliveMs: cfg.keepaliveMs,
-    });
+    const upstreamTarget = (domain: string): UpstreamTarget => targetFor(cfg, domain, this.upstreamCa);
     this.accounts = new AccountRegistry({
       target: upstreamTarget,
       resourcePrefix: cfg.accountResourcePrefix,

@@ -83,7 +83,8 @@ async function openStream(conn: XmppConnection, queue: FrameQueue, t: UpstreamTa
   return features;
 }
 
-function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
+/** TLS options for the upstream leg (also used by `minimix-proxy check`, which probes the same way). */
+export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
   const o: tls.ConnectionOptions = {
     minVersion: "TLSv1.2",
     rejectUnauthorized: !t.insecure,
