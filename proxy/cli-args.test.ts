@@ -1,27 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { expectConfigError } from "../test/support/config-error.js";
 import { ConfigError, OPTIONS, helpText, parseArgs, parseHostPort, type PartialConfig } from "./cli-args.js";
 
 function flags(argv: string[]): PartialConfig {
   const r = parseArgs(argv);
   if (r.kind !== "run") throw new Error(`expected run, got ${r.kind}`);
   return r.flags;
-}
-
-/** Asserts a ConfigError with exactly this one-line message (and key, if given). */
-function expectConfigError(fn: () => unknown, message: string | RegExp, key?: string): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    const e = err as ConfigError;
-    expect(e.code).toBe("CONFIG_INVALID");
-    expect(e.message).not.toMatch(/[\r\n]/);
-    if (typeof message === "string") expect(e.message).toBe(message);
-    else expect(e.message).toMatch(message);
-    if (key !== undefined) expect(e.key).toBe(key);
-    return e;
-  }
-  throw new Error("expected ConfigError");
 }
 
 describe("parseArgs: help, version, command", () => {

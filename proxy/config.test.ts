@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { expectConfigError } from "../test/support/config-error.js";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,22 +21,6 @@ function file(text: string | Buffer, name?: string): string {
   const p = join(dir, name ?? `c${n++}.toml`);
   writeFileSync(p, text);
   return p;
-}
-
-function expectConfigError(fn: () => unknown, message: string | RegExp, key?: string): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    const e = err as ConfigError;
-    expect(e.code).toBe("CONFIG_INVALID");
-    expect(e.message).not.toMatch(/[\r\n]/);
-    if (typeof message === "string") expect(e.message).toBe(message);
-    else expect(e.message).toMatch(message);
-    if (key !== undefined) expect(e.key).toBe(key);
-    return e;
-  }
-  throw new Error("expected ConfigError");
 }
 
 describe("defaults", () => {
