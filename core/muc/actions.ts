@@ -4,7 +4,7 @@ import type { Element } from "ltx";
  * What the room state machine asks the network layer to do. The machine never touches a socket;
  * the proxy executes these in order.
  *
- * Upstream ordering contract (what AccountRooms assumes of the proxy):
+ * Upstream ordering contract (what RoomMachine assumes of the proxy):
  *  - `toRoomUpstream` emitted while the account session is not online is queued by the proxy and
  *    flushed, in order, once it is bound;
  *  - on `accountSessionDown` the proxy discards whatever of that queue it had not written (the

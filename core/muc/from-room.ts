@@ -1,6 +1,6 @@
 import type { Element } from "ltx";
 import { type Action, toRoomUpstream, toSession } from "./actions.js";
-import type { AccountCore } from "./account-core.js";
+import type { MachineState } from "./machine-state.js";
 import { fanOut } from "./fanout.js";
 import { type JidParts, parseJid } from "./jid-parts.js";
 import { selfPresenceFor } from "./join.js";
@@ -14,13 +14,13 @@ import { addressedTo, attr, contentKey, hasDelay, withId, copyOf } from "./stanz
 import { errorReply } from "./stanza-errors.js";
 
 /** Is this stanza (received by the account session) about one of this account's rooms? */
-export function isRoomStanza(core: AccountCore, stanza: Element): boolean {
+export function isRoomStanza(core: MachineState, stanza: Element): boolean {
   const from = parseJid(attr(stanza, "from"));
   return from !== undefined && core.addressedToAccount(stanza) && (core.rooms.has(from.bare) || core.pendingLeaves.has(from.bare));
 }
 
 /** Stanza the account session received from upstream. */
-export function fromRoom(core: AccountCore, stanza: Element, now: number): Action[] {
+export function fromRoom(core: MachineState, stanza: Element, now: number): Action[] {
   // Isolation: only stanzas addressed to this account (and its account session) are looked at.
   if (!core.addressedToAccount(stanza)) return [];
   const from = parseJid(attr(stanza, "from"));
@@ -54,11 +54,11 @@ function isSelfPresence(room: RoomState, from: JidParts, codes: Set<string>): bo
   return codes.has(STATUS.SELF) || (from.resource !== undefined && from.resource === room.nick && !room.occupants.has(from.resource));
 }
 
-function presence(core: AccountCore, room: RoomState, from: JidParts, stanza: Element, now: number): Action[] {
+function presence(core: MachineState, room: RoomState, from: JidParts, stanza: Element, now: number): Action[] {
   const type = attr(stanza, "type");
   if (type === "error") return presenceError(core, room, from, stanza);
   const nick = from.resource;
-  if (nick === undefined) return roomPresence(room, stanza);
+  if (nick === undefined) return fromBareRoom(room, stanza);
   const codes = statusCodes(stanza);
   const out: Action[] = [];
   if (isSelfPresence(room, from, codes)) {
@@ -117,16 +117,16 @@ function presence(core: AccountCore, room: RoomState, from: JidParts, stanza: El
  * config changes): kept for replays and fanned out like an occupant's presence. After a rejoin the
  * room repeats it; sessions already have it unless it changed.
  */
-function roomPresence(room: RoomState, stanza: Element): Action[] {
+function fromBareRoom(room: RoomState, stanza: Element): Action[] {
   if (attr(stanza, "type") !== undefined) return [];
-  const before = room.roomPresence;
-  room.roomPresence = copyOf(stanza);
+  const before = room.bareRoomPresence;
+  room.bareRoomPresence = copyOf(stanza);
   if (room.rejoining && before && contentKey(before) === contentKey(stanza)) return [];
   return fanOut(stanza, room.audience());
 }
 
 /** §7.2.3: our self-presence ends the occupant list; every waiting session is now joined. */
-function completeJoin(core: AccountCore, room: RoomState, now: number): Action[] {
+function completeJoin(core: MachineState, room: RoomState, now: number): Action[] {
   const out: Action[] = [];
   room.phase = "joined";
   room.rejoining = false;
@@ -160,7 +160,7 @@ function completeRejoin(room: RoomState, previous: Element | undefined, self: El
   return out;
 }
 
-function presenceError(core: AccountCore, room: RoomState, from: JidParts, stanza: Element): Action[] {
+function presenceError(core: MachineState, room: RoomState, from: JidParts, stanza: Element): Action[] {
   const out: Action[] = [];
   if (room.phase === "joining") {
     // §7.2.6-§7.2.11 join errors (401, 403, 407, 409, 503…): each waiting session gets it with its own id.
@@ -216,7 +216,7 @@ function message(room: RoomState, stanza: Element, now: number): Action[] {
   return fanOut(stanza, room.sessions.keys());
 }
 
-function iq(core: AccountCore, room: RoomState, stanza: Element, now: number): Action[] {
+function iq(core: MachineState, room: RoomState, stanza: Element, now: number): Action[] {
   const type = attr(stanza, "type");
   if (type === "result" || type === "error") {
     const p = core.iqs.peek(attr(stanza, "id"));

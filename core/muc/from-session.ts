@@ -1,18 +1,18 @@
 import { Element } from "ltx";
 import { type Action, PASSTHROUGH, toSession } from "./actions.js";
-import type { AccountCore } from "./account-core.js";
+import type { MachineState } from "./machine-state.js";
 import { fanOut, keptCopy } from "./fanout.js";
 import { joinRequest, replayFromState, upstreamJoin } from "./join.js";
 import { type JidParts, parseJid } from "./jid-parts.js";
 import { leaveSelfPresence, upstreamLeave } from "./leave.js";
 import { NS_MUC, NS_MUC_ADMIN } from "./ns.js";
-import { aggregateKey, roomPresence } from "./presence-aggregate.js";
+import { aggregateKey, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { isPing, selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, forUpstream, withId, copyOf } from "./stanza.js";
 
 /** Stanza a downstream session sent: route it through the account session, answer it, or let it pass. */
-export function fromSession(core: AccountCore, session: string, stanza: Element, now: number): Action[] {
+export function fromSession(core: MachineState, session: string, stanza: Element, now: number): Action[] {
   // Isolation: a stanza of another account's session never touches this account's rooms.
   if (!core.ownsSession(session)) return [PASSTHROUGH];
   if (stanza.name === "presence" && attr(stanza, "to") === undefined) return broadcastPresence(core, session, stanza);
@@ -30,7 +30,7 @@ export function fromSession(core: AccountCore, session: string, stanza: Element,
   }
 }
 
-function presence(core: AccountCore, session: string, stanza: Element, to: JidParts, now: number): Action[] {
+function presence(core: MachineState, session: string, stanza: Element, to: JidParts, now: number): Action[] {
   const room = core.rooms.get(to.bare);
   const type = attr(stanza, "type");
   const involved = room?.involves(session) ?? false;
@@ -67,7 +67,7 @@ function presence(core: AccountCore, session: string, stanza: Element, to: JidPa
  * counts in each joined room's aggregate. The stanza itself still goes through (contacts).
  * A broadcast unavailable is not a leave (DESIGN §5): only passthrough.
  */
-function broadcastPresence(core: AccountCore, session: string, stanza: Element): Action[] {
+function broadcastPresence(core: MachineState, session: string, stanza: Element): Action[] {
   const out: Action[] = [PASSTHROUGH];
   if (attr(stanza, "type") !== undefined) return out;
   for (const room of core.rooms.values()) {
@@ -85,7 +85,7 @@ function broadcastPresence(core: AccountCore, session: string, stanza: Element):
 }
 
 /** §7.2: join, or wait for the account's join, or answer from state. */
-function join(core: AccountCore, session: string, stanza: Element, roomBare: string, nick: string, now: number): Action[] {
+function join(core: MachineState, session: string, stanza: Element, roomBare: string, nick: string, now: number): Action[] {
   const out: Action[] = [];
   const req = joinRequest(session, stanza, nick);
   let room = core.rooms.get(roomBare);
@@ -122,7 +122,7 @@ function join(core: AccountCore, session: string, stanza: Element, roomBare: str
 }
 
 /** §7.14 explicit leave: answered locally; the account leaves only with its last session. */
-function leave(core: AccountCore, room: RoomState, session: string, stanza: Element): Action[] {
+function leave(core: MachineState, room: RoomState, session: string, stanza: Element): Action[] {
   const out: Action[] = [];
   const waiting = room.waiting.get(session);
   const nick = waiting && waiting.nick !== room.nick && room.phase === "joining" ? waiting.nick : room.nick;
@@ -143,7 +143,7 @@ function leave(core: AccountCore, room: RoomState, session: string, stanza: Elem
 }
 
 /** §7.6: one session renames the shared occupant; the room's 303 sequence reaches every session. */
-function nickChange(core: AccountCore, room: RoomState, session: string, stanza: Element, newNick: string): Action[] {
+function nickChange(core: MachineState, room: RoomState, session: string, stanza: Element, newNick: string): Action[] {
   const out: Action[] = [];
   const entry = room.sessions.get(session);
   if (entry) {
@@ -152,11 +152,11 @@ function nickChange(core: AccountCore, room: RoomState, session: string, stanza:
   }
   room.pendingNick = { nick: newNick, session, id: attr(stanza, "id") };
   room.lastPresenceKey = aggregateKey(stanza);
-  core.sendToRoom(room, roomPresence(stanza, `${room.jid}/${newNick}`, attr(stanza, "id")), out);
+  core.sendToRoom(room, presenceToRoom(stanza, `${room.jid}/${newNick}`, attr(stanza, "id")), out);
   return out;
 }
 
-function message(core: AccountCore, session: string, stanza: Element, to: JidParts): Action[] {
+function message(core: MachineState, session: string, stanza: Element, to: JidParts): Action[] {
   const room = core.rooms.get(to.bare);
   const type = attr(stanza, "type");
   if (!room || !room.involves(session)) return [PASSTHROUGH];
@@ -177,7 +177,7 @@ function needsOccupantRole(stanza: Element): boolean {
   return q !== undefined && q.getChildren("item").some((i) => attr(i, "role") !== undefined);
 }
 
-function iq(core: AccountCore, session: string, stanza: Element, to: JidParts, now: number): Action[] {
+function iq(core: MachineState, session: string, stanza: Element, to: JidParts, now: number): Action[] {
   const room = core.rooms.get(to.bare);
   if (!room) return [PASSTHROUGH];
   const type = attr(stanza, "type");

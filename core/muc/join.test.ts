@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { AccountRooms } from "./account.js";
+import { RoomMachine } from "./room-machine.js";
 import {
   ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, codes, delayStamp, groupchat, iso, join, joinedRoom, kinds, occupant,
   selfPresence, sent, subject, upstream, x,
 } from "./test-kit.js";
 
-function fresh(): AccountRooms {
-  const a = new AccountRooms(ALICE);
+function fresh(): RoomMachine {
+  const a = new RoomMachine(ALICE);
   a.setAccountSessionJid(ACCOUNT_SESSION);
   return a;
 }
@@ -157,7 +157,7 @@ describe("later joins answered from state", () => {
   });
 
   it("never replays a stale 201; adds 210 when the session asked for another nick", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice"), 1000);
     a.accountSessionUp(1000);
@@ -170,7 +170,7 @@ describe("later joins answered from state", () => {
   });
 
   it("empty <subject/> when the room has none", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice"), 1000);
     a.accountSessionUp(1000);
@@ -191,7 +191,7 @@ describe("later joins answered from state", () => {
   });
 
   it("a session joining before the subject arrived gets the live subject, not an empty one", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice"), 1000);
     a.accountSessionUp(1000);
@@ -204,12 +204,12 @@ describe("later joins answered from state", () => {
   });
 
   describe("history as the session asks (§7.2.15)", () => {
-    function withMessages(): AccountRooms {
+    function withMessages(): RoomMachine {
       const a = joinedRoom({ defaultHistoryStanzas: 3 });
       for (let i = 1; i <= 6; i++) a.fromRoom(groupchat(ROOM, "bob", ACCOUNT_SESSION, `m${i}`, { id: `g${i}` }), 10_000 * i);
       return a;
     }
-    const bodies = (a: AccountRooms, hist: string, now = 70_000): string[] =>
+    const bodies = (a: RoomMachine, hist: string, now = 70_000): string[] =>
       sent(a.fromSession(LAPTOP, join(ROOM, "alice", { history: hist }), now), LAPTOP)
         .filter((s) => s.getChild("body"))
         .map((s) => s.getChildText("body") ?? "");

@@ -1,7 +1,7 @@
 import { Element } from "ltx";
 import { ensureDelay, parseHistoryRequest } from "./history.js";
 import { NS_MUC } from "./ns.js";
-import { roomPresence } from "./presence-aggregate.js";
+import { presenceToRoom } from "./presence-aggregate.js";
 import type { JoinRequest, RoomState } from "./room-state.js";
 import { STATUS, editStatusCodes } from "./status-codes.js";
 import { addressedTo, attr, isoStamp, removeChildren, withId, copyOf } from "./stanza.js";
@@ -24,7 +24,7 @@ export function joinRequest(session: string, presence: Element, nick: string): J
  * <x xmlns='muc'> (password §7.2.6, history request §7.2.15), same show/status/caps, our own id.
  */
 export function upstreamJoin(room: RoomState, source: Element | undefined, id: string, since?: number): Element {
-  const p = roomPresence(source, room.occupantJid, id);
+  const p = presenceToRoom(source, room.occupantJid, id);
   const x = copyOf(room.joinX);
   if (since !== undefined) {
     // DESIGN §3: a rejoin asks exactly for what came after the last message seen.
@@ -68,7 +68,7 @@ export function emptySubject(roomBare: string, session: string): Element {
 export function replayFromState(room: RoomState, req: JoinRequest, now: number, defaultMaxStanzas: number): Action[] {
   const out: Action[] = [];
   const s = req.session;
-  if (room.roomPresence) out.push(keptCopy(room.roomPresence, s));
+  if (room.bareRoomPresence) out.push(keptCopy(room.bareRoomPresence, s));
   for (const p of room.occupants.values()) out.push(keptCopy(p, s));
   out.push(toSession(s, selfPresenceFor(room, req, false)));
   for (const h of room.history.select(req.history, now, defaultMaxStanzas, (m) => ensureDelay(addressedTo(m.stanza, s), room.jid, m.time))) {

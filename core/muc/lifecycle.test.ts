@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AccountRooms } from "./account.js";
+import { RoomMachine } from "./room-machine.js";
 import {
   ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, codes, delayStamp, groupchat, iso, join, joinedRoom, kinds, occupant,
   selfPresence, sent, subject, upstream, x,
@@ -51,7 +51,7 @@ describe("explicit leave (§7.14)", () => {
   });
 
   it("a waiting session can leave; when it was the only one the pending join is undone", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice"), 1000);
     a.accountSessionUp(1000);
@@ -103,7 +103,7 @@ describe("disconnects and idle leave (DESIGN §5)", () => {
   });
 
   it("idle leave also applies to a join that everyone stopped waiting for", () => {
-    const a = new AccountRooms(ALICE, { idleLeaveMs: 1000 });
+    const a = new RoomMachine(ALICE, { idleLeaveMs: 1000 });
     a.fromSession(PHONE, join(ROOM, "alice"), 0);
     a.accountSessionUp(0);
     a.sessionGone(PHONE, 10);
@@ -173,7 +173,7 @@ describe("presence aggregation (DESIGN §5)", () => {
 
 describe("account session drop and rejoin (DESIGN §3)", () => {
   it("no leave is shown; the rejoin asks since the last stanza seen (minus margin) with the password; missed messages reach joined sessions once", () => {
-    const a = new AccountRooms(ALICE, { rejoinSinceMarginMs: 1000 });
+    const a = new RoomMachine(ALICE, { rejoinSinceMarginMs: 1000 });
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice", { password: "pw", history: "<history maxstanzas='0'/>" }), 1000);
     a.accountSessionUp(1000);
@@ -212,7 +212,7 @@ describe("account session drop and rejoin (DESIGN §3)", () => {
   });
 
   it("a join pending when the upstream drops is sent again on reconnect, with the original request", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.fromSession(PHONE, join(ROOM, "alice", { id: "j1", history: "<history maxstanzas='3'/>" }), 1000);
     a.accountSessionUp(1000);
     a.accountSessionDown(1001);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HistoryBuffer, ensureDelay, messageKey, parseHistoryRequest } from "./history.js";
 import { parseJid } from "./jid-parts.js";
-import { availabilityOf, mostAvailable, roomPresence } from "./presence-aggregate.js";
+import { availabilityOf, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { classifySelfUnavailable } from "./removal.js";
 import { editStatusCodes, statusCodes } from "./status-codes.js";
 import { ROOM, codes, groupchat, iso, x } from "./test-kit.js";
@@ -90,7 +90,7 @@ describe("presence aggregate", () => {
   });
   it("the room presence drops the join's muc x and routing attributes", () => {
     const src = x(`<presence to='r@c/n' from='a@b/c' id='i'><show>away</show><c xmlns='http://jabber.org/protocol/caps' node='n' ver='v' hash='sha-1'/><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
-    const out = roomPresence(src, "r@c/nick");
+    const out = presenceToRoom(src, "r@c/nick");
     expect(out.attrs).toEqual({ to: "r@c/nick" });
     expect(out.getChild("x", "http://jabber.org/protocol/muc")).toBeUndefined();
     expect(out.getChild("c", "http://jabber.org/protocol/caps")).toBeDefined();

@@ -44,7 +44,7 @@ export function mostAvailable<T extends PresenceCandidate>(candidates: Iterable<
  * The presence the account sends to room/nick for a session's presence: its payload (show,
  * status, caps, …) without the join's <x xmlns='muc'>, without from/id/type.
  */
-export function roomPresence(source: Element | undefined, occupant: string, id?: string): Element {
+export function presenceToRoom(source: Element | undefined, occupant: string, id?: string): Element {
   const p = source ? copyOf(source) : new Element("presence");
   delete p.attrs.from;
   delete p.attrs.type;
@@ -58,7 +58,7 @@ export function roomPresence(source: Element | undefined, occupant: string, id?:
 
 /** Comparable form of an aggregate, independent of the nick it is addressed to. */
 export function aggregateKey(source: Element | undefined): string {
-  const p = roomPresence(source, "");
+  const p = presenceToRoom(source, "");
   return contentKey(p);
 }
 

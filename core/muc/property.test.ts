@@ -16,7 +16,7 @@
 import fc from "fast-check";
 import { Element } from "ltx";
 import { describe, expect, it } from "vitest";
-import { AccountRooms } from "./account.js";
+import { RoomMachine } from "./room-machine.js";
 import type { Action } from "./actions.js";
 import { parseJid } from "./jid-parts.js";
 import { NS_MUC, NS_MUC_USER } from "./ns.js";
@@ -69,7 +69,7 @@ interface ServerRoom {
 
 interface Leg {
   account: string;
-  machine: AccountRooms;
+  machine: RoomMachine;
   state: "closed" | "opening" | "up";
   queue: Element[]; // proxy queue while not online
   net: Element[]; // in flight from the server to the account session
@@ -93,7 +93,7 @@ class World {
 
   constructor(idleLeaveMs: number) {
     for (const a of ACCOUNTS) {
-      const machine = new AccountRooms(a, { idleLeaveMs, historyLimit: 500 });
+      const machine = new RoomMachine(a, { idleLeaveMs, historyLimit: 500 });
       machine.setAccountSessionJid(accountSession(a));
       this.legs.set(a, { account: a, machine, state: "closed", queue: [], net: [] });
     }
@@ -447,7 +447,7 @@ class World {
   }
 }
 
-describe("AccountRooms property: random interleavings", () => {
+describe("RoomMachine property: random interleavings", () => {
   it("keeps isolation, exact once-only fan-out, consistent state and loses nothing", () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 250, size: "max" }), fc.constantFrom(500, 5_000, 7_200_000), (ops, idle) => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { AccountRooms } from "./account.js";
+import { RoomMachine } from "./room-machine.js";
 import { ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, codes, groupchat, join, joinedRoom, kinds, occupant, selfPresence, sent, subject, upstream, x } from "./test-kit.js";
 
-function twoSessions(): AccountRooms {
+function twoSessions(): RoomMachine {
   const a = joinedRoom();
   a.fromSession(LAPTOP, join(ROOM, "alice"), 1500);
   return a;
@@ -120,7 +120,7 @@ describe("removal of the account's occupant (§8-§10)", () => {
   }
 
   it("a removal while sessions wait on a rejoin reaches the waiting ones with their ids", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
     a.accountSessionUp(1000);
@@ -165,7 +165,7 @@ describe("the room's own presence from the bare room JID (ejabberd: room caps)",
     x(`<presence from='${ROOM}' to='${ACCOUNT_SESSION}' id='${id}'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://www.process-one.net/en/ejabberd/' ver='${ver}'/></presence>`);
 
   it("before the occupant list: reaches the waiting session, and the join completes as usual", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
     a.accountSessionUp(1000);
@@ -179,7 +179,7 @@ describe("the room's own presence from the bare room JID (ejabberd: room caps)",
   });
 
   it("is replayed first to a later join, and is not counted as an occupant", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);
     a.fromSession(PHONE, join(ROOM, "alice"), 1000);
     a.accountSessionUp(1000);

@@ -56,7 +56,7 @@ export class RoomState {
    * (XEP-0115) before the occupant list and again whenever the room's configuration changes. Not in
    * XEP-0045, but clients use it to notice config changes, so sessions get it like a direct client.
    */
-  roomPresence: Element | undefined;
+  bareRoomPresence: Element | undefined;
   subject: Element | undefined;
   subjectReceived = false;
   /** A rejoin is under way: its subject repeats the one sessions already have. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AccountRooms } from "./account.js";
+import { RoomMachine } from "./room-machine.js";
 import { ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, groupchat, join, joinedRoom, kinds, occupant, sent, upstream, x } from "./test-kit.js";
 
 const OTHER_ROOM = "other@conference.example.org";
@@ -57,7 +57,7 @@ describe("session → room (DESIGN §5)", () => {
   });
 
   it("a waiting session (join pending) is not an occupant yet: its messages pass through", () => {
-    const a = new AccountRooms(ALICE);
+    const a = new RoomMachine(ALICE);
     a.fromSession(PHONE, join(ROOM, "alice"), 1000);
     expect(a.fromSession(PHONE, x(`<message type='groupchat' to='${ROOM}'><body>x</body></message>`), 1001)).toEqual([{ kind: "passthrough" }]);
     expect(a.fromSession(PHONE, x(`<message type='error' to='${ROOM}'/>`), 1001)).toEqual([]);

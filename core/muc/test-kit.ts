@@ -77,15 +77,15 @@ export function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-import { AccountRooms } from "./account.js";
-import type { AccountRoomsOptions } from "./account-core.js";
+import { RoomMachine } from "./room-machine.js";
+import type { RoomMachineOptions } from "./machine-state.js";
 
 /**
  * Alice's phone joined ROOM as "alice" through the account session: bob (owner) is there, the
  * room is non-anonymous and logged (100, 170), the subject is "Hello". Time 1000-1003.
  */
-export function joinedRoom(opts: Partial<AccountRoomsOptions> = {}): AccountRooms {
-  const a = new AccountRooms(ALICE, opts);
+export function joinedRoom(opts: Partial<RoomMachineOptions> = {}): RoomMachine {
+  const a = new RoomMachine(ALICE, opts);
   a.setAccountSessionJid(ACCOUNT_SESSION);
   a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
   a.accountSessionUp(1000);

@@ -1,12 +1,12 @@
-import type { AccountRoomsOptions } from "../../core/muc/account.js";
+import type { RoomMachineOptions } from "../../core/muc/room-machine.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
-import { Account } from "./account.js";
+import { AccountHub } from "./account-hub.js";
 
 export interface RegistryOptions {
   target: (domain: string) => UpstreamTarget;
   resourcePrefix: string;
-  rooms: Partial<AccountRoomsOptions>;
+  rooms: Partial<RoomMachineOptions>;
   log: Logger;
   /** Rooms one account may be in (--max-rooms-per-account). */
   maxRooms?: number;
@@ -19,7 +19,7 @@ export interface RegistryOptions {
  * is forgotten as soon as it has neither (DESIGN §2).
  */
 export class AccountRegistry {
-  private readonly accounts = new Map<string, Account>();
+  private readonly accounts = new Map<string, AccountHub>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: RegistryOptions) {
@@ -28,18 +28,18 @@ export class AccountRegistry {
   }
 
   /** The account of `bare` (lower-case bare JID), created on first use. */
-  get(bare: string): Account {
+  get(bare: string): AccountHub {
     let a = this.accounts.get(bare);
     if (!a) {
       const domain = bare.slice(bare.indexOf("@") + 1);
-      a = new Account(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
+      a = new AccountHub(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
         maxRooms: this.opts.maxRooms });
       this.accounts.set(bare, a);
     }
     return a;
   }
 
-  find(bare: string): Account | undefined {
+  find(bare: string): AccountHub | undefined {
     return this.accounts.get(bare);
   }
 
@@ -57,7 +57,7 @@ export class AccountRegistry {
     }
   }
 
-  all(): Account[] {
+  all(): AccountHub[] {
     return [...this.accounts.values()];
   }
 

@@ -11,7 +11,7 @@ import type { ProxyContext } from "../context.js";
 import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import { openUpstream, type AuthenticatedUpstream, type UpstreamSecret } from "../upstream/connect.js";
-import type { Account } from "../account/account.js";
+import type { AccountHub } from "../account/account-hub.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
@@ -84,7 +84,7 @@ export class DownstreamSession implements StreamHandler {
   /** The full JID the server bound (RFC 6120 §7), once known. */
   jid: string | undefined;
   /** The account-level MUC layer for this session's account, once bound. */
-  private account: Account | undefined;
+  private account: AccountHub | undefined;
   /** Held from authentication until bind, then handed to the account (and dropped here). */
   private secret: UpstreamSecret | undefined;
 

@@ -1,6 +1,6 @@
 import type { Element } from "ltx";
 import { type Action, toRoomUpstream } from "./actions.js";
-import { AccountCore, type AccountRoomsOptions, DEFAULT_OPTIONS, type UpstreamState } from "./account-core.js";
+import { MachineState, type RoomMachineOptions, DEFAULT_OPTIONS, type UpstreamState } from "./machine-state.js";
 import { fromRoom, isRoomStanza } from "./from-room.js";
 import { fromSession } from "./from-session.js";
 import { upstreamJoin } from "./join.js";
@@ -9,20 +9,20 @@ import { upstreamLeave } from "./leave.js";
 import { mostAvailable } from "./presence-aggregate.js";
 import type { RoomSnapshot, RoomState } from "./room-state.js";
 
-export type { AccountRoomsOptions } from "./account-core.js";
+export type { RoomMachineOptions } from "./machine-state.js";
 export type { RoomSnapshot } from "./room-state.js";
 
 /**
  * One account's MUC rooms, joined once by the account session and shared by every downstream
  * session of that account (DESIGN §3-§5, issue 3). Pure: events in, actions out; time is passed in.
  */
-export class AccountRooms {
-  private readonly core: AccountCore;
+export class RoomMachine {
+  private readonly core: MachineState;
 
-  constructor(accountBareJid: string, opts?: Partial<AccountRoomsOptions>) {
+  constructor(accountBareJid: string, opts?: Partial<RoomMachineOptions>) {
     const bare = bareOf(accountBareJid);
     if (bare === undefined) throw new Error(`not a JID: ${accountBareJid}`);
-    this.core = new AccountCore(bare, { ...DEFAULT_OPTIONS, ...opts });
+    this.core = new MachineState(bare, { ...DEFAULT_OPTIONS, ...opts });
   }
 
   /** The account session's bound full JID: stanzas from upstream must be addressed to it. */

@@ -2,12 +2,12 @@ import { Element } from "ltx";
 import { type Action, toRoomUpstream, toSession } from "./actions.js";
 import { IqRemapper, type PendingIq } from "./iq-remap.js";
 import { parseJid } from "./jid-parts.js";
-import { aggregateKey, mostAvailable, roomPresence } from "./presence-aggregate.js";
+import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { attr } from "./stanza.js";
 import { type ErrorType, errorReply } from "./stanza-errors.js";
 
-export interface AccountRoomsOptions {
+export interface RoomMachineOptions {
   historyLimit: number; // max buffered groupchat messages per room (default 200)
   idleLeaveMs: number; // leave a room after this long with no session joined (default 2 h)
   /** History replayed to a session whose join has no <history/> (the room-default analogue). */
@@ -22,7 +22,7 @@ export interface AccountRoomsOptions {
   iqTimeoutMs: number; // default 60 s
 }
 
-export const DEFAULT_OPTIONS: AccountRoomsOptions = {
+export const DEFAULT_OPTIONS: RoomMachineOptions = {
   historyLimit: 200,
   idleLeaveMs: 2 * 60 * 60 * 1000,
   defaultHistoryStanzas: 20,
@@ -33,7 +33,7 @@ export const DEFAULT_OPTIONS: AccountRoomsOptions = {
 export type UpstreamState = "down" | "opening" | "up";
 
 /** Shared state and helpers of one account's rooms; the stanza handlers work on this. */
-export class AccountCore {
+export class MachineState {
   readonly rooms = new Map<string, RoomState>();
   readonly iqs: IqRemapper;
   upstream: UpstreamState = "down";
@@ -49,7 +49,7 @@ export class AccountCore {
 
   constructor(
     readonly accountBare: string,
-    readonly opts: AccountRoomsOptions,
+    readonly opts: RoomMachineOptions,
   ) {
     this.iqs = new IqRemapper("mmx");
   }
@@ -124,7 +124,7 @@ export class AccountCore {
     const key = aggregateKey(best?.presence);
     if (key === room.lastPresenceKey) return;
     room.lastPresenceKey = key;
-    this.sendToRoom(room, roomPresence(best?.presence, room.occupantJid), out);
+    this.sendToRoom(room, presenceToRoom(best?.presence, room.occupantJid), out);
   }
 
   /** The bare-JID-normalised account session resource check for stanzas from upstream. */

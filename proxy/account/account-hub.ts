@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { AccountRooms, type AccountRoomsOptions } from "../../core/muc/account.js";
+import { RoomMachine, type RoomMachineOptions } from "../../core/muc/room-machine.js";
 import { sessionXml, type Action } from "../../core/muc/actions.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
@@ -19,10 +19,10 @@ export interface SessionLink {
   deliverAll?(stanzas: string[]): void;
 }
 
-export interface AccountOptions {
+export interface AccountHubOptions {
   target: UpstreamTarget;
   resourcePrefix: string;
-  rooms: Partial<AccountRoomsOptions>;
+  rooms: Partial<RoomMachineOptions>;
   log: Logger;
   /** Rooms the account may be in (joined or joining); a join beyond it is refused here. Default: no limit. */
   maxRooms?: number;
@@ -35,8 +35,8 @@ export interface AccountOptions {
  * One account: its downstream sessions, its room machine (core/muc) and its account session.
  * Executes the machine's actions — the only place where core's decisions meet sockets.
  */
-export class Account {
-  readonly rooms: AccountRooms;
+export class AccountHub {
+  readonly rooms: RoomMachine;
   private readonly sessions = new Map<string, SessionLink>();
   private session: AccountSession | undefined;
   private connecting = false;
@@ -50,8 +50,8 @@ export class Account {
   /** Room stanzas the server sent once to the account and the proxy delivered to N sessions. */
   stats = { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0, joinsRefused: 0 };
 
-  constructor(readonly bare: string, private readonly opts: AccountOptions) {
-    this.rooms = new AccountRooms(bare, opts.rooms);
+  constructor(readonly bare: string, private readonly opts: AccountHubOptions) {
+    this.rooms = new RoomMachine(bare, opts.rooms);
     this.log = opts.log.child({ account: bare });
     this.backoff = opts.backoffMinMs ?? 1000;
   }
