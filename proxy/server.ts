@@ -321,7 +321,7 @@ export class ProxyServer {
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions) s.conn.destroy();
     // account sessions end their streams (no per-room leave: the server's own cleanup removes the
-    // occupants, DESIGN §5); wait for the close to reach the server, bounded
+    // occupants, docs/architecture.md §4.5); wait for the close to reach the server, bounded
     const accountsClosed = this.accounts.shutdown();
     await Promise.race([accountsClosed, new Promise((r) => setTimeout(r, Math.max(graceMs, 200)).unref())]);
     this.log.info({ sessions: n }, "stopped");

@@ -45,7 +45,7 @@ export function nowMs(): number {
 
 const handedOut = new Set<number>();
 
-/** A free port below the ephemeral range (DESIGN §10), checked by binding. */
+/** A free port below the ephemeral range (32768 and up: outgoing connections may hold those), checked by binding. */
 export async function freePort(): Promise<number> {
   for (let tries = 0; tries < 200; tries++) {
     const port = 20000 + Math.floor(Math.random() * 12000);

@@ -65,7 +65,7 @@ class FanOutCopy {
 }
 
 /**
- * DESIGN §5 fan-out: one copy per session, `to` rewritten to that session's full JID, nothing
+ * Fan-out (docs/architecture.md §2.2): one copy per session, `to` rewritten to that session's full JID, nothing
  * else changed (ids, stanza-id, delay and every child element are kept). The stanza is
  * serialized once for all sessions (bench: GC was a fifth of the groupchat profile when every
  * session got its own element).

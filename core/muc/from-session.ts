@@ -65,7 +65,7 @@ function presence(core: MachineState, session: string, stanza: Element, to: JidP
  * (RFC 6121 §4.6.2 directed-presence tracking, XEP-0045 §7.7 "change availability status"); the
  * session's own stream never joined those rooms, so the machine does it: the new availability
  * counts in each joined room's aggregate. The stanza itself still goes through (contacts).
- * A broadcast unavailable is not a leave (DESIGN §5): only passthrough.
+ * A broadcast unavailable is not a leave (docs/architecture.md §6.6): only passthrough.
  */
 function broadcastPresence(core: MachineState, session: string, stanza: Element): Action[] {
   const out: Action[] = [PASSTHROUGH];

@@ -75,7 +75,7 @@ export function ensureDelay(el: Element, roomBare: string, time: number): Elemen
   return el;
 }
 
-/** Bounded ring of recent groupchat messages (DESIGN §4). */
+/** Bounded ring of recent groupchat messages (docs/architecture.md §5.3). */
 export class HistoryBuffer {
   private readonly entries: BufferedMessage[] = [];
   private readonly keys = new Map<string, number>(); // key → count in buffer

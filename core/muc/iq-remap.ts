@@ -1,5 +1,5 @@
 /**
- * IQ id rewriting (DESIGN §5, RFC 6120 §8.2.3): the account session multiplexes many sessions'
+ * IQ id rewriting (docs/architecture.md §6.3, RFC 6120 §8.2.3): the account session multiplexes many sessions'
  * IQs to a room, and relays occupants' IQs to one session, so ids are replaced by unique ones and
  * mapped back, making sure a reply reaches only the entity that asked, with its original id.
  */

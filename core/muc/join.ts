@@ -27,7 +27,7 @@ export function upstreamJoin(room: RoomState, source: Element | undefined, id: s
   const p = presenceToRoom(source, room.occupantJid, id);
   const x = copyOf(room.joinX);
   if (since !== undefined) {
-    // DESIGN §3: a rejoin asks exactly for what came after the last message seen.
+    // a rejoin asks exactly for what came after the last message seen (docs/architecture.md §4.4)
     removeChildren(x, "history");
     x.c("history", { since: isoStamp(since) });
   }

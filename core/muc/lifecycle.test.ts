@@ -63,7 +63,7 @@ describe("explicit leave (§7.14)", () => {
   });
 });
 
-describe("disconnects and idle leave (DESIGN §5)", () => {
+describe("disconnects and idle leave", () => {
   it("sessionGone is not a leave: no upstream traffic, nothing to others, buffer keeps collecting", () => {
     const a = joinedRoom();
     a.fromSession(LAPTOP, join(ROOM, "alice"), 1500);
@@ -113,7 +113,7 @@ describe("disconnects and idle leave (DESIGN §5)", () => {
   });
 });
 
-describe("presence aggregation (DESIGN §5)", () => {
+describe("presence aggregation", () => {
   const pres = (show?: string, status?: string) =>
     x(`<presence to='${ROOM}/alice'>${show ? `<show>${show}</show>` : ""}${status ? `<status>${status}</status>` : ""}</presence>`);
 
@@ -171,7 +171,7 @@ describe("presence aggregation (DESIGN §5)", () => {
   });
 });
 
-describe("account session drop and rejoin (DESIGN §3)", () => {
+describe("account session drop and rejoin", () => {
   it("no leave is shown; the rejoin asks since the last stanza seen (minus margin) with the password; missed messages reach joined sessions once", () => {
     const a = new RoomMachine(ALICE, { rejoinSinceMarginMs: 1000 });
     a.setAccountSessionJid(ACCOUNT_SESSION);

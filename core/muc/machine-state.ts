@@ -85,7 +85,7 @@ export class MachineState {
     this.pendingLeaves.set(room.jid, (this.pendingLeaves.get(room.jid) ?? 0) + 1);
   }
 
-  /** Forget a room; when none is left the account session may go (DESIGN §3). */
+  /** Forget a room; when none is left the account session may go (docs/architecture.md §4.1). */
   dropRoom(room: RoomState, out: Action[]): void {
     if (this.rooms.get(room.jid) !== room) return;
     this.rooms.delete(room.jid);
@@ -114,7 +114,7 @@ export class MachineState {
   }
 
   /**
-   * DESIGN §5 presence aggregation: recompute the account's room presence from its joined
+   * Presence aggregation (docs/architecture.md §6.5): recompute the account's room presence from its joined
    * sessions and send it upstream only when it changed. Nothing is sent when no session is
    * joined (a disconnect is not a presence change for the room).
    */

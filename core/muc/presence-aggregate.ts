@@ -4,7 +4,7 @@ import { attr, contentKey, removeChildren, copyOf } from "./stanza.js";
 
 /**
  * The account has one occupant but many sessions; its room presence is the "most available" of
- * its joined sessions' latest room presences (DESIGN §5). Order, most available first:
+ * its joined sessions' latest room presences (docs/architecture.md §6.5). Order, most available first:
  *
  *   chat > available (no <show/>) > away > dnd > xa
  *

@@ -1,5 +1,5 @@
 /**
- * Property test (DESIGN §8, issue 3 §11): random interleavings of joins, leaves, disconnects,
+ * Property test (docs/architecture.md §10, issue 3 §11): random interleavings of joins, leaves, disconnects,
  * kicks, messages and account-session drops, for two accounts sharing rooms, against a small
  * simulated MUC service and a proxy that queues upstream stanzas while the account session is
  * not online. Each session's view of the room (joined or not) is derived only from the stanzas it

@@ -8,7 +8,7 @@ function twoSessions(): RoomMachine {
   return a;
 }
 
-describe("room → sessions fan-out (DESIGN §5)", () => {
+describe("room → sessions fan-out", () => {
   it("a groupchat message reaches every joined session once, only `to` changed", () => {
     const a = twoSessions();
     const m = x(

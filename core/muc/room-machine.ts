@@ -14,7 +14,7 @@ export type { RoomSnapshot } from "./room-state.js";
 
 /**
  * One account's MUC rooms, joined once by the account session and shared by every downstream
- * session of that account (DESIGN §3-§5, issue 3). Pure: events in, actions out; time is passed in.
+ * session of that account (docs/architecture.md §4-§6, issue 3). Pure: events in, actions out; time is passed in.
  */
 export class RoomMachine {
   private readonly core: MachineState;
@@ -51,7 +51,7 @@ export class RoomMachine {
   }
 
   /**
-   * A downstream session disconnected. Not a leave (DESIGN §5): the account stays in its rooms,
+   * A downstream session disconnected. Not a leave (docs/architecture.md §6.6): the account stays in its rooms,
    * the buffers keep collecting; a room with no session left starts its idle clock.
    */
   sessionGone(sessionFullJid: string, now: number): Action[] {
@@ -115,7 +115,7 @@ export class RoomMachine {
     return out;
   }
 
-  /** Idle leave (DESIGN §5) and IQ timeouts. */
+  /** Idle leave (docs/architecture.md §6.6) and IQ timeouts. */
   tick(now: number): Action[] {
     const out: Action[] = [];
     const core = this.core;

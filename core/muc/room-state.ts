@@ -38,7 +38,7 @@ export interface RoomSnapshot {
   idleSince: number | undefined;
 }
 
-/** Per (account, room) state, DESIGN §4. Plain data; the decisions live in the handlers. */
+/** Per (account, room) state, docs/architecture.md §5.2. Plain data; the decisions live in the handlers. */
 export class RoomState {
   phase: RoomPhase = "joining";
   /** Join presence emitted on the current (or queued-for-next) upstream connection. */

@@ -4,7 +4,7 @@ import { ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, groupchat, join, j
 
 const OTHER_ROOM = "other@conference.example.org";
 
-describe("session → room (DESIGN §5)", () => {
+describe("session → room", () => {
   it("groupchat from a joined session goes via the account session, id and origin-id kept, from removed", () => {
     const a = joinedRoom();
     const msg = x(`<message type='groupchat' to='${ROOM}' id='c1' from='${PHONE}'><body>hi</body><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>`);

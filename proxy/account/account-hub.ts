@@ -56,7 +56,7 @@ export class AccountHub {
     this.backoff = opts.backoffMinMs ?? 1000;
   }
 
-  /** Fresh credentials from a successful login (DESIGN §2: SCRAM's SaltedPassword, not the password). */
+  /** Fresh credentials from a successful login (SCRAM's SaltedPassword, not the password: docs/architecture.md §3.3). */
   setSecret(secret: UpstreamSecret): void {
     this.secret = secret;
     if (this.wanted && !this.session?.online && !this.connecting) this.scheduleConnect(0);
@@ -255,7 +255,7 @@ export class AccountHub {
 
   /**
    * Proxy shutdown (or nothing left): close the account session; the server removes its occupants
-   * (DESIGN §5). Resolves when its socket is closed.
+   * (docs/architecture.md §4.5). Resolves when its socket is closed.
    */
   shutdown(): Promise<void> {
     this.wanted = false;

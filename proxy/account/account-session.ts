@@ -19,7 +19,7 @@ export interface AccountSessionEvents {
 }
 
 /**
- * The account's own upstream session (DESIGN §3): authenticates with the kept SCRAM secret,
+ * The account's own upstream session (docs/architecture.md §4): authenticates with the kept SCRAM secret,
  * binds `<prefix><short id>`, and never sends broadcast presence, a roster request or carbons —
  * contacts never see it and bare-JID messages never route to it. It answers pings and disco#info
  * addressed to itself; everything else is handed to the room machine.
@@ -90,7 +90,7 @@ export class AccountSession {
 
   /**
    * Ends the stream (close tag, then FIN). No unavailable presence is sent to the rooms: the server's
-   * own end-of-session cleanup removes the account's occupants (DESIGN §5). Resolves once the socket
+   * own end-of-session cleanup removes the account's occupants (docs/architecture.md §4.5). Resolves once the socket
    * is closed (XmppConnection destroys it after its grace period at the latest).
    */
   close(): Promise<void> {

@@ -16,7 +16,7 @@ export interface RegistryOptions {
 
 /**
  * Every account with a live session or joined rooms. An account (and the credentials it keeps)
- * is forgotten as soon as it has neither (DESIGN §2).
+ * is forgotten as soon as it has neither (docs/architecture.md §3.3).
  */
 export class AccountRegistry {
   private readonly accounts = new Map<string, AccountHub>();

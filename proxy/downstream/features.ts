@@ -8,7 +8,7 @@ export function preTlsFeatures(): string {
 
 /**
  * Only PLAIN, and only over TLS: the proxy must learn the password to authenticate upstream with
- * SCRAM and to open the account session later (DESIGN §2). No -PLUS: the client's TLS channel ends
+ * SCRAM and to open the account session later (docs/architecture.md §3.1). No -PLUS: the client's TLS channel ends
  * at the proxy, so channel binding could never match upstream.
  */
 export function saslFeatures(): string {
@@ -19,7 +19,7 @@ export function saslFeatures(): string {
  * Features the proxy cannot honour on the client's behalf are removed from the server's
  * post-authentication features:
  *  - XEP-0198 stream management: the proxy injects and drops stanzas, so acknowledgements must be
- *    terminated per leg (DESIGN §6) — not done yet, so not offered;
+ *    terminated per leg (docs/architecture.md §8.4) — not done yet, so not offered;
  *  - SASL2 / Bind2 / FAST (XEP-0388, XEP-0386, XEP-0484) and channel-binding advertisement (XEP-0440):
  *    downstream authentication is the proxy's own;
  *  - anything the proxy already negotiated itself (starttls, mechanisms).

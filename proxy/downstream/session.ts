@@ -275,7 +275,7 @@ export class DownstreamSession implements StreamHandler {
         clearTimeout(this.authTimer);
         this.events.authenticated?.(this);
         this.conn.framer.setLimits({ maxStanzaSize: this.ctx.config.limits.maxStanzaSize });
-        // DESIGN §2: keep SCRAM's SaltedPassword, not the password (unless upstream only offered PLAIN)
+        // keep SCRAM's SaltedPassword, not the password (unless upstream only offered PLAIN): docs/architecture.md §3.3
         this.secret = up.scram ?? { password: creds.password };
         this.phase = "authed";
         this.conn.restart();

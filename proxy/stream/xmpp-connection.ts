@@ -87,7 +87,7 @@ export class XmppConnection {
   private readonly onSocketError = (err: Error): void => this.finish(err);
 
   private attach(s: Socket): void {
-    s.setNoDelay(true); // see DESIGN §10: Nagle + delayed ACK stalls TLS 1.3 handshakes ~40 ms
+    s.setNoDelay(true); // Nagle + delayed ACK stalls TLS 1.3 handshakes ~40 ms (docs/architecture.md §8.1)
     s.on("data", this.onData);
     s.on("close", this.onSocketClose);
     s.on("error", this.onSocketError);

@@ -23,7 +23,7 @@ export interface UpstreamTarget {
   keepaliveMs: number;
 }
 
-/** What the proxy may keep instead of a password (DESIGN §2): SCRAM's SaltedPassword. */
+/** What the proxy may keep instead of a password (docs/architecture.md §3.3): SCRAM's SaltedPassword. */
 export interface ScramSecret {
   hash: "SHA-256" | "SHA-1";
   saltedPassword: Buffer;

@@ -1,5 +1,5 @@
 /**
- * Graceful shutdown with sessions in rooms (issue 5, DESIGN §5). On SIGTERM the proxy:
+ * Graceful shutdown with sessions in rooms (issue 5, docs/architecture.md §4.5). On SIGTERM the proxy:
  *  1. stops listening and sends every downstream session <system-shutdown/> (RFC 6120 §4.9.3.17)
  *     and closes its upstream leg;
  *  2. closes each account session's stream WITHOUT sending a leave to each room: the server's own

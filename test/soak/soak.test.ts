@@ -30,7 +30,7 @@ describe(`soak (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accoun
     process.env.NODE_OPTIONS = `${saved ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}`.trim();
     proxy = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, logLevel: "info",
       // the soak's clients all come from 127.0.0.1 and log in by the hundred
-      // a room whose sessions all dropped (no explicit leave) is kept for --room-idle-leave (DESIGN §5): short
+      // a room whose sessions all dropped (no explicit leave) is kept for --room-idle-leave (docs/architecture.md §6.6): short
       // here, so that at the end every account has left every room and its account session is closed
       extraArgs: ["--max-unauthenticated-per-ip", "1024", "--room-idle-leave", "3"] });
     if (saved === undefined) delete process.env.NODE_OPTIONS;
