@@ -165,6 +165,22 @@ describe("check: upstream probe against fake servers", () => {
     expect(lines(rs)[1]).toMatch(/^FAIL upstream .*: stream error host-unknown \(stream features\)$/);
   });
 
+  it("a server that refuses STARTTLS, closes the stream, or explains its stream error", async () => {
+    const probe = async (reply: string): Promise<string | undefined> => {
+      const s = await fakeServer((sock) => {
+        sock.write(`${HEADER}<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>`);
+        sock.once("data", () => sock.write(reply));
+      });
+      const rs = await probeUpstream(config(["--domain", "example.org", "--upstream", `127.0.0.1:${s.port}`]), "example.org");
+      s.close();
+      return lines(rs).at(-1);
+    };
+    expect(await probe("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>")).toMatch(/^FAIL upstream .*: refused STARTTLS$/);
+    expect(await probe("</stream:stream>")).toMatch(/^FAIL upstream .*: the server closed the stream \(STARTTLS\)$/);
+    expect(await probe("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>busy</text></stream:error>"))
+      .toMatch(/^FAIL upstream .*: stream error policy-violation \(busy\) \(STARTTLS\)$/);
+  });
+
   it("a server that does not answer", async () => {
     const s = await fakeServer(() => undefined);
     const rs = await probeUpstream(config(["--domain", "example.org", "--upstream", `127.0.0.1:${s.port}`, "--upstream-timeout", "1"]), "example.org");

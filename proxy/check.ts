@@ -9,18 +9,17 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
-import * as net from "node:net";
+import type * as net from "node:net";
 import * as tls from "node:tls";
-import type { Element } from "ltx";
-import { parseStanza } from "../core/xml/element.js";
-import { NS_SASL, NS_STREAMS_ERR, NS_TLS, streamHeader } from "../core/xml/stream.js";
+import { NS_SASL } from "../core/xml/stream.js";
 import { pickMechanism } from "../core/sasl/scram.js";
 import { certDnsNames, normalizeName } from "../tls/x509-names.js";
 import type { Config, HostPort } from "./config.js";
-import { FrameQueue, TimeoutError } from "./stream/frame-queue.js";
+import { FrameQueue } from "./stream/frame-queue.js";
 import { XmppConnection } from "./stream/xmpp-connection.js";
 import { upstreamTarget } from "./upstream/target.js";
-import { tlsOptions, type UpstreamTarget } from "./upstream/connect.js";
+import { connectSocket, offersStartTls, openStream, startTls, type UpstreamTarget } from "./upstream/connect.js";
+import { UpstreamError } from "./upstream/errors.js";
 
 export type CheckLevel = "OK" | "WARN" | "FAIL";
 
@@ -186,59 +185,27 @@ export function checkCertificates(c: Config, o: CheckOptions = {}): CheckResult[
 // ---------------------------------------------------------------------------------------------------
 // Upstream
 
+/** A finding of the probe itself (not an UpstreamError of the shared connect steps). */
 class ProbeError extends Error {}
 
-function connect(c: Config, t: UpstreamTarget): Promise<net.Socket> {
-  const { host, port } = c.upstream;
-  return new Promise((resolve, reject) => {
-    let s: net.Socket;
-    try {
-      s = c.upstreamTls === "direct" ? tls.connect({ host, port, ...tlsOptions(t) }) : net.connect({ host, port });
-    } catch (err) {
-      return reject(err as Error);
-    }
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new ProbeError(`no connection in ${c.upstreamTimeoutMs} ms`));
-    }, c.upstreamTimeoutMs);
-    s.once(c.upstreamTls === "direct" ? "secureConnect" : "connect", () => {
-      clearTimeout(timer);
-      s.removeAllListeners("error");
-      resolve(s);
-    });
-    s.once("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      s.destroy();
-      reject(new ProbeError(err.message));
-    });
-  });
-}
-
-async function nextStanza(q: FrameQueue, timeoutMs: number, what: string): Promise<Element> {
-  for (;;) {
-    let f;
-    try {
-      f = await q.next(timeoutMs);
-    } catch (err) {
-      throw new ProbeError(err instanceof TimeoutError ? `no answer in ${timeoutMs} ms (${what})` : `connection lost (${what}): ${(err as Error).message}`);
-    }
-    if (f.kind === "close") throw new ProbeError(`the server closed the stream (${what})`);
-    if (f.kind !== "stanza") continue;
-    const el = parseStanza(f.bytes);
-    if (el.name === "stream:error") {
-      const cond = el.children.find((x): x is Element => typeof x !== "string" && x.attrs.xmlns === NS_STREAMS_ERR && x.name !== "text");
-      const text = el.getChildText("text", NS_STREAMS_ERR);
-      throw new ProbeError(`stream error ${cond?.name ?? "?"}${text ? ` (${text})` : ""} (${what})`);
-    }
-    return el;
+/**
+ * The check's wording for a failure of the shared upstream steps (connect.ts): shorter than the
+ * log messages, since each line already names the upstream, and with the step that was awaited.
+ */
+function probeFailure(err: unknown, timeoutMs: number): string {
+  if (err instanceof ProbeError) return err.message;
+  if (!(err instanceof UpstreamError)) return `unexpected: ${(err as Error).message}`;
+  const step = err.step ?? "?";
+  switch (err.code) {
+    case "UPSTREAM_TIMEOUT":
+      return `no answer in ${timeoutMs} ms (${step})`;
+    case "UPSTREAM_CLOSED":
+      return err.cause ? `connection lost (${step}): ${err.cause.message}` : `the server closed the stream (${step})`;
+    case "UPSTREAM_STREAM_ERROR":
+      return `stream error ${err.condition}${err.text ? ` (${err.text})` : ""} (${step})`;
+    default:
+      return err.message;
   }
-}
-
-async function features(conn: XmppConnection, q: FrameQueue, c: Config, domain: string): Promise<Element> {
-  conn.write(streamHeader({ to: domain }));
-  const f = await nextStanza(q, c.upstreamTimeoutMs, "stream features");
-  if (f.name !== "stream:features") throw new ProbeError(`expected stream features, got <${f.name}>`);
-  return f;
 }
 
 /** Connects to the upstream as the proxy would for `domain`, up to (not including) SASL. */
@@ -252,9 +219,13 @@ export async function probeUpstream(c: Config, domain: string): Promise<CheckRes
   try {
     // the same target (TLS options, limits) the proxy itself would use
     t = upstreamTarget(c, domain, c.upstreamCa !== undefined ? readFileSync(c.upstreamCa) : undefined);
-    socket = await connect(c, t);
+    socket = await connectSocket(t);
   } catch (err) {
-    out.push(failed(name, `${c.upstreamTls === "direct" ? "direct TLS" : "TCP"} connect failed: ${(err as Error).message}`));
+    // Node's own words (e.g. "connect ECONNREFUSED 127.0.0.1:5222") say most here
+    const why = !(err instanceof UpstreamError) ? (err as Error).message
+      : err.code === "UPSTREAM_TIMEOUT" ? `no connection in ${c.upstreamTimeoutMs} ms`
+      : err.cause?.message ?? err.message;
+    out.push(failed(name, `${c.upstreamTls === "direct" ? "direct TLS" : "TCP"} connect failed: ${why}`));
     return out;
   }
   const describeTls = (s: net.Socket): string => {
@@ -268,19 +239,18 @@ export async function probeUpstream(c: Config, domain: string): Promise<CheckRes
   const q = new FrameQueue();
   const conn = new XmppConnection(socket, q, { limits: t.limits, keepaliveMs: 0 });
   try {
-    let f = await features(conn, q, c, domain);
+    let f = await openStream(conn, q, t);
     if (c.upstreamTls === "starttls") {
-      if (!f.getChild("starttls", NS_TLS)) throw new ProbeError("does not offer STARTTLS (set upstream-tls = \"direct\" if it only speaks direct TLS)");
-      conn.write(`<starttls xmlns='${NS_TLS}'/>`);
-      const answer = await nextStanza(q, c.upstreamTimeoutMs, "STARTTLS");
-      if (answer.name !== "proceed") throw new ProbeError("refused STARTTLS");
+      if (!offersStartTls(f)) throw new ProbeError("does not offer STARTTLS (set upstream-tls = \"direct\" if it only speaks direct TLS)");
       try {
-        await conn.upgradeClient(tlsOptions(t), c.upstreamTimeoutMs);
+        await startTls(conn, q, t);
       } catch (err) {
-        throw new ProbeError(`TLS failed: ${(err as Error).message}${c.upstreamCa ? "" : " (set upstream-ca for a private CA)"}`);
+        if (!(err instanceof UpstreamError) || err.code !== "UPSTREAM_TLS") throw err;
+        if (err.cause === undefined) throw new ProbeError("refused STARTTLS");
+        throw new ProbeError(`TLS failed: ${err.cause.message}${c.upstreamCa ? "" : " (set upstream-ca for a private CA)"}`);
       }
       out.push(ok(name, `STARTTLS: ${describeTls(conn.socket)}`));
-      f = await features(conn, q, c, domain);
+      f = await openStream(conn, q, t);
     }
     const offered = (f.getChild("mechanisms", NS_SASL)?.getChildren("mechanism") ?? []).map((m) => m.getText().trim());
     const pick = pickMechanism(offered);
@@ -289,7 +259,7 @@ export async function probeUpstream(c: Config, domain: string): Promise<CheckRes
     else if (pick === "PLAIN") out.push(warn(name, `SASL mechanisms offered: ${list}; only PLAIN is usable, so the proxy keeps the password (not a SCRAM key) in memory for the account session`));
     else out.push(ok(name, `SASL mechanisms offered: ${list}; the proxy will use ${pick}`));
   } catch (err) {
-    out.push(failed(name, err instanceof ProbeError ? err.message : `unexpected: ${(err as Error).message}`));
+    out.push(failed(name, probeFailure(err, c.upstreamTimeoutMs)));
   } finally {
     conn.end(200);
   }

@@ -64,6 +64,18 @@ describe("parseArgs: syntax", () => {
     expectConfigError(() => parseArgs(["--listen", "--domain", "x.org"]), "config: --listen: missing value (expected HOST:PORT)");
     expectConfigError(() => parseArgs(["--config"]), "config: --config: missing value (expected FILE)", "config");
     expectConfigError(() => parseArgs(["--config="]), 'config: --config: expected a path, got ""');
+    expectConfigError(() => parseArgs(["--listen", "--"]), "config: --listen: missing value (expected HOST:PORT)");
+  });
+
+  it("a value may start with a single dash; only \"--\" needs \"=\"", () => {
+    expect(flags(["--account-resource-prefix", "-x"]).accountResourcePrefix).toBe("-x");
+    expectConfigError(() => parseArgs(["--keepalive", "-1"]), 'config: --keepalive: expected integer, got "-1"', "keepalive");
+  });
+
+  it("short options other than -h, alone or grouped, are stray arguments", () => {
+    expectConfigError(() => parseArgs(["-abc"]), 'config: unexpected argument "-abc" (options start with "--")', "argv");
+    expectConfigError(() => parseArgs(["-hx"]), 'config: unexpected argument "-hx" (options start with "--")');
+    expectConfigError(() => parseArgs(["status", "-v"]), 'config: unexpected argument "-v"');
   });
 
   it("single-valued flags given twice", () => {

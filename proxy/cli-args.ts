@@ -14,6 +14,7 @@
  * "=", which catches a forgotten value (`--listen --domain x`). `-h` is an alias of `--help`.
  */
 import { isIPv4, isIPv6 } from "node:net";
+import { parseArgs as tokenize, type ParseArgsConfig } from "node:util";
 import { parseJid } from "../core/jid.js";
 
 /** Thrown for every configuration problem. `message` is ONE line naming the key and the problem. */
@@ -406,12 +407,29 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
 const COMMAND = /^[a-z][a-z0-9-]*$/;
 
 /**
+ * util.parseArgs splits argv into tokens: a string option takes the next word (or its "=" part), a
+ * boolean never takes the next word. It runs non-strict because strict mode would throw multi-line
+ * errors without the key, and would also refuse any next word starting with "-" (so `--keepalive -1`
+ * could not say "expected integer"); the checks below are the strict part, with one-line messages.
+ */
+const TOKEN_OPTIONS: ParseArgsConfig["options"] = Object.fromEntries(
+  OPTIONS.map((o) => [
+    o.name,
+    o.type === "boolean"
+      ? { type: "boolean" as const, ...(o.name === "help" ? { short: "h" } : {}) }
+      : { type: "string" as const, multiple: o.type === "strings" },
+  ]),
+);
+
+/**
  * Parses argv (without the node binary and script, i.e. process.argv.slice(2)).
  * --help / -h and --version win over everything else (even over errors elsewhere on the line), so
  * a user can always get help. Throws ConfigError for unknown flags, missing values, a non-repeatable
  * flag given twice, stray arguments, and per-value problems.
  */
 export function parseArgs(argv: string[]): ParsedArgs {
+  // Looked for word by word before tokenising: an error elsewhere must not hide them, nor a flag
+  // that forgot its value and would otherwise take "--help" as that value.
   const end = argv.indexOf("--");
   const scanned = end === -1 ? argv : argv.slice(0, end);
   if (scanned.includes("--help") || scanned.includes("-h")) return { kind: "help" };
@@ -422,27 +440,25 @@ export function parseArgs(argv: string[]): ParsedArgs {
   let configFile: string | undefined;
   let command: string | undefined;
 
-  let i = 0;
-  const first = argv[0];
-  if (first !== undefined && !first.startsWith("-")) {
-    if (!COMMAND.test(first)) throw new ConfigError("argv", `config: unexpected argument ${quote(first)} (options start with "--")`);
-    command = first;
-    i = 1;
-  }
-
-  for (; i < argv.length; i++) {
-    const tok = argv[i] ?? "";
-    if (tok === "--") {
-      const extra = argv[i + 1];
-      if (extra !== undefined) throw new ConfigError("argv", `config: unexpected argument ${quote(extra)}`);
+  const { tokens } = tokenize({ args: argv, options: TOKEN_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  for (const [t, tok] of tokens.entries()) {
+    if (tok.kind === "option-terminator") {
+      const extra = tokens[t + 1];
+      if (extra !== undefined) throw new ConfigError("argv", `config: unexpected argument ${quote(argv[extra.index] ?? "")}`);
       break;
     }
-    if (!tok.startsWith("--")) {
-      throw new ConfigError("argv", `config: unexpected argument ${quote(tok)}${command === undefined && tok.startsWith("-") ? " (options start with \"--\")" : ""}`);
+    const word = argv[tok.index] ?? "";
+    if (tok.kind === "positional" && tok.index === 0 && !word.startsWith("-")) {
+      if (!COMMAND.test(word)) throw new ConfigError("argv", `config: unexpected argument ${quote(word)} (options start with "--")`);
+      command = word;
+      continue;
     }
-    const eq = tok.indexOf("=");
-    const name = eq === -1 ? tok.slice(2) : tok.slice(2, eq);
-    const inline = eq === -1 ? undefined : tok.slice(eq + 1);
+    // Anything else that is not a long option: a stray word, "-", or a short option ("-d", "-hx").
+    if (tok.kind === "positional" || !tok.rawName.startsWith("--")) {
+      throw new ConfigError("argv", `config: unexpected argument ${quote(word)}${command === undefined && word.startsWith("-") ? " (options start with \"--\")" : ""}`);
+    }
+    // The name ends at the first "=" (util.parseArgs reads "--=x" as a flag named "=x").
+    const name = tok.name.split("=", 1)[0] ?? "";
     const spec = BY_NAME.get(name);
     if (spec === undefined) {
       const hint = suggest(name, OPTIONS.map((o) => o.name));
@@ -450,22 +466,21 @@ export function parseArgs(argv: string[]): ParsedArgs {
     }
 
     if (spec.type === "boolean") {
+      // `--flag=true|false` (inline only: a boolean never takes the next word)
       let value = true;
-      if (inline !== undefined) {
-        if (inline !== "true" && inline !== "false") throw fail(cli, name, `expected true or false, got ${quote(inline)}`);
-        value = inline === "true";
+      if (tok.value !== undefined) {
+        if (tok.value !== "true" && tok.value !== "false") throw fail(cli, name, `expected true or false, got ${quote(tok.value)}`);
+        value = tok.value === "true";
       }
       if (raw.has(name)) throw fail(cli, name, "given more than once");
       raw.set(name, { type: "boolean", value });
       continue;
     }
 
-    let value = inline;
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith("--")) throw fail(cli, name, `missing value (expected ${spec.metavar ?? "a value"})`);
-      value = next;
-      i++;
+    // A next word starting with "--" is a forgotten value (`--listen --domain x`); "=" allows it.
+    const value = tok.value;
+    if (value === undefined || (!tok.inlineValue && value.startsWith("--"))) {
+      throw fail(cli, name, `missing value (expected ${spec.metavar ?? "a value"})`);
     }
 
     if (name === "config") {

@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import * as net from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { loadConfig } from "./config.js";
+import { pickFreePort, readUpstreamEnv } from "./local-upstream.js";
 import { createLogger } from "./log.js";
 import { ProxyServer } from "./server.js";
 
@@ -17,36 +17,9 @@ const run = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const PROSODY_SH = join(ROOT, "test", "support", "prosody.sh");
 
-function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once("error", () => resolve(false));
-    s.listen(port, host, () => s.close(() => resolve(true)));
-  });
-}
-
-/** Ports below the kernel's ephemeral range (32768+), so no outgoing connection can hold them. */
-async function pickPort(preferred?: number): Promise<number> {
-  if (preferred && (await portFree(preferred))) return preferred;
-  for (let i = 0; i < 200; i++) {
-    const p = 20000 + Math.floor(Math.random() * 12000);
-    if (await portFree(p)) return p;
-  }
-  throw new Error("no free port found");
-}
-
-function readEnv(file: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.replace(/^"(.*)"$/, "$1");
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "minimix-demo-"));
-  const upstreamPort = await pickPort();
+  const upstreamPort = await pickFreePort();
   process.stdout.write(`Starting a throwaway Prosody on 127.0.0.1:${upstreamPort} (installing it from Debian if needed)…\n`);
   try {
     await run("bash", [PROSODY_SH, "start", join(dir, "prosody")], {
@@ -58,9 +31,9 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     process.exit(1);
   }
-  const env = readEnv(join(dir, "prosody", "upstream.env"));
-  const port = await pickPort(5222);
-  const tlsPort = await pickPort(5223);
+  const env = readUpstreamEnv(join(dir, "prosody", "upstream.env"));
+  const port = await pickFreePort({ preferred: 5222 });
+  const tlsPort = await pickFreePort({ preferred: 5223 });
   const config = loadConfig([
     "--listen", `127.0.0.1:${port}`,
     "--listen-tls", `127.0.0.1:${tlsPort}`,

@@ -1,48 +1,37 @@
 /**
- * SASLprep (RFC 4013, a profile of stringprep RFC 3454) as far as is reasonable without Unicode tables:
- *   §2.1 mapping: B.1 "commonly mapped to nothing" → removed; C.1.2 non-ASCII spaces → U+0020;
+ * SASLprep (RFC 4013, a profile of stringprep RFC 3454), done by @mongodb-js/saslprep with the
+ * Unicode 3.2 tables of RFC 3454:
+ *   §2.1 mapping: C.1.2 non-ASCII spaces → U+0020, then B.1 "commonly mapped to nothing" → removed
+ *        (U+200B is in both tables; like libidn, it becomes a space);
  *   §2.2 normalisation: NFKC;
- *   §2.3 prohibited output: C.1.2 (gone after mapping), C.2.1, C.2.2, C.3, C.4, C.5, C.6, C.7, C.8, C.9.
- * Not done: §2.4 bidi checks (need the Bidi_Class table, which JS regexps cannot query) and the
- * unassigned-code-point check — RFC 4013 §2.5 lets "stored strings" callers skip the latter only for
- * queries, but every SCRAM server we talk to re-preps with its own table anyway, so accepting an
- * unassigned code point merely lets the server decide.
- * For ASCII input without control characters the result is the input, which is the overwhelmingly
- * common case and what the RFC 5802 / RFC 7677 test vectors use.
- * Returns null when the string contains a prohibited code point.
+ *   §2.3 prohibited output: C.1.2, C.2.1, C.2.2, C.3, C.4, C.5 (also a lone surrogate), C.6–C.9;
+ *   §2.4 bidi (RFC 3454 §6): no string with both RandALCat and LCat characters, and a string with
+ *        any RandALCat character must start and end with one.
+ *
+ * Unassigned code points (RFC 4013 §2.5, table A.1) are ALLOWED, i.e. the input is prepared as a
+ * "query" (RFC 3454 §7), for both callers, the SCRAM client's username and password:
+ *   - the username: RFC 5802 §5.1 says so explicitly;
+ *   - the password: RFC 5802 §2.2 asks for "stored string" rules, but the proxy never stores a new
+ *     credential. The password came from a client (SASL PLAIN) and is only presented to the upstream
+ *     server, which stored the credential under its own rules and decides. A.1 is Unicode 3.2's
+ *     list, so refusing it would refuse every later character (all emoji, for one) in passwords the
+ *     server accepted; the PLAIN path upstream does not prep the password at all. So we do not
+ *     judge what only the server can.
+ *
+ * For printable ASCII the result is the input, the overwhelmingly common case and what the
+ * RFC 5802 / RFC 7677 test vectors use. Returns null when the string cannot be prepared.
  */
-
-// B.1 (RFC 3454 appendix B.1).
-const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/gu;
-// C.1.2 (U+200B is also in B.1 and removed above first, as common SASLprep implementations do).
-const NON_ASCII_SPACE = /[\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]/gu;
-
-function isProhibited(cp: number): boolean {
-  return (
-    cp <= 0x1f || cp === 0x7f || // C.2.1 ASCII controls
-    (cp >= 0x80 && cp <= 0x9f) || // C.2.2 non-ASCII controls
-    cp === 0x06dd || cp === 0x070f || cp === 0x180e || cp === 0x200c || cp === 0x200d ||
-    cp === 0x2028 || cp === 0x2029 || (cp >= 0x2060 && cp <= 0x2063) || cp === 0xfeff ||
-    (cp >= 0x1d173 && cp <= 0x1d17a) ||
-    (cp >= 0xe000 && cp <= 0xf8ff) || (cp >= 0xf0000 && cp <= 0xffffd) || (cp >= 0x100000 && cp <= 0x10fffd) || // C.3
-    (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe || // C.4 noncharacters (U+nFFFE, U+nFFFF)
-    (cp >= 0xd800 && cp <= 0xdfff) || // C.5 (a lone surrogate in a JS string)
-    (cp >= 0xfff9 && cp <= 0xfffd) || // C.6
-    (cp >= 0x2ff0 && cp <= 0x2ffb) || // C.7
-    cp === 0x0340 || cp === 0x0341 || cp === 0x200e || cp === 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
-    (cp >= 0x206a && cp <= 0x206f) || // C.8
-    cp === 0xe0001 || (cp >= 0xe0020 && cp <= 0xe007f) // C.9
-  );
-}
+import { saslprep as prepare } from "@mongodb-js/saslprep";
 
 export function saslprep(input: string): string | null {
-  // Fast path: printable ASCII is invariant under every step.
+  // Fast path: printable ASCII is invariant under every step (and is all LCat or neutral).
   if (/^[\x20-\x7e]*$/.test(input)) return input;
-  // Lone surrogates (C.5): reject before normalize(), whose handling of them is not specified.
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(input)) return null;
-  const mapped = input.replace(MAPPED_TO_NOTHING, "").replace(NON_ASCII_SPACE, " ").normalize("NFKC");
-  for (const ch of mapped) {
-    if (isProhibited(ch.codePointAt(0) ?? 0)) return null;
+  try {
+    return prepare(input, { allowUnassigned: true });
+  } catch {
+    // Its errors say which rule failed; that is all a caller could log, and the SCRAM client must
+    // not echo the input. (1.6.3 also throws a TypeError when everything maps to nothing, e.g.
+    // "\u00AD": rejecting that is right too, since an empty username or password is refused.)
+    return null;
   }
-  return mapped;
 }

@@ -113,7 +113,7 @@ export class ScramClient {
     if (user === "") throw malformed("empty username");
 
     if ("password" in secret) {
-      // RFC 5802 §2.2 Normalize(str) = SASLprep with unassigned code points allowed (stored strings).
+      // RFC 5802 §2.2 Normalize(str); saslprep.ts says why unassigned code points are allowed here.
       const pw = saslprep(secret.password);
       if (pw === null) throw malformed("password contains characters prohibited by SASLprep");
       if (pw === "") throw malformed("empty password");

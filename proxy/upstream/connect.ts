@@ -5,6 +5,7 @@ import { parseStanza } from "../../core/xml/element.js";
 import type { FramerLimits } from "../../core/xml/framer.js";
 import { NS_SASL, NS_STREAMS_ERR, NS_TLS, streamHeader } from "../../core/xml/stream.js";
 import { ScramClient, pickMechanism } from "../../core/sasl/scram.js";
+import { decodeSaslBase64, encodeSaslBase64 } from "../../core/sasl/base64.js";
 import { encodePlain } from "../../core/sasl/plain.js";
 import { FrameQueue, TimeoutError, type Frame } from "../stream/frame-queue.js";
 import { XmppConnection } from "../stream/xmpp-connection.js";
@@ -44,28 +45,35 @@ export interface AuthenticatedUpstream {
   connectMs: number;
 }
 
-const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
-const unb64 = (s: string): string => Buffer.from(s, "base64").toString("utf8");
+/**
+ * SASL payloads from the upstream go through the same strict decoder as the clients' (RFC 6120
+ * §6.4.2: no line breaks or whitespace inside, canonical padding); a server sending anything else
+ * fails the exchange like any other malformed SCRAM message.
+ */
+const unb64 = (s: string): string => decodeSaslBase64(s).toString("utf8");
 
 async function expect(queue: FrameQueue, timeoutMs: number, what: string): Promise<Frame> {
   let f: Frame;
   try {
     f = await queue.next(timeoutMs);
   } catch (err) {
-    if (err instanceof TimeoutError) throw new UpstreamError("UPSTREAM_TIMEOUT", "remote-connection-failed", `upstream did not answer (${what})`);
+    if (err instanceof TimeoutError) throw new UpstreamError("UPSTREAM_TIMEOUT", "remote-connection-failed", `upstream did not answer (${what})`, undefined, { step: what });
     if (err instanceof UpstreamError) throw err;
-    throw new UpstreamError("UPSTREAM_CLOSED", "remote-connection-failed", `upstream connection lost (${what}): ${(err as Error).message}`);
+    const cause = err as Error;
+    throw new UpstreamError("UPSTREAM_CLOSED", "remote-connection-failed", `upstream connection lost (${what}): ${cause.message}`, undefined, { step: what, cause });
   }
-  if (f.kind === "close") throw new UpstreamError("UPSTREAM_CLOSED", "remote-connection-failed", `upstream closed the stream (${what})`);
+  if (f.kind === "close") throw new UpstreamError("UPSTREAM_CLOSED", "remote-connection-failed", `upstream closed the stream (${what})`, undefined, { step: what });
   if (f.kind === "stanza" && f.name === "stream:error") {
+    // RFC 6120 §4.9.2: one condition element in the streams namespace, an optional <text/>
     const el = parseStanza(f.bytes);
     const cond = el.children.find((c): c is Element => typeof c !== "string" && c.attrs.xmlns === NS_STREAMS_ERR && c.name !== "text");
     const text = el.getChildText("text", NS_STREAMS_ERR) ?? undefined;
-    throw new UpstreamError("UPSTREAM_STREAM_ERROR", cond?.name ?? "undefined-condition", `upstream stream error ${cond?.name ?? "?"} (${what})`, text);
+    throw new UpstreamError("UPSTREAM_STREAM_ERROR", cond?.name ?? "undefined-condition", `upstream stream error ${cond?.name ?? "?"} (${what})`, text, { step: what });
   }
   return f;
 }
 
+/** The next stanza (stream headers skipped); a stream error, close or timeout → UpstreamError with `step`. */
 async function expectStanza(queue: FrameQueue, timeoutMs: number, what: string): Promise<Element> {
   for (;;) {
     const f = await expect(queue, timeoutMs, what);
@@ -74,7 +82,8 @@ async function expectStanza(queue: FrameQueue, timeoutMs: number, what: string):
   }
 }
 
-async function openStream(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
+/** Sends a stream header and returns the stream features (RFC 6120 §4.3.2). */
+export async function openStream(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
   conn.write(streamHeader({ to: t.domain }));
   const features = await expectStanza(queue, t.timeoutMs, "stream features");
   if (features.name !== "stream:features") {
@@ -83,7 +92,7 @@ async function openStream(conn: XmppConnection, queue: FrameQueue, t: UpstreamTa
   return features;
 }
 
-/** TLS options for the upstream leg (also used by `minimix-proxy check`, which probes the same way). */
+/** TLS options for the upstream leg, direct TLS and STARTTLS alike. */
 export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
   const o: tls.ConnectionOptions = {
     minVersion: "TLSv1.2",
@@ -95,7 +104,11 @@ export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
   return o;
 }
 
-function connectSocket(t: UpstreamTarget): Promise<net.Socket> {
+/**
+ * TCP, or direct TLS (XEP-0368), to the upstream. Rejects with UpstreamError UPSTREAM_TIMEOUT, or
+ * UPSTREAM_CONNECT / UPSTREAM_TLS whose `cause` is Node's socket error.
+ */
+export function connectSocket(t: UpstreamTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = t.tls === "direct"
       ? tls.connect({ host: t.host, port: t.port, ...tlsOptions(t) })
@@ -115,9 +128,31 @@ function connectSocket(t: UpstreamTarget): Promise<net.Socket> {
       s.destroy();
       const isTls = err.code?.startsWith("ERR_TLS") || /certificate|SSL|TLS/i.test(err.message) || (err.code?.includes("CERT") ?? false);
       reject(new UpstreamError(isTls ? "UPSTREAM_TLS" : "UPSTREAM_CONNECT", "remote-connection-failed",
-        `upstream ${t.host}:${t.port}: ${err.code ?? ""} ${err.message}`.trim()));
+        `upstream ${t.host}:${t.port}: ${err.code ?? ""} ${err.message}`.trim(), undefined, { cause: err }));
     });
   });
+}
+
+/** Whether stream features offer STARTTLS (RFC 6120 §5.4.1). */
+export function offersStartTls(features: Element): boolean {
+  return features.getChild("starttls", NS_TLS) !== undefined;
+}
+
+/**
+ * RFC 6120 §5.4.2: <starttls/>, <proceed/>, then the TLS handshake on the same socket (the caller
+ * restarts the stream). UPSTREAM_TLS without `cause` when the server refused, with the handshake or
+ * certificate error as `cause` when TLS failed.
+ */
+export async function startTls(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget): Promise<void> {
+  conn.write(`<starttls xmlns='${NS_TLS}'/>`);
+  const answer = await expectStanza(queue, t.timeoutMs, "STARTTLS");
+  if (answer.name !== "proceed") throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", "upstream refused STARTTLS", undefined, { step: "STARTTLS" });
+  try {
+    await conn.upgradeClient(tlsOptions(t), t.timeoutMs);
+  } catch (err) {
+    const cause = err as Error;
+    throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", `upstream TLS: ${cause.message}`, undefined, { step: "STARTTLS", cause });
+  }
 }
 
 async function authenticate(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget, features: Element,
@@ -140,7 +175,7 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
   }
   const hash = mechanism === "SCRAM-SHA-256" ? "SHA-256" : "SHA-1";
   const client = new ScramClient(hash, username, "password" in secret ? { password: secret.password } : secret);
-  conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${b64(client.clientFirst())}</auth>`);
+  conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${encodeSaslBase64(client.clientFirst())}</auth>`);
   const challenge = await saslStep(queue, t);
   if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
   let final: string;
@@ -150,7 +185,7 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
     conn.write(`<abort xmlns='${NS_SASL}'/>`);
     throw new UpstreamError("UPSTREAM_AUTH", "temporary-auth-failure", `SCRAM: ${(err as Error).message}`);
   }
-  conn.write(`<response xmlns='${NS_SASL}'>${b64(final)}</response>`);
+  conn.write(`<response xmlns='${NS_SASL}'>${encodeSaslBase64(final)}</response>`);
   const success = await saslOutcome(queue, t);
   try {
     client.verifyServerFinal(unb64(success.getText()));
@@ -191,17 +226,10 @@ export async function openUpstream(t: UpstreamTarget, username: string, secret: 
   try {
     let features = await openStream(conn, queue, t);
     if (t.tls === "starttls") {
-      if (!features.getChild("starttls", NS_TLS)) {
+      if (!offersStartTls(features)) {
         throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", "upstream does not offer STARTTLS");
       }
-      conn.write(`<starttls xmlns='${NS_TLS}'/>`);
-      const answer = await expectStanza(queue, t.timeoutMs, "STARTTLS");
-      if (answer.name !== "proceed") throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", "upstream refused STARTTLS");
-      try {
-        await conn.upgradeClient(tlsOptions(t), t.timeoutMs);
-      } catch (err) {
-        throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", `upstream TLS: ${(err as Error).message}`);
-      }
+      await startTls(conn, queue, t);
       features = await openStream(conn, queue, t);
     }
     const auth = await authenticate(conn, queue, t, features, username, secret);

@@ -9,18 +9,31 @@ export type UpstreamErrorCode =
   | "UPSTREAM_PROTOCOL" // the server said something we cannot work with
   | "UPSTREAM_AUTH"; // SASL failure (condition passed through)
 
-/** A failure of the server-facing leg; `condition` is what the client-facing leg reports. */
+export interface UpstreamErrorDetail {
+  /** What was awaited when it failed ("stream features", "STARTTLS", "SASL"). */
+  step?: string;
+  /** The socket or TLS error underneath (ECONNREFUSED, a certificate error, a reset), as Node gave it. */
+  cause?: Error;
+}
+
+/**
+ * A failure of the server-facing leg; `condition` is what the client-facing leg reports. `step`
+ * and `cause` let `minimix-proxy check` word its report without parsing `message`.
+ */
 export class UpstreamError extends Error {
   readonly code: UpstreamErrorCode;
   /** For UPSTREAM_AUTH: the RFC 6120 §6.5 SASL condition; otherwise a stream error condition. */
   readonly condition: string;
   readonly text?: string;
-  constructor(code: UpstreamErrorCode, condition: string, message: string, text?: string) {
-    super(message);
+  readonly step?: string;
+  declare readonly cause?: Error;
+  constructor(code: UpstreamErrorCode, condition: string, message: string, text?: string, detail: UpstreamErrorDetail = {}) {
+    super(message, detail.cause === undefined ? undefined : { cause: detail.cause });
     this.name = "UpstreamError";
     this.code = code;
     this.condition = condition;
     this.text = text;
+    if (detail.step !== undefined) this.step = detail.step;
   }
 
   get streamCondition(): StreamErrorCondition {

@@ -4,10 +4,12 @@
  */
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pickFreePort, readUpstreamEnv } from "../../proxy/local-upstream.js";
+
+export { readUpstreamEnv };
 
 export type UpstreamKind = "prosody" | "ejabberd";
 
@@ -59,13 +61,6 @@ export class UpstreamError extends Error {
   }
 }
 
-/*
- * Ports from 32768 up are the kernel's ephemeral range: any outgoing connection may hold one and make the
- * server's bind fail, and port 0 cannot be used because the port goes into the server's config. So pick
- * random ports below it and check each by binding.
- */
-const PORT_MIN = 20000;
-const PORT_MAX = 32000;
 /** Never hand out the same port twice from one process, even after the server using it stopped. */
 const handedOut = new Set<number>();
 /** Servers still running at exit get SIGTERM, so a crashed test run does not leave daemons behind. */
@@ -103,19 +98,6 @@ export async function startUpstream(kind: UpstreamKind, opts: StartUpstreamOptio
     live.add(upstream.pid);
     return upstream;
   }
-}
-
-/** DIR/upstream.env as written by the scripts: KEY=VALUE lines, values optionally double-quoted. */
-export function readUpstreamEnv(file: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (m === null) continue;
-    let value = (m[2] as string).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
-    out[m[1] as string] = value;
-  }
-  return out;
 }
 
 /** True while `pid` runs; a zombie (exited, not yet reaped by init) counts as gone. */
@@ -195,24 +177,20 @@ function portEnv(kind: UpstreamKind, ports: number[]): Record<string, string> {
   return { EJABBERD_C2S_PORT: c2s as string, EJABBERD_C2S_TLS_PORT: tls as string, EJABBERD_DIST_PORT: dist as string };
 }
 
+/** Free ports below the ephemeral range (see proxy/local-upstream.ts), never one handed out before. */
 async function freePorts(n: number): Promise<number[]> {
   const ports: number[] = [];
-  for (let tries = 0; ports.length < n; tries++) {
-    if (tries > 200) throw new UpstreamError(`no free port in ${PORT_MIN}-${PORT_MAX} after 200 tries`, "", "");
-    const port = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN));
-    if (handedOut.has(port) || !(await canBind(port))) continue;
+  while (ports.length < n) {
+    let port: number;
+    try {
+      port = await pickFreePort({ avoid: handedOut });
+    } catch (e) {
+      throw new UpstreamError((e as Error).message, "", "");
+    }
     handedOut.add(port);
     ports.push(port);
   }
   return ports;
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen({ port, host: "127.0.0.1", exclusive: true }, () => srv.close(() => resolve(true)));
-  });
 }
 
 function run(script: string, args: string[], env: NodeJS.ProcessEnv, timeout: number): Promise<string> {
