@@ -39,6 +39,8 @@ declare module "@xmpp/client" {
     username?: string;
     password?: string;
     resource?: string;
+    /** Milliseconds xmpp.js waits for each stream step (connection option; default 2000). */
+    timeout?: number;
   }
   export function client(o: ClientOptions): Client;
 }

@@ -33,6 +33,9 @@ function newClient(o: ConnectOptions): Client {
     username: o.username,
     password: o.password,
     resource: o.resource,
+    // xmpp.js waits 2 s by default for each stream step (e.g. the reopen after STARTTLS); a loaded
+    // 2-core CI machine can take longer, which is not what any test is about.
+    timeout: 10_000,
   });
   xmpp.reconnect.stop();
   return xmpp;

@@ -24,7 +24,7 @@ export interface WsConnectOptions {
 /** A real @xmpp/client over XMPP-over-WebSocket (RFC 7395), with the TestClient surface of client.ts. */
 export async function connectWsClient(o: WsConnectOptions): Promise<TestClient> {
   provideWebSocket();
-  const xmpp = client({ service: o.url, domain: o.domain ?? "localhost", username: o.username, password: o.password, resource: o.resource });
+  const xmpp = client({ service: o.url, domain: o.domain ?? "localhost", username: o.username, password: o.password, resource: o.resource, timeout: 10_000 });
   xmpp.reconnect.stop();
   return startTestClient(xmpp);
 }
