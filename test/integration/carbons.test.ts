@@ -99,10 +99,9 @@ describe.each(upstreamServers())("carbons against a real $kind", (server) => {
 
       const yard = { sender: copies(d1, direct), other: copies(d2, direct), in1: copies(d1, toCarol), in2: copies(d2, toCarol) };
       const got = { sender: copies(p1, proxied), other: copies(p2, proxied), in1: copies(p1, toAlice), in2: copies(p2, toAlice) };
-      const summary = (x: typeof yard): string =>
-        `sender ${x.sender.plain}/${x.sender.sent.length}/${x.sender.received}, other ${x.other.plain}/${x.other.sent.length}/${x.other.received}, ` +
-        `incoming ${x.in1.plain}/${x.in1.received} and ${x.in2.plain}/${x.in2.received}`;
-      console.log(`[${server.kind} withX=${withX}] direct: ${summary(yard)}; proxy: ${summary(got)}`);
+      // What the servers do for direct clients (docs/compatibility.md): Prosody 0.12 copies an
+      // outgoing PM only when it lacks the muc#user mark, ejabberd 23.01 copies it either way.
+      expect(yard.other.sent.length).toBe(server.kind === "prosody" && withX ? 0 : 1);
 
       // bob got each PM once
       expect(bob.received.filter((el) => el.attrs.id === proxied)).toHaveLength(1);
