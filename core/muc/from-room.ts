@@ -209,7 +209,8 @@ function message(room: RoomState, stanza: Element, now: number): Action[] {
     // A bounce of something a session sent: back to that session if we know it, else to all.
     const id = attr(stanza, "id");
     const sender = id === undefined ? undefined : room.recentSent.get(id);
-    if (sender !== undefined && room.isJoined(sender)) return fanOut(stanza, [sender]);
+    // An id the proxy gave an id-less PM (from-session.ts) goes back to none, as the session sent it.
+    if (sender !== undefined && room.isJoined(sender)) return fanOut(id?.startsWith("mmx-msg-") === true ? withId(copyOf(stanza), undefined) : stanza, [sender]);
     return fanOut(stanza, room.sessions.keys());
   }
   // §7.5 private messages from occupants, and room notices/invites (muc#user x): every joined session.

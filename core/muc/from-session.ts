@@ -165,9 +165,12 @@ function message(core: MachineState, session: string, stanza: Element, to: JidPa
   // Groupchat (§7.4), PMs (§7.5), invitations and other room-addressed messages go as the
   // account's occupant; ids and origin-id are kept so the room's reflection is the echo.
   const out: Action[] = [];
-  const id = attr(stanza, "id");
+  const up = forUpstream(stanza);
+  // A PM without an id gets one, so the server's carbon of it can be told apart (carbons.ts).
+  if (attr(up, "id") === undefined && type !== "groupchat") up.attrs.id = core.nextId("msg");
+  const id = attr(up, "id");
   if (id !== undefined) room.rememberSent(id, session);
-  core.sendToRoom(room, forUpstream(stanza), out);
+  core.sendToRoom(room, up, out);
   return out;
 }
 

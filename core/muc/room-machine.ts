@@ -3,6 +3,7 @@ import { type Action, toRoomUpstream } from "./actions.js";
 import { MachineState, type RoomMachineOptions, DEFAULT_OPTIONS, type UpstreamState } from "./machine-state.js";
 import { fromRoom, isRoomStanza } from "./from-room.js";
 import { fromSession } from "./from-session.js";
+import { type CarbonVerdict, sentCarbon } from "./carbons.js";
 import { upstreamJoin } from "./join.js";
 import { bareOf, parseJid } from "./jid-parts.js";
 import { upstreamLeave } from "./leave.js";
@@ -48,6 +49,11 @@ export class RoomMachine {
    */
   handles(stanza: Element): boolean {
     return isRoomStanza(this.core, stanza);
+  }
+
+  /** A carbon on a session's own upstream leg (XEP-0280 §6): see carbons.ts. */
+  sentCarbon(sessionFullJid: string, carbon: Element): CarbonVerdict {
+    return sentCarbon(this.core, sessionFullJid, carbon);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Element } from "ltx";
 import { RoomMachine, type RoomMachineOptions } from "../../core/muc/room-machine.js";
 import { sessionXml, type Action } from "../../core/muc/actions.js";
+import type { CarbonVerdict } from "../../core/muc/carbons.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
@@ -121,6 +122,16 @@ export class AccountHub {
       .c("text", { xmlns: NS_STANZAS, "xml:lang": "en" }).t(`this account is already in ${max} rooms, the limit of this proxy`);
     this.sessions.get(jid)?.deliver(err.toString());
     return true;
+  }
+
+  /**
+   * A XEP-0280 carbon the server sent on `jid`'s own upstream leg: the sending session gets no
+   * copy of a PM the account session sent for it; other sessions see it as sent by that session.
+   */
+  carbonOnLeg(jid: string, el: Element): CarbonVerdict {
+    const v = this.rooms.sentCarbon(jid, el);
+    if (v.kind !== "pass") this.log.trace({ session: jid, verdict: v.kind }, "carbon of a PM sent through the account session");
+    return v;
   }
 
   knowsRoom(bareJid: string): boolean {

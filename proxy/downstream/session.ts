@@ -58,6 +58,7 @@ export interface SessionEvents {
 const NEGOTIATION_ELEMENTS = new Set(["auth", "response", "abort", "challenge", "success", "failure", "starttls", "proceed"]);
 
 const NS_MUC = "http://jabber.org/protocol/muc";
+const NS_CARBONS = "urn:xmpp:carbons:2";
 
 /**
  * One client connection and the upstream stream opened for it. Pre-authentication the proxy is
@@ -386,7 +387,18 @@ export class DownstreamSession implements StreamHandler {
         return;
       }
       if (name === "iq" && this.jid === undefined) this.captureBind(bytes);
-      if (!this.conn.write(bytes) && this.upstream) this.backOff(this.upstream.conn, this.conn);
+      let out: Buffer | string = bytes;
+      if (name === "message" && this.account && this.jid && this.account.rooms.hasState() && bytesInclude(bytes, NS_CARBONS)) {
+        let v: ReturnType<AccountHub["carbonOnLeg"]> = { kind: "pass" };
+        try {
+          v = this.account.carbonOnLeg(this.jid, parseStanza(bytes));
+        } catch {
+          // the framer accepted it; what ltx cannot read is not a carbon to act on: pass it as it came
+        }
+        if (v.kind === "drop") return;
+        if (v.kind === "deliver") out = v.stanza.toString();
+      }
+      if (!this.conn.write(out) && this.upstream) this.backOff(this.upstream.conn, this.conn);
     },
     onClose: () => {
       this.log.info("upstream closed the stream");
