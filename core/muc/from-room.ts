@@ -2,7 +2,7 @@ import type { Element } from "ltx";
 import { type Action, toRoomUpstream, toSession } from "./actions.js";
 import type { MachineState } from "./machine-state.js";
 import { fanOut } from "./fanout.js";
-import { type JidParts, parseJid } from "./jid-parts.js";
+import { type JidParts, splitJid as parseJid } from "../jid.js";
 import { selfPresenceFor } from "./join.js";
 import { vanishedOccupant } from "./leave.js";
 import { mostAvailable } from "./presence-aggregate.js";

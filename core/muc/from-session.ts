@@ -3,7 +3,7 @@ import { type Action, PASSTHROUGH, toSession } from "./actions.js";
 import type { MachineState } from "./machine-state.js";
 import { fanOut, keptCopy } from "./fanout.js";
 import { joinRequest, replayFromState, upstreamJoin } from "./join.js";
-import { type JidParts, parseJid } from "./jid-parts.js";
+import { type JidParts, splitJid as parseJid } from "../jid.js";
 import { leaveSelfPresence, upstreamLeave } from "./leave.js";
 import { NS_MUC, NS_MUC_ADMIN } from "./ns.js";
 import { aggregateKey, presenceToRoom } from "./presence-aggregate.js";

@@ -1,7 +1,7 @@
 import { Element } from "ltx";
 import { type Action, toRoomUpstream, toSession } from "./actions.js";
 import { IqRemapper, type PendingIq } from "./iq-remap.js";
-import { parseJid } from "./jid-parts.js";
+import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { attr } from "./stanza.js";
@@ -65,7 +65,7 @@ export class MachineState {
 
   /** Is this full JID one of this account's sessions? (isolation: nothing else is ever served) */
   ownsSession(session: string): boolean {
-    const j = parseJid(session);
+    const j = splitJid(session);
     return j !== undefined && j.resource !== undefined && j.bare === this.accountBare;
   }
 
@@ -129,7 +129,7 @@ export class MachineState {
 
   /** The bare-JID-normalised account session resource check for stanzas from upstream. */
   addressedToAccount(stanza: Element): boolean {
-    const to = parseJid(attr(stanza, "to"));
+    const to = splitJid(attr(stanza, "to"));
     if (!to || to.bare !== this.accountBare) return false;
     if (to.resource !== undefined && this.accountResource !== undefined && to.resource !== this.accountResource) return false;
     return true;

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import type { Element } from "ltx";
+import { rawBare } from "../../core/jid.js";
 import { FramingError, type StreamErrorCondition } from "../../core/xml/errors.js";
 import { escapeXml, parseStanza } from "../../core/xml/element.js";
 import { NS_BIND, NS_CLIENT, NS_SASL, NS_STREAM, streamHeader } from "../../core/xml/stream.js";
@@ -337,9 +338,7 @@ export class DownstreamSession implements StreamHandler {
     const to = peekAttr(bytes, "to");
     // a broadcast presence also updates the account's presence in the rooms this session joined
     if (!to) return name === "presence" && this.account!.rooms.hasState();
-    const slash = to.indexOf("/");
-    const bare = (slash < 0 ? to : to.slice(0, slash)).toLowerCase();
-    if (this.account!.knowsRoom(bare)) return true;
+    if (this.account!.knowsRoom(rawBare(to).toLowerCase())) return true;
     // Every presence with a `to` is looked at (rare next to messages): a join whose MUC namespace is
     // spelled with character references must not slip past the account layer and its room limit.
     // A `to` with a character reference cannot be judged from the bytes either.
@@ -412,9 +411,7 @@ export class DownstreamSession implements StreamHandler {
     if (jid) {
       this.jid = jid;
       this.log.info({ jid }, "resource bound");
-      const slash = jid.indexOf("/");
-      const bare = (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
-      const account = this.ctx.accounts.get(bare);
+      const account = this.ctx.accounts.get(rawBare(jid).toLowerCase());
       if (this.secret) account.setSecret(this.secret);
       this.secret = undefined;
       account.attach({ jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) });
