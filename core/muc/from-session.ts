@@ -5,7 +5,7 @@ import { fanOut, keptCopy } from "./fanout.js";
 import { joinRequest, replayFromState, upstreamJoin } from "./join.js";
 import { type JidParts, splitJid as parseJid } from "../jid.js";
 import { leaveSelfPresence, upstreamLeave } from "./leave.js";
-import { NS_MUC, NS_MUC_ADMIN } from "./ns.js";
+import { NS_MUC, NS_MUC_ADMIN } from "../xml/ns.js";
 import { aggregateKey, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { isPing, selfPingNotJoined, selfPingResult } from "./self-ping.js";

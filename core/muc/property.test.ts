@@ -19,7 +19,7 @@ import { describe, expect, it } from "vitest";
 import { RoomMachine } from "./room-machine.js";
 import type { Action } from "./actions.js";
 import { splitJid } from "../jid.js";
-import { NS_MUC, NS_MUC_USER } from "./ns.js";
+import { NS_MUC, NS_MUC_USER } from "../xml/ns.js";
 import { statusCodes } from "./status-codes.js";
 import { attr } from "./stanza.js";
 import { iso } from "./test-kit.js";

@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { NS_PING } from "./ns.js";
+import { NS_PING } from "../xml/ns.js";
 import { attr } from "./stanza.js";
 import { errorReply } from "./stanza-errors.js";
 

@@ -1,6 +1,6 @@
 import { Element } from "ltx";
 import { attr } from "./stanza.js";
-import { NS_STANZAS } from "./ns.js";
+import { NS_STANZAS } from "../xml/ns.js";
 
 export type ErrorType = "auth" | "cancel" | "continue" | "modify" | "wait";
 

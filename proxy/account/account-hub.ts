@@ -8,9 +8,7 @@ import { UpstreamError } from "../upstream/errors.js";
 import { AccountSession } from "./account-session.js";
 import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
-
-const NS_MUC = "http://jabber.org/protocol/muc";
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+import { NS_MUC, NS_STANZAS } from "../../core/xml/ns.js";
 
 /** A downstream session, as the account sees it: where to write stanzas for it. */
 export interface SessionLink {

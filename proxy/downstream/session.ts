@@ -4,7 +4,8 @@ import type { Element } from "ltx";
 import { rawBare } from "../../core/jid.js";
 import { FramingError, type StreamErrorCondition } from "../../core/xml/errors.js";
 import { escapeXml, parseStanza } from "../../core/xml/element.js";
-import { NS_BIND, NS_CLIENT, NS_SASL, NS_STREAM, streamHeader } from "../../core/xml/stream.js";
+import { NS_BIND, NS_CLIENT, NS_MUC, NS_SASL, NS_STREAM, NS_TLS } from "../../core/xml/ns.js";
+import { streamHeader } from "../../core/xml/stream.js";
 import { parsePlainResponse } from "../../core/sasl/plain.js";
 import { SaslError } from "../../core/sasl/errors.js";
 import type { Logger } from "../log.js";
@@ -58,7 +59,6 @@ export interface SessionEvents {
  */
 const NEGOTIATION_ELEMENTS = new Set(["auth", "response", "abort", "challenge", "success", "failure", "starttls", "proceed"]);
 
-const NS_MUC = "http://jabber.org/protocol/muc";
 
 /**
  * One client connection and the upstream stream opened for it. Pre-authentication the proxy is
@@ -203,7 +203,7 @@ export class DownstreamSession implements StreamHandler {
   // ---------------------------------------------------------------- negotiation
 
   private async startTls(): Promise<void> {
-    this.conn.write(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
+    this.conn.write(`<proceed xmlns='${NS_TLS}'/>`);
     this.headerSent = false;
     try {
       await this.conn.upgradeServer({

@@ -8,9 +8,8 @@ import { Framer, type FramerLimits } from "../../core/xml/framer.js";
 import { FramingError } from "../../core/xml/errors.js";
 import { escapeXml, parseStanza } from "../../core/xml/element.js";
 import { peekAttr } from "../../core/xml/peek.js";
-import { NS_CLIENT, NS_STREAM } from "../../core/xml/stream.js";
+import { NS_CLIENT, NS_FRAMING, NS_STREAM } from "../../core/xml/ns.js";
 
-export const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
 /** The WebSocket subprotocol (RFC 7395 §3.1, IANA registry). */
 export const WS_SUBPROTOCOL = "xmpp";
 export const WS_CLOSE = `<close xmlns='${NS_FRAMING}'/>`;
