@@ -11,7 +11,7 @@ import type { RoomState } from "./room-state.js";
 import { isPing, pingResultUpstream } from "./self-ping.js";
 import { STATUS, mucItem, statusCodes } from "./status-codes.js";
 import { addressedTo, attr, contentKey, hasDelay, withId, copyOf } from "./stanza.js";
-import { errorReply } from "./stanza-errors.js";
+import { errorReply } from "../xml/errors.js";
 
 /** Is this stanza (received by the account session) about one of this account's rooms? */
 export function isRoomStanza(core: MachineState, stanza: Element): boolean {

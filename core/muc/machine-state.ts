@@ -5,7 +5,7 @@ import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { attr } from "./stanza.js";
-import { type ErrorType, errorReply } from "./stanza-errors.js";
+import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
 
 export interface RoomMachineOptions {
   historyLimit: number; // max buffered groupchat messages per room (default 200)
@@ -98,7 +98,7 @@ export class MachineState {
   }
 
   /** Error answer for a remapped IQ that will not get its reply. */
-  failPending(p: PendingIq, condition: string, type: ErrorType): Action[] {
+  failPending(p: PendingIq, condition: StanzaErrorCondition, type: StanzaErrorType): Action[] {
     if (p.direction === "toRoom") {
       const reply = errorReply(fakeIq(p.originalId), { from: p.peer, to: p.session, type, condition });
       return [toSession(p.session, reply)];

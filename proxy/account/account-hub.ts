@@ -8,7 +8,8 @@ import { UpstreamError } from "../upstream/errors.js";
 import { AccountSession } from "./account-session.js";
 import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
-import { NS_MUC, NS_STANZAS } from "../../core/xml/ns.js";
+import { NS_MUC } from "../../core/xml/ns.js";
+import { errorReply } from "../../core/xml/errors.js";
 
 /** A downstream session, as the account sees it: where to write stanzas for it. */
 export interface SessionLink {
@@ -112,12 +113,9 @@ export class AccountHub {
     if (this.rooms.rooms().length < max) return false;
     this.stats.joinsRefused++;
     this.log.info({ room, limit: max, code: "ROOM_LIMIT" }, "join refused: per-account room limit");
-    const err = new Element("presence", { from: to, to: jid, type: "error" });
-    if (typeof el.attrs.id === "string") err.attrs.id = el.attrs.id;
+    const err = errorReply(el, { from: to, to: jid, type: "cancel", condition: "policy-violation",
+      text: `this account is already in ${max} rooms, the limit of this proxy` });
     err.c("x", { xmlns: NS_MUC });
-    err.c("error", { type: "cancel" })
-      .c("policy-violation", { xmlns: NS_STANZAS }).up()
-      .c("text", { xmlns: NS_STANZAS, "xml:lang": "en" }).t(`this account is already in ${max} rooms, the limit of this proxy`);
     this.sessions.get(jid)?.deliver(err.toString());
     return true;
   }

@@ -1,5 +1,6 @@
 import { Element } from "ltx";
-import { NS_DISCO_INFO, NS_MUC, NS_PING, NS_STANZAS } from "../../core/xml/ns.js";
+import { errorReply } from "../../core/xml/errors.js";
+import { NS_DISCO_INFO, NS_MUC, NS_PING } from "../../core/xml/ns.js";
 
 /**
  * The answer to an IQ request that reached the account session and is not room traffic
@@ -18,7 +19,5 @@ export function answerOwnIq(el: Element): Element | undefined {
     for (const v of [NS_DISCO_INFO, NS_PING, NS_MUC]) q.c("feature", { var: v });
     return res;
   }
-  res.attrs.type = "error";
-  res.c("error", { type: "cancel" }).c("service-unavailable", { xmlns: NS_STANZAS });
-  return res;
+  return errorReply(el, { to: el.attrs.from, type: "cancel", condition: "service-unavailable" });
 }
