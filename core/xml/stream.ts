@@ -1,4 +1,4 @@
-import { escapeXml } from "./element.js";
+import { escapeXML } from "./element.js";
 import type { StreamErrorCondition } from "./errors.js";
 import { NS_CLIENT, NS_STREAM, NS_STREAMS_ERR } from "./ns.js";
 
@@ -17,10 +17,10 @@ const HEADER_START = `<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' x
 /** RFC 6120 §4.7: the stream header; `<?xml?>` declaration first, as servers send it. */
 export function streamHeader(h: StreamHeader): string {
   let s = HEADER_START;
-  if (h.from) s += ` from='${escapeXml(h.from)}'`;
-  if (h.to) s += ` to='${escapeXml(h.to)}'`;
-  if (h.id) s += ` id='${escapeXml(h.id)}'`;
-  s += ` xml:lang='${escapeXml(h.lang ?? "en")}'>`;
+  if (h.from) s += ` from='${escapeXML(h.from)}'`;
+  if (h.to) s += ` to='${escapeXML(h.to)}'`;
+  if (h.id) s += ` id='${escapeXML(h.id)}'`;
+  s += ` xml:lang='${escapeXML(h.lang ?? "en")}'>`;
   return s;
 }
 
@@ -29,6 +29,6 @@ export const STREAM_CLOSE = "</stream:stream>";
 /** RFC 6120 §4.9: a stream error, followed by the close tag. */
 export function streamError(condition: StreamErrorCondition, text?: string): string {
   let s = `<stream:error><${condition} xmlns='${NS_STREAMS_ERR}'/>`;
-  if (text) s += `<text xmlns='${NS_STREAMS_ERR}' xml:lang='en'>${escapeXml(text)}</text>`;
+  if (text) s += `<text xmlns='${NS_STREAMS_ERR}' xml:lang='en'>${escapeXML(text)}</text>`;
   return s + `</stream:error>${STREAM_CLOSE}`;
 }

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import type { Element } from "ltx";
 import { rawBare } from "../../core/jid.js";
 import { FramingError, type StreamErrorCondition } from "../../core/xml/errors.js";
-import { escapeXml, parseStanza } from "../../core/xml/element.js";
+import { escapeXML, parseStanza } from "../../core/xml/element.js";
 import { NS_BIND, NS_CLIENT, NS_MUC, NS_SASL, NS_STREAM, NS_TLS } from "../../core/xml/ns.js";
 import { streamHeader } from "../../core/xml/stream.js";
 import { parsePlainResponse } from "../../core/sasl/plain.js";
@@ -302,7 +302,7 @@ export class DownstreamSession implements StreamHandler {
   }
 
   private saslFailure(condition: string, text?: string): void {
-    const t = text ? `<text xml:lang='en'>${escapeXml(text)}</text>` : "";
+    const t = text ? `<text xml:lang='en'>${escapeXML(text)}</text>` : "";
     this.conn.write(`<failure xmlns='${NS_SASL}'><${condition}/>${t}</failure>`);
     metrics.authFailed(condition);
     if (condition !== "aborted" && ++this.authAttempts >= MAX_AUTH_ATTEMPTS) {

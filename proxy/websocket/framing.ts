@@ -6,7 +6,7 @@
  */
 import { Framer, type FramerLimits } from "../../core/xml/framer.js";
 import { FramingError } from "../../core/xml/errors.js";
-import { escapeXml, parseStanza } from "../../core/xml/element.js";
+import { escapeXML, parseStanza } from "../../core/xml/element.js";
 import { peekAttr } from "../../core/xml/peek.js";
 import { NS_CLIENT, NS_FRAMING, NS_STREAM } from "../../core/xml/ns.js";
 
@@ -97,7 +97,7 @@ function openElement(attrs: Record<string, string>): string {
   let s = `<open xmlns='${NS_FRAMING}'`;
   for (const k of ["from", "to", "id", "version", "xml:lang"]) {
     const v = attrs[k];
-    if (v !== undefined) s += ` ${k}='${escapeXml(v)}'`;
+    if (v !== undefined) s += ` ${k}='${escapeXML(v)}'`;
   }
   return s + "/>";
 }
