@@ -108,18 +108,10 @@ export function parseJid(s: string): Jid | null {
   if (s.length > 3 * MAX_JID_PART_BYTES + 2) return null;
 
   const raw = splitRaw(s);
-  let resource: string | undefined;
-  if (raw.resource !== undefined) {
-    const r = normaliseResource(raw.resource);
-    if (r === null) return null;
-    resource = r;
-  }
-  let local: string | undefined;
-  if (raw.local !== undefined) {
-    const l = normaliseLocal(raw.local);
-    if (l === null) return null;
-    local = l;
-  }
+  const resource = raw.resource === undefined ? undefined : normaliseResource(raw.resource);
+  if (resource === null) return null;
+  const local = raw.local === undefined ? undefined : normaliseLocal(raw.local);
+  if (local === null) return null;
   const domain = normaliseDomain(raw.domain);
   if (domain === null) return null;
 
