@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bare, isBareOf, jidEquals, jidToString, parseJid, toString } from "./jid.js";
+import { bare, isBareOf, jidEquals, jidToString, parseJid, rawBare, rawDomain, rawLocal, splitBare, splitJid, splitRaw, toString, withResource } from "./jid.js";
 
 describe("parseJid", () => {
   it("parses the three forms", () => {
@@ -119,5 +119,39 @@ describe("jidEquals / isBareOf", () => {
     expect(isBareOf("example.com/x", "example.com")).toBe(true);
     expect(isBareOf("juliet@example.com/x", "example.com")).toBe(false);
     expect(isBareOf("", "example.com")).toBe(false);
+  });
+});
+
+describe("splitJid (the room machine's per-stanza reading)", () => {
+  it("lowercases node and domain, keeps the resource (nick) as is, splits at the first slash", () => {
+    expect(splitJid("Room@Conference.Example.ORG/Nick/with@slash")).toEqual({
+      local: "room", domain: "conference.example.org", resource: "Nick/with@slash", bare: "room@conference.example.org",
+    });
+    expect(splitJid("example.org")?.bare).toBe("example.org");
+    expect(splitJid("a@b/")).toBeUndefined();
+    expect(splitJid("@b")).toBeUndefined();
+    expect(splitJid(undefined)).toBeUndefined();
+  });
+
+  it("drops one trailing dot of the domain, and does no NFC", () => {
+    expect(splitBare("Room@Conference.Example.ORG.")).toBe("room@conference.example.org");
+    expect(splitJid("cafe\u0301@x")?.local).toBe("cafe\u0301");
+    expect(splitBare("x")).toBe("x");
+    expect(withResource("room@conference.example.org", "Nick/2")).toBe("room@conference.example.org/Nick/2");
+  });
+});
+
+describe("splitRaw and the raw readings (no normalisation)", () => {
+  it("split at the first / then the first @, exactly as written", () => {
+    expect(splitRaw("A@B/c@d/e")).toEqual({ local: "A", domain: "B", resource: "c@d/e" });
+    expect(splitRaw("B")).toEqual({ local: undefined, domain: "B", resource: undefined });
+    expect(splitRaw("@B/")).toEqual({ local: "", domain: "B", resource: "" });
+    expect(rawBare("Room@Conf/Nick/x")).toBe("Room@Conf");
+    expect(rawBare("Room@Conf")).toBe("Room@Conf");
+    expect(rawBare("/x")).toBe("");
+    expect(rawLocal("Juliet@Example.com")).toBe("Juliet");
+    expect(rawLocal("example.com")).toBe("");
+    expect(rawDomain("Juliet@Example.com")).toBe("Example.com");
+    expect(rawDomain("example.com")).toBe("example.com");
   });
 });

@@ -18,6 +18,16 @@
  * conversion, no bidi rule. Two JIDs the upstream server considers equal after full PRECIS may thus
  * compare unequal here in exotic cases (e.g. full-width Latin letters); plain ASCII and ordinary
  * Unicode letters behave as on the server.
+ *
+ * Which reading to use — all split the same way (RFC 7622 §3.1, {@link splitRaw}):
+ * - {@link parseJid}: validates and normalises every part (NFC, PRECIS-ish). For JIDs that enter
+ *   once per connection or account (config, SASL authzid, CLI), never per stanza.
+ * - {@link splitJid} / {@link splitBare}: the per-stanza reading of the room machine — local and
+ *   domain lowercased, one trailing "." of the domain dropped, the resource (a nick) kept byte for
+ *   byte, empty parts refused; no NFC, no character checks (the server already checked them).
+ * - {@link rawBare} / {@link rawLocal} / {@link rawDomain}: no normalisation at all, one indexOf and
+ *   a slice; for routing peeks on the byte fast path and for taking apart a JID that is already
+ *   normalised (a registry key). Lowercase at the call site where a key needs it.
  */
 import { isIPv6 } from "node:net";
 
@@ -75,6 +85,21 @@ function normaliseResource(raw: string): string | null {
   return r;
 }
 
+/**
+ * RFC 7622 §3.1, nothing normalised or checked: the resourcepart is everything after the FIRST "/",
+ * the localpart everything before the FIRST "@" of what remains (so a resource may hold "@" and "/").
+ * Absent parts are undefined; present ones may be empty.
+ */
+export function splitRaw(s: string): { local: string | undefined; domain: string; resource: string | undefined } {
+  const bareJid = rawBare(s);
+  const at = bareJid.indexOf("@");
+  return {
+    local: at < 0 ? undefined : bareJid.slice(0, at),
+    domain: at < 0 ? bareJid : bareJid.slice(at + 1),
+    resource: bareJid.length === s.length ? undefined : s.slice(bareJid.length + 1),
+  };
+}
+
 /** Parses and normalises a JID; null when it is not a valid JID. */
 export function parseJid(s: string): Jid | null {
   if (typeof s !== "string" || s.length === 0) return null;
@@ -82,24 +107,12 @@ export function parseJid(s: string): Jid | null {
   // unit never encodes to fewer than 1 octet, so a longer string cannot be valid.
   if (s.length > 3 * MAX_JID_PART_BYTES + 2) return null;
 
-  let rest = s;
-  let resource: string | undefined;
-  const slash = rest.indexOf("/");
-  if (slash !== -1) {
-    const r = normaliseResource(rest.slice(slash + 1));
-    if (r === null) return null;
-    resource = r;
-    rest = rest.slice(0, slash);
-  }
-  let local: string | undefined;
-  const at = rest.indexOf("@");
-  if (at !== -1) {
-    const l = normaliseLocal(rest.slice(0, at));
-    if (l === null) return null;
-    local = l;
-    rest = rest.slice(at + 1);
-  }
-  const domain = normaliseDomain(rest);
+  const raw = splitRaw(s);
+  const resource = raw.resource === undefined ? undefined : normaliseResource(raw.resource);
+  if (resource === null) return null;
+  const local = raw.local === undefined ? undefined : normaliseLocal(raw.local);
+  if (local === null) return null;
+  const domain = normaliseDomain(raw.domain);
   if (domain === null) return null;
 
   const jid: Jid = { domain };
@@ -147,4 +160,56 @@ export function isBareOf(full: Jid | string, bareJid: Jid | string): boolean {
   const f = normalise(full);
   const b = normalise(bareJid);
   return f !== null && b !== null && b.resource === undefined && f.local === b.local && f.domain === b.domain;
+}
+
+/** The per-stanza reading of a JID ({@link splitJid}). */
+export interface JidParts {
+  local: string; // "" when the JID has no localpart
+  domain: string;
+  resource: string | undefined;
+  bare: string; // local@domain (or domain), as normalised here
+}
+
+/**
+ * The room machine's per-stanza reading (see the top of this file for when to use which): local
+ * and domain lowercased, one trailing "." of the domain dropped, the resource (a room nick) kept
+ * exactly as given — nicks are compared byte for byte, no resourceprep/PRECIS. Undefined for an
+ * empty domain, an empty localpart before "@" or an empty resource after "/".
+ */
+export function splitJid(s: string | undefined): JidParts | undefined {
+  if (s === undefined || s === "") return undefined;
+  const raw = splitRaw(s);
+  if (raw.resource === "") return undefined;
+  const local = raw.local === undefined ? "" : raw.local.toLowerCase();
+  let domain = raw.domain.toLowerCase();
+  if (domain.endsWith(".")) domain = domain.slice(0, -1);
+  if (domain === "" || (raw.local !== undefined && local === "")) return undefined;
+  return { local, domain, resource: raw.resource, bare: local === "" ? domain : `${local}@${domain}` };
+}
+
+/** The bare JID of {@link splitJid}, or undefined when it refuses the JID. */
+export function splitBare(s: string | undefined): string | undefined {
+  return splitJid(s)?.bare;
+}
+
+/** `bare/resource`, e.g. an occupant JID room@service/nick (XEP-0045 §4.1). */
+export function withResource(bareJid: string, resource: string): string {
+  return `${bareJid}/${resource}`;
+}
+
+/** No normalisation: the bare part as written, everything before the first "/". The routing fast path. */
+export function rawBare(jid: string): string {
+  const slash = jid.indexOf("/");
+  return slash < 0 ? jid : jid.slice(0, slash);
+}
+
+/** No normalisation: the localpart of a bare JID as written, "" when it has none. */
+export function rawLocal(bareJid: string): string {
+  const at = bareJid.indexOf("@");
+  return at < 0 ? "" : bareJid.slice(0, at);
+}
+
+/** No normalisation: the domainpart of a bare JID as written. */
+export function rawDomain(bareJid: string): string {
+  return bareJid.slice(bareJid.indexOf("@") + 1);
 }

@@ -11,7 +11,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type * as net from "node:net";
 import * as tls from "node:tls";
-import { NS_SASL } from "../core/xml/stream.js";
+import { NS_SASL } from "../core/xml/ns.js";
 import { pickMechanism } from "../core/sasl/scram.js";
 import { certDnsNames, normalizeName } from "../tls/x509-names.js";
 import type { Config, HostPort } from "./config.js";

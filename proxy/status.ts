@@ -3,6 +3,7 @@
  * occupants and buffered messages, the account session — as JSON (GET /status on the admin HTTP
  * server, loopback only) and as the human-readable text the status command prints.
  */
+import { rawBare } from "../core/jid.js";
 import type { RoomSnapshot } from "../core/muc/room-state.js";
 
 export interface StatusSession {
@@ -66,11 +67,6 @@ export interface StatusSource {
   } | undefined;
 }
 
-const bareOf = (jid: string): string => {
-  const slash = jid.indexOf("/");
-  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
-};
-
 export function buildStatus(src: StatusSource, info: { version: string; startedAt: number }, now = Date.now()): Status {
   const byState: Record<string, number> = {};
   const byAccount = new Map<string, StatusSession[]>();
@@ -85,7 +81,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
       continue;
     }
     entry.jid = s.jid;
-    const bare = bareOf(s.jid);
+    const bare = rawBare(s.jid).toLowerCase();
     const list = byAccount.get(bare) ?? [];
     list.push(entry);
     byAccount.set(bare, list);

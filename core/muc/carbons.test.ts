@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Element } from "ltx";
-import { NS_CARBONS, NS_FORWARD } from "./carbons.js";
+import { NS_CARBONS, NS_FORWARD } from "../xml/ns.js";
 import { RoomMachine } from "./room-machine.js";
 import { ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, join, joinedRoom, sent, upstream, x } from "./test-kit.js";
 

@@ -1,10 +1,9 @@
 import type { Element } from "ltx";
 import type { MachineState } from "./machine-state.js";
-import { parseJid } from "./jid-parts.js";
+import { splitJid as parseJid } from "../jid.js";
+import { NS_CARBONS, NS_FORWARD } from "../xml/ns.js";
 import { attr, copyOf } from "./stanza.js";
 
-export const NS_CARBONS = "urn:xmpp:carbons:2"; // XEP-0280
-export const NS_FORWARD = "urn:xmpp:forward:0"; // XEP-0297
 
 /**
  * What to do with a carbon the server sent on a session's own upstream leg:

@@ -2,7 +2,7 @@ import type { Element } from "ltx";
 import { type Action, toRoomUpstream, toSession } from "./actions.js";
 import type { MachineState } from "./machine-state.js";
 import { fanOut } from "./fanout.js";
-import { type JidParts, parseJid } from "./jid-parts.js";
+import { type JidParts, splitJid as parseJid } from "../jid.js";
 import { selfPresenceFor } from "./join.js";
 import { vanishedOccupant } from "./leave.js";
 import { mostAvailable } from "./presence-aggregate.js";
@@ -11,7 +11,7 @@ import type { RoomState } from "./room-state.js";
 import { isPing, pingResultUpstream } from "./self-ping.js";
 import { STATUS, mucItem, statusCodes } from "./status-codes.js";
 import { addressedTo, attr, contentKey, hasDelay, withId, copyOf } from "./stanza.js";
-import { errorReply } from "./stanza-errors.js";
+import { errorReply } from "../xml/errors.js";
 
 /** Is this stanza (received by the account session) about one of this account's rooms? */
 export function isRoomStanza(core: MachineState, stanza: Element): boolean {

@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { NS_DELAY, NS_MUC, NS_SID } from "./ns.js";
+import { NS_DELAY, NS_MUC, NS_SID } from "../xml/ns.js";
 import { attr, isoStamp, copyOf } from "./stanza.js";
 
 /**

@@ -1,6 +1,6 @@
 import { Element } from "ltx";
 import { ensureDelay, parseHistoryRequest } from "./history.js";
-import { NS_MUC } from "./ns.js";
+import { NS_MUC } from "../xml/ns.js";
 import { presenceToRoom } from "./presence-aggregate.js";
 import type { JoinRequest, RoomState } from "./room-state.js";
 import { STATUS, editStatusCodes } from "./status-codes.js";

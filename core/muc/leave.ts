@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { NS_MUC_USER } from "./ns.js";
+import { NS_MUC_USER } from "../xml/ns.js";
 import type { RoomState } from "./room-state.js";
 import { STATUS, mucItem } from "./status-codes.js";
 import { attr } from "./stanza.js";

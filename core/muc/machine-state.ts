@@ -1,11 +1,11 @@
 import { Element } from "ltx";
 import { type Action, toRoomUpstream, toSession } from "./actions.js";
 import { IqRemapper, type PendingIq } from "./iq-remap.js";
-import { parseJid } from "./jid-parts.js";
+import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { attr } from "./stanza.js";
-import { type ErrorType, errorReply } from "./stanza-errors.js";
+import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
 
 export interface RoomMachineOptions {
   historyLimit: number; // max buffered groupchat messages per room (default 200)
@@ -65,7 +65,7 @@ export class MachineState {
 
   /** Is this full JID one of this account's sessions? (isolation: nothing else is ever served) */
   ownsSession(session: string): boolean {
-    const j = parseJid(session);
+    const j = splitJid(session);
     return j !== undefined && j.resource !== undefined && j.bare === this.accountBare;
   }
 
@@ -98,7 +98,7 @@ export class MachineState {
   }
 
   /** Error answer for a remapped IQ that will not get its reply. */
-  failPending(p: PendingIq, condition: string, type: ErrorType): Action[] {
+  failPending(p: PendingIq, condition: StanzaErrorCondition, type: StanzaErrorType): Action[] {
     if (p.direction === "toRoom") {
       const reply = errorReply(fakeIq(p.originalId), { from: p.peer, to: p.session, type, condition });
       return [toSession(p.session, reply)];
@@ -129,7 +129,7 @@ export class MachineState {
 
   /** The bare-JID-normalised account session resource check for stanzas from upstream. */
   addressedToAccount(stanza: Element): boolean {
-    const to = parseJid(attr(stanza, "to"));
+    const to = splitJid(attr(stanza, "to"));
     if (!to || to.bare !== this.accountBare) return false;
     if (to.resource !== undefined && this.accountResource !== undefined && to.resource !== this.accountResource) return false;
     return true;

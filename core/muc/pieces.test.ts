@@ -1,22 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { HistoryBuffer, ensureDelay, messageKey, parseHistoryRequest } from "./history.js";
-import { parseJid } from "./jid-parts.js";
 import { availabilityOf, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { classifySelfUnavailable } from "./removal.js";
 import { editStatusCodes, statusCodes } from "./status-codes.js";
 import { ROOM, codes, groupchat, iso, x } from "./test-kit.js";
-
-describe("jid-parts", () => {
-  it("lowercases node and domain, keeps the resource (nick) as is, splits at the first slash", () => {
-    expect(parseJid("Room@Conference.Example.ORG/Nick/with@slash")).toEqual({
-      local: "room", domain: "conference.example.org", resource: "Nick/with@slash", bare: "room@conference.example.org",
-    });
-    expect(parseJid("example.org")?.bare).toBe("example.org");
-    expect(parseJid("a@b/")).toBeUndefined();
-    expect(parseJid("@b")).toBeUndefined();
-    expect(parseJid(undefined)).toBeUndefined();
-  });
-});
 
 describe("status codes and removal classification (§16.6)", () => {
   it("reads and edits codes", () => {

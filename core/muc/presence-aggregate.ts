@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { NS_MUC } from "./ns.js";
+import { NS_MUC } from "../xml/ns.js";
 import { attr, contentKey, removeChildren, copyOf } from "./stanza.js";
 
 /**

@@ -18,8 +18,8 @@ import { Element } from "ltx";
 import { describe, expect, it } from "vitest";
 import { RoomMachine } from "./room-machine.js";
 import type { Action } from "./actions.js";
-import { parseJid } from "./jid-parts.js";
-import { NS_MUC, NS_MUC_USER } from "./ns.js";
+import { splitJid } from "../jid.js";
+import { NS_MUC, NS_MUC_USER } from "../xml/ns.js";
 import { statusCodes } from "./status-codes.js";
 import { attr } from "./stanza.js";
 import { iso } from "./test-kit.js";
@@ -32,7 +32,7 @@ const SESSIONS: Record<string, string[]> = {
 const ALL_SESSIONS = Object.values(SESSIONS).flat();
 const ROOMS = ["r1@conf.example.org", "r2@conf.example.org"];
 const nickOf = (account: string) => account.split("@")[0] ?? "x";
-const accountOf = (session: string) => parseJid(session)?.bare ?? "";
+const accountOf = (session: string) => splitJid(session)?.bare ?? "";
 const accountSession = (account: string) => `${account}/minimix-1`;
 
 type Op =
@@ -138,7 +138,7 @@ class World {
   }
 
   receiveBySession(session: string, st: Element): void {
-    const from = parseJid(attr(st, "from"));
+    const from = splitJid(attr(st, "from"));
     if (!from) return;
     const room = from.bare;
     const view = this.view.get(session);
@@ -196,7 +196,7 @@ class World {
   }
 
   serverReceive(account: string, st: Element): void {
-    const to = parseJid(attr(st, "to"));
+    const to = splitJid(attr(st, "to"));
     if (!to) return;
     const r = this.server.get(to.bare);
     if (!r) return;
@@ -281,7 +281,7 @@ class World {
     const st = leg.net.shift();
     if (!st) return;
     const isLiveMsg = st.name === "message" && attr(st, "type") === "groupchat" && st.getChild("body") && !st.getChild("delay", "urn:xmpp:delay");
-    const room = parseJid(attr(st, "from"))?.bare ?? "";
+    const room = splitJid(attr(st, "from"))?.bare ?? "";
     const expected = isLiveMsg ? SESSIONS[leg.account]?.filter((s) => this.view.get(s)?.has(room)) ?? [] : undefined;
     const acts = leg.machine.fromRoom(st, this.now);
     if (expected) {

@@ -5,7 +5,7 @@ import { fromRoom, isRoomStanza } from "./from-room.js";
 import { fromSession } from "./from-session.js";
 import { type CarbonVerdict, sentCarbon } from "./carbons.js";
 import { upstreamJoin } from "./join.js";
-import { bareOf, parseJid } from "./jid-parts.js";
+import { splitBare as bareOf, splitJid as parseJid } from "../jid.js";
 import { upstreamLeave } from "./leave.js";
 import { mostAvailable } from "./presence-aggregate.js";
 import type { RoomSnapshot, RoomState } from "./room-state.js";

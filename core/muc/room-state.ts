@@ -1,6 +1,6 @@
 import { Element } from "ltx";
 import { HistoryBuffer, type HistoryRequest } from "./history.js";
-import { occupantJid } from "./jid-parts.js";
+import { withResource } from "../jid.js";
 
 /** A session's join request (XEP-0045 §7.2), kept while it waits and to shape its replay. */
 export interface JoinRequest {
@@ -93,7 +93,7 @@ export class RoomState {
   }
 
   get occupantJid(): string {
-    return occupantJid(this.jid, this.nick);
+    return withResource(this.jid, this.nick);
   }
 
   isJoined(session: string): boolean {

@@ -1,7 +1,7 @@
 import { Element } from "ltx";
-import { NS_PING } from "./ns.js";
+import { NS_PING } from "../xml/ns.js";
 import { attr } from "./stanza.js";
-import { errorReply } from "./stanza-errors.js";
+import { errorReply } from "../xml/errors.js";
 
 /** An XEP-0199 ping request (iq get with <ping xmlns='urn:xmpp:ping'/>). */
 export function isPing(iq: Element): boolean {

@@ -1,5 +1,5 @@
 import { Element, clone } from "ltx";
-import { NS_DELAY } from "./ns.js";
+import { NS_DELAY } from "../xml/ns.js";
 
 /** Deep copy (ltx 3 elements have no clone method; its clone() function copies attrs and children). */
 export function copyOf(el: Element): Element {

@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { NS_MUC_USER } from "./ns.js";
+import { NS_MUC_USER } from "../xml/ns.js";
 import { attr } from "./stanza.js";
 
 /** XEP-0045 §16.6 status codes this machine acts on. */

@@ -4,7 +4,7 @@
  */
 import { Element, parse } from "ltx";
 import type { Action } from "./actions.js";
-import { NS_DELAY, NS_MUC_USER } from "./ns.js";
+import { NS_DELAY, NS_MUC_USER } from "../xml/ns.js";
 
 export const ROOM = "room@conference.example.org";
 export const ALICE = "alice@example.org";

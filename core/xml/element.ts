@@ -1,7 +1,12 @@
 import { Element, parse } from "ltx";
 import { FramingError } from "./errors.js";
 
-export { Element };
+/**
+ * escapeXML: the one XML escape (& < > " ' → entities), for attribute values and character data
+ * alike. It is ltx's own, the one Element#toString uses for attributes, so text written by hand
+ * matches what ltx serialises (the fan-out template relies on that).
+ */
+export { Element, escapeXML } from "ltx";
 
 /**
  * Builds the element tree of one framed stanza. The framer already proved the bytes well-formed
@@ -16,10 +21,4 @@ export function parseStanza(bytes: Buffer | string): Element {
   } catch {
     throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "stanza could not be parsed");
   }
-}
-
-/** Escapes text for use in an attribute value or character data. */
-export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) =>
-    c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;");
 }

@@ -1,4 +1,5 @@
 import { Element } from "ltx";
+import { rawBare, rawLocal } from "../../core/jid.js";
 import { RoomMachine, type RoomMachineOptions } from "../../core/muc/room-machine.js";
 import { sessionXml, type Action } from "../../core/muc/actions.js";
 import type { CarbonVerdict } from "../../core/muc/carbons.js";
@@ -8,9 +9,8 @@ import { UpstreamError } from "../upstream/errors.js";
 import { AccountSession } from "./account-session.js";
 import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
-
-const NS_MUC = "http://jabber.org/protocol/muc";
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+import { NS_MUC } from "../../core/xml/ns.js";
+import { errorReply } from "../../core/xml/errors.js";
 
 /** A downstream session, as the account sees it: where to write stanzas for it. */
 export interface SessionLink {
@@ -108,18 +108,15 @@ export class AccountHub {
     if (max === undefined || el.name !== "presence" || el.attrs.type !== undefined) return false;
     if (!el.getChild("x", NS_MUC)) return false;
     const to = typeof el.attrs.to === "string" ? el.attrs.to : "";
-    const slash = to.indexOf("/");
-    if (slash <= 0 || !to.includes("@")) return false;
-    if (this.rooms.knowsRoom(to.slice(0, slash))) return false;
+    const room = rawBare(to);
+    if (room === to || room === "" || !to.includes("@")) return false;
+    if (this.rooms.knowsRoom(room)) return false;
     if (this.rooms.rooms().length < max) return false;
     this.stats.joinsRefused++;
-    this.log.info({ room: to.slice(0, slash), limit: max, code: "ROOM_LIMIT" }, "join refused: per-account room limit");
-    const err = new Element("presence", { from: to, to: jid, type: "error" });
-    if (typeof el.attrs.id === "string") err.attrs.id = el.attrs.id;
+    this.log.info({ room, limit: max, code: "ROOM_LIMIT" }, "join refused: per-account room limit");
+    const err = errorReply(el, { from: to, to: jid, type: "cancel", condition: "policy-violation",
+      text: `this account is already in ${max} rooms, the limit of this proxy` });
     err.c("x", { xmlns: NS_MUC });
-    err.c("error", { type: "cancel" })
-      .c("policy-violation", { xmlns: NS_STANZAS }).up()
-      .c("text", { xmlns: NS_STANZAS, "xml:lang": "en" }).t(`this account is already in ${max} rooms, the limit of this proxy`);
     this.sessions.get(jid)?.deliver(err.toString());
     return true;
   }
@@ -203,7 +200,7 @@ export class AccountHub {
   private async connect(): Promise<void> {
     if (this.connecting || !this.wanted) return;
     this.connecting = true;
-    const s = new AccountSession(this.opts.target, this.bare.split("@")[0]!, () => this.secret, this.opts.resourcePrefix, this.log, {
+    const s = new AccountSession(this.opts.target, rawLocal(this.bare), () => this.secret, this.opts.resourcePrefix, this.log, {
       up: (jid) => this.onUp(s, jid),
       stanza: (el) => this.onRoomStanza(el),
       down: (reason) => this.onDown(s, reason),

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Element } from "ltx";
 import { parseStanza } from "../../core/xml/element.js";
-import { NS_BIND } from "../../core/xml/stream.js";
+import { NS_BIND } from "../../core/xml/ns.js";
 import type { Logger } from "../log.js";
 import { FrameQueue } from "../stream/frame-queue.js";
 import type { StreamHandler, XmppConnection } from "../stream/xmpp-connection.js";

@@ -1,8 +1,6 @@
 import { Element } from "ltx";
-
-const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
-const NS_PING = "urn:xmpp:ping";
-const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
+import { errorReply } from "../../core/xml/errors.js";
+import { NS_DISCO_INFO, NS_MUC, NS_PING } from "../../core/xml/ns.js";
 
 /**
  * The answer to an IQ request that reached the account session and is not room traffic
@@ -18,10 +16,8 @@ export function answerOwnIq(el: Element): Element | undefined {
   if (type === "get" && el.getChild("query", NS_DISCO_INFO)) {
     const q = res.c("query", { xmlns: NS_DISCO_INFO });
     q.c("identity", { category: "client", type: "bot", name: "minimix-proxy account session" });
-    for (const v of [NS_DISCO_INFO, NS_PING, "http://jabber.org/protocol/muc"]) q.c("feature", { var: v });
+    for (const v of [NS_DISCO_INFO, NS_PING, NS_MUC]) q.c("feature", { var: v });
     return res;
   }
-  res.attrs.type = "error";
-  res.c("error", { type: "cancel" }).c("service-unavailable", { xmlns: NS_STANZAS });
-  return res;
+  return errorReply(el, { to: el.attrs.from, type: "cancel", condition: "service-unavailable" });
 }

@@ -1,3 +1,4 @@
+import { rawDomain } from "../../core/jid.js";
 import type { RoomMachineOptions } from "../../core/muc/room-machine.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
@@ -31,7 +32,7 @@ export class AccountRegistry {
   get(bare: string): AccountHub {
     let a = this.accounts.get(bare);
     if (!a) {
-      const domain = bare.slice(bare.indexOf("@") + 1);
+      const domain = rawDomain(bare);
       a = new AccountHub(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
         maxRooms: this.opts.maxRooms });
       this.accounts.set(bare, a);

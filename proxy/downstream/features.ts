@@ -1,5 +1,5 @@
 import { Element, clone } from "ltx";
-import { NS_SASL, NS_TLS } from "../../core/xml/stream.js";
+import { NS_BIND2, NS_FAST, NS_SASL, NS_SASL2, NS_SASL_CB, NS_SM_2, NS_SM_3, NS_TLS } from "../../core/xml/ns.js";
 
 /** RFC 6120 §5.3.1: TLS is mandatory-to-negotiate here, so it is marked <required/>. */
 export function preTlsFeatures(): string {
@@ -24,16 +24,7 @@ export function saslFeatures(): string {
  *    downstream authentication is the proxy's own;
  *  - anything the proxy already negotiated itself (starttls, mechanisms).
  */
-const DROPPED = new Set([
-  "urn:xmpp:sm:2",
-  "urn:xmpp:sm:3",
-  "urn:xmpp:sasl:2",
-  "urn:xmpp:bind:0",
-  "urn:xmpp:fast:0",
-  "urn:xmpp:sasl-cb:0",
-  "urn:ietf:params:xml:ns:xmpp-tls",
-  "urn:ietf:params:xml:ns:xmpp-sasl",
-]);
+const DROPPED = new Set([NS_SM_2, NS_SM_3, NS_SASL2, NS_BIND2, NS_FAST, NS_SASL_CB, NS_TLS, NS_SASL]);
 
 export function filterPostAuthFeatures(features: Element): string {
   const out = new Element("stream:features");

@@ -1,9 +1,11 @@
 import type { Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import type { Element } from "ltx";
+import { rawBare } from "../../core/jid.js";
 import { FramingError, type StreamErrorCondition } from "../../core/xml/errors.js";
-import { escapeXml, parseStanza } from "../../core/xml/element.js";
-import { NS_BIND, NS_CLIENT, NS_SASL, NS_STREAM, streamHeader } from "../../core/xml/stream.js";
+import { escapeXML, parseStanza } from "../../core/xml/element.js";
+import { NS_BIND, NS_CARBONS, NS_CLIENT, NS_MUC, NS_SASL, NS_STREAM, NS_TLS } from "../../core/xml/ns.js";
+import { streamHeader } from "../../core/xml/stream.js";
 import { parsePlainResponse } from "../../core/sasl/plain.js";
 import { SaslError } from "../../core/sasl/errors.js";
 import type { Logger } from "../log.js";
@@ -57,8 +59,6 @@ export interface SessionEvents {
  */
 const NEGOTIATION_ELEMENTS = new Set(["auth", "response", "abort", "challenge", "success", "failure", "starttls", "proceed"]);
 
-const NS_MUC = "http://jabber.org/protocol/muc";
-const NS_CARBONS = "urn:xmpp:carbons:2";
 
 /**
  * One client connection and the upstream stream opened for it. Pre-authentication the proxy is
@@ -203,7 +203,7 @@ export class DownstreamSession implements StreamHandler {
   // ---------------------------------------------------------------- negotiation
 
   private async startTls(): Promise<void> {
-    this.conn.write(`<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`);
+    this.conn.write(`<proceed xmlns='${NS_TLS}'/>`);
     this.headerSent = false;
     try {
       await this.conn.upgradeServer({
@@ -302,7 +302,7 @@ export class DownstreamSession implements StreamHandler {
   }
 
   private saslFailure(condition: string, text?: string): void {
-    const t = text ? `<text xml:lang='en'>${escapeXml(text)}</text>` : "";
+    const t = text ? `<text xml:lang='en'>${escapeXML(text)}</text>` : "";
     this.conn.write(`<failure xmlns='${NS_SASL}'><${condition}/>${t}</failure>`);
     metrics.authFailed(condition);
     if (condition !== "aborted" && ++this.authAttempts >= MAX_AUTH_ATTEMPTS) {
@@ -338,9 +338,7 @@ export class DownstreamSession implements StreamHandler {
     const to = peekAttr(bytes, "to");
     // a broadcast presence also updates the account's presence in the rooms this session joined
     if (!to) return name === "presence" && this.account!.rooms.hasState();
-    const slash = to.indexOf("/");
-    const bare = (slash < 0 ? to : to.slice(0, slash)).toLowerCase();
-    if (this.account!.knowsRoom(bare)) return true;
+    if (this.account!.knowsRoom(rawBare(to).toLowerCase())) return true;
     // Every presence with a `to` is looked at (rare next to messages): a join whose MUC namespace is
     // spelled with character references must not slip past the account layer and its room limit.
     // A `to` with a character reference cannot be judged from the bytes either.
@@ -424,9 +422,7 @@ export class DownstreamSession implements StreamHandler {
     if (jid) {
       this.jid = jid;
       this.log.info({ jid }, "resource bound");
-      const slash = jid.indexOf("/");
-      const bare = (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
-      const account = this.ctx.accounts.get(bare);
+      const account = this.ctx.accounts.get(rawBare(jid).toLowerCase());
       if (this.secret) account.setSecret(this.secret);
       this.secret = undefined;
       account.attach({ jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) });

@@ -7,7 +7,8 @@ import type { FramingError } from "../../core/xml/errors.js";
 import { streamHeader } from "../../core/xml/stream.js";
 import type { StreamHandler } from "../stream/xmpp-connection.js";
 import { WebSocketConnection } from "./connection.js";
-import { NS_FRAMING, WS_CLOSE } from "./framing.js";
+import { NS_FRAMING } from "../../core/xml/ns.js";
+import { WS_CLOSE } from "./framing.js";
 
 interface Recorded {
   events: string[];

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { FramingError } from "../../core/xml/errors.js";
 import { STREAM_CLOSE, streamError, streamHeader } from "../../core/xml/stream.js";
-import { IncomingFramer, NS_FRAMING, OutgoingTranslator, WS_CLOSE, openToStreamAttrs } from "./framing.js";
+import { NS_FRAMING } from "../../core/xml/ns.js";
+import { IncomingFramer, OutgoingTranslator, WS_CLOSE, openToStreamAttrs } from "./framing.js";
 
 const b = (s: string): Buffer => Buffer.from(s);
 const str = (ms: (string | Buffer)[]): string[] => ms.map((m) => m.toString());

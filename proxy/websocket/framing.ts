@@ -6,11 +6,10 @@
  */
 import { Framer, type FramerLimits } from "../../core/xml/framer.js";
 import { FramingError } from "../../core/xml/errors.js";
-import { escapeXml, parseStanza } from "../../core/xml/element.js";
+import { escapeXML, parseStanza } from "../../core/xml/element.js";
 import { peekAttr } from "../../core/xml/peek.js";
-import { NS_CLIENT, NS_STREAM } from "../../core/xml/stream.js";
+import { NS_CLIENT, NS_FRAMING, NS_STREAM } from "../../core/xml/ns.js";
 
-export const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
 /** The WebSocket subprotocol (RFC 7395 §3.1, IANA registry). */
 export const WS_SUBPROTOCOL = "xmpp";
 export const WS_CLOSE = `<close xmlns='${NS_FRAMING}'/>`;
@@ -98,7 +97,7 @@ function openElement(attrs: Record<string, string>): string {
   let s = `<open xmlns='${NS_FRAMING}'`;
   for (const k of ["from", "to", "id", "version", "xml:lang"]) {
     const v = attrs[k];
-    if (v !== undefined) s += ` ${k}='${escapeXml(v)}'`;
+    if (v !== undefined) s += ` ${k}='${escapeXML(v)}'`;
   }
   return s + "/>";
 }

@@ -1,0 +1,32 @@
+/** Every XML namespace the proxy reads or writes: the one place they are spelled out. */
+
+// RFC 6120: streams, negotiation, errors
+export const NS_STREAM = "http://etherx.jabber.org/streams"; // §4.8.1: the stream: prefix
+export const NS_CLIENT = "jabber:client"; // §4.8.2: content namespace of a c2s stream
+export const NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"; // §5: STARTTLS
+export const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"; // §6: SASL
+export const NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"; // §7: resource binding
+export const NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"; // §4.9.3: stream error conditions
+export const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"; // §8.3: stanza error conditions
+
+// RFC 7395: XMPP over WebSocket
+export const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
+
+// XEP-0045 Multi-User Chat
+export const NS_MUC = "http://jabber.org/protocol/muc"; // §7.2: join request
+export const NS_MUC_USER = "http://jabber.org/protocol/muc#user"; // §7.2.3: occupant items, status codes
+export const NS_MUC_ADMIN = "http://jabber.org/protocol/muc#admin"; // §8-§9: role/affiliation changes
+
+// Other extensions
+export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"; // XEP-0030
+export const NS_PING = "urn:xmpp:ping"; // XEP-0199 / XEP-0410
+export const NS_DELAY = "urn:xmpp:delay"; // XEP-0203: delayed delivery stamps on history
+export const NS_SID = "urn:xmpp:sid:0"; // XEP-0359: stanza-id / origin-id
+export const NS_CARBONS = "urn:xmpp:carbons:2"; // XEP-0280 message carbons
+export const NS_FORWARD = "urn:xmpp:forward:0"; // XEP-0297: stanza forwarding (inside carbons)
+export const NS_SM_2 = "urn:xmpp:sm:2"; // XEP-0198 stream management, old version
+export const NS_SM_3 = "urn:xmpp:sm:3"; // XEP-0198 stream management
+export const NS_SASL2 = "urn:xmpp:sasl:2"; // XEP-0388
+export const NS_BIND2 = "urn:xmpp:bind:0"; // XEP-0386
+export const NS_FAST = "urn:xmpp:fast:0"; // XEP-0484
+export const NS_SASL_CB = "urn:xmpp:sasl-cb:0"; // XEP-0440: channel-binding types
