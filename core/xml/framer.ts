@@ -1,5 +1,14 @@
-import { isUtf8 } from "node:buffer";
 import { FramingError } from "./errors.js";
+import { B, isForbiddenControl, isNameByte, isNameStartByte, isSpace, tokString } from "./framer/bytes.js";
+import { FrameCollector } from "./framer/collector.js";
+import {
+  DEFAULT_LIMITS, Max, frameLimit, tooDeep, type FramerLimits,
+} from "./framer/limits.js";
+import { bangByte, declByte } from "./framer/markup.js";
+import { NamespaceScopes } from "./framer/namespaces.js";
+import { checkReference, decodeAttr } from "./framer/references.js";
+
+export { DEFAULT_LIMITS, type FramerLimits };
 
 /**
  * Byte-level XMPP stream framer.
@@ -18,24 +27,16 @@ import { FramingError } from "./errors.js";
  * small constant; core/xml/framer.fuzz.test.ts checks that and the rest on generated input.
  * Stanzas come out as the exact bytes the peer sent, so untouched stanzas can be forwarded without
  * building an element tree.
+ *
+ * This file is the tokenizer: one state machine over the bytes, kept in a single loop because it
+ * runs for every byte the proxy reads (bench/framer-ab.ts measures it). What it checks along the
+ * way lives beside it in ./framer/: byte classes, limits, '<!' and '<?' constructs, references,
+ * namespace prefixes, and the collection and UTF-8 check of each frame.
  */
-export interface FramerLimits {
-  /** Max bytes of one top-level element (stanza or nonza). */
-  maxStanzaSize: number;
-  /** Max element nesting inside the stream (a bare `<message/>` is depth 1). */
-  maxDepth: number;
-}
-
 export type FrameEvent =
   | { type: "open"; name: string; attrs: Record<string, string> }
   | { type: "stanza"; name: string; bytes: Buffer }
   | { type: "close" };
-
-export const DEFAULT_LIMITS: FramerLimits = { maxStanzaSize: 262_144, maxDepth: 64 };
-
-/** The stream header and the XML declaration are small; anything longer is abuse. */
-const MAX_HEADER_BYTES = 8192;
-const MAX_ENTITY_BYTES = 12;
 
 const enum S {
   Text,
@@ -56,53 +57,8 @@ const enum S {
   Closed,
 }
 
-const LT = 0x3c, GT = 0x3e, SLASH = 0x2f, EQ = 0x3d, AMP = 0x26, SEMI = 0x3b, BANG = 0x21, QM = 0x3f;
-const DQ = 0x22, SQ = 0x27;
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
-}
-/** XML 1.0 §2.2: C0 controls other than TAB, LF, CR are not characters at all. */
-function isForbiddenControl(c: number): boolean {
-  return c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d;
-}
-function isNameByte(c: number): boolean {
-  return !(isSpace(c) || c === LT || c === GT || c === SLASH || c === EQ || c === DQ || c === SQ || c === AMP ||
-    c === SEMI || c === BANG || c === QM || c < 0x20);
-}
-function isNameStartByte(c: number): boolean {
-  return isNameByte(c) && !(c >= 0x30 && c <= 0x39) && c !== 0x2d && c !== 0x2e;
-}
-
-const U_FFFE = Buffer.from([0xef, 0xbf, 0xbe]);
-const U_FFFF = Buffer.from([0xef, 0xbf, 0xbf]);
-
-/**
- * The bytes of a name as a string. Names are almost always ASCII: building them without a Buffer
- * halves the framer's cost per stanza (bench: 4.6 → 2.0 µs for a 222-byte chat message).
- */
-function tokString(t: number[]): string {
-  for (let i = 0; i < t.length; i++) if (t[i]! >= 0x80) return Buffer.from(t).toString("utf8");
-  return String.fromCharCode.apply(null, t);
-}
-
-const PREDEFINED = new Set(["lt", "gt", "amp", "quot", "apos"]);
-function isXmlChar(cp: number): boolean {
-  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) ||
-    (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
-}
-
-function decodeAttr(raw: string): string {
-  return raw.replace(/&(lt|gt|amp|quot|apos|#x[0-9a-fA-F]+|#[0-9]+);/g, (_m, e: string) => {
-    switch (e) {
-      case "lt": return "<";
-      case "gt": return ">";
-      case "amp": return "&";
-      case "quot": return '"';
-      case "apos": return "'";
-      default: return String.fromCodePoint(e[1] === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
-    }
-  });
+function malformed(message: string): FramingError {
+  return new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", message);
 }
 
 export class Framer {
@@ -113,7 +69,6 @@ export class Framer {
   private stack: string[] = [];
   private tok: number[] = []; // bytes of the name/entity/bang being read
   private tagName = "";
-  private isEnd = false;
   private attrNames: string[] = [];
   private attrName = "";
   private attrVal: number[] = [];
@@ -126,16 +81,12 @@ export class Framer {
   private failed: FramingError | undefined;
   /** Consecutive ']' in character data, across chunks ("]]>" is not allowed there, XML 1.0 §2.4). */
   private textBrackets = 0;
-  /** Namespace prefixes declared (xmlns:p) by the open elements, innermost last, with their depth. */
-  private nsStack: { depth: number; prefixes: string[] }[] = [];
+  private ns = new NamespaceScopes();
   /** Prefixes declared and prefixed attribute names seen in the tag being read. */
   private declHere: string[] = [];
   private prefixedAttrs: string[] = [];
-  // the current top-level element (or stream header) being collected
-  private collecting = false;
-  private chunks: Buffer[] = [];
-  private collected = 0;
-  private start = 0;
+  /** The current top-level element (or stream header) being collected, and its name. */
+  private frame = new FrameCollector();
   private topName = "";
 
   constructor(limits: Partial<FramerLimits> = {}) {
@@ -154,12 +105,10 @@ export class Framer {
     this.depth = 0;
     this.stack = [];
     this.tok = [];
-    this.collecting = false;
-    this.chunks = [];
-    this.collected = 0;
+    this.frame.drop();
     this.sawDecl = false;
     this.sawAnything = false;
-    this.nsStack = [];
+    this.ns.clear();
     this.textBrackets = 0;
   }
 
@@ -168,7 +117,7 @@ export class Framer {
    * Never more than the stanza (or header) limit plus a small constant: the fuzz suite checks it.
    */
   get bufferedBytes(): number {
-    return this.collected + this.tok.length + this.attrVal.length;
+    return this.frame.held + this.tok.length + this.attrVal.length;
   }
 
   /**
@@ -188,8 +137,7 @@ export class Framer {
         : new FramingError("XML_INTERNAL", "internal-server-error", `internal error: ${(e as Error).message}`);
       this.failed = err;
       this.state = S.Closed;
-      this.chunks = [];
-      this.collected = 0;
+      this.frame.drop();
       this.tok = [];
       this.attrVal = [];
       return { events: out, error: err };
@@ -205,42 +153,41 @@ export class Framer {
 
   private scan(data: Buffer, out: FrameEvent[]): FrameEvent[] {
     if (this.state === S.Closed) return out;
-    if (this.collecting) this.start = 0;
+    this.frame.nextChunk();
     const n = data.length;
     for (let i = 0; i < n; i++) {
       const c = data[i]!;
-      if (c < 0x20 && isForbiddenControl(c) && this.state !== S.Closed) {
-        throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "control character in XML");
-      }
+      if (c < 0x20 && isForbiddenControl(c) && this.state !== S.Closed) throw malformed("control character in XML");
       switch (this.state) {
         case S.Text: {
-          if (c === LT) {
+          if (c === B.LT) {
             this.textBrackets = 0;
-            if (this.depth === 1 && !this.collecting) this.beginCollect(i);
-            else if (this.depth === 0 && !this.collecting) this.beginCollect(i);
+            // a '<' at the stream's top level begins a frame: the header (depth 0) or a stanza (depth 1)
+            if (this.depth <= 1 && !this.frame.active) {
+              this.frame.begin(i);
+              this.topName = "";
+            }
             this.state = S.TagOpen;
           } else if (this.depth <= 1) {
             // RFC 6120 §4.1: between stanzas only whitespace (keepalives) may appear
-            if (!isSpace(c)) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "text outside of a stanza");
-          } else if (c === AMP) {
+            if (!isSpace(c)) throw malformed("text outside of a stanza");
+          } else if (c === B.AMP) {
             this.textBrackets = 0;
             this.returnState = S.Text;
             this.tok = [];
             this.state = S.Entity;
-          } else if (c === 0x5d) {
+          } else if (c === B.RBRACKET) {
             this.textBrackets++;
           } else if (this.textBrackets !== 0) {
             // counted across chunks: "]]" at the end of one chunk and ">" at the start of the next
-            if (c === GT && this.textBrackets >= 2) {
-              throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "']]>' in character data");
-            }
+            if (c === B.GT && this.textBrackets >= 2) throw malformed("']]>' in character data");
             this.textBrackets = 0;
           } else {
             // plain character data: skip to the next byte that means anything here ('<', '&', ']' or
             // a control character, which the loop's check above then sees)
             while (i + 1 < n) {
               const d = data[i + 1]!;
-              if (d === LT || d === AMP || d === 0x5d || d < 0x20) break;
+              if (d === B.LT || d === B.AMP || d === B.RBRACKET || d < 0x20) break;
               i++;
             }
           }
@@ -248,78 +195,52 @@ export class Framer {
         }
         case S.TagOpen: {
           this.sawAnything = true;
-          if (c === SLASH) {
-            this.isEnd = true;
+          if (c === B.SLASH) {
             this.tok = [];
             this.state = S.EndName;
-          } else if (c === BANG) {
+          } else if (c === B.BANG) {
             this.tok = [];
             this.state = S.Bang;
-          } else if (c === QM) {
+          } else if (c === B.QM) {
             if (this.depth !== 0 || this.sawDecl || this.stack.length > 0) {
               throw new FramingError("XML_RESTRICTED", "restricted-xml", "processing instruction");
             }
             this.tok = [];
             this.state = S.Decl;
           } else if (isNameStartByte(c)) {
-            this.isEnd = false;
             this.tok = [];
             this.tok.push(c);
             this.state = S.StartName;
           } else {
-            throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "bad character after '<'");
+            throw malformed("bad character after '<'");
           }
           break;
         }
         case S.Decl: {
-          // '<?xml version="1.0" …?>' (XML 1.0 §2.8) is the only PI allowed, once, before the header
-          this.tok.push(c);
-          if (this.tok.length > 256) throw new FramingError("XML_HEADER_TOO_LARGE", "policy-violation", "XML declaration too long");
-          const t = this.tok;
-          if (t.length === 4) {
-            if (!(t[0] === 0x78 && t[1] === 0x6d && t[2] === 0x6c && isSpace(t[3]!))) {
-              throw new FramingError("XML_RESTRICTED", "restricted-xml", "processing instruction");
-            }
-          }
-          if (c === GT && t.length >= 2 && t[t.length - 2] === QM) {
-            if (t.length < 5) throw new FramingError("XML_RESTRICTED", "restricted-xml", "processing instruction");
-            const decl = Buffer.from(t).toString("latin1");
-            const enc = /encoding\s*=\s*["']([^"']*)["']/.exec(decl);
-            if (enc && enc[1]!.toLowerCase() !== "utf-8") {
-              throw new FramingError("XML_NOT_WELL_FORMED", "unsupported-encoding", "only UTF-8 is allowed");
-            }
+          if (declByte(this.tok, c)) {
             this.sawDecl = true;
-            this.collecting = false;
-            this.chunks = [];
-            this.collected = 0;
+            this.frame.drop(); // the declaration is not part of the header frame
             this.state = S.Text;
           }
           break;
         }
         case S.Bang: {
-          this.tok.push(c);
-          const s = tokString(this.tok);
-          if (s === "[CDATA[") {
-            if (this.depth < 2) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "CDATA outside of a stanza");
+          if (bangByte(this.tok, c, this.depth)) {
             this.cdataMatch = 0;
             this.state = S.Cdata;
-          } else if (s.startsWith("--") || s.startsWith("DOCTYPE") || s.startsWith("ENTITY")) {
-            throw new FramingError("XML_RESTRICTED", "restricted-xml", s.startsWith("--") ? "comment" : "DTD");
-          } else if (!"[CDATA[".startsWith(s) && !"DOCTYPE".startsWith(s) && !"ENTITY".startsWith(s) && s !== "-") {
-            throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "bad '<!' construct");
           }
           break;
         }
         case S.Cdata: {
-          if (c === 0x5d) this.cdataMatch = Math.min(this.cdataMatch + 1, 2);
-          else if (c === GT && this.cdataMatch === 2) this.state = S.Text;
+          if (c === B.RBRACKET) this.cdataMatch = Math.min(this.cdataMatch + 1, 2);
+          else if (c === B.GT && this.cdataMatch === 2) this.state = S.Text;
           else this.cdataMatch = 0;
           break;
         }
         case S.StartName: {
           if (isNameByte(c)) {
             this.tok.push(c);
-            if (this.tok.length > 1024) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "name too long");
+            if (this.tok.length > Max.NAME_BYTES) throw malformed("name too long");
           } else {
             this.tagName = tokString(this.tok);
             this.attrNames = [];
@@ -334,32 +255,32 @@ export class Framer {
         }
         case S.InTag: {
           if (isSpace(c)) this.spaceBeforeAttr = true;
-          else if (c === GT) this.openElement(out, data, i, false);
-          else if (c === SLASH) this.state = S.SelfCloseGt;
+          else if (c === B.GT) this.openElement(out, data, i, false);
+          else if (c === B.SLASH) this.state = S.SelfCloseGt;
           else if (isNameStartByte(c) && this.spaceBeforeAttr) {
             this.tok = [];
             this.tok.push(c);
             this.state = S.AttrName;
           } else {
-            throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "bad character in tag");
+            throw malformed("bad character in tag");
           }
           break;
         }
         case S.SelfCloseGt: {
-          if (c !== GT) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "expected '>' after '/'");
+          if (c !== B.GT) throw malformed("expected '>' after '/'");
           this.openElement(out, data, i, true);
           break;
         }
         case S.AttrName: {
           if (isNameByte(c)) {
             this.tok.push(c);
-            if (this.tok.length > 1024) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "name too long");
+            if (this.tok.length > Max.NAME_BYTES) throw malformed("name too long");
             break;
           }
           const name = tokString(this.tok);
           // XML 1.0 §3.1 (Unique Att Spec)
-          if (this.attrNames.includes(name)) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "duplicate attribute");
-          if (this.attrNames.length >= 64) throw new FramingError("XML_NOT_WELL_FORMED", "policy-violation", "too many attributes");
+          if (this.attrNames.includes(name)) throw malformed("duplicate attribute");
+          if (this.attrNames.length >= Max.ATTRIBUTES) throw new FramingError("XML_NOT_WELL_FORMED", "policy-violation", "too many attributes");
           this.attrNames.push(name);
           if (name.includes(":")) {
             // Namespaces in XML 1.0 §3: xmlns:p declares p; any other prefix must be declared
@@ -372,30 +293,31 @@ export class Framer {
           break;
         }
         case S.AttrEq: {
-          if (c === EQ) this.state = S.AttrQuote;
-          else if (!isSpace(c)) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "expected '=' after attribute name");
+          if (c === B.EQ) this.state = S.AttrQuote;
+          else if (!isSpace(c)) throw malformed("expected '=' after attribute name");
           break;
         }
         case S.AttrQuote: {
-          if (c === DQ || c === SQ) {
+          if (c === B.DQ || c === B.SQ) {
             this.quote = c;
             this.attrVal = [];
             this.state = S.AttrValue;
           } else if (!isSpace(c)) {
-            throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "attribute value not quoted");
+            throw malformed("attribute value not quoted");
           }
           break;
         }
         case S.AttrValue: {
           if (c === this.quote) {
+            // only the stream header's attributes are kept (the open event carries them)
             if (this.depth === 0 && this.attrName !== "__proto__") this.attrs[this.attrName] = decodeAttr(Buffer.from(this.attrVal).toString("utf8"));
             this.spaceBeforeAttr = false;
             this.state = S.InTag;
-          } else if (c === LT) {
-            throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "'<' in attribute value");
+          } else if (c === B.LT) {
+            throw malformed("'<' in attribute value"); // XML 1.0 §3.1 WFC: No < in Attribute Values
           } else {
             if (this.depth === 0) this.attrVal.push(c);
-            if (c === AMP) {
+            if (c === B.AMP) {
               this.returnState = S.AttrValue;
               this.tok = [];
               this.state = S.Entity;
@@ -404,7 +326,7 @@ export class Framer {
               const q = this.quote;
               while (i + 1 < n) {
                 const d = data[i + 1]!;
-                if (d === q || d === LT || d === AMP || d < 0x20) break;
+                if (d === q || d === B.LT || d === B.AMP || d < 0x20) break;
                 i++;
               }
             }
@@ -412,141 +334,58 @@ export class Framer {
           break;
         }
         case S.Entity: {
-          if (c === SEMI) {
-            this.checkEntity();
+          if (c === B.SEMI) {
+            checkReference(tokString(this.tok));
             if (this.returnState === S.AttrValue && this.depth === 0) {
               for (const b of this.tok) this.attrVal.push(b);
-              this.attrVal.push(SEMI);
+              this.attrVal.push(B.SEMI);
             }
             this.state = this.returnState;
           } else {
             this.tok.push(c);
-            if (this.tok.length > MAX_ENTITY_BYTES || !isNameByte(c)) {
-              throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "bad entity reference");
-            }
+            if (this.tok.length > Max.ENTITY_BYTES || !isNameByte(c)) throw malformed("bad entity reference");
           }
           break;
         }
         case S.EndName: {
           if (isNameByte(c)) {
             this.tok.push(c);
-            if (this.tok.length > 1024) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "name too long");
+            if (this.tok.length > Max.NAME_BYTES) throw malformed("name too long");
           } else if (isSpace(c)) {
             this.state = S.EndTagSpace;
-          } else if (c === GT) {
+          } else if (c === B.GT) {
             this.closeElement(out, data, i);
           } else {
-            throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "bad end tag");
+            throw malformed("bad end tag");
           }
           break;
         }
         case S.EndTagSpace: {
-          if (c === GT) this.closeElement(out, data, i);
-          else if (!isSpace(c)) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "bad end tag");
+          if (c === B.GT) this.closeElement(out, data, i);
+          else if (!isSpace(c)) throw malformed("bad end tag");
           break;
         }
         case S.Closed:
           return out;
       }
     }
-    if (this.collecting) {
-      const rest = data.subarray(this.start);
-      this.collected += rest.length;
-      const max = this.depth === 0 ? MAX_HEADER_BYTES : this.limits.maxStanzaSize;
-      if (this.collected > max) {
-        throw this.depth === 0
-          ? new FramingError("XML_HEADER_TOO_LARGE", "policy-violation", "stream header too large")
-          : new FramingError("XML_STANZA_TOO_LARGE", "policy-violation", `stanza larger than ${max} bytes`);
-      }
-      // copy: the socket may reuse its buffer, and holding a slice would pin the whole chunk
-      this.chunks.push(Buffer.from(rest));
-    }
+    if (this.frame.active) this.frame.keepRest(data, frameLimit(this.limits, this.depth === 0), this.depth === 0);
     return out;
   }
 
-  private beginCollect(i: number): void {
-    this.collecting = true;
-    this.chunks = [];
-    this.collected = 0;
-    this.start = i;
-    this.topName = "";
-  }
-
-  private finishCollect(data: Buffer, i: number): Buffer {
-    const tail = data.subarray(this.start, i + 1);
-    const total = this.collected + tail.length;
-    const max = this.depth === 0 ? MAX_HEADER_BYTES : this.limits.maxStanzaSize;
-    if (total > max) {
-      throw this.depth === 0
-        ? new FramingError("XML_HEADER_TOO_LARGE", "policy-violation", "stream header too large")
-        : new FramingError("XML_STANZA_TOO_LARGE", "policy-violation", `stanza larger than ${max} bytes`);
-    }
-    // A frame that is a whole chunk of its own (one TLS record per stanza is the common case) is
-    // returned as is when the chunk owns its memory: nothing else to pin, and sockets never reuse
-    // the buffers they emit. Anything else is copied (a slice would pin the whole chunk).
-    const bytes = this.chunks.length === 0
-      ? (tail.length === data.length && data.byteOffset === 0 && data.buffer.byteLength === data.length ? data : Buffer.from(tail))
-      : Buffer.concat([...this.chunks, tail], total);
-    this.collecting = false;
-    this.chunks = [];
-    this.collected = 0;
-    this.start = i + 1;
-    if (!isUtf8(bytes)) throw new FramingError("XML_INVALID_UTF8", "not-well-formed", "invalid UTF-8");
-    // U+FFFE and U+FFFF are valid UTF-8 but not XML characters (XML 1.0 §2.2); servers' parsers refuse them
-    if (bytes.includes(0xbf) && (bytes.includes(U_FFFE) || bytes.includes(U_FFFF))) {
-      throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "non-character U+FFFE/U+FFFF");
-    }
-    return bytes;
-  }
-
-  /** Namespaces in XML 1.0 §3, §5: every prefix used on this element is declared here or above. */
-  private checkPrefixes(name: string): void {
-    for (const p of this.declHere) {
-      if (p === "" || p.includes(":") || p === "xmlns") {
-        throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "invalid namespace prefix declaration");
-      }
-    }
-    this.checkQName(name, false);
-    for (const a of this.prefixedAttrs) this.checkQName(a, true);
-  }
-
-  private checkQName(qname: string, isAttr: boolean): void {
-    const colon = qname.indexOf(":");
-    if (colon < 0) return;
-    const prefix = qname.slice(0, colon);
-    if (colon === 0 || colon === qname.length - 1 || qname.indexOf(":", colon + 1) >= 0) {
-      throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "malformed qualified name");
-    }
-    if (prefix === "xml") return;
-    if (prefix === "xmlns") {
-      if (isAttr) return;
-      throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "reserved prefix xmlns on an element");
-    }
-    if (this.declHere.includes(prefix)) return;
-    for (let k = this.nsStack.length - 1; k >= 0; k--) if (this.nsStack[k]!.prefixes.includes(prefix)) return;
-    throw new FramingError("XML_BAD_PREFIX", "bad-namespace-prefix", "undeclared namespace prefix");
-  }
-
-  private checkEntity(): void {
-    const name = tokString(this.tok);
-    if (PREDEFINED.has(name)) return;
-    let cp = NaN;
-    if (/^#x[0-9a-fA-F]{1,6}$/.test(name)) cp = parseInt(name.slice(2), 16);
-    else if (/^#[0-9]{1,7}$/.test(name)) cp = parseInt(name.slice(1), 10);
-    else if (/^[A-Za-z_][\w.-]*$/.test(name)) {
-      // RFC 6120 §11.1: no entity references other than the predefined ones
-      throw new FramingError("XML_RESTRICTED", "restricted-xml", "entity reference");
-    }
-    if (!isXmlChar(cp)) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "bad character reference");
+  private finishFrame(data: Buffer, i: number): Buffer {
+    return this.frame.finish(data, i, frameLimit(this.limits, this.depth === 0), this.depth === 0);
   }
 
   private openElement(out: FrameEvent[], data: Buffer, i: number, selfClosing: boolean): void {
     const name = this.tagName;
     this.state = S.Text;
-    if (this.depth > 0 && (this.declHere.length > 0 || this.prefixedAttrs.length > 0 || name.includes(":"))) this.checkPrefixes(name);
-    if (this.declHere.length > 0 && !selfClosing) this.nsStack.push({ depth: this.depth, prefixes: this.declHere });
+    if (this.depth > 0 && (this.declHere.length > 0 || this.prefixedAttrs.length > 0 || name.includes(":"))) {
+      this.ns.check(name, this.declHere, this.prefixedAttrs);
+    }
+    if (this.declHere.length > 0 && !selfClosing) this.ns.open(this.depth, this.declHere);
     if (this.depth === 0) {
-      this.finishCollect(data, i); // validates size and UTF-8 of the header
+      this.finishFrame(data, i); // validates size and UTF-8 of the header
       this.depth = 1;
       this.stack.push(name);
       out.push({ type: "open", name, attrs: this.attrs });
@@ -558,11 +397,9 @@ export class Framer {
     }
     if (this.depth === 1) this.topName = name;
     // the new element sits at nesting level `depth` inside the stream (a stanza is level 1)
-    if (this.depth > this.limits.maxDepth) {
-      throw new FramingError("XML_TOO_DEEP", "policy-violation", `elements nested deeper than ${this.limits.maxDepth}`);
-    }
+    if (this.depth > this.limits.maxDepth) throw tooDeep(this.limits.maxDepth);
     if (selfClosing) {
-      if (this.depth === 1) out.push({ type: "stanza", name, bytes: this.finishCollect(data, i) });
+      if (this.depth === 1) out.push({ type: "stanza", name, bytes: this.finishFrame(data, i) });
       return;
     }
     this.depth++;
@@ -573,15 +410,15 @@ export class Framer {
     const name = tokString(this.tok);
     this.state = S.Text;
     const open = this.stack.pop();
-    if (open !== name) throw new FramingError("XML_NOT_WELL_FORMED", "not-well-formed", "mismatched end tag");
+    if (open !== name) throw malformed("mismatched end tag");
     this.depth--;
-    if (this.nsStack.length !== 0 && this.nsStack[this.nsStack.length - 1]!.depth === this.depth) this.nsStack.pop();
+    this.ns.close(this.depth);
     if (this.depth === 0) {
-      this.collecting = false;
+      this.frame.active = false;
       this.state = S.Closed;
       out.push({ type: "close" });
     } else if (this.depth === 1) {
-      out.push({ type: "stanza", name: this.topName, bytes: this.finishCollect(data, i) });
+      out.push({ type: "stanza", name: this.topName, bytes: this.finishFrame(data, i) });
     }
   }
 

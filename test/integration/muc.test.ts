@@ -461,21 +461,60 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     });
 
     it("never shows one account's room traffic to another account's session", async () => {
-      const room = uniqueRoom(server.muc, "iso");
+      // alice's rooms (alice through the proxy, bob straight on the server) and carol's own room,
+      // which carol joins through the same proxy: carol's session does get room traffic, just not alice's
+      const aliceRooms = [uniqueRoom(server.muc, "iso-alice"), uniqueRoom(server.muc, "iso-alice")];
+      const carolRoom = uniqueRoom(server.muc, "iso-carol");
       const bob = await direct("bob", "iso");
-      await createRoom(bob, room, "bob");
-      const a = await viaProxy("alice", "iso");
+      for (const r of [...aliceRooms, carolRoom]) await createRoom(bob, r, "bob");
       const c = await viaProxy("carol", "iso");
-      await join(a, room, "alice");
-      await join(c, room, "carol");
-      const id = await groupchat(bob, room, "for both");
-      await a.waitFor((el) => el.attrs.id === id);
-      await c.waitFor((el) => el.attrs.id === id);
-      await a.send(xml("message", { to: `${room}/bob`, type: "chat" }, xml("body", {}, "alice private")));
-      await sleep(300);
-      for (const el of a.received) if (el.attrs.to) expect(String(el.attrs.to)).toBe(a.jid);
-      for (const el of c.received) if (el.attrs.to) expect(String(el.attrs.to)).toBe(c.jid);
-      expect(c.received.some((el) => el.getChildText("body") === "alice private")).toBe(false);
+      await join(c, carolRoom, "carol");
+      const a1 = await viaProxy("alice", "iso1");
+      const a2 = await viaProxy("alice", "iso2");
+      for (const r of aliceRooms) {
+        await join(a1, r, "alice");
+        await join(a2, r, "alice");
+      }
+
+      // Every kind of room traffic, each carrying `marker` in its text and its id. The proxy
+      // rewrites `to` on every delivery, so `to` says nothing about where a stanza came from:
+      // what carol receives is judged by its content and by its origin.
+      const marker = `iso-${randomUUID()}`;
+      let seq = 0;
+      const mid = (): string => `${marker}-${++seq}`;
+      for (const r of aliceRooms) {
+        await bob.send(xml("message", { to: r, type: "groupchat", id: mid() }, xml("body", {}, `${marker} from bob`)));
+        await a1.send(xml("message", { to: r, type: "groupchat", id: mid() }, xml("body", {}, `${marker} from alice`)));
+        await bob.send(xml("message", { to: r, type: "groupchat", id: mid() }, xml("subject", {}, `${marker} subject`)));
+        await bob.send(xml("presence", { to: `${r}/bob`, id: mid() }, xml("status", {}, `${marker} status`)));
+        await bob.send(xml("message", { to: `${r}/alice`, type: "chat", id: mid() }, xml("body", {}, `${marker} private to alice`)));
+        await a1.send(xml("message", { to: `${r}/bob`, type: "chat", id: mid() }, xml("body", {}, `${marker} private from alice`)));
+      }
+      const carolsId = await groupchat(bob, carolRoom, "for carol");
+
+      // alice's sessions got the room traffic (so it did pass through the proxy), carol got her room's
+      const fromRoom = (el: Element, rooms: string[]): boolean => rooms.includes(String(el.attrs.from ?? "").split("/")[0]!);
+      for (const r of aliceRooms) {
+        for (const s of [a1, a2]) {
+          for (const text of ["from bob", "from alice", "private to alice"]) {
+            await s.waitFor((el) => fromRoom(el, [r]) && el.getChildText("body") === `${marker} ${text}`);
+          }
+          await s.waitFor((el) => fromRoom(el, [r]) && el.getChildText("subject") === `${marker} subject`);
+          await s.waitFor((el) => fromRoom(el, [r]) && el.is("presence") && el.getChildText("status") === `${marker} status`);
+        }
+      }
+      await c.waitFor((el) => el.attrs.id === carolsId && fromRoom(el, [carolRoom]));
+      await sleep(500); // anything that would leak to carol has had time to arrive
+
+      // over everything carol's client received: nothing with alice's content, nothing from alice's rooms
+      const withMarker = (s: TestClient): string[] => s.received.filter((el) => el.toString().includes(marker)).map(String);
+      const fromAliceRooms = (s: TestClient): string[] => s.received.filter((el) => fromRoom(el, aliceRooms)).map(String);
+      expect(withMarker(c)).toEqual([]);
+      expect(fromAliceRooms(c)).toEqual([]);
+      // the same counts on alice's session are not empty: they do see what they look for
+      expect(withMarker(a1).length).toBeGreaterThanOrEqual(aliceRooms.length * 5);
+      expect(fromAliceRooms(a1).length).toBeGreaterThanOrEqual(aliceRooms.length * 5);
+      expect(c.received.filter((el) => fromRoom(el, [carolRoom])).length).toBeGreaterThan(0);
     });
   });
 });
