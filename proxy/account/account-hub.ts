@@ -62,13 +62,28 @@ export class AccountHub {
     if (this.wanted && !this.session?.online && !this.connecting) this.scheduleConnect(0);
   }
 
+  /**
+   * A session bound `link.jid`. Links belong to the session object: the machine addresses
+   * sessions by full JID, so there is one live link per JID. A JID still held by another link
+   * means a new stream took the resource over (RFC 6120 §7.7.2.2: the server ends the old
+   * stream with <conflict/>, but that stream's close reaches us whenever it does): the old
+   * link's rooms end first, as a replacement, then the new link is stored.
+   */
   attach(link: SessionLink): void {
+    const old = this.sessions.get(link.jid);
+    if (old && old !== link) {
+      this.sessions.delete(link.jid);
+      this.log.info({ jid: link.jid }, "session replaced by a new stream with the same resource");
+      this.execute(this.rooms.sessionReplaced(link.jid, Date.now()));
+    }
     this.sessions.set(link.jid, link);
   }
 
-  detach(jid: string): void {
-    if (!this.sessions.delete(jid)) return;
-    this.execute(this.rooms.sessionGone(jid, Date.now()));
+  /** The session of `link` is gone. A link replaced meanwhile touches nothing of its successor. */
+  detach(link: SessionLink): void {
+    if (this.sessions.get(link.jid) !== link) return;
+    this.sessions.delete(link.jid);
+    this.execute(this.rooms.sessionGone(link.jid, Date.now()));
   }
 
   get sessionCount(): number {
@@ -88,9 +103,11 @@ export class AccountHub {
    * A stanza from a downstream session that may concern a room. Returns true when the machine
    * took it; false means "send the original bytes through the session's own stream".
    */
-  fromClient(jid: string, el: Element): boolean {
-    if (this.refuseJoinOverLimit(jid, el)) return true;
-    const actions = this.rooms.fromSession(jid, el, Date.now());
+  fromClient(link: SessionLink, el: Element): boolean {
+    // a replaced stream (its server leg got <conflict/>) speaks for nobody any more: dropped
+    if (this.sessions.get(link.jid) !== link) return true;
+    if (this.refuseJoinOverLimit(link, el)) return true;
+    const actions = this.rooms.fromSession(link.jid, el, Date.now());
     let pass = false;
     for (const a of actions) if (a.kind === "passthrough") pass = true;
     this.execute(actions);
@@ -102,7 +119,7 @@ export class AccountHub {
    * account is not in yet, while it already has `maxRooms` rooms, is answered here with a
    * policy-violation presence error (RFC 6120 §8.3.3.12) and never reaches the server.
    */
-  private refuseJoinOverLimit(jid: string, el: Element): boolean {
+  private refuseJoinOverLimit(link: SessionLink, el: Element): boolean {
     const max = this.opts.maxRooms;
     if (max === undefined || el.name !== "presence" || el.attrs.type !== undefined) return false;
     if (!el.getChild("x", NS_MUC)) return false;
@@ -113,13 +130,13 @@ export class AccountHub {
     if (this.rooms.rooms().length < max) return false;
     this.stats.joinsRefused++;
     this.log.info({ room: to.slice(0, slash), limit: max, code: "ROOM_LIMIT" }, "join refused: per-account room limit");
-    const err = new Element("presence", { from: to, to: jid, type: "error" });
+    const err = new Element("presence", { from: to, to: link.jid, type: "error" });
     if (typeof el.attrs.id === "string") err.attrs.id = el.attrs.id;
     err.c("x", { xmlns: NS_MUC });
     err.c("error", { type: "cancel" })
       .c("policy-violation", { xmlns: NS_STANZAS }).up()
       .c("text", { xmlns: NS_STANZAS, "xml:lang": "en" }).t(`this account is already in ${max} rooms, the limit of this proxy`);
-    this.sessions.get(jid)?.deliver(err.toString());
+    link.deliver(err.toString());
     return true;
   }
 
