@@ -4,7 +4,7 @@ import { sessionXml, type Action } from "../../core/muc/actions.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
-import { AccountSession } from "./account-session.js";
+import { AccountSession, AccountSessionClosed } from "./account-session.js";
 import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
 
@@ -38,8 +38,8 @@ export interface AccountHubOptions {
 export class AccountHub {
   readonly rooms: RoomMachine;
   private readonly sessions = new Map<string, SessionLink>();
+  /** The account session, from the start of its connect until it is closed or lost. */
   private session: AccountSession | undefined;
-  private connecting = false;
   private readonly outbox: Element[] = [];
   private secret: UpstreamSecret | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -59,7 +59,7 @@ export class AccountHub {
   /** Fresh credentials from a successful login (DESIGN §2: SCRAM's SaltedPassword, not the password). */
   setSecret(secret: UpstreamSecret): void {
     this.secret = secret;
-    if (this.wanted && !this.session?.online && !this.connecting) this.scheduleConnect(0);
+    if (this.wanted && !this.session) this.scheduleConnect(0);
   }
 
   /**
@@ -183,7 +183,7 @@ export class AccountHub {
           break;
         case "openAccountSession":
           this.wanted = true;
-          if (!this.session?.online && !this.connecting) this.scheduleConnect(0);
+          if (!this.session) this.scheduleConnect(0);
           break;
         case "closeAccountSession":
           this.wanted = false;
@@ -207,26 +207,29 @@ export class AccountHub {
   }
 
   private async connect(): Promise<void> {
-    if (this.connecting || !this.wanted) return;
-    this.connecting = true;
+    if (this.session || !this.wanted) return;
     const s = new AccountSession(this.opts.target, this.bare.split("@")[0]!, () => this.secret, this.opts.resourcePrefix, this.log, {
       up: (jid) => this.onUp(s, jid),
       stanza: (el) => this.onRoomStanza(el),
       down: (reason) => this.onDown(s, reason),
     });
     this.session = s;
+    const used = this.secret;
     try {
       await s.open();
       this.backoff = this.opts.backoffMinMs ?? 1000;
     } catch (err) {
+      // closed while connecting (closeAccountSession, shutdown): a later join has its own session
+      if (this.session !== s || err instanceof AccountSessionClosed) return void this.log.debug("account session connect abandoned: closed meanwhile");
+      this.session = undefined;
       const ue = err instanceof UpstreamError ? err : undefined;
       this.log.warn({ code: ue?.code, reason: (err as Error).message, retryMs: this.backoff }, "account session could not connect");
       metrics.upstreamFailed("account", ue?.code);
-      if (this.session === s) this.session = undefined;
-      // wrong credentials will not get better by retrying: wait for the next login to refresh them
-      if (ue?.code !== "UPSTREAM_AUTH" && this.wanted) this.retry();
-    } finally {
-      this.connecting = false;
+      if (!this.wanted) return;
+      // Wrong credentials do not get better by retrying: the next client login brings fresh ones
+      // (setSecret). One that came while this attempt ran is tried at once.
+      if (ue?.code !== "UPSTREAM_AUTH") this.retry();
+      else if (this.secret !== used) this.scheduleConnect(0);
     }
   }
 

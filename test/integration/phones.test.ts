@@ -140,4 +140,48 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     expect(bob.received.some((el) => el.is("presence") && el.attrs.from === `${room}/alice` && el.getChildText("show") === "xa")).toBe(false);
     expect(proxy.logs().some((l) => l.msg === "session replaced by a new stream with the same resource" && l.jid === old.jid)).toBe(true);
   });
+
+  it("account session closed while still connecting: that connect is abandoned; a join in that window gets a fresh account session", async () => {
+    const room = uniqueRoom(server.muc, "open-close");
+    const bob = await direct("bob", "open-close");
+    await createRoom(bob, room, "bob");
+    // carol has no room through this proxy: her first join opens her account session
+    const carol = await connectClient({ port: proxy.port, username: "carol", password: "carolpass", resource: `oc-${randomUUID().slice(0, 4)}` });
+    clients.push(carol);
+    const n = relay.all.length;
+    const onlineBefore = accountSessionsOnline("carol@localhost");
+    relay.holdNew = true; // the server is slow to answer the account session's connect
+    await carol.send(xml("presence", { to: `${room}/carol`, id: "first" }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
+    const leg = await until(() => relay.all[n]);
+    relay.holdNew = false;
+    // the only session leaves before the account session is up: the account session is closed while connecting
+    await carol.send(xml("presence", { to: `${room}/carol`, type: "unavailable", id: "bye" }));
+    await carol.waitFor((el) => el.is("presence") && el.attrs.id === "bye" && el.attrs.type === "unavailable");
+    // and joins again at once, the first connect still in flight: answered through a fresh account session
+    const self = await join(carol, room, "carol", { history: { maxstanzas: "0" } });
+    expect(codes(self)).toContain("110");
+    expect(leg.closed).toBe(false); // the abandoned connect was still hanging
+    await until(() => occupantsSeen(bob, room).has("carol") || undefined);
+    // the server answers the abandoned connect at last: the proxy closes it instead of binding it
+    relay.release(leg);
+    await until(() => leg.closed || undefined);
+    expect(accountSessionsOnline("carol@localhost") - onlineBefore).toBe(1);
+    const id = await groupchat(bob, room, "still there");
+    await carol.waitFor((el) => el.attrs.id === id);
+  });
+
+  function accountSessionsOnline(account: string): number {
+    return proxy.logs().filter((l) => l.msg === "account session online" && l.account === account).length;
+  }
 });
+
+/** Polls `f` until it returns something (bounded): for states with no event to wait on. */
+async function until<T>(f: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    await sleep(20);
+  }
+}

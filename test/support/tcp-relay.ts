@@ -27,6 +27,8 @@ export class TcpRelay {
   /** Every connection ever accepted, oldest first. */
   readonly all: RelayConnection[] = [];
   mode: RelayMode = "pass";
+  /** New connections accepted while set start held (see hold): a server that is slow to answer. */
+  holdNew = false;
   port = 0;
 
   private constructor(private targetPort: number, private readonly targetHost: string) {
@@ -57,6 +59,7 @@ export class TcpRelay {
     }
     const upstream = this.mode === "blackhole" ? undefined : net.connect({ host: this.targetHost, port: this.targetPort });
     const c: RelayConnection = { id: ++this.seq, openedAt: Date.now(), client, upstream, bytesUp: 0, bytesDown: 0, closed: false };
+    if (this.holdNew) this.hold(c);
     this.all.push(c);
     const close = (): void => {
       if (c.closed) return;
