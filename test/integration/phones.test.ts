@@ -170,6 +170,25 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     await carol.waitFor((el) => el.attrs.id === id);
   });
 
+  it("last session gone without a leave: the room sees the account xa (status kept); back to the session's presence when one joins", async () => {
+    const { room, bob } = await roomWithBob("phone-xa");
+    const resource = `xa-${randomUUID().slice(0, 6)}`;
+    const phone = await newPhone(resource);
+    await phone.send(xml("presence", { to: `${room}/alice` }, xml("show", {}, "chat"), xml("status", {}, "on the train"),
+      xml("x", { xmlns: "http://jabber.org/protocol/muc" }, xml("history", { maxstanzas: "0" }))));
+    await phone.waitFor((el) => el.is("presence") && codes(el).includes("110"));
+    await bob.waitFor((el) => el.is("presence") && el.attrs.from === `${room}/alice` && el.getChildText("show") === "chat");
+    await phone.stop(); // the phone's connection is gone: no leave
+    const xa = await bob.waitFor((el) => el.is("presence") && el.attrs.from === `${room}/alice` && el.getChildText("show") === "xa");
+    expect(xa.attrs.type).toBeUndefined(); // still an occupant
+    expect(xa.getChildText("status")).toBe("on the train");
+    const back = await newPhone(resource);
+    const self = await join(back, room, "alice", { history: { maxstanzas: "0" } });
+    expect(codes(self)).toContain("110");
+    const avail = await bob.waitFor((el) => el.is("presence") && el.attrs.from === `${room}/alice` && el.attrs.type === undefined && el.getChild("show") === undefined);
+    expect(bob.received.indexOf(avail)).toBeGreaterThan(bob.received.indexOf(xa));
+  });
+
   function accountSessionsOnline(account: string): number {
     return proxy.logs().filter((l) => l.msg === "account session online" && l.account === account).length;
   }
