@@ -168,6 +168,11 @@ describe("parseArgs: every flag", () => {
     expectConfigError(() => parseArgs(["--upstream-insecure", "false"]), 'config: unexpected argument "false"');
   });
 
+  it("--away-presence", () => {
+    for (const v of ["xa", "away", "keep"]) expect(flags(["--away-presence", v]).awayPresence).toBe(v);
+    expectConfigError(() => parseArgs(["--away-presence", "dnd"]), 'config: --away-presence: expected xa|away|keep, got "dnd"', "away-presence");
+  });
+
   it("--log-level", () => {
     for (const l of ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) expect(flags(["--log-level", l]).logLevel).toBe(l);
     expectConfigError(

@@ -33,6 +33,8 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" |
 export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 export type UpstreamTls = "starttls" | "direct";
 export const UPSTREAM_TLS_MODES: readonly UpstreamTls[] = ["starttls", "direct"];
+export type AwayPresence = "xa" | "away" | "keep";
+export const AWAY_PRESENCES: readonly AwayPresence[] = ["xa", "away", "keep"];
 
 export interface HostPort {
   /** Without IPv6 brackets: "::1", "0.0.0.0", "xmpp.example.com". */
@@ -79,6 +81,7 @@ export interface PartialConfig {
   accountResourcePrefix?: string;
   roomHistory?: number;
   roomIdleLeave?: number;
+  awayPresence?: AwayPresence;
 }
 
 export type ParsedArgs =
@@ -138,6 +141,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "account-resource-prefix", type: "string", metavar: "STR", default: "minimix-", help: "prefix of the resource the proxy binds upstream per account" },
   { name: "room-history", type: "integer", metavar: "N", min: 0, max: 100_000, default: "200", help: "messages kept per room for late-joining sessions" },
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
+  { name: "away-presence", type: "string", metavar: "xa|away|keep", default: "xa", help: "the account's room presence while no session is in the room (keep = the last one)" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
 ];
@@ -388,6 +392,8 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("upstream-timeout", (n) => (p.upstreamTimeout = n));
   setInt("room-history", (n) => (p.roomHistory = n));
   setInt("room-idle-leave", (n) => (p.roomIdleLeave = n));
+  const away = oneOf("away-presence", AWAY_PRESENCES);
+  if (away) p.awayPresence = away;
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

@@ -13,6 +13,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { TomlDate, TomlError, parse as parseToml } from "smol-toml";
 import {
+  type AwayPresence,
   ConfigError,
   OPTIONS,
   fail,
@@ -78,6 +79,8 @@ export interface Config {
   roomHistory: number;
   /** 0 = never leave idle rooms. */
   roomIdleLeaveMs: number;
+  /** The account's room presence while no session is in a room it did not leave. */
+  awayPresence: AwayPresence;
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
@@ -105,6 +108,7 @@ export const DEFAULTS = {
   accountResourcePrefix: "minimix-",
   roomHistory: 200,
   roomIdleLeave: 7200,
+  awayPresence: "xa",
   metrics: { host: "127.0.0.1", port: 5290 },
   wsPath: "/xmpp-websocket",
 } as const;
@@ -330,6 +334,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     accountResourcePrefix: m.accountResourcePrefix ?? DEFAULTS.accountResourcePrefix,
     roomHistory: m.roomHistory ?? DEFAULTS.roomHistory,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
+    awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };

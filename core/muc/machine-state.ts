@@ -4,7 +4,7 @@ import { IqRemapper, type PendingIq } from "./iq-remap.js";
 import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
-import { attr } from "./stanza.js";
+import { attr, copyOf, removeChildren } from "./stanza.js";
 import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
 
 export interface RoomMachineOptions {
@@ -20,7 +20,15 @@ export interface RoomMachineOptions {
   rejoinSinceMarginMs: number; // default 5 s
   /** Unanswered remapped IQs are answered with an error after this long (on tick). */
   iqTimeoutMs: number; // default 60 s
+  /**
+   * The account's room presence once a room's last joined session is gone without a leave
+   * (--away-presence): `xa` or `away` (<show/> of RFC 6121 §4.7.2.1, the rest of the last
+   * aggregate kept), or `keep` the last aggregate. Back to the aggregate when a session joins.
+   */
+  awayPresence: AwayPresence; // default xa
 }
+
+export type AwayPresence = "xa" | "away" | "keep";
 
 export const DEFAULT_OPTIONS: RoomMachineOptions = {
   historyLimit: 200,
@@ -28,6 +36,7 @@ export const DEFAULT_OPTIONS: RoomMachineOptions = {
   defaultHistoryStanzas: 20,
   rejoinSinceMarginMs: 5000,
   iqTimeoutMs: 60_000,
+  awayPresence: "xa",
 };
 
 export type UpstreamState = "down" | "opening" | "up";
@@ -124,7 +133,26 @@ export class MachineState {
     const key = aggregateKey(best?.presence);
     if (key === room.lastPresenceKey) return;
     room.lastPresenceKey = key;
+    room.awayPresence = undefined;
     this.sendToRoom(room, presenceToRoom(best?.presence, room.occupantJid), out);
+  }
+
+  /**
+   * The room's last joined session is gone without a leave: the account's occupant stays
+   * (docs/architecture.md §6.6) but nobody reads the room, so its presence becomes `opts.awayPresence` — the last
+   * aggregate (`last`: status, caps) with <show/> replaced. The next aggregate undoes it.
+   */
+  awayAggregate(room: RoomState, last: Element | undefined, out: Action[]): void {
+    const show = this.opts.awayPresence;
+    if (show === "keep" || room.phase !== "joined") return;
+    const p = presenceToRoom(last, room.occupantJid);
+    removeChildren(p, "show");
+    p.c("show").t(show);
+    const key = aggregateKey(p);
+    if (key === room.lastPresenceKey) return;
+    room.lastPresenceKey = key;
+    room.awayPresence = p;
+    this.sendToRoom(room, copyOf(p), out);
   }
 
   /** The bare-JID-normalised account session resource check for stanzas from upstream. */

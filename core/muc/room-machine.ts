@@ -57,18 +57,36 @@ export class RoomMachine {
   }
 
   /**
-   * A downstream session disconnected. Not a leave (docs/architecture.md §6.6): the account stays in its rooms,
-   * the buffers keep collecting; a room with no session left starts its idle clock.
+   * A downstream session disconnected. Not a leave (docs/architecture.md §6.6): the account stays in
+   * its rooms, the buffers keep collecting; a room with no session left starts its idle clock, and
+   * the account's room presence goes to the configured away state (`awayPresence`).
    */
   sessionGone(sessionFullJid: string, now: number): Action[] {
+    return this.endSession(sessionFullJid, now, false);
+  }
+
+  /**
+   * A new stream bound this session's full JID while the old stream still held it: the server
+   * gives the resource to the new stream and ends the old one (RFC 6120 §7.7.2.2, conflict).
+   * The old stream's memberships, waits and IQs end here; the new stream has joined nothing yet,
+   * so its joins are fresh joins (answered from state, with its own ids), not resyncs of the old
+   * stream's. Unlike sessionGone the room presence is left alone: the user is back, not away.
+   */
+  sessionReplaced(sessionFullJid: string, now: number): Action[] {
+    return this.endSession(sessionFullJid, now, true);
+  }
+
+  private endSession(sessionFullJid: string, now: number, replaced: boolean): Action[] {
     const out: Action[] = [];
     for (const room of this.core.rooms.values()) {
       if (!room.involves(sessionFullJid)) continue;
+      const joined = room.sessions.get(sessionFullJid);
       room.waiting.delete(sessionFullJid);
       room.sessions.delete(sessionFullJid);
       if (room.pendingNick?.session === sessionFullJid) room.pendingNick.session = undefined;
       if (room.empty()) room.idleSince = now;
-      else this.core.updateAggregate(room, out);
+      if (room.sessions.size > 0) this.core.updateAggregate(room, out);
+      else if (joined && !replaced) this.core.awayAggregate(room, joined.presence, out);
     }
     // Its IQs in flight: replies to it are dropped; occupants waiting on it get an error.
     for (const p of this.core.iqs.takeWhere((q) => q.session === sessionFullJid)) {
@@ -113,7 +131,7 @@ export class RoomMachine {
       if (room.phase === "joining") room.occupancySince = now; // its join goes out now (queued or resent below)
       if (room.joinSent) continue; // its join is already queued on this connection
       const since = room.phase === "joined" ? this.rejoinSince(room, now) : undefined;
-      const source = room.phase === "joined" ? mostAvailable(room.sessions.values())?.presence : room.waiting.values().next().value?.presence;
+      const source = room.phase === "joined" ? (mostAvailable(room.sessions.values())?.presence ?? room.awayPresence) : room.waiting.values().next().value?.presence;
       out.push(toRoomUpstream(upstreamJoin(room, source, core.nextId("join"), since)));
       room.joinSent = true;
       for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));

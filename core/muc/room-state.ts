@@ -75,6 +75,8 @@ export class RoomState {
   lastSeen: number | undefined;
   /** Aggregate presence last sent upstream (aggregateKey form). */
   lastPresenceKey: string | undefined;
+  /** The away presence sent when the last session went (awayAggregate); a rejoin repeats it. */
+  awayPresence: Element | undefined;
   /** A session's nick change in flight (§7.6). */
   pendingNick: { nick: string; session: string | undefined; id: string | undefined } | undefined;
   /** Room-bound stanzas held while the account is out of the room (sent after the rejoin). */

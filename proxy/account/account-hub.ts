@@ -6,7 +6,7 @@ import type { CarbonVerdict } from "../../core/muc/carbons.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
-import { AccountSession } from "./account-session.js";
+import { AccountSession, AccountSessionClosed } from "./account-session.js";
 import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
 import { NS_MUC } from "../../core/xml/ns.js";
@@ -39,8 +39,8 @@ export interface AccountHubOptions {
 export class AccountHub {
   readonly rooms: RoomMachine;
   private readonly sessions = new Map<string, SessionLink>();
+  /** The account session, from the start of its connect until it is closed or lost. */
   private session: AccountSession | undefined;
-  private connecting = false;
   private readonly outbox: Element[] = [];
   private secret: UpstreamSecret | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -60,16 +60,31 @@ export class AccountHub {
   /** Fresh credentials from a successful login (SCRAM's SaltedPassword, not the password: docs/architecture.md §3.3). */
   setSecret(secret: UpstreamSecret): void {
     this.secret = secret;
-    if (this.wanted && !this.session?.online && !this.connecting) this.scheduleConnect(0);
+    if (this.wanted && !this.session) this.scheduleConnect(0);
   }
 
+  /**
+   * A session bound `link.jid`. Links belong to the session object: the machine addresses
+   * sessions by full JID, so there is one live link per JID. A JID still held by another link
+   * means a new stream took the resource over (RFC 6120 §7.7.2.2: the server ends the old
+   * stream with <conflict/>, but that stream's close reaches us whenever it does): the old
+   * link's rooms end first, as a replacement, then the new link is stored.
+   */
   attach(link: SessionLink): void {
+    const old = this.sessions.get(link.jid);
+    if (old && old !== link) {
+      this.sessions.delete(link.jid);
+      this.log.info({ jid: link.jid }, "session replaced by a new stream with the same resource");
+      this.execute(this.rooms.sessionReplaced(link.jid, Date.now()));
+    }
     this.sessions.set(link.jid, link);
   }
 
-  detach(jid: string): void {
-    if (!this.sessions.delete(jid)) return;
-    this.execute(this.rooms.sessionGone(jid, Date.now()));
+  /** The session of `link` is gone. A link replaced meanwhile touches nothing of its successor. */
+  detach(link: SessionLink): void {
+    if (this.sessions.get(link.jid) !== link) return;
+    this.sessions.delete(link.jid);
+    this.execute(this.rooms.sessionGone(link.jid, Date.now()));
   }
 
   get sessionCount(): number {
@@ -89,9 +104,11 @@ export class AccountHub {
    * A stanza from a downstream session that may concern a room. Returns true when the machine
    * took it; false means "send the original bytes through the session's own stream".
    */
-  fromClient(jid: string, el: Element): boolean {
-    if (this.refuseJoinOverLimit(jid, el)) return true;
-    const actions = this.rooms.fromSession(jid, el, Date.now());
+  fromClient(link: SessionLink, el: Element): boolean {
+    // a replaced stream (its server leg got <conflict/>) speaks for nobody any more: dropped
+    if (this.sessions.get(link.jid) !== link) return true;
+    if (this.refuseJoinOverLimit(link, el)) return true;
+    const actions = this.rooms.fromSession(link.jid, el, Date.now());
     let pass = false;
     for (const a of actions) if (a.kind === "passthrough") pass = true;
     this.execute(actions);
@@ -103,7 +120,7 @@ export class AccountHub {
    * account is not in yet, while it already has `maxRooms` rooms, is answered here with a
    * policy-violation presence error (RFC 6120 §8.3.3.12) and never reaches the server.
    */
-  private refuseJoinOverLimit(jid: string, el: Element): boolean {
+  private refuseJoinOverLimit(link: SessionLink, el: Element): boolean {
     const max = this.opts.maxRooms;
     if (max === undefined || el.name !== "presence" || el.attrs.type !== undefined) return false;
     if (!el.getChild("x", NS_MUC)) return false;
@@ -114,10 +131,10 @@ export class AccountHub {
     if (this.rooms.rooms().length < max) return false;
     this.stats.joinsRefused++;
     this.log.info({ room, limit: max, code: "ROOM_LIMIT" }, "join refused: per-account room limit");
-    const err = errorReply(el, { from: to, to: jid, type: "cancel", condition: "policy-violation",
+    const err = errorReply(el, { from: to, to: link.jid, type: "cancel", condition: "policy-violation",
       text: `this account is already in ${max} rooms, the limit of this proxy` });
     err.c("x", { xmlns: NS_MUC });
-    this.sessions.get(jid)?.deliver(err.toString());
+    link.deliver(err.toString());
     return true;
   }
 
@@ -174,7 +191,7 @@ export class AccountHub {
           break;
         case "openAccountSession":
           this.wanted = true;
-          if (!this.session?.online && !this.connecting) this.scheduleConnect(0);
+          if (!this.session) this.scheduleConnect(0);
           break;
         case "closeAccountSession":
           this.wanted = false;
@@ -198,26 +215,29 @@ export class AccountHub {
   }
 
   private async connect(): Promise<void> {
-    if (this.connecting || !this.wanted) return;
-    this.connecting = true;
+    if (this.session || !this.wanted) return;
     const s = new AccountSession(this.opts.target, rawLocal(this.bare), () => this.secret, this.opts.resourcePrefix, this.log, {
       up: (jid) => this.onUp(s, jid),
       stanza: (el) => this.onRoomStanza(el),
       down: (reason) => this.onDown(s, reason),
     });
     this.session = s;
+    const used = this.secret;
     try {
       await s.open();
       this.backoff = this.opts.backoffMinMs ?? 1000;
     } catch (err) {
+      // closed while connecting (closeAccountSession, shutdown): a later join has its own session
+      if (this.session !== s || err instanceof AccountSessionClosed) return void this.log.debug("account session connect abandoned: closed meanwhile");
+      this.session = undefined;
       const ue = err instanceof UpstreamError ? err : undefined;
       this.log.warn({ code: ue?.code, reason: (err as Error).message, retryMs: this.backoff }, "account session could not connect");
       metrics.upstreamFailed("account", ue?.code);
-      if (this.session === s) this.session = undefined;
-      // wrong credentials will not get better by retrying: wait for the next login to refresh them
-      if (ue?.code !== "UPSTREAM_AUTH" && this.wanted) this.retry();
-    } finally {
-      this.connecting = false;
+      if (!this.wanted) return;
+      // Wrong credentials do not get better by retrying: the next client login brings fresh ones
+      // (setSecret). One that came while this attempt ran is tried at once.
+      if (ue?.code !== "UPSTREAM_AUTH") this.retry();
+      else if (this.secret !== used) this.scheduleConnect(0);
     }
   }
 

@@ -9,6 +9,14 @@ import { openUpstream, type UpstreamSecret, type UpstreamTarget } from "../upstr
 import { UpstreamError } from "../upstream/errors.js";
 import { metrics } from "../metrics.js";
 
+/** open() gave up because close() was called meanwhile: not a failure of the server. */
+export class AccountSessionClosed extends Error {
+  constructor() {
+    super("account session closed while connecting");
+    this.name = "AccountSessionClosed";
+  }
+}
+
 export interface AccountSessionEvents {
   /** Bound and ready; `jid` is the account session's full JID. */
   up(jid: string): void;
@@ -27,6 +35,8 @@ export interface AccountSessionEvents {
 export class AccountSession {
   private conn: XmppConnection | undefined;
   private closedByUs = false;
+  /** The connect in flight (open()), so close() can wait for it to be abandoned. */
+  private opening: Promise<void> | undefined;
   jid: string | undefined;
   readonly resource: string;
 
@@ -45,22 +55,41 @@ export class AccountSession {
     return this.jid !== undefined && this.conn !== undefined && !this.conn.isClosed;
   }
 
-  /** Connects, authenticates and binds. Rejects with UpstreamError; `down` is not emitted for that. */
-  async open(): Promise<void> {
+  /**
+   * Connects, authenticates and binds. Rejects with UpstreamError; `down` is not emitted for that.
+   * A close() meanwhile abandons the connect at its next step (rejects with AccountSessionClosed):
+   * the connection it was opening is closed, never bound and left behind.
+   */
+  open(): Promise<void> {
+    const p = this.connectAndBind();
+    this.opening = p;
+    const done = (): void => {
+      if (this.opening === p) this.opening = undefined;
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  private async connectAndBind(): Promise<void> {
     const secret = this.secret();
     if (!secret) throw new UpstreamError("UPSTREAM_AUTH", "not-authorized", "no credentials kept for the account");
-    this.closedByUs = false;
     const up = await openUpstream(this.target, this.username, secret);
     const conn = up.conn;
+    if (this.closedByUs) {
+      await endAndWait(conn);
+      throw new AccountSessionClosed();
+    }
     this.conn = conn;
     const queue = up.queue;
     try {
       conn.write(`<iq type='set' id='bind'><bind xmlns='${NS_BIND}'><resource>${this.resource}</resource></bind></iq>`);
       const jid = await this.awaitBind(queue);
+      if (this.closedByUs) throw new AccountSessionClosed();
       this.jid = jid;
     } catch (err) {
       conn.end(500);
       this.conn = undefined;
+      if (this.closedByUs) throw new AccountSessionClosed();
       throw err instanceof UpstreamError ? err : new UpstreamError("UPSTREAM_PROTOCOL", "remote-connection-failed", `bind: ${(err as Error).message}`);
     }
     conn.setHandler(this.handler);
@@ -98,10 +127,10 @@ export class AccountSession {
     this.jid = undefined;
     const c = this.conn;
     this.conn = undefined;
-    if (!c || c.isClosed) return Promise.resolve();
-    const done = new Promise<void>((resolve) => c.socket.once("close", () => resolve()));
-    c.end();
-    return done;
+    const closed = c ? endAndWait(c) : Promise.resolve();
+    // a connect still in flight is abandoned (see open()); wait until its socket is closed too
+    const opening = this.opening?.catch(() => undefined);
+    return Promise.all([closed, opening]).then(() => undefined);
   }
 
   private readonly handler: StreamHandler = {
@@ -131,4 +160,12 @@ export class AccountSession {
     this.log.warn({ reason }, "account session lost");
     this.events.down(reason);
   }
+}
+
+/** Ends the stream (close tag, then FIN); resolves once the socket is closed. */
+function endAndWait(c: XmppConnection): Promise<void> {
+  if (c.isClosed) return Promise.resolve();
+  const done = new Promise<void>((resolve) => c.socket.once("close", () => resolve()));
+  c.end();
+  return done;
 }

@@ -13,7 +13,7 @@ import type { ProxyContext } from "../context.js";
 import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import { openUpstream, type AuthenticatedUpstream, type UpstreamSecret } from "../upstream/connect.js";
-import type { AccountHub } from "../account/account-hub.js";
+import type { AccountHub, SessionLink } from "../account/account-hub.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
@@ -86,6 +86,8 @@ export class DownstreamSession implements StreamHandler {
   jid: string | undefined;
   /** The account-level MUC layer for this session's account, once bound. */
   private account: AccountHub | undefined;
+  /** This session's link in its account (identity matters: a later stream may bind the same JID). */
+  private link: SessionLink | undefined;
   /** Held from authentication until bind, then handed to the account (and dropped here). */
   private secret: UpstreamSecret | undefined;
 
@@ -191,8 +193,8 @@ export class DownstreamSession implements StreamHandler {
     clearTimeout(this.stallTimer);
     this.upstream?.conn.end();
     this.secret = undefined;
-    if (this.account && this.jid) {
-      this.account.detach(this.jid);
+    if (this.account && this.link) {
+      this.account.detach(this.link);
       this.ctx.accounts.collect(this.account.bare);
     }
     this.log.info({ jid: this.jid, phase: was, ms: Date.now() - this.startedAt, bytesIn: this.conn.bytesIn, bytesOut: this.conn.bytesOut,
@@ -317,14 +319,14 @@ export class DownstreamSession implements StreamHandler {
   private toUpstream(name: string, bytes: Buffer): void {
     const up = this.upstream;
     if (!up) return;
-    if (this.account && this.jid && this.mayConcernRoom(name, bytes)) {
+    if (this.account && this.link && this.mayConcernRoom(name, bytes)) {
       let el: Element;
       try {
         el = parseStanza(bytes);
       } catch (err) {
         return this.onFramingError(err as FramingError);
       }
-      if (this.account.fromClient(this.jid, el)) return;
+      if (this.account.fromClient(this.link, el)) return;
     }
     if (!up.conn.write(bytes)) this.backOff(this.conn, up.conn);
   }
@@ -425,7 +427,8 @@ export class DownstreamSession implements StreamHandler {
       const account = this.ctx.accounts.get(rawBare(jid).toLowerCase());
       if (this.secret) account.setSecret(this.secret);
       this.secret = undefined;
-      account.attach({ jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) });
+      this.link = { jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) };
+      account.attach(this.link);
       this.account = account;
     }
   }

@@ -15,6 +15,8 @@ export interface RelayConnection {
   bytesUp: number;
   bytesDown: number;
   closed: boolean;
+  /** While set (see hold), what the server sends, and its close, wait here instead of reaching the proxy. */
+  held?: { data: Buffer[]; closed: boolean };
 }
 
 export type RelayMode = "pass" | "blackhole" | "refuse";
@@ -25,6 +27,8 @@ export class TcpRelay {
   /** Every connection ever accepted, oldest first. */
   readonly all: RelayConnection[] = [];
   mode: RelayMode = "pass";
+  /** New connections accepted while set start held (see hold): a server that is slow to answer. */
+  holdNew = false;
   port = 0;
 
   private constructor(private targetPort: number, private readonly targetHost: string) {
@@ -55,9 +59,14 @@ export class TcpRelay {
     }
     const upstream = this.mode === "blackhole" ? undefined : net.connect({ host: this.targetHost, port: this.targetPort });
     const c: RelayConnection = { id: ++this.seq, openedAt: Date.now(), client, upstream, bytesUp: 0, bytesDown: 0, closed: false };
+    if (this.holdNew) this.hold(c);
     this.all.push(c);
     const close = (): void => {
       if (c.closed) return;
+      if (c.held) {
+        c.held.closed = true; // delivered on release
+        return;
+      }
       c.closed = true;
       client.destroy();
       upstream?.destroy();
@@ -78,12 +87,36 @@ export class TcpRelay {
       }
     });
     upstream.on("data", (d: Buffer) => {
+      if (c.held) {
+        c.held.data.push(d);
+        return;
+      }
       c.bytesDown += d.length;
       if (!client.write(d)) {
         upstream.pause();
         client.once("drain", () => upstream.resume());
       }
     });
+  }
+
+  /**
+   * Holds back what the server sends on `c` (a late network): data and the server's close wait
+   * until release(c). What the proxy sends still goes through.
+   */
+  hold(c: RelayConnection): void {
+    c.held ??= { data: [], closed: false };
+  }
+
+  /** Delivers what hold(c) kept back, in order, then the server's close if it came meanwhile. */
+  release(c: RelayConnection): void {
+    const h = c.held;
+    if (!h) return;
+    c.held = undefined;
+    for (const d of h.data) {
+      c.bytesDown += d.length;
+      c.client.write(d);
+    }
+    if (h.closed) c.client.end(() => this.cut(c));
   }
 
   /** Connections still open. */
