@@ -78,6 +78,7 @@ export interface PartialConfig {
   accountResourcePrefix?: string;
   roomHistory?: number;
   roomIdleLeave?: number;
+  joinTimeout?: number;
 }
 
 export type ParsedArgs =
@@ -137,6 +138,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "account-resource-prefix", type: "string", metavar: "STR", default: "minimix-", help: "prefix of the resource the proxy binds upstream per account" },
   { name: "room-history", type: "integer", metavar: "N", min: 0, max: 100_000, default: "200", help: "messages kept per room for late-joining sessions" },
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
+  { name: "join-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "30", help: "a client's room join the account could not complete (or rejoin, after an upstream loss) is answered with an error after this long (0 = wait)" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
 ];
@@ -387,6 +389,7 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("upstream-timeout", (n) => (p.upstreamTimeout = n));
   setInt("room-history", (n) => (p.roomHistory = n));
   setInt("room-idle-leave", (n) => (p.roomIdleLeave = n));
+  setInt("join-timeout", (n) => (p.joinTimeout = n));
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

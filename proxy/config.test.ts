@@ -44,6 +44,7 @@ describe("defaults", () => {
       accountResourcePrefix: "minimix-",
       roomHistory: 200,
       roomIdleLeaveMs: 7_200_000,
+      joinTimeoutMs: 30_000,
       metrics: { host: "127.0.0.1", port: 5290 },
     });
   });
@@ -135,6 +136,7 @@ upstream-timeout = 5
 account-resource-prefix = "mm-"
 room-history = 50
 room-idle-leave = 600
+join-timeout = 12
 metrics = "[::1]:9100"
 `;
 
@@ -168,6 +170,7 @@ metrics = "[::1]:9100"
       accountResourcePrefix: "mm-",
       roomHistory: 50,
       roomIdleLeaveMs: 600_000,
+      joinTimeoutMs: 12_000,
       metrics: { host: "::1", port: 9100 },
       configFile: p,
     });
@@ -195,6 +198,7 @@ metrics = "[::1]:9100"
         "--account-resource-prefix", "p-",
         "--room-history", "1",
         "--room-idle-leave", "0",
+        "--join-timeout", "0",
       ],
       ENV,
     );
@@ -215,6 +219,7 @@ metrics = "[::1]:9100"
       accountResourcePrefix: "p-",
       roomHistory: 1,
       roomIdleLeaveMs: 0,
+      joinTimeoutMs: 0,
     });
   });
 
@@ -317,7 +322,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(28);
+    expect(fileKeys).toHaveLength(29);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -78,6 +78,8 @@ export interface Config {
   roomHistory: number;
   /** 0 = never leave idle rooms. */
   roomIdleLeaveMs: number;
+  /** A session waiting on a room join gets an error after this long; 0 = waits. */
+  joinTimeoutMs: number;
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
@@ -105,6 +107,7 @@ export const DEFAULTS = {
   accountResourcePrefix: "minimix-",
   roomHistory: 200,
   roomIdleLeave: 7200,
+  joinTimeout: 30,
   metrics: { host: "127.0.0.1", port: 5290 },
   wsPath: "/xmpp-websocket",
 } as const;
@@ -330,6 +333,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     accountResourcePrefix: m.accountResourcePrefix ?? DEFAULTS.accountResourcePrefix,
     roomHistory: m.roomHistory ?? DEFAULTS.roomHistory,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
+    joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };

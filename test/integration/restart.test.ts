@@ -150,3 +150,70 @@ describe.each(upstreamServers())("server restart with real clients ($kind)", (sh
     }
   }, 600_000);
 });
+
+describe.each(upstreamServers())("account session lost, clients reconnecting ($kind, relay in front)", (server) => {
+  let relay: TcpRelay;
+  let proxy: ProxyProcess;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    relay = await TcpRelay.start(server.port);
+    proxy = await startProxy({ upstreamPort: relay.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--join-timeout", "2"] });
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.stop()));
+    await proxy?.stop();
+    await relay?.close();
+  });
+
+  async function connect(port: number, user: "alice" | "bob", resource: string): Promise<TestClient> {
+    const c = await connectClient({ port, username: user, password: `${user}pass`, resource: `${resource}-${Math.random().toString(36).slice(2, 6)}` });
+    clients.push(c);
+    return c;
+  }
+
+  it("a client whose own upstream leg dies gets connection-timeout", async () => {
+    const before = Date.now();
+    await sleep(5);
+    const phone = await connect(proxy.port, "alice", "leg");
+    const leg = relay.openedAfter(before);
+    expect(leg).toHaveLength(1);
+    const gone = dropped(phone);
+    relay.cut(leg[0]!);
+    expect(await gone).toBe("connection-timeout");
+  });
+
+  it("a join while the account session cannot come back waits, then gets remote-server-timeout after --join-timeout; nothing is left", async () => {
+    const room = uniqueRoom(server.muc, "jointimeout");
+    const bob = await connect(server.port, "bob", "owner");
+    await createRoom(bob, room, "bob", { "muc#roomconfig_persistentroom": "1" });
+    const before = Date.now();
+    await sleep(5);
+    const phone = await connect(proxy.port, "alice", "phone");
+    expect(isSelfPresence(await join(phone, room, "alice", { history: { maxstanzas: "0" } }), room)).toBe(true);
+    const account = relay.openedAfter(before).at(-1)!; // the phone's leg first, then the account session
+    const laptop = await connect(proxy.port, "alice", "laptop"); // its own leg is up before the relay refuses
+    relay.mode = "refuse";
+    try {
+      relay.cut(account);
+      await proxy.waitForLog((l) => l.msg === "account session will reconnect");
+      const t0 = Date.now();
+      const answer = await join(laptop, room, "alice", { id: "late" });
+      expect(answer.attrs.type).toBe("error");
+      expect(answer.attrs.id).toBe("late");
+      expect(answer.getChild("error")?.getChild("remote-server-timeout")).toBeDefined();
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1000); // it waited (bounded by 2 s + the 5 s tick)
+    } finally {
+      relay.mode = "pass";
+    }
+    // the cut made the server drop the account's occupant (bob saw that); the account session comes
+    // back and rejoins on its own — the proxy never left the room
+    await until("alice's account back in the room", () => occupantsSeen(bob, room).has("alice"), 60_000);
+    expect(proxy.logs().filter((l) => l.msg === "account leaves room")).toEqual([]);
+    // and a join now is answered from the rebuilt state: bob among the occupants
+    const tablet = await connect(proxy.port, "alice", "tablet");
+    expect(isSelfPresence(await join(tablet, room, "alice", { history: { maxstanzas: "0" } }), room)).toBe(true);
+    expect(occupantsSeen(tablet, room).has("bob")).toBe(true);
+
+  }, 90_000);
+});
