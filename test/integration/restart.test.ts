@@ -92,12 +92,23 @@ describe.each(upstreamServers())("server restart with real clients ($kind)", (sh
     return c;
   }
 
+  /** A server just started may not answer its MUC yet (ejabberd loads it after c2s): a client tries again, bounded. */
+  async function settled<T>(f: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await f();
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+    }
+  }
+
   const onlineCount = (): number => proxy.logs().filter((l) => l.msg === "account session online").length;
 
   it("each restart: occupants right, messages since the restart once, the account never leaves", async () => {
     const room = uniqueRoom(up!.muc, "persist");
     let bob = await direct("bob", "desk");
-    await createRoom(bob, room, "bob", { "muc#roomconfig_persistentroom": "1" });
+    await settled(() => createRoom(bob, room, "bob", { "muc#roomconfig_persistentroom": "1" }));
     let phone = await viaProxy("phone");
     expect(isSelfPresence(await join(phone, room, "alice", { history: { maxstanzas: "0" } }), room)).toBe(true);
 
@@ -119,7 +130,7 @@ describe.each(upstreamServers())("server restart with real clients ($kind)", (sh
       up = await startUpstream(shared.kind, { dir, users: " " });
       relay.retarget(up.port);
       bob = await direct("bob", `desk${i}`);
-      expect(isSelfPresence(await join(bob, room, "bob", { history: { maxstanzas: "0" } }), room)).toBe(true);
+      expect(isSelfPresence(await settled(() => join(bob, room, "bob", { history: { maxstanzas: "0" } })), room)).toBe(true);
       const bodies = [1, 2, 3].map((n) => `restart ${i} message ${n}`);
 
       if (timing === "after it rejoined") {
