@@ -195,6 +195,7 @@ describe("parseArgs: every flag", () => {
     ["upstream-timeout", "upstreamTimeout", "3", 3, "601", "1", "600"],
     ["room-history", "roomHistory", "0", 0, "100001", "0", "100000"],
     ["room-idle-leave", "roomIdleLeave", "60", 60, "31536001", "0", "31536000"],
+    ["join-timeout", "joinTimeout", "45", 45, "3601", "0", "3600"],
   ] as const)("--%s (integer with bounds)", (flag, field, good, parsed, bad, min, max) => {
     expect(flags([`--${flag}`, good])[field]).toBe(parsed);
     expect(flags([`--${flag}=${min}`])[field]).toBe(Number(min));

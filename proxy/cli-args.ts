@@ -82,6 +82,7 @@ export interface PartialConfig {
   roomHistory?: number;
   roomIdleLeave?: number;
   awayPresence?: AwayPresence;
+  joinTimeout?: number;
 }
 
 export type ParsedArgs =
@@ -142,6 +143,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "room-history", type: "integer", metavar: "N", min: 0, max: 100_000, default: "200", help: "messages kept per room for late-joining sessions" },
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
   { name: "away-presence", type: "string", metavar: "xa|away|keep", default: "xa", help: "the account's room presence while no session is in the room (keep = the last one)" },
+  { name: "join-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "30", help: "a client's room join the account could not complete (or rejoin, after an upstream loss) is answered with an error after this long (0 = wait)" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
 ];
@@ -394,6 +396,7 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("room-idle-leave", (n) => (p.roomIdleLeave = n));
   const away = oneOf("away-presence", AWAY_PRESENCES);
   if (away) p.awayPresence = away;
+  setInt("join-timeout", (n) => (p.joinTimeout = n));
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

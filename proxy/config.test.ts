@@ -45,6 +45,7 @@ describe("defaults", () => {
       roomHistory: 200,
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
+      joinTimeoutMs: 30_000,
       metrics: { host: "127.0.0.1", port: 5290 },
     });
   });
@@ -137,6 +138,7 @@ account-resource-prefix = "mm-"
 room-history = 50
 room-idle-leave = 600
 away-presence = "away"
+join-timeout = 12
 metrics = "[::1]:9100"
 `;
 
@@ -171,6 +173,7 @@ metrics = "[::1]:9100"
       roomHistory: 50,
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
+      joinTimeoutMs: 12_000,
       metrics: { host: "::1", port: 9100 },
       configFile: p,
     });
@@ -199,6 +202,7 @@ metrics = "[::1]:9100"
         "--room-history", "1",
         "--room-idle-leave", "0",
         "--away-presence", "keep",
+        "--join-timeout", "0",
       ],
       ENV,
     );
@@ -220,6 +224,7 @@ metrics = "[::1]:9100"
       roomHistory: 1,
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
+      joinTimeoutMs: 0,
     });
   });
 

@@ -81,6 +81,8 @@ export interface Config {
   roomIdleLeaveMs: number;
   /** The account's room presence while no session is in a room it did not leave. */
   awayPresence: AwayPresence;
+  /** A session waiting on a room join gets an error after this long; 0 = waits. */
+  joinTimeoutMs: number;
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
@@ -109,6 +111,7 @@ export const DEFAULTS = {
   roomHistory: 200,
   roomIdleLeave: 7200,
   awayPresence: "xa",
+  joinTimeout: 30,
   metrics: { host: "127.0.0.1", port: 5290 },
   wsPath: "/xmpp-websocket",
 } as const;
@@ -335,6 +338,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     roomHistory: m.roomHistory ?? DEFAULTS.roomHistory,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
+    joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };

@@ -58,7 +58,7 @@ export class ProxyServer {
     this.accounts = new AccountRegistry({
       target: upstreamTarget,
       resourcePrefix: cfg.accountResourcePrefix,
-      rooms: { historyLimit: cfg.roomHistory, idleLeaveMs: cfg.roomIdleLeaveMs, awayPresence: cfg.awayPresence },
+      rooms: { historyLimit: cfg.roomHistory, idleLeaveMs: cfg.roomIdleLeaveMs, awayPresence: cfg.awayPresence, joinTimeoutMs: cfg.joinTimeoutMs },
       maxRooms: cfg.limits.maxRoomsPerAccount,
       log: this.log,
     });

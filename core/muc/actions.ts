@@ -24,7 +24,21 @@ export type Action =
   | { kind: "toRoomUpstream"; stanza: Element } // via the account session's upstream stream; the proxy sets `from`
   | { kind: "passthrough" } // the session's own stanza: send it untouched via that session's own upstream stream
   | { kind: "openAccountSession" } // first join: the account needs its upstream session
-  | { kind: "closeAccountSession" }; // no rooms left: the account session may close
+  | { kind: "closeAccountSession" } // no rooms left: the account session may close
+  /** The account is out of `room` for good (left, or removed by the room); the proxy logs why. */
+  | { kind: "roomLeft"; room: string; reason: RoomLeftReason };
+
+/**
+ * Why the account is no longer in a room. The account leaves only by these rules, never as a side
+ * effect of its own upstream connection coming and going.
+ */
+export type RoomLeftReason =
+  | "last-session-left" // the last session left explicitly (§7.14)
+  | "idle-timeout" // no session for --room-idle-leave
+  | "join-timeout" // every session waiting on the account's first join gave up (--join-timeout)
+  | "join-refused" // the room refused the account's join (§7.2 errors)
+  | "rejoin-refused" // the room refused the rejoin after an upstream loss (e.g. banned meanwhile)
+  | "removed"; // the room removed the account's occupant (kick, ban, affiliation, destroy…)
 
 export const PASSTHROUGH: Action = Object.freeze({ kind: "passthrough" }) as Action;
 

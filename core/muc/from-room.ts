@@ -9,7 +9,7 @@ import { mostAvailable } from "./presence-aggregate.js";
 import { classifySelfUnavailable } from "./removal.js";
 import type { RoomState } from "./room-state.js";
 import { isPing, pingResultUpstream } from "./self-ping.js";
-import { STATUS, mucItem, statusCodes } from "./status-codes.js";
+import { STATUS, hasDestroy, mucItem, statusCodes } from "./status-codes.js";
 import { addressedTo, attr, contentKey, hasDelay, withId, copyOf } from "./stanza.js";
 import { errorReply } from "../xml/errors.js";
 
@@ -41,7 +41,7 @@ export function fromRoom(core: MachineState, stanza: Element, now: number): Acti
     case "presence":
       return presence(core, room, from, stanza, now);
     case "message":
-      return message(room, stanza, now);
+      return message(core, room, stanza, now);
     case "iq":
       return iq(core, room, stanza, now);
     default:
@@ -71,11 +71,19 @@ function presence(core: MachineState, room: RoomState, from: JidParts, stanza: E
         out.push(...fanOut(stanza, room.audience()));
         return out;
       }
-      // Removal (§8.2 kick, §9.1 ban, 321/322, 332, 333, §10.9 destroy) or the room dropping us:
+      if (codes.has(STATUS.SHUTDOWN) && room.phase === "joined" && !hasDestroy(stanza)) {
+        // 332: the MUC service is shutting down (server restart). Not a rule for the account to
+        // leave: the room is rejoined, with history since, when the account session comes back
+        // (or after a pause if it stays up). Sessions see nothing, as for any upstream loss.
+        core.markOut(room);
+        room.outSince = now;
+        return out;
+      }
+      // Removal (§8.2 kick, §9.1 ban, 321/322, 333, §10.9 destroy) or the room dropping us:
       // every session is told, the room is forgotten so a later join starts fresh.
       out.push(...fanOut(stanza, room.sessions.keys()));
       for (const [s, req] of room.waiting) out.push(toSession(s, withId(addressedTo(stanza, s), req.id)));
-      core.dropRoom(room, out);
+      core.dropRoom(room, out, "removed");
       return out;
     }
     if (type !== undefined) return [];
@@ -84,6 +92,7 @@ function presence(core: MachineState, room: RoomState, from: JidParts, stanza: E
     room.selfPresence = copyOf(stanza);
     if (room.phase === "joining") return completeJoin(core, room, now);
     if (room.rejoining) return completeRejoin(room, previous, stanza);
+    if (room.outSince !== undefined) return []; // after a 332 the room is not ours until the rejoin
     // Live self-presence (role change, our aggregate's echo, second half of a rename).
     const pending = room.pendingNick;
     if (pending && pending.nick === nick) {
@@ -98,6 +107,7 @@ function presence(core: MachineState, room: RoomState, from: JidParts, stanza: E
     return out;
   }
   // Another occupant (§7.2.3 list, §7.4 updates, §7.6 renames, §7.14 leaves, §8-§9 removals).
+  if (room.outSince !== undefined) return []; // the shutting-down room's tail: the rejoin tells who is there
   if (type === "unavailable") room.occupants.delete(nick);
   else if (type === undefined) {
     const before = room.occupants.get(nick);
@@ -165,7 +175,7 @@ function presenceError(core: MachineState, room: RoomState, from: JidParts, stan
   if (room.phase === "joining") {
     // §7.2.6-§7.2.11 join errors (401, 403, 407, 409, 503…): each waiting session gets it with its own id.
     for (const [s, req] of room.waiting) out.push(toSession(s, withId(addressedTo(stanza, s), req.id)));
-    core.dropRoom(room, out);
+    core.dropRoom(room, out, "join-refused");
     return out;
   }
   const pending = room.pendingNick;
@@ -177,12 +187,16 @@ function presenceError(core: MachineState, room: RoomState, from: JidParts, stan
     return out;
   }
   out.push(...fanOut(stanza, room.sessions.keys()));
-  // A failed rejoin (e.g. banned while we were away) leaves us outside the room: forget it.
-  if (room.rejoining) core.dropRoom(room, out);
+  // A failed rejoin (e.g. banned while we were away) leaves us outside the room: forget it. The
+  // sessions waiting on it get the room's answer too, with their own join ids.
+  if (room.rejoining) {
+    for (const [s, req] of room.waiting) out.push(toSession(s, withId(addressedTo(stanza, s), req.id)));
+    core.dropRoom(room, out, "rejoin-refused");
+  }
   return out;
 }
 
-function message(room: RoomState, stanza: Element, now: number): Action[] {
+function message(core: MachineState, room: RoomState, stanza: Element, now: number): Action[] {
   const type = attr(stanza, "type");
   if (room.phase !== "joined") return []; // nothing but presences precede our self-presence (§7.2.3)
   if (type === "groupchat") {
@@ -194,10 +208,13 @@ function message(room: RoomState, stanza: Element, now: number): Action[] {
         room.rejoinSubjectPending &&
         room.subject !== undefined &&
         (room.subject.getChildText("subject") ?? "") === (stanza.getChildText("subject") ?? "");
-      room.rejoinSubjectPending = false;
+      const endsRejoin = room.rejoinSubjectPending && !room.rejoining;
       room.subject = copyOf(stanza);
       room.subjectReceived = true;
-      if (repeat) return [];
+      const out = repeat ? [] : fanOut(stanza, room.sessions.keys());
+      if (endsRejoin) core.finishRejoin(room, now, out);
+      else room.rejoinSubjectPending = false;
+      return out;
     } else if (stanza.getChild("body") !== undefined) {
       // A rejoin's <history since=…> overlaps what we saw live: drop what the buffer already has.
       if (hasDelay(stanza) && room.history.has(stanza)) return [];

@@ -87,7 +87,7 @@ function broadcastPresence(core: MachineState, session: string, stanza: Element)
 /** §7.2: join, or wait for the account's join, or answer from state. */
 function join(core: MachineState, session: string, stanza: Element, roomBare: string, nick: string, now: number): Action[] {
   const out: Action[] = [];
-  const req = joinRequest(session, stanza, nick);
+  const req = joinRequest(session, stanza, nick, now);
   let room = core.rooms.get(roomBare);
   if (!room) {
     const x = stanza.getChild("x", NS_MUC);
@@ -114,6 +114,15 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
     for (const p of room.occupants.values()) out.push(keptCopy(p, session));
     return out;
   }
+  if (room.rebuilding) {
+    // The account is being put back into the room (upstream lost, server restart): its state is
+    // stale until the rejoin's sequence has ended (occupants, self, history since, subject: §7.2.3,
+    // §7.2.16). The session waits for it (bounded by the join timeout) and is then answered from
+    // the rebuilt state — never from what was true before the loss.
+    if (room.sessions.has(session)) room.resyncs.set(session, req); // stays joined; its replay comes with the rebuilt state
+    else room.waiting.set(session, req);
+    return out;
+  }
   // Joined: answer from state, no upstream join (a join while joined is a resync).
   out.push(...replayFromState(room, req, now, core.opts.defaultHistoryStanzas));
   room.sessions.set(session, { session, presence: copyOf(stanza), seq: core.nextSeq() });
@@ -128,6 +137,7 @@ function leave(core: MachineState, room: RoomState, session: string, stanza: Ele
   const nick = waiting && waiting.nick !== room.nick && room.phase === "joining" ? waiting.nick : room.nick;
   room.waiting.delete(session);
   room.sessions.delete(session);
+  room.resyncs.delete(session);
   out.push(toSession(session, leaveSelfPresence(room, session, nick, stanza)));
   if (room.pendingNick?.session === session) room.pendingNick.session = undefined;
   if (room.empty()) {
@@ -135,7 +145,7 @@ function leave(core: MachineState, room: RoomState, session: string, stanza: Ele
     // connection). The room's unavailable echo then finds no state and is dropped; a later join of
     // the same room starts fresh and ignores that echo (see from-room.ts).
     core.leaveUpstream(room, upstreamLeave(room, stanza), out);
-    core.dropRoom(room, out);
+    core.dropRoom(room, out, "last-session-left");
   } else {
     core.updateAggregate(room, out);
   }
@@ -200,8 +210,15 @@ function iq(core: MachineState, session: string, stanza: Element, to: JidParts, 
   }
   if (type !== "get" && type !== "set") return [PASSTHROUGH];
   if (isPing(stanza) && to.resource !== undefined) {
-    // XEP-0410 answered from state, within the same tick.
-    if (joined && to.resource === room.nick) return [toSession(session, selfPingResult(stanza, session))];
+    // XEP-0410 answered from state, within the same tick — but only while the account really is
+    // in the room upstream. During a rejoin the answer waits for its end (finishRejoin), so a
+    // client never hears "still joined" about an occupancy the server may refuse.
+    const own = to.resource === room.nick;
+    if (room.rebuilding && ((joined && own) || room.waiting.has(session))) {
+      room.heldPings.push({ session, stanza: copyOf(stanza) });
+      return [];
+    }
+    if (joined && own) return [toSession(session, selfPingResult(stanza, session))];
     if (!joined) return [toSession(session, selfPingNotJoined(stanza, session, room.jid))];
   }
   if (!joined) return [PASSTHROUGH];

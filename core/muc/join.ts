@@ -1,6 +1,6 @@
 import { Element } from "ltx";
 import { ensureDelay, parseHistoryRequest } from "./history.js";
-import { NS_MUC } from "../xml/ns.js";
+import { NS_MUC, NS_STANZAS } from "../xml/ns.js";
 import { presenceToRoom } from "./presence-aggregate.js";
 import type { JoinRequest, RoomState } from "./room-state.js";
 import { STATUS, editStatusCodes } from "./status-codes.js";
@@ -9,8 +9,9 @@ import { type Action, toSession } from "./actions.js";
 import { keptCopy } from "./fanout.js";
 
 /** Reads a session's join presence (XEP-0045 §7.2.1: presence to room/nick with <x xmlns='muc'>). */
-export function joinRequest(session: string, presence: Element, nick: string): JoinRequest {
+export function joinRequest(session: string, presence: Element, nick: string, at: number): JoinRequest {
   return {
+    at,
     session,
     id: attr(presence, "id"),
     nick,
@@ -49,6 +50,22 @@ export function selfPresenceFor(room: RoomState, req: JoinRequest, fresh: boolea
   const add: string[] = [STATUS.SELF];
   if (req.nick !== room.nick) add.push(STATUS.NICK_MODIFIED);
   return editStatusCodes(p, add, remove);
+}
+
+/**
+ * The answer to a join the account could not complete in time: an error presence from the occupant
+ * JID the session asked for, with its join id (§7.2 join errors have this shape). The condition is
+ * what a server says when a remote entity did not answer (RFC 6120 §8.3.3.16), type wait: try again.
+ */
+export function joinTimeoutError(room: RoomState, req: JoinRequest): Element {
+  const attrs: Record<string, string> = { type: "error", from: `${room.jid}/${req.nick}`, to: req.session };
+  if (req.id !== undefined) attrs.id = req.id;
+  const p = new Element("presence", attrs);
+  p.c("x", { xmlns: NS_MUC });
+  const err = p.c("error", { type: "wait" });
+  err.c("remote-server-timeout", { xmlns: NS_STANZAS });
+  err.c("text", { xmlns: NS_STANZAS, "xml:lang": "en" }).t("the room did not answer the join in time");
+  return p;
 }
 
 /** §8.1 / §7.2.16: no subject set is announced with an empty <subject/>. */

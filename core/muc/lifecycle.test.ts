@@ -1,4 +1,6 @@
+import type { Element } from "ltx";
 import { describe, expect, it } from "vitest";
+import type { Action } from "./actions.js";
 import { RoomMachine } from "./room-machine.js";
 import {
   ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, codes, delayStamp, groupchat, iso, join, joinedRoom, kinds, occupant,
@@ -25,7 +27,8 @@ describe("explicit leave (§7.14)", () => {
   it("the last session leaving explicitly makes the account leave upstream and lets the account session close", () => {
     const a = joinedRoom();
     const acts = a.fromSession(PHONE, x(`<presence type='unavailable' to='${ROOM}'><status>bye</status></presence>`), 2000);
-    expect(kinds(acts)).toEqual(["toSession", "toRoomUpstream", "closeAccountSession"]);
+    expect(kinds(acts)).toEqual(["toSession", "toRoomUpstream", "roomLeft", "closeAccountSession"]);
+    expect(acts.find((a) => a.kind === "roomLeft")).toEqual({ kind: "roomLeft", room: ROOM, reason: "last-session-left" });
     expect(upstream(acts)[0]?.attrs).toEqual({ type: "unavailable", to: `${ROOM}/alice` });
     expect(upstream(acts)[0]?.getChildText("status")).toBe("bye");
     expect(a.hasState()).toBe(false);
@@ -98,7 +101,8 @@ describe("disconnects and idle leave", () => {
     expect(a.tick(50_000)).toEqual([]);
     a.sessionGone(PHONE, 60_000);
     const acts = a.tick(70_000);
-    expect(kinds(acts)).toEqual(["toRoomUpstream", "closeAccountSession"]);
+    expect(kinds(acts)).toEqual(["toRoomUpstream", "roomLeft", "closeAccountSession"]);
+    expect(acts.find((a) => a.kind === "roomLeft")).toMatchObject({ reason: "idle-timeout" });
     expect(upstream(acts)[0]?.attrs).toEqual({ type: "unavailable", to: `${ROOM}/alice` });
     expect(a.hasState()).toBe(false);
   });
@@ -110,7 +114,15 @@ describe("disconnects and idle leave", () => {
     a.sessionGone(PHONE, 10);
     expect(a.fromRoom(selfPresence(ROOM, "alice", `${ALICE}/minimix-x`), 20)).toEqual([]);
     expect(a.rooms()[0]).toMatchObject({ state: "joined", sessions: [] });
-    expect(kinds(a.tick(1010))).toEqual(["toRoomUpstream", "closeAccountSession"]);
+    expect(kinds(a.tick(1010))).toEqual(["toRoomUpstream", "roomLeft", "closeAccountSession"]);
+  });
+
+  it("--room-idle-leave 0 means never: an empty room is kept however long", () => {
+    const a = joinedRoom({ idleLeaveMs: 0 });
+    a.sessionGone(PHONE, 2000);
+    expect(a.tick(2000)).toEqual([]);
+    expect(a.tick(10 * 365 * 86_400_000)).toEqual([]);
+    expect(a.hasState()).toBe(true);
   });
 });
 
@@ -189,8 +201,8 @@ describe("account session drop and rejoin", () => {
     expect(a.rooms()[0]).toMatchObject({ sessions: [PHONE], upstreamJoined: false });
     // while down, a groupchat from the session is held, not lost and not sent before the rejoin
     expect(a.fromSession(PHONE, x(`<message type='groupchat' to='${ROOM}' id='held'><body>h</body></message>`), 12_000)).toEqual([]);
-    // self-ping is still answered from state
-    expect(sent(a.fromSession(PHONE, x(`<iq type='get' id='sp' to='${ROOM}/alice'><ping xmlns='urn:xmpp:ping'/></iq>`), 12_000), PHONE)[0]?.attrs.type).toBe("result");
+    // a self-ping is held: the account is not in the room upstream right now (answered when the rejoin ends)
+    expect(a.fromSession(PHONE, x(`<iq type='get' id='sp' to='${ROOM}/alice'><ping xmlns='urn:xmpp:ping'/></iq>`), 12_000)).toEqual([]);
     const up = a.accountSessionUp(20_000);
     const ups = upstream(up);
     expect(ups).toHaveLength(2);
@@ -209,7 +221,9 @@ describe("account session drop and rejoin", () => {
     expect(a.fromRoom(groupchat(ROOM, "bob", ACCOUNT_SESSION, "live", { id: "b1", stamp: iso(10_000) }), 20_003)).toEqual([]);
     const missed = a.fromRoom(groupchat(ROOM, "bob", ACCOUNT_SESSION, "missed", { id: "b2", stamp: iso(15_000) }), 20_004);
     expect(sent(missed, PHONE)).toHaveLength(1);
-    expect(a.fromRoom(subject(ROOM, "bob", ACCOUNT_SESSION, "T"), 20_005)).toEqual([]);
+    // the repeated subject ends the rejoin: only the held self-ping is answered
+    const end = a.fromRoom(subject(ROOM, "bob", ACCOUNT_SESSION, "T"), 20_005);
+    expect(end.map((s) => (s.kind === "toSession" ? [s.session, s.stanza.attrs.id, s.stanza.attrs.type] : s.kind))).toEqual([[PHONE, "sp", "result"]]);
     expect(sent(a.fromRoom(subject(ROOM, "bob", ACCOUNT_SESSION, "T2"), 20_006), PHONE)).toHaveLength(1);
   });
 
@@ -255,12 +269,210 @@ describe("account session drop and rejoin", () => {
     a.accountSessionDown(2000);
     expect(upstream(a.accountSessionUp(3000))).toHaveLength(1);
   });
+});
 
-  it("a session joining while the account rejoins is answered from state", () => {
+describe("rejoin after an upstream loss: the state is rebuilt before anyone is answered from it (issue 17)", () => {
+  const ping = (id: string) => x(`<iq type='get' id='${id}' to='${ROOM}/alice'><ping xmlns='urn:xmpp:ping'/></iq>`);
+  const errorOf = (s: Element | undefined) => s?.getChild("error")?.children.map((c) => (c as Element).name)[0];
+  /** The room answers the rejoin: carol now (bob left meanwhile), self, one message since, the subject. */
+  function roomAnswersRejoin(a: RoomMachine, t: number): Action[] {
+    return [
+      ...a.fromRoom(occupant(ROOM, "carol", ACCOUNT_SESSION), t),
+      ...a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION, ["100"]), t + 1),
+      ...a.fromRoom(groupchat(ROOM, "carol", ACCOUNT_SESSION, "while away", { id: "c1", stamp: iso(2500) }), t + 2),
+      ...a.fromRoom(subject(ROOM, "bob", ACCOUNT_SESSION, "Hello"), t + 3),
+    ];
+  }
+
+  it("a join while the account session is down waits, then is answered from the rebuilt state: occupants, self, history since, subject", () => {
     const a = joinedRoom();
     a.accountSessionDown(2000);
-    const acts = a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 2001);
+    expect(a.fromSession(TABLET, join(ROOM, "alice", { id: "t", history: `<history since='${iso(2000)}'/>` }), 2001)).toEqual([]);
+    expect(a.rooms()[0]).toMatchObject({ waiting: [TABLET], sessions: [PHONE] });
+    expect(upstream(a.accountSessionUp(3000))).toHaveLength(1);
+    const acts = roomAnswersRejoin(a, 3001);
+    const tablet = sent(acts, TABLET);
+    expect(tablet.map((s) => [s.name, s.attrs.from, s.attrs.type])).toEqual([
+      ["presence", `${ROOM}/carol`, undefined],
+      ["presence", `${ROOM}/alice`, undefined],
+      ["message", `${ROOM}/carol`, "groupchat"],
+      ["message", `${ROOM}/bob`, "groupchat"],
+    ]);
+    expect(tablet[1]?.attrs.id).toBe("t");
+    expect(codes(tablet[1]!)).toContain("110");
+    expect(tablet[2]?.getChildText("body")).toBe("while away");
+    // the session that stayed gets only the difference, once
+    expect(sent(acts, PHONE).map((s) => [s.attrs.from, s.name === "message" ? s.getChildText("body") : s.attrs.type])).toEqual([
+      [`${ROOM}/carol`, undefined],
+      [`${ROOM}/bob`, "unavailable"],
+      [`${ROOM}/carol`, "while away"],
+    ]);
+    expect(a.rooms()[0]).toMatchObject({ waiting: [], sessions: [PHONE, TABLET], upstreamJoined: true });
+    expect(kinds(acts)).not.toContain("roomLeft");
+  });
+
+  it("a join after the account session is back but before the rejoin's subject waits too", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    a.accountSessionUp(3000);
+    a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 3001);
+    expect(a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 3002)).toEqual([]);
+    const end = a.fromRoom(subject(ROOM, "bob", ACCOUNT_SESSION, "Hello"), 3003);
+    expect(sent(end, TABLET).find((s) => codes(s).includes("110"))?.attrs.id).toBe("t");
+    // once rebuilt, joins are answered at once again
+    expect(sent(a.fromSession(LAPTOP, join(ROOM, "alice", { id: "l" }), 3004), LAPTOP).find((s) => codes(s).includes("110"))?.attrs.id).toBe("l");
+  });
+
+  it("a resync join of a joined session during a rejoin is replayed once the state is rebuilt; it stays joined meanwhile", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    expect(a.fromSession(PHONE, join(ROOM, "alice", { id: "again" }), 2001)).toEqual([]);
+    expect(a.rooms()[0]).toMatchObject({ sessions: [PHONE], waiting: [] });
+    a.accountSessionUp(3000);
+    const acts = roomAnswersRejoin(a, 3001);
+    expect(sent(acts, PHONE).filter((s) => codes(s).includes("110")).map((s) => s.attrs.id)).toEqual(["again"]);
+  });
+
+  it("sessions gone during a rejoin are not a leave: the rejoin goes on, the room waits for the idle rules", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    expect(a.sessionGone(PHONE, 2001)).toEqual([]);
+    const up = a.accountSessionUp(3000);
+    expect(upstream(up).map((s) => s.attrs.type)).toEqual([undefined]);
+    const acts = roomAnswersRejoin(a, 3001);
     expect(upstream(acts)).toEqual([]);
+    expect(kinds(acts)).not.toContain("roomLeft");
+    expect(a.rooms()[0]).toMatchObject({ upstreamJoined: true, sessions: [], idleSince: 2001 });
+  });
+
+  it("down, up, down, up: each connection rejoins once; a join waiting across both is answered once, from the last", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 2001);
+    expect(upstream(a.accountSessionUp(3000))).toHaveLength(1);
+    a.fromRoom(occupant(ROOM, "bob", ACCOUNT_SESSION), 3001); // the first rejoin's answer is cut short
+    a.accountSessionDown(3002);
+    expect(upstream(a.accountSessionUp(4000))).toHaveLength(1);
+    const acts = roomAnswersRejoin(a, 4001);
+    expect(sent(acts, TABLET).filter((s) => codes(s).includes("110"))).toHaveLength(1);
+    expect(sent(acts, TABLET).filter((s) => s.attrs.from === `${ROOM}/carol` && s.name === "presence")).toHaveLength(1);
+    expect(sent(acts, TABLET).some((s) => s.attrs.from === `${ROOM}/bob` && s.name === "presence")).toBe(false);
+  });
+
+  it("a refused rejoin reaches the waiting sessions with their ids, and says why the account is out", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 2001);
+    a.accountSessionUp(3000);
+    const acts = a.fromRoom(x(`<presence type='error' from='${ROOM}/alice' to='${ACCOUNT_SESSION}'><error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`), 3001);
+    expect(sent(acts, TABLET)[0]?.attrs).toMatchObject({ type: "error", id: "t" });
+    expect(sent(acts, PHONE)).toHaveLength(1);
+    expect(acts.find((x) => x.kind === "roomLeft")).toMatchObject({ reason: "rejoin-refused" });
+  });
+
+  it("a self-ping during a rejoin is held and answered when it ends (XEP-0410)", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    expect(a.fromSession(PHONE, ping("p1"), 2001)).toEqual([]);
+    a.accountSessionUp(3000);
+    expect(a.fromSession(PHONE, ping("p2"), 3000)).toEqual([]);
+    const acts = roomAnswersRejoin(a, 3001);
+    expect(sent(acts, PHONE).filter((s) => s.name === "iq").map((s) => [s.attrs.id, s.attrs.type])).toEqual([["p1", "result"], ["p2", "result"]]);
+    // joined upstream again: answered at once
+    expect(sent(a.fromSession(PHONE, ping("p3"), 3005), PHONE)[0]?.attrs.type).toBe("result");
+  });
+
+  it("a self-ping held during a rejoin that fails gets not-acceptable: the client rejoins", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    a.fromSession(PHONE, ping("p1"), 2001);
+    a.accountSessionUp(3000);
+    const acts = a.fromRoom(x(`<presence type='error' from='${ROOM}/alice' to='${ACCOUNT_SESSION}'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`), 3001);
+    const answer = sent(acts, PHONE).find((s) => s.name === "iq");
+    expect(answer?.attrs).toMatchObject({ id: "p1", type: "error", from: `${ROOM}/alice` });
+    expect(errorOf(answer)).toBe("not-acceptable");
+    // the account is out: a ping to the room now passes through, and the room itself answers
+    expect(a.fromSession(PHONE, ping("p2"), 3002)).toEqual([{ kind: "passthrough" }]);
+  });
+
+  it("a self-ping of a session gone meanwhile is dropped with it", () => {
+    const a = joinedRoom();
+    a.accountSessionDown(2000);
+    a.fromSession(PHONE, ping("p1"), 2001);
+    a.sessionGone(PHONE, 2002);
+    a.accountSessionUp(3000);
+    expect(sent(roomAnswersRejoin(a, 3001), PHONE)).toEqual([]);
+  });
+
+  it("332 (the MUC service shuts down) is not a leave: sessions see nothing, the room is rejoined on the next connection", () => {
+    const a = joinedRoom();
+    const shutdown = selfPresence(ROOM, "alice", ACCOUNT_SESSION, ["332"], { type: "unavailable", role: "none" });
+    expect(a.fromRoom(shutdown, 2000)).toEqual([]);
+    expect(a.fromRoom(occupant(ROOM, "bob", ACCOUNT_SESSION, { type: "unavailable", codes: ["332"] }), 2000)).toEqual([]);
+    expect(a.rooms()[0]).toMatchObject({ sessions: [PHONE], upstreamJoined: false });
+    expect(a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 2001)).toEqual([]);
+    a.accountSessionDown(2002); // the server goes down next
+    const rejoin = upstream(a.accountSessionUp(9000));
+    expect(rejoin).toHaveLength(1);
+    expect(rejoin[0]?.getChild("x", "http://jabber.org/protocol/muc")?.getChild("history")?.attrs.since).toBeDefined();
+    const acts = roomAnswersRejoin(a, 9001);
+    expect(sent(acts, TABLET).find((s) => codes(s).includes("110"))?.attrs.id).toBe("t");
+    expect(kinds(acts)).not.toContain("roomLeft");
+  });
+
+  it("332 while the account session stays up: the room is rejoined after rejoinAfterShutdownMs (on tick)", () => {
+    const a = joinedRoom({ rejoinAfterShutdownMs: 5000 });
+    a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION, ["332"], { type: "unavailable", role: "none" }), 2000);
+    expect(upstream(a.tick(6999))).toEqual([]);
+    const rejoin = upstream(a.tick(7000));
+    expect(rejoin.map((s) => s.attrs.to)).toEqual([`${ROOM}/alice`]);
+    expect(upstream(a.tick(20_000))).toEqual([]); // once
+    roomAnswersRejoin(a, 20_001);
+    expect(a.rooms()[0]).toMatchObject({ upstreamJoined: true, occupants: 1 });
+  });
+
+  it("a session waiting on a rejoin that does not come gets remote-server-timeout with its id after joinTimeoutMs; the room stays", () => {
+    const a = joinedRoom({ joinTimeoutMs: 30_000 });
+    a.accountSessionDown(2000);
+    a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 2001);
+    expect(a.tick(32_000)).toEqual([]);
+    const acts = a.tick(32_001);
+    const err = sent(acts, TABLET)[0];
+    expect(err?.attrs).toMatchObject({ type: "error", id: "t", from: `${ROOM}/alice` });
+    expect(errorOf(err)).toBe("remote-server-timeout");
+    expect(a.rooms()[0]).toMatchObject({ waiting: [], sessions: [PHONE] });
+    expect(kinds(acts)).not.toContain("roomLeft");
+  });
+
+  it("a rejoin whose subject never comes: at the join timeout the waiting session is answered from what came", () => {
+    const a = joinedRoom({ joinTimeoutMs: 30_000 });
+    a.accountSessionDown(2000);
+    a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 2001);
+    a.accountSessionUp(3000);
+    a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 3001);
+    const acts = a.tick(32_001);
     expect(sent(acts, TABLET).find((s) => codes(s).includes("110"))?.attrs.id).toBe("t");
   });
+
+  it("a first join the room never answers: error after joinTimeoutMs, the room is forgotten and a late answer ignored", () => {
+    const a = new RoomMachine(ALICE, { joinTimeoutMs: 30_000 });
+    a.setAccountSessionJid(ACCOUNT_SESSION);
+    a.fromSession(PHONE, join(ROOM, "alice", { id: "j" }), 1000);
+    a.accountSessionUp(1000);
+    const acts = a.tick(31_000);
+    expect(sent(acts, PHONE)[0]?.attrs).toMatchObject({ type: "error", id: "j" });
+    expect(upstream(acts)[0]?.attrs).toMatchObject({ type: "unavailable", to: `${ROOM}/alice` });
+    expect(acts.find((x) => x.kind === "roomLeft")).toMatchObject({ reason: "join-timeout" });
+    expect(kinds(acts)).toContain("closeAccountSession");
+    expect(a.hasState()).toBe(false);
+  });
+
+  it("joinTimeoutMs 0: a waiting session waits as long as it takes", () => {
+    const a = joinedRoom({ joinTimeoutMs: 0 });
+    a.accountSessionDown(2000);
+    a.fromSession(TABLET, join(ROOM, "alice", { id: "t" }), 2001);
+    expect(a.tick(10_000_000)).toEqual([]);
+    expect(a.rooms()[0]?.waiting).toEqual([TABLET]);
+  });
 });
+

@@ -1,9 +1,11 @@
 import { Element } from "ltx";
-import { type Action, toRoomUpstream, toSession } from "./actions.js";
+import { type Action, type RoomLeftReason, toRoomUpstream, toSession } from "./actions.js";
+import { replayFromState, upstreamJoin } from "./join.js";
 import { IqRemapper, type PendingIq } from "./iq-remap.js";
 import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
-import { RoomState } from "./room-state.js";
+import { type HeldPing, RoomState } from "./room-state.js";
+import { selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, copyOf, removeChildren } from "./stanza.js";
 import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
 
@@ -26,6 +28,10 @@ export interface RoomMachineOptions {
    * aggregate kept), or `keep` the last aggregate. Back to the aggregate when a session joins.
    */
   awayPresence: AwayPresence; // default xa
+  /** A session waiting on a join gets an error presence after this long (on tick); 0 = wait forever. */
+  joinTimeoutMs: number; // default 30 s
+  /** After a room's shutdown notice (332) while the account session stays up, rejoin after this long. */
+  rejoinAfterShutdownMs: number; // default 5 s
 }
 
 export type AwayPresence = "xa" | "away" | "keep";
@@ -37,6 +43,8 @@ export const DEFAULT_OPTIONS: RoomMachineOptions = {
   rejoinSinceMarginMs: 5000,
   iqTimeoutMs: 60_000,
   awayPresence: "xa",
+  joinTimeoutMs: 30_000,
+  rejoinAfterShutdownMs: 5000,
 };
 
 export type UpstreamState = "down" | "opening" | "up";
@@ -94,16 +102,90 @@ export class MachineState {
     this.pendingLeaves.set(room.jid, (this.pendingLeaves.get(room.jid) ?? 0) + 1);
   }
 
-  /** Forget a room; when none is left the account session may go (docs/architecture.md §4.1). */
-  dropRoom(room: RoomState, out: Action[]): void {
+  /**
+   * The account is out of this room for good: forget it; when none is left the account session may
+   * go. Every caller says why (logged by the proxy), so a leave is never unexplained.
+   */
+  dropRoom(room: RoomState, out: Action[], reason: RoomLeftReason): void {
     if (this.rooms.get(room.jid) !== room) return;
     this.rooms.delete(room.jid);
+    out.push({ kind: "roomLeft", room: room.jid, reason });
+    // Held self-pings: the account is out, so they get what a room gives a non-occupant (XEP-0410).
+    for (const p of room.heldPings.splice(0)) out.push(toSession(p.session, selfPingNotJoined(p.stanza, p.session, room.jid)));
     // IQs in flight for this room: answer the asking sessions now rather than never.
     for (const p of this.iqs.takeWhere((q) => q.room === room.jid)) out.push(...this.failPending(p, "recipient-unavailable", "wait"));
     if (this.rooms.size === 0 && this.upstream !== "down") {
       out.push({ kind: "closeAccountSession" });
       this.upstream = "down";
     }
+  }
+
+  /**
+   * The account is out of a room it was in and will be put back (upstream lost, or the room's 332):
+   * sessions see nothing; its state stays for them, marked stale until the rejoin ends.
+   */
+  markOut(room: RoomState): void {
+    room.joinSent = false;
+    room.pendingNick = undefined;
+    if (room.phase === "joined") {
+      room.rejoining = true;
+      room.rejoinSeen.clear();
+      room.rejoinSubjectPending = true;
+    } else {
+      room.occupants.clear(); // the join is sent again and its presences come again
+    }
+  }
+
+  /** (Re)join a room on the current connection: a rejoin asks <history since=…> (§7.2.15), then held stanzas follow. */
+  rejoin(room: RoomState, now: number, out: Action[]): void {
+    room.outSince = undefined;
+    if (room.phase === "joining") room.occupancySince = now; // its join goes out now
+    const since = room.phase === "joined" ? this.rejoinSince(room, now) : undefined;
+    // with no session joined, the room keeps seeing the away presence (--away-presence)
+    const source = room.phase === "joined" ? (mostAvailable(room.sessions.values())?.presence ?? room.awayPresence) : room.waiting.values().next().value?.presence;
+    out.push(toRoomUpstream(upstreamJoin(room, source, this.nextId("join"), since)));
+    room.joinSent = true;
+    for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));
+  }
+
+  /**
+   * since = last stanza seen − margin, but never older than the buffer can de-duplicate, nor
+   * older than this occupancy (assumes the room's clock is close to ours: documented limit).
+   */
+  private rejoinSince(room: RoomState, now: number): number {
+    let since = (room.lastSeen ?? now) - this.opts.rejoinSinceMarginMs;
+    const oldest = room.history.oldest();
+    if (room.history.full && oldest) since = Math.max(since, oldest.time);
+    if (room.occupancySince !== undefined) since = Math.max(since, room.occupancySince);
+    return Math.max(0, since);
+  }
+
+  /**
+   * The rejoin's join sequence is over (its subject came, §7.2.16): the state is rebuilt from what
+   * the room said. Sessions that joined meanwhile are answered from it now, held self-pings too.
+   */
+  finishRejoin(room: RoomState, now: number, out: Action[]): void {
+    room.rejoinSubjectPending = false;
+    for (const s of [...room.waiting.keys()]) this.answerFromState(room, s, now, out);
+    for (const req of room.resyncs.values()) if (room.isJoined(req.session)) out.push(...replayFromState(room, req, now, this.opts.defaultHistoryStanzas));
+    room.resyncs.clear();
+    for (const p of room.heldPings.splice(0)) out.push(this.answerPing(room, p));
+    this.updateAggregate(room, out);
+  }
+
+  /** A waiting session joins the (joined, up to date) room: replay, then it counts in the aggregate. */
+  answerFromState(room: RoomState, session: string, now: number, out: Action[]): void {
+    const req = room.waiting.get(session);
+    if (!req) return;
+    room.waiting.delete(session);
+    out.push(...replayFromState(room, req, now, this.opts.defaultHistoryStanzas));
+    room.sessions.set(session, { session, presence: req.presence, seq: this.nextSeq() });
+    room.idleSince = undefined;
+  }
+
+  /** XEP-0410 from state: result for a joined session, <not-acceptable/> (rejoin!) otherwise. */
+  answerPing(room: RoomState, p: HeldPing): Action {
+    return toSession(p.session, room.isJoined(p.session) ? selfPingResult(p.stanza, p.session) : selfPingNotJoined(p.stanza, p.session, room.jid));
   }
 
   /** Error answer for a remapped IQ that will not get its reply. */

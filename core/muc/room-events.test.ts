@@ -96,7 +96,6 @@ describe("removal of the account's occupant (§8-§10)", () => {
     ["ban", "<status code='301'/>"],
     ["affiliation change", "<status code='321'/>"],
     ["members-only", "<status code='322'/>"],
-    ["shutdown", "<status code='332'/>"],
     ["technical", "<status code='333'/>"],
     ["destroy", `<destroy jid='new@conference.example.org'><reason>moved</reason></destroy>`],
   ];

@@ -1,13 +1,12 @@
 import type { Element } from "ltx";
-import { type Action, toRoomUpstream } from "./actions.js";
+import { type Action, toSession } from "./actions.js";
 import { MachineState, type RoomMachineOptions, DEFAULT_OPTIONS, type UpstreamState } from "./machine-state.js";
 import { fromRoom, isRoomStanza } from "./from-room.js";
 import { fromSession } from "./from-session.js";
 import { type CarbonVerdict, sentCarbon } from "./carbons.js";
-import { upstreamJoin } from "./join.js";
+import { joinTimeoutError } from "./join.js";
 import { splitBare as bareOf, splitJid as parseJid } from "../jid.js";
 import { upstreamLeave } from "./leave.js";
-import { mostAvailable } from "./presence-aggregate.js";
 import type { RoomSnapshot, RoomState } from "./room-state.js";
 
 export type { RoomMachineOptions } from "./machine-state.js";
@@ -84,6 +83,8 @@ export class RoomMachine {
       room.waiting.delete(sessionFullJid);
       room.sessions.delete(sessionFullJid);
       if (room.pendingNick?.session === sessionFullJid) room.pendingNick.session = undefined;
+      removeWhere(room.heldPings, (p) => p.session === sessionFullJid);
+      room.resyncs.delete(sessionFullJid);
       if (room.empty()) room.idleSince = now;
       if (room.sessions.size > 0) this.core.updateAggregate(room, out);
       else if (joined && !replaced) this.core.awayAggregate(room, joined.presence, out);
@@ -98,23 +99,14 @@ export class RoomMachine {
   /**
    * The account's upstream dropped. Sessions see nothing (no leave): rooms stay joined in their
    * eyes and are rejoined with <history since=…> on accountSessionUp; stanzas for them are held.
+   * Until each rejoin has ended, nobody is answered from the room's (stale) state.
    */
   accountSessionDown(_now: number): Action[] {
     const out: Action[] = [];
     const core = this.core;
     core.upstream = core.rooms.size > 0 ? "opening" : "down";
     core.pendingLeaves.clear();
-    for (const room of core.rooms.values()) {
-      room.joinSent = false;
-      room.pendingNick = undefined;
-      if (room.phase === "joined") {
-        room.rejoining = true;
-        room.rejoinSeen.clear();
-        room.rejoinSubjectPending = room.subjectReceived;
-      } else {
-        room.occupants.clear(); // the join is sent again and its presences come again
-      }
-    }
+    for (const room of core.rooms.values()) core.markOut(room);
     for (const p of core.iqs.takeWhere(() => true)) {
       if (p.direction === "toRoom") out.push(...core.failPending(p, "remote-server-timeout", "wait"));
     }
@@ -128,29 +120,58 @@ export class RoomMachine {
     core.upstream = "up";
     core.pendingLeaves.clear(); // a fresh stream carries no echo of an earlier one
     for (const room of core.rooms.values()) {
-      if (room.phase === "joining") room.occupancySince = now; // its join goes out now (queued or resent below)
-      if (room.joinSent) continue; // its join is already queued on this connection
-      const since = room.phase === "joined" ? this.rejoinSince(room, now) : undefined;
-      const source = room.phase === "joined" ? (mostAvailable(room.sessions.values())?.presence ?? room.awayPresence) : room.waiting.values().next().value?.presence;
-      out.push(toRoomUpstream(upstreamJoin(room, source, core.nextId("join"), since)));
-      room.joinSent = true;
-      for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));
+      if (room.joinSent) {
+        // its first join is already queued on this connection
+        if (room.phase === "joining") room.occupancySince = now;
+        continue;
+      }
+      core.rejoin(room, now, out);
     }
     return out;
   }
 
-  /** Idle leave (docs/architecture.md §6.6) and IQ timeouts. */
+  /** Idle leave (docs/architecture.md §6.6), join timeouts, rejoins after a room's shutdown notice, IQ timeouts. */
   tick(now: number): Action[] {
     const out: Action[] = [];
     const core = this.core;
+    const { idleLeaveMs, joinTimeoutMs, rejoinAfterShutdownMs } = core.opts;
     for (const room of [...core.rooms.values()]) {
-      if (!room.empty() || room.idleSince === undefined) continue;
-      if (now - room.idleSince < core.opts.idleLeaveMs) continue;
+      if (joinTimeoutMs > 0) this.expireWaiting(room, now, out);
+      if (!core.rooms.has(room.jid)) continue;
+      if (room.outSince !== undefined && core.upstream === "up" && now - room.outSince >= rejoinAfterShutdownMs) core.rejoin(room, now, out);
+      // idleLeaveMs 0 = never (--room-idle-leave 0)
+      if (idleLeaveMs <= 0 || !room.empty() || room.idleSince === undefined) continue;
+      if (now - room.idleSince < idleLeaveMs) continue;
       core.leaveUpstream(room, upstreamLeave(room, undefined), out);
-      core.dropRoom(room, out);
+      core.dropRoom(room, out, "idle-timeout");
     }
     for (const p of core.iqs.takeWhere((q) => now - q.at >= core.opts.iqTimeoutMs)) out.push(...core.failPending(p, "remote-server-timeout", "wait"));
     return out;
+  }
+
+  /**
+   * Sessions that waited longer than the join timeout on the account's (re)join. A rejoin whose
+   * self-presence came but whose subject never did is done as far as it goes: answered from state.
+   * Otherwise the session gets an error presence (remote-server-timeout, as a server says when the
+   * room does not answer), and a first join nobody waits for any more is undone: no state is left.
+   */
+  private expireWaiting(room: RoomState, now: number, out: Action[]): void {
+    const core = this.core;
+    const late = [...room.waiting.values()].filter((r) => now - r.at >= core.opts.joinTimeoutMs);
+    if (late.length === 0) return;
+    if (room.phase === "joined" && !room.rejoining) {
+      // the rejoin's self-presence and history came; only the subject is missing (§7.2.16)
+      core.finishRejoin(room, now, out);
+      return;
+    }
+    for (const req of late) {
+      room.waiting.delete(req.session);
+      out.push(toSession(req.session, joinTimeoutError(room, req)));
+    }
+    if (room.phase === "joining" && room.empty()) {
+      core.leaveUpstream(room, upstreamLeave(room, undefined), out);
+      core.dropRoom(room, out, "join-timeout");
+    } else if (room.empty() && room.idleSince === undefined) room.idleSince = now;
   }
 
   rooms(): RoomSnapshot[] {
@@ -171,16 +192,8 @@ export class RoomMachine {
   upstreamState(): UpstreamState {
     return this.core.upstream;
   }
+}
 
-  /**
-   * since = last stanza seen − margin, but never older than the buffer can de-duplicate, nor
-   * older than this occupancy (assumes the room's clock is close to ours: documented limit).
-   */
-  private rejoinSince(room: RoomState, now: number): number {
-    let since = (room.lastSeen ?? now) - this.core.opts.rejoinSinceMarginMs;
-    const oldest = room.history.oldest();
-    if (room.history.full && oldest) since = Math.max(since, oldest.time);
-    if (room.occupancySince !== undefined) since = Math.max(since, room.occupancySince);
-    return Math.max(0, since);
-  }
+function removeWhere<T>(xs: T[], pred: (x: T) => boolean): void {
+  for (let i = xs.length - 1; i >= 0; i--) if (pred(xs[i] as T)) xs.splice(i, 1);
 }

@@ -9,6 +9,13 @@ export interface JoinRequest {
   nick: string; // the nick it asked for (210 when it differs from the account's, §7.2.9)
   history: HistoryRequest | undefined;
   presence: Element; // the join presence itself (show/status/caps count for the aggregate)
+  at: number; // when it started waiting (bounded by the join timeout)
+}
+
+/** A session's XEP-0410 self-ping held while the account is being put back into the room. */
+export interface HeldPing {
+  session: string;
+  stanza: Element;
 }
 
 /** A session joined to the room (it received its self-presence). */
@@ -59,8 +66,20 @@ export class RoomState {
   bareRoomPresence: Element | undefined;
   subject: Element | undefined;
   subjectReceived = false;
-  /** A rejoin is under way: its subject repeats the one sessions already have. */
+  /**
+   * A rejoin is under way and its join sequence has not ended yet: the subject ends it (§7.2.16),
+   * and may repeat the one sessions already have.
+   */
   rejoinSubjectPending = false;
+  /**
+   * The room told the account it shuts down (332) while the account session stayed up: the room
+   * is rejoined after a pause (or on the next accountSessionUp), never forgotten for that.
+   */
+  outSince: number | undefined;
+  /** Joins of already-joined sessions (a resync) during a rejoin: replayed once it has ended. */
+  readonly resyncs = new Map<string, JoinRequest>();
+  /** Self-pings held until the rejoin ends (answered from the rebuilt state then). */
+  readonly heldPings: HeldPing[] = [];
   readonly history: HistoryBuffer;
   readonly sessions = new Map<string, RoomSession>();
   readonly waiting = new Map<string, JoinRequest>();
@@ -107,9 +126,21 @@ export class RoomState {
     return this.sessions.has(session) || this.waiting.has(session);
   }
 
-  /** Every session that should see room traffic now (waiting ones only get the join's presences). */
+  /**
+   * Every session that should see room traffic now. Sessions waiting on the account's first join
+   * get the join's presences as they come; sessions waiting on a rejoin get nothing until it has
+   * ended, then the whole rebuilt state at once (replayFromState).
+   */
   audience(): string[] {
-    return [...this.waiting.keys(), ...this.sessions.keys()];
+    return this.phase === "joining" ? [...this.waiting.keys(), ...this.sessions.keys()] : [...this.sessions.keys()];
+  }
+
+  /**
+   * The account was in the room and is being put back (upstream lost, or the room shut down): its
+   * state is stale until the rejoin's join sequence ends with the subject. Nobody is answered from it.
+   */
+  get rebuilding(): boolean {
+    return this.phase === "joined" && (this.rejoining || this.rejoinSubjectPending);
   }
 
   empty(): boolean {
@@ -129,7 +160,7 @@ export class RoomState {
       room: this.jid,
       nick: this.nick,
       state: this.phase,
-      upstreamJoined: this.phase === "joined" && this.joinSent && !this.rejoining,
+      upstreamJoined: this.phase === "joined" && this.joinSent && !this.rejoining && this.outSince === undefined,
       sessions: [...this.sessions.keys()],
       waiting: [...this.waiting.keys()],
       occupants: this.occupants.size,

@@ -201,6 +201,9 @@ export class AccountHub {
           this.session = undefined;
           this.log.info("account session closed: no rooms left");
           break;
+        case "roomLeft":
+          this.log.info({ room: a.room, reason: a.reason }, "account leaves room");
+          break;
         case "passthrough":
           break;
       }

@@ -84,6 +84,8 @@ export class DownstreamSession implements StreamHandler {
   username: string | undefined;
   /** The full JID the server bound (RFC 6120 §7), once known. */
   jid: string | undefined;
+  /** The client closed its stream first: the upstream's closing is then the answer, not a loss. */
+  private clientClosed = false;
   /** The account-level MUC layer for this session's account, once bound. */
   private account: AccountHub | undefined;
   /** This session's link in its account (identity matters: a later stream may bind the same JID). */
@@ -175,6 +177,7 @@ export class DownstreamSession implements StreamHandler {
   }
 
   onClose(): void {
+    this.clientClosed = true;
     this.log.debug("client closed the stream");
     this.upstream?.conn.end();
     this.conn.end();
@@ -402,7 +405,11 @@ export class DownstreamSession implements StreamHandler {
     },
     onClose: () => {
       this.log.info("upstream closed the stream");
-      this.conn.end();
+      if (this.clientClosed) return this.conn.end();
+      // The server ended the stream on its own without a stream error (going down): say what a
+      // server says then (RFC 6120 §4.9.3.19), so the client reconnects now rather than after its
+      // own timeouts.
+      this.fail("system-shutdown", "the server closed the stream");
     },
     onFramingError: (err) => {
       this.log.warn({ code: err.code, reason: err.message }, "bad input from upstream");
@@ -413,7 +420,10 @@ export class DownstreamSession implements StreamHandler {
     onSocketClosed: () => {
       if (this.phase === "closed") return;
       this.log.info("upstream connection lost");
-      this.fail("remote-connection-failed", "connection to the server lost");
+      if (this.clientClosed) return this.conn.end();
+      // The server (or the path to it) died under an open stream: connection-timeout (RFC 6120
+      // §4.9.3.4, the peer "has permanently lost the ability to communicate over the stream").
+      this.fail("connection-timeout", "connection to the server lost");
     },
   };
 

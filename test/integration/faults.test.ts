@@ -127,7 +127,7 @@ describe("upstream restart while accounts sit in rooms (private Prosody behind a
     await up!.stop();
     await raw.waitClosed(10_000);
     // Prosody says goodbye with its own condition; the proxy passes it through (or reports the lost link)
-    expect(["system-shutdown", "remote-connection-failed"]).toContain(streamErrorOf(raw.text));
+    expect(["system-shutdown", "connection-timeout"]).toContain(streamErrorOf(raw.text));
     await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === jid);
 
     const onlineBefore = proxy.logs().filter((l) => l.msg === "account session online").length;
