@@ -339,6 +339,9 @@ describe("rejoin after an upstream loss: the state is rebuilt before anyone is a
     expect(a.sessionGone(PHONE, 2001)).toEqual([]);
     const up = a.accountSessionUp(3000);
     expect(upstream(up).map((s) => s.attrs.type)).toEqual([undefined]);
+    // the last session went away during the rejoin: the rejoin's own join carries the away presence
+    // (--away-presence, default xa), and no separate presence follows it
+    expect(upstream(up)[0]?.getChildText("show")).toBe("xa");
     const acts = roomAnswersRejoin(a, 3001);
     expect(upstream(acts)).toEqual([]);
     expect(kinds(acts)).not.toContain("roomLeft");

@@ -234,7 +234,8 @@ export class MachineState {
     if (key === room.lastPresenceKey) return;
     room.lastPresenceKey = key;
     room.awayPresence = p;
-    this.sendToRoom(room, copyOf(p), out);
+    // Out of the room (a rejoin is pending): the rejoin's join carries this presence, nothing to hold.
+    if (room.joinSent) this.sendToRoom(room, copyOf(p), out);
   }
 
   /** The bare-JID-normalised account session resource check for stanzas from upstream. */
