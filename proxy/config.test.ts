@@ -35,10 +35,11 @@ describe("defaults", () => {
       upstreamTls: "starttls",
       upstreamInsecure: false,
       proxyProtocol: false,
+      proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
       limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
-        slowClientTimeoutMs: 60_000 },
+        slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 60_000,
       upstreamTimeoutMs: 10_000,
       accountResourcePrefix: "minimix-",
@@ -159,10 +160,11 @@ metrics = "[::1]:9100"
       upstreamCa: join(sub, "ca/bundle.pem"),
       upstreamInsecure: true,
       proxyProtocol: false,
+      proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "debug",
       stateDir: "/home/u/state",
       limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
-        slowClientTimeoutMs: 60_000 },
+        slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 0,
       upstreamTimeoutMs: 5_000,
       accountResourcePrefix: "mm-",
@@ -317,7 +319,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(28);
+    expect(fileKeys).toHaveLength(30);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -15,7 +15,7 @@ import { attachWebSocket } from "./websocket/listener.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
 import { AccountRegistry } from "./account/registry.js";
-import { readProxyHeader, socketWithPrefix } from "./proxy-protocol-reader.js";
+import { readProxyHeader, socketWithPrefix, sourceFilter } from "./proxy-protocol-reader.js";
 import { metrics } from "./metrics.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
@@ -192,8 +192,18 @@ export class ProxyServer {
    */
   private async startProxied(onConnection: (t: Transport) => (s: net.Socket, peer?: string) => void): Promise<BoundListener[]> {
     const timeoutMs = this.config.limits.authTimeoutMs;
+    const trusted = sourceFilter(this.config.proxyProtocolFrom);
     const accept = (transport: Transport) => (socket: net.Socket): void => {
       socket.on("error", () => undefined);
+      // --proxy-protocol-from: only the load balancers may vouch for a client address; anyone else
+      // is closed before a byte is read (no header parsed, no TLS, no stream error to leak anything)
+      if (!trusted(socket.remoteAddress)) {
+        this.log.warn({ ip: socket.remoteAddress, transport, code: "PROXY_UNTRUSTED_SOURCE" },
+          "connection refused: not from a --proxy-protocol-from source");
+        metrics.limitBreach("client", "PROXY_UNTRUSTED_SOURCE");
+        socket.destroy();
+        return;
+      }
       readProxyHeader(socket, timeoutMs).then(({ source, rest }) => {
         const peer = source?.address ?? socket.remoteAddress;
         if (transport === "starttls") {
@@ -218,7 +228,7 @@ export class ProxyServer {
         });
         secure.once("close", () => clearTimeout(timer));
       }, (err: Error) => {
-        this.log.info({ ip: socket.remoteAddress, transport, reason: err.message }, "connection refused: bad PROXY protocol header");
+        this.log.info({ ip: socket.remoteAddress, transport, code: "PROXY_HEADER", reason: err.message }, "connection refused: bad PROXY protocol header");
         metrics.limitBreach("client", "PROXY_HEADER");
         socket.destroy();
       });
