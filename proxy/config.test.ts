@@ -115,6 +115,31 @@ describe("defaults", () => {
   });
 });
 
+describe("--proxy-protocol-from", () => {
+  it("defaults to loopback only; a list from the file or the command line replaces it", () => {
+    expect(loadConfig(["--domain", "a.org", "--proxy-protocol"], ENV).proxyProtocolFrom).toEqual([
+      { address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" },
+    ]);
+    const p = file('domain = "a.org"\nproxy-protocol = true\nproxy-protocol-from = ["10.0.0.5", "2001:db8:1::/64"]\n');
+    expect(loadConfig(["--config", p], ENV).proxyProtocolFrom).toEqual([
+      { address: "10.0.0.5", prefix: 32, family: "ipv4" }, { address: "2001:db8:1::", prefix: 64, family: "ipv6" },
+    ]);
+    expect(loadConfig(["--config", p, "--proxy-protocol-from", "192.0.2.0/24"], ENV).proxyProtocolFrom).toEqual([
+      { address: "192.0.2.0", prefix: 24, family: "ipv4" },
+    ]);
+    expect(loadConfig(["--config", file('domain = "a.org"\nproxy-protocol-from = "10.0.0.5"\n')], ENV).proxyProtocolFrom).toEqual([
+      { address: "10.0.0.5", prefix: 32, family: "ipv4" },
+    ]);
+  });
+
+  it("an empty list with proxy-protocol on would refuse everyone: an error", () => {
+    expectConfigError(() => loadConfig(["--config", file('domain = "a.org"\nproxy-protocol = true\nproxy-protocol-from = []\n')], ENV),
+      /^config: proxy-protocol-from: empty, so every connection would be refused/, "proxy-protocol-from");
+    expectConfigError(() => loadConfig(["--config", file('domain = "a.org"\nproxy-protocol-from = ["10.0.0.0/99"]\n')], ENV),
+      /^config: proxy-protocol-from: prefix length must be 0-32, got "10.0.0.0\/99" in /);
+  });
+});
+
 describe("TOML file", () => {
   const FULL = `
 listen = ["127.0.0.1:5222", "[::1]:5222"]

@@ -6,7 +6,8 @@ import type { Duplex } from "node:stream";
 import { readFileSync } from "node:fs";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
-import type { ProxyContext } from "./context.js";
+import type { OutputHolder, ProxyContext } from "./context.js";
+import { BufferBudget } from "../core/buffer-budget.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
 import { upstreamTarget as targetFor } from "./upstream/target.js";
 import { DownstreamSession, type ConnectionFactory, type Transport } from "./downstream/session.js";
@@ -46,10 +47,19 @@ export class ProxyServer {
   /** Connections refused by those limits, for logs and tests. */
   readonly refused = { perIp: 0, total: 0 };
   accounts!: AccountRegistry;
+  /** --max-buffered-bytes: unread output of all clients together. */
+  readonly buffers: BufferBudget<OutputHolder>;
   /** The dev certificate in use when none was configured. */
   devCertFile: string | undefined;
 
-  constructor(readonly config: Config, readonly log: Logger) {}
+  constructor(readonly config: Config, readonly log: Logger) {
+    this.buffers = new BufferBudget<OutputHolder>(config.limits.maxBufferedBytes, (h) => h.pendingOutput);
+  }
+
+  /** Bytes of unread client output counted against --max-buffered-bytes (metrics). */
+  get bufferedBytes(): number {
+    return this.buffers.total;
+  }
 
   private context(): ProxyContext {
     const domains = new Set(this.config.domains.map((d) => d.toLowerCase()));
@@ -70,6 +80,7 @@ export class ProxyServer {
       nextConnId: () => (++this.connSeq).toString(36),
       upstreamTarget,
       accounts: this.accounts,
+      buffers: this.buffers,
     };
   }
 
