@@ -169,56 +169,58 @@ describe("unauthenticated connection limits (--max-unauthenticated-per-ip 3, --m
   });
 });
 
-describe.each(upstreamServers())("against a real $kind", (server) => {
-  describe("back-pressure: a session that does not read", () => {
-    let proxy: ProxyProcess;
-    beforeAll(async () => {
-      // 64 KiB stanzas: the per-session buffer bound is 64 stanzas = 4 MiB
-      proxy = await startProxy({ upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
-        extraArgs: ["--max-stanza-size", "65536"], logLevel: "info" });
-    });
-    afterAll(async () => {
-      await proxy?.stop();
-    });
-
-    it("is cut once its buffer is full; the account's other session and the room are not delayed", async () => {
-      const room = uniqueRoom(server.muc, "slow");
-      const bob = await connectClient({ port: server.port, username: "bob", password: "bobpass", resource: `flood-${randomUUID().slice(0, 4)}` });
-      clients.push(bob);
-      await createRoom(bob, room, "bob");
-      const reader = await connectClient({ port: proxy.port, username: "alice", password: "alicepass", resource: `reader-${randomUUID().slice(0, 4)}` });
-      clients.push(reader);
-      expect(isSelfPresence(await join(reader, room, "alice", { history: { maxstanzas: "0" } }), room)).toBe(true);
-      const slow = await RawClient.connect(proxy.port);
-      raws.push(slow);
-      const slowJid = await slow.login("alice", "alicepass", `slow-${randomUUID().slice(0, 4)}`);
-      slow.send(`<presence to='${room}/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`);
-      await slow.waitFor(/status code=["']110["']/);
-      slow.socket.pause(); // from now on it reads nothing
-
-      // bob floods the room: 400 × ~30 KB = ~12 MB, far beyond the kernel buffers and the 4 MiB bound
-      const body = "x".repeat(30_000);
-      const N = 400;
-      const started = Date.now();
-      for (let i = 0; i < N; i++) await bob.send(xml("message", { to: room, type: "groupchat", id: `flood-${i}` }, xml("body", {}, `${i} ${body}`)));
-      await reader.waitFor((el) => el.attrs.id === `flood-${N - 1}`, 30_000);
-      const floodMs = Date.now() - started;
-      const got = reader.received.filter((el) => el.is("message") && String(el.attrs.id).startsWith("flood-"));
-      expect(got).toHaveLength(N);
-      const cut = await proxy.waitForLog((l) => l.msg === "client is not reading: disconnecting", 10_000);
-      expect(Number(cut.queued)).toBeLessThanOrEqual(4 * 1024 * 1024 + 65_536 * 2);
-      await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === slowJid, 10_000);
-
-      // the room carries on: a probe after the flood reaches the reader promptly
-      const t0 = Date.now();
-      await bob.send(xml("message", { to: room, type: "groupchat", id: "probe" }, xml("body", {}, "probe")));
-      await reader.waitFor((el) => el.attrs.id === "probe", 5000);
-      const probeMs = Date.now() - t0;
-      expect(probeMs).toBeLessThan(2000);
-      console.log(`back-pressure: ${N} × 30 KB flood delivered to the reading session in ${floodMs} ms; slow session cut at ${String(cut.queued)} bytes queued; probe ${probeMs} ms`);
-    }, 60_000);
+// The room flood measures the proxy's fan-out bound, not the server: against the first server only
+// (ejabberd takes 10-30 s here to route the 12 MB of 30 KB groupchats, docs/compatibility.md).
+describe("back-pressure: a session that does not read", () => {
+  let proxy: ProxyProcess;
+  beforeAll(async () => {
+    // 64 KiB stanzas: the per-session buffer bound is 64 stanzas = 4 MiB
+    proxy = await startProxy({ upstreamPort: first.port, upstreamCa: first.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--max-stanza-size", "65536"], logLevel: "info" });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
   });
 
+  it("is cut once its buffer is full; the account's other session and the room are not delayed", async () => {
+    const room = uniqueRoom(first.muc, "slow");
+    const bob = await connectClient({ port: first.port, username: "bob", password: "bobpass", resource: `flood-${randomUUID().slice(0, 4)}` });
+    clients.push(bob);
+    await createRoom(bob, room, "bob");
+    const reader = await connectClient({ port: proxy.port, username: "alice", password: "alicepass", resource: `reader-${randomUUID().slice(0, 4)}` });
+    clients.push(reader);
+    expect(isSelfPresence(await join(reader, room, "alice", { history: { maxstanzas: "0" } }), room)).toBe(true);
+    const slow = await RawClient.connect(proxy.port);
+    raws.push(slow);
+    const slowJid = await slow.login("alice", "alicepass", `slow-${randomUUID().slice(0, 4)}`);
+    slow.send(`<presence to='${room}/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`);
+    await slow.waitFor(/status code=["']110["']/);
+    slow.socket.pause(); // from now on it reads nothing
+
+    // bob floods the room: 400 × ~30 KB = ~12 MB, far beyond the kernel buffers and the 4 MiB bound
+    const body = "x".repeat(30_000);
+    const N = 400;
+    const started = Date.now();
+    for (let i = 0; i < N; i++) await bob.send(xml("message", { to: room, type: "groupchat", id: `flood-${i}` }, xml("body", {}, `${i} ${body}`)));
+    await reader.waitFor((el) => el.attrs.id === `flood-${N - 1}`, 30_000);
+    const floodMs = Date.now() - started;
+    const got = reader.received.filter((el) => el.is("message") && String(el.attrs.id).startsWith("flood-"));
+    expect(got).toHaveLength(N);
+    const cut = await proxy.waitForLog((l) => l.msg === "client is not reading: disconnecting", 10_000);
+    expect(Number(cut.queued)).toBeLessThanOrEqual(4 * 1024 * 1024 + 65_536 * 2);
+    await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === slowJid, 10_000);
+
+    // the room carries on: a probe after the flood reaches the reader promptly
+    const t0 = Date.now();
+    await bob.send(xml("message", { to: room, type: "groupchat", id: "probe" }, xml("body", {}, "probe")));
+    await reader.waitFor((el) => el.attrs.id === "probe", 5000);
+    const probeMs = Date.now() - t0;
+    expect(probeMs).toBeLessThan(2000);
+    console.log(`back-pressure: ${N} × 30 KB flood delivered to the reading session in ${floodMs} ms; slow session cut at ${String(cut.queued)} bytes queued; probe ${probeMs} ms`);
+  }, 60_000);
+});
+
+describe.each(upstreamServers())("against a real $kind", (server) => {
   describe("back-pressure on the relay path (--slow-client-timeout 2)", () => {
     let proxy: ProxyProcess;
     beforeAll(async () => {
