@@ -6,7 +6,7 @@ import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { RawClient } from "../support/raw-client.js";
 import { upstreamServers } from "../support/servers.js";
 
-const prosody = upstreamServers()[0]!;
+const server = upstreamServers()[0]!;
 const cert = inject("proxyCert");
 let proxy: ProxyProcess;
 
@@ -51,7 +51,7 @@ function directTlsWithHeader(port: number, header: Buffer): Promise<tls.TLSSocke
 
 beforeAll(async () => {
   proxy = await startProxy({
-    upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
+    upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
     extraArgs: ["--proxy-protocol", "--max-unauthenticated-per-ip", "1"],
   });
 });
@@ -136,7 +136,7 @@ describe("PROXY protocol sources (--proxy-protocol-from 127.0.0.2)", () => {
   let only: ProxyProcess;
   beforeAll(async () => {
     only = await startProxy({
-      upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
+      upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
       extraArgs: ["--proxy-protocol", "--proxy-protocol-from", "127.0.0.2", "--proxy-protocol-from", "::1"],
     });
   });
