@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSelfSigned } from "../tls/dev-cert.js";
 import { loadConfig } from "./config.js";
-import { checkCertificates, exitCode, formatResult, probeUpstream, runChecks, type CheckResult } from "./check.js";
+import { checkCertificates, checkProxyProtocol, exitCode, formatResult, probeUpstream, runChecks, type CheckResult } from "./check.js";
 
 const DAY = 86_400_000;
 let dir: string;
@@ -195,5 +195,25 @@ describe("check: upstream probe against fake servers", () => {
     expect(lines(rs)[0]).toMatch(/^OK {3}config: command line is valid: domain example.org; listen 0\.0\.0\.0:5222 starttls, 0\.0\.0\.0:5223 direct-tls; upstream 127\.0\.0\.1:\d+ \(starttls\); metrics off$/);
     expect(lines(rs).at(-1)).toMatch(/^FAIL upstream 127\.0\.0\.1:\d+: TCP connect failed: connect ECONNREFUSED/);
     expect(exitCode(rs)).toBe(1);
+  });
+});
+
+describe("check: PROXY protocol sources", () => {
+  it("reports who may send headers: the loopback default, a list, a /0 that trusts everyone, a list without proxy-protocol", () => {
+    const line = (args: string[]): string[] => lines(checkProxyProtocol(config(["--domain", "example.org", ...args])));
+    expect(line([])).toEqual([]);
+    expect(line(["--proxy-protocol"])).toEqual([
+      "OK   proxy-protocol: headers accepted only from 127.0.0.0/8, ::1 (the default: loopback only; set proxy-protocol-from for a load balancer on another host); other sources are refused",
+    ]);
+    expect(line(["--proxy-protocol", "--proxy-protocol-from", "10.0.0.5", "--proxy-protocol-from", "2001:db8::/32"])).toEqual([
+      "OK   proxy-protocol: headers accepted only from 10.0.0.5, 2001:db8::/32; other sources are refused",
+    ]);
+    expect(line(["--proxy-protocol", "--proxy-protocol-from", "0.0.0.0/0"])[0]).toMatch(/^WARN proxy-protocol: .*0\.0\.0\.0\/0 trusts every address/);
+    expect(line(["--proxy-protocol-from", "10.0.0.5"])).toEqual(["WARN proxy-protocol-from: 10.0.0.5: has no effect, proxy-protocol is off"]);
+  });
+
+  it("runChecks includes the line", async () => {
+    const rs = await runChecks(config(["--domain", "example.org", "--proxy-protocol"]), { offline: true });
+    expect(lines(rs).some((l) => l.startsWith("OK   proxy-protocol: headers accepted only from 127.0.0.0/8, ::1"))).toBe(true);
   });
 });

@@ -14,7 +14,7 @@ import * as tls from "node:tls";
 import { NS_SASL } from "../core/xml/ns.js";
 import { pickMechanism } from "../core/sasl/scram.js";
 import { certDnsNames, normalizeName } from "../tls/x509-names.js";
-import type { Config, HostPort } from "./config.js";
+import { DEFAULTS, formatCidr, type Config, type HostPort } from "./config.js";
 import { FrameQueue } from "./stream/frame-queue.js";
 import { XmppConnection } from "./stream/xmpp-connection.js";
 import { upstreamTarget } from "./upstream/target.js";
@@ -72,9 +72,27 @@ export function describeConfig(c: Config): CheckResult {
 
 export async function runChecks(c: Config, o: CheckOptions = {}): Promise<CheckResult[]> {
   const out = [describeConfig(c), ...checkCertificates(c, o)];
+  out.push(...checkProxyProtocol(c));
   if (c.upstreamInsecure) out.push(warn("upstream", "upstream-insecure = true: the upstream certificate is not verified (testing only)"));
   if (!o.offline) for (const d of c.domains) out.push(...(await probeUpstream(c, d)));
   return out;
+}
+
+/**
+ * --proxy-protocol / --proxy-protocol-from: who may vouch for client addresses. A /0 block trusts
+ * everyone (anyone reaching the port can forge an address); a list without proxy-protocol does nothing.
+ */
+export function checkProxyProtocol(c: Config): CheckResult[] {
+  const list = c.proxyProtocolFrom.map(formatCidr).join(", ");
+  const isDefault = list === DEFAULTS.proxyProtocolFrom.map(formatCidr).join(", ");
+  if (!c.proxyProtocol) {
+    return isDefault ? [] : [warn("proxy-protocol-from", `${list}: has no effect, proxy-protocol is off`)];
+  }
+  const open = c.proxyProtocolFrom.filter((x) => x.prefix === 0).map(formatCidr);
+  if (open.length > 0) {
+    return [warn("proxy-protocol", `headers accepted from ${list}: ${open.join(", ")} trusts every address, so anyone who reaches the port can forge their address`)];
+  }
+  return [ok("proxy-protocol", `headers accepted only from ${list}${isDefault ? " (the default: loopback only; set proxy-protocol-from for a load balancer on another host)" : ""}; other sources are refused`)];
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -196,6 +196,7 @@ describe("parseArgs: every flag", () => {
     ["room-history", "roomHistory", "0", 0, "100001", "0", "100000"],
     ["room-idle-leave", "roomIdleLeave", "60", 60, "31536001", "0", "31536000"],
     ["join-timeout", "joinTimeout", "45", 45, "3601", "0", "3600"],
+    ["max-buffered-bytes", "maxBufferedBytes", "536870912", 536_870_912, "1048575", "1048576", "1099511627776"],
   ] as const)("--%s (integer with bounds)", (flag, field, good, parsed, bad, min, max) => {
     expect(flags([`--${flag}`, good])[field]).toBe(parsed);
     expect(flags([`--${flag}=${min}`])[field]).toBe(Number(min));
@@ -205,6 +206,27 @@ describe("parseArgs: every flag", () => {
     expectConfigError(() => parseArgs([`--${flag}`, "1.5"]), `config: --${flag}: expected integer, got "1.5"`);
     expectConfigError(() => parseArgs([`--${flag}=-1`]), `config: --${flag}: expected integer, got "-1"`);
     expectConfigError(() => parseArgs([`--${flag}=9999999999999999999`]), `config: --${flag}: expected integer, got "9999999999999999999"`);
+  });
+
+  it("--proxy-protocol-from (repeatable; IPv4, IPv6, CIDR or a plain address)", () => {
+    expect(flags(["--proxy-protocol-from", "10.0.0.0/8", "--proxy-protocol-from", "2001:db8::/32", "--proxy-protocol-from=192.0.2.7",
+      "--proxy-protocol-from", "::1"]).proxyProtocolFrom).toEqual([
+      { address: "10.0.0.0", prefix: 8, family: "ipv4" },
+      { address: "2001:db8::", prefix: 32, family: "ipv6" },
+      { address: "192.0.2.7", prefix: 32, family: "ipv4" },
+      { address: "::1", prefix: 128, family: "ipv6" },
+    ]);
+    expect(flags(["--proxy-protocol-from", "0.0.0.0/0"]).proxyProtocolFrom).toEqual([{ address: "0.0.0.0", prefix: 0, family: "ipv4" }]);
+    for (const bad of ["lb.example.org", "1.2.3", ""]) {
+      expectConfigError(() => parseArgs([`--proxy-protocol-from=${bad}`]),
+        `config: --proxy-protocol-from: expected an IP address or CIDR (10.0.0.0/8, 2001:db8::/32), got ${JSON.stringify(bad)}`, "proxy-protocol-from");
+    }
+    expectConfigError(() => parseArgs(["--proxy-protocol-from", "10.0.0.0/x"]), 'config: --proxy-protocol-from: prefix length must be 0-32, got "10.0.0.0/x"');
+    expectConfigError(() => parseArgs(["--proxy-protocol-from", "10.0.0.0/"]), 'config: --proxy-protocol-from: prefix length must be 0-32, got "10.0.0.0/"');
+    expectConfigError(() => parseArgs(["--proxy-protocol-from", "10.0.0.0/33"]), 'config: --proxy-protocol-from: prefix length must be 0-32, got "10.0.0.0/33"');
+    expectConfigError(() => parseArgs(["--proxy-protocol-from", "::/129"]), 'config: --proxy-protocol-from: prefix length must be 0-128, got "::/129"');
+    expectConfigError(() => parseArgs(["--proxy-protocol-from", "[::1]"]), /expected an IP address or CIDR/);
+    expectConfigError(() => parseArgs(["--proxy-protocol-from", "fe80::1%eth0"]), /expected an IP address or CIDR/);
   });
 
   it("--account-resource-prefix", () => {

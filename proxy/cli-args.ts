@@ -42,6 +42,13 @@ export interface HostPort {
   port: number;
 }
 
+/** An address block: "10.0.0.0/8", "2001:db8::/32"; a plain address is a /32 or /128. */
+export interface Cidr {
+  address: string;
+  prefix: number;
+  family: "ipv4" | "ipv6";
+}
+
 export interface CertPair {
   certFile: string;
   keyFile: string;
@@ -65,6 +72,8 @@ export interface PartialConfig {
   upstreamCa?: string;
   upstreamInsecure?: boolean;
   proxyProtocol?: boolean;
+  /** Sources allowed to send a PROXY protocol header (the load balancers). */
+  proxyProtocolFrom?: Cidr[];
   logLevel?: LogLevel;
   stateDir?: string;
   /** Admin HTTP server (/metrics, /status); null = off. */
@@ -74,6 +83,7 @@ export interface PartialConfig {
   authTimeout?: number;
   maxRoomsPerAccount?: number;
   slowClientTimeout?: number;
+  maxBufferedBytes?: number;
   maxUnauthenticatedPerIp?: number;
   maxUnauthenticated?: number;
   keepalive?: number;
@@ -127,6 +137,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "upstream-ca", type: "string", metavar: "FILE", default: "the system CA store", help: "PEM CA bundle trusted for the upstream certificate" },
   { name: "upstream-insecure", type: "boolean", default: "false", help: "do not verify the upstream certificate (testing only)" },
   { name: "proxy-protocol", type: "boolean", default: "false", help: "expect a PROXY protocol v1/v2 header (HAProxy, nginx, sslh) on every listener" },
+  { name: "proxy-protocol-from", type: "strings", metavar: "CIDR", default: "127.0.0.0/8 and ::1 (loopback only)", help: "with --proxy-protocol: the load balancers allowed to connect, as an address or CIDR, IPv4 or IPv6 (repeatable); any other source is closed before TLS" },
   { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state (dev certificate, caches)" },
   { name: "metrics", type: "string", metavar: "HOST:PORT", default: "127.0.0.1:5290", help: "HTTP server for /metrics (Prometheus) and /status (loopback only); \"off\" disables" },
@@ -136,6 +147,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "max-unauthenticated-per-ip", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "32", help: "connections not yet authenticated allowed from one IP address" },
   { name: "max-unauthenticated", type: "integer", metavar: "N", min: 1, max: 10_000_000, default: "1024", help: "connections not yet authenticated allowed in total" },
   { name: "slow-client-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 3600, default: "60", help: "cut a client that has not read its pending data for this long" },
+  { name: "max-buffered-bytes", type: "integer", metavar: "BYTES", min: 1_048_576, max: 1_099_511_627_776, default: "268435456 (256 MiB)", help: "unread output held for all clients together; beyond it the clients holding the most are cut (resource-constraint)" },
   { name: "max-rooms-per-account", type: "integer", metavar: "N", min: 1, max: 100_000, default: "100", help: "rooms one account may be joined to through the proxy" },
   { name: "keepalive", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "60", help: "whitespace keepalive interval per leg (0 = off)" },
   { name: "upstream-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "10", help: "upstream connect + TLS + stream features deadline" },
@@ -248,6 +260,24 @@ export function parseHostPort(v: string, allowPortZero: boolean): HostPort | str
 export function isLoopback(host: string): boolean {
   const h = host.toLowerCase().replace(/^::ffff:/, "");
   return h === "localhost" || h === "::1" || (isIPv4(h) && h.startsWith("127."));
+}
+
+/** "ADDRESS" or "ADDRESS/PREFIX", IPv4 or IPv6 (no brackets, no zone id). */
+export function parseCidr(v: string): Cidr | string {
+  const slash = v.indexOf("/");
+  const address = slash < 0 ? v : v.slice(0, slash);
+  const family = isIPv4(address) ? "ipv4" : isIPv6(address) && !address.includes("%") ? "ipv6" : undefined;
+  if (family === undefined) return `expected an IP address or CIDR (10.0.0.0/8, 2001:db8::/32), got ${quote(v)}`;
+  const max = family === "ipv4" ? 32 : 128;
+  if (slash < 0) return { address, prefix: max, family };
+  const p = v.slice(slash + 1);
+  if (!/^[0-9]{1,3}$/.test(p) || Number(p) > max) return `prefix length must be 0-${max}, got ${quote(v)}`;
+  return { address, prefix: Number(p), family };
+}
+
+/** Back to the written form: "10.0.0.0/8", "::1" for a single address. */
+export function formatCidr(c: Cidr): string {
+  return c.prefix === (c.family === "ipv4" ? 32 : 128) ? c.address : `${c.address}/${c.prefix}`;
 }
 
 /** A served XMPP domain, normalised like a JID domainpart (lowercase, no trailing dot). */
@@ -365,6 +395,14 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   if (insecure?.type === "boolean") p.upstreamInsecure = insecure.value;
   const pp = raw.get("proxy-protocol");
   if (pp?.type === "boolean") p.proxyProtocol = pp.value;
+  const ppFrom = list("proxy-protocol-from");
+  if (ppFrom) {
+    p.proxyProtocolFrom = ppFrom.map((v) => {
+      const c = parseCidr(v.trim());
+      if (typeof c === "string") throw fail(source, "proxy-protocol-from", c);
+      return c;
+    });
+  }
   const logLevel = oneOf("log-level", LOG_LEVELS);
   if (logLevel) p.logLevel = logLevel;
   const stateDir = one("state-dir");
@@ -390,6 +428,7 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("max-unauthenticated", (n) => (p.maxUnauthenticated = n));
   setInt("max-rooms-per-account", (n) => (p.maxRoomsPerAccount = n));
   setInt("slow-client-timeout", (n) => (p.slowClientTimeout = n));
+  setInt("max-buffered-bytes", (n) => (p.maxBufferedBytes = n));
   setInt("keepalive", (n) => (p.keepalive = n));
   setInt("upstream-timeout", (n) => (p.upstreamTimeout = n));
   setInt("room-history", (n) => (p.roomHistory = n));

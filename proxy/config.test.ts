@@ -35,10 +35,11 @@ describe("defaults", () => {
       upstreamTls: "starttls",
       upstreamInsecure: false,
       proxyProtocol: false,
+      proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
       limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
-        slowClientTimeoutMs: 60_000 },
+        slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 60_000,
       upstreamTimeoutMs: 10_000,
       accountResourcePrefix: "minimix-",
@@ -116,6 +117,31 @@ describe("defaults", () => {
   });
 });
 
+describe("--proxy-protocol-from", () => {
+  it("defaults to loopback only; a list from the file or the command line replaces it", () => {
+    expect(loadConfig(["--domain", "a.org", "--proxy-protocol"], ENV).proxyProtocolFrom).toEqual([
+      { address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" },
+    ]);
+    const p = file('domain = "a.org"\nproxy-protocol = true\nproxy-protocol-from = ["10.0.0.5", "2001:db8:1::/64"]\n');
+    expect(loadConfig(["--config", p], ENV).proxyProtocolFrom).toEqual([
+      { address: "10.0.0.5", prefix: 32, family: "ipv4" }, { address: "2001:db8:1::", prefix: 64, family: "ipv6" },
+    ]);
+    expect(loadConfig(["--config", p, "--proxy-protocol-from", "192.0.2.0/24"], ENV).proxyProtocolFrom).toEqual([
+      { address: "192.0.2.0", prefix: 24, family: "ipv4" },
+    ]);
+    expect(loadConfig(["--config", file('domain = "a.org"\nproxy-protocol-from = "10.0.0.5"\n')], ENV).proxyProtocolFrom).toEqual([
+      { address: "10.0.0.5", prefix: 32, family: "ipv4" },
+    ]);
+  });
+
+  it("an empty list with proxy-protocol on would refuse everyone: an error", () => {
+    expectConfigError(() => loadConfig(["--config", file('domain = "a.org"\nproxy-protocol = true\nproxy-protocol-from = []\n')], ENV),
+      /^config: proxy-protocol-from: empty, so every connection would be refused/, "proxy-protocol-from");
+    expectConfigError(() => loadConfig(["--config", file('domain = "a.org"\nproxy-protocol-from = ["10.0.0.0/99"]\n')], ENV),
+      /^config: proxy-protocol-from: prefix length must be 0-32, got "10.0.0.0\/99" in /);
+  });
+});
+
 describe("TOML file", () => {
   const FULL = `
 listen = ["127.0.0.1:5222", "[::1]:5222"]
@@ -163,10 +189,11 @@ metrics = "[::1]:9100"
       upstreamCa: join(sub, "ca/bundle.pem"),
       upstreamInsecure: true,
       proxyProtocol: false,
+      proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "debug",
       stateDir: "/home/u/state",
       limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
-        slowClientTimeoutMs: 60_000 },
+        slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 0,
       upstreamTimeoutMs: 5_000,
       accountResourcePrefix: "mm-",
@@ -328,7 +355,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(29);
+    expect(fileKeys).toHaveLength(31);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -23,6 +23,7 @@ import {
   suggest,
   toPartial,
   type CertPair,
+  type Cidr,
   type HostPort,
   type LogLevel,
   type PartialConfig,
@@ -31,7 +32,7 @@ import {
   type UpstreamTls,
 } from "./cli-args.js";
 
-export { ConfigError, helpText, parseArgs, type CertPair, type HostPort, type LogLevel, type ParsedArgs, type PartialConfig, type UpstreamTls } from "./cli-args.js";
+export { ConfigError, formatCidr, helpText, parseArgs, type CertPair, type Cidr, type HostPort, type LogLevel, type ParsedArgs, type PartialConfig, type UpstreamTls } from "./cli-args.js";
 
 export interface Limits {
   /** Largest stanza, in bytes, accepted from either side. */
@@ -47,6 +48,8 @@ export interface Limits {
   maxRoomsPerAccount: number;
   /** A client whose socket stays congested this long (relay path) is cut; room fan-out is bounded by bytes instead. */
   slowClientTimeoutMs: number;
+  /** Unread output held for all clients together; beyond it the sessions holding the most are cut (resource-constraint). */
+  maxBufferedBytes: number;
 }
 
 export interface Config {
@@ -67,6 +70,11 @@ export interface Config {
   upstreamInsecure: boolean;
   /** Every listener expects a PROXY protocol header first (the real client address). */
   proxyProtocol: boolean;
+  /**
+   * Sources allowed to send a PROXY header; a connection from anywhere else is closed before TLS.
+   * Loopback only (DEFAULTS.proxyProtocolFrom) when proxy-protocol is on and none were configured.
+   */
+  proxyProtocolFrom: Cidr[];
   logLevel: LogLevel;
   /** Absolute path. */
   stateDir: string;
@@ -105,6 +113,9 @@ export const DEFAULTS = {
   maxUnauthenticated: 1024,
   maxRoomsPerAccount: 100,
   slowClientTimeout: 60,
+  maxBufferedBytes: 268_435_456,
+  /** Without --proxy-protocol-from: only a load balancer on this host (HAProxy, nginx, sslh) may send headers. */
+  proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }] as readonly Cidr[],
   keepalive: 60,
   upstreamTimeout: 10,
   accountResourcePrefix: "minimix-",
@@ -312,6 +323,10 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     port: upstreamTls === "direct" ? DEFAULTS.upstreamPortDirect : DEFAULTS.upstreamPortStarttls,
   };
 
+  if (m.proxyProtocol === true && m.proxyProtocolFrom !== undefined && m.proxyProtocolFrom.length === 0) {
+    throw new ConfigError("proxy-protocol-from", "config: proxy-protocol-from: empty, so every connection would be refused; list the load balancers' addresses, or leave it out for loopback only");
+  }
+
   const cfg: Config = {
     listen,
     listenTls,
@@ -321,6 +336,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     upstreamTls,
     upstreamInsecure: m.upstreamInsecure ?? false,
     proxyProtocol: m.proxyProtocol ?? false,
+    proxyProtocolFrom: m.proxyProtocolFrom ?? DEFAULTS.proxyProtocolFrom.map((c) => ({ ...c })),
     logLevel: m.logLevel ?? DEFAULTS.logLevel,
     stateDir: resolve(m.stateDir ?? defaultStateDir(env)),
     limits: {
@@ -331,6 +347,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       maxUnauthenticated: m.maxUnauthenticated ?? DEFAULTS.maxUnauthenticated,
       maxRoomsPerAccount: m.maxRoomsPerAccount ?? DEFAULTS.maxRoomsPerAccount,
       slowClientTimeoutMs: (m.slowClientTimeout ?? DEFAULTS.slowClientTimeout) * 1000,
+      maxBufferedBytes: m.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes,
     },
     keepaliveMs: (m.keepalive ?? DEFAULTS.keepalive) * 1000,
     upstreamTimeoutMs: (m.upstreamTimeout ?? DEFAULTS.upstreamTimeout) * 1000,

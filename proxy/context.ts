@@ -3,6 +3,15 @@ import type { Config } from "./config.js";
 import type { CertStore } from "../tls/cert-store.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
 import type { AccountRegistry } from "./account/registry.js";
+import type { BufferBudget } from "../core/buffer-budget.js";
+
+/** A client connection's output as the proxy-wide budget sees it (--max-buffered-bytes). */
+export interface OutputHolder {
+  /** Bytes written to the client and not handed to the OS yet. */
+  readonly pendingOutput: number;
+  /** Cut: the proxy as a whole holds too much unread output and this client holds the most. */
+  cutForBuffers(queued: number, total: number): void;
+}
 
 /** The long-lived things every connection needs; built once by the server. */
 export interface ProxyContext {
@@ -15,4 +24,6 @@ export interface ProxyContext {
   nextConnId(): string;
   /** Accounts with sessions or rooms: the account-level MUC layer. */
   readonly accounts: AccountRegistry;
+  /** Unread output of all clients together (--max-buffered-bytes). */
+  readonly buffers: BufferBudget<OutputHolder>;
 }

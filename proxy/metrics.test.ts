@@ -32,13 +32,16 @@ describe("ProxyMetrics", () => {
       "minimix_auth_failures_total", "minimix_stanzas_total", "minimix_stanza_bytes_total", "minimix_limit_breaches_total",
       "minimix_upstream_connect_seconds", "minimix_upstream_connect_failures_total", "minimix_accounts", "minimix_account_sessions",
       "minimix_rooms", "minimix_room_buffered_messages", "minimix_room_sessions", "minimix_fanout_deliveries_total",
-      "minimix_room_stanzas_received_total", "minimix_upstream_deliveries_saved",
+      "minimix_room_stanzas_received_total", "minimix_upstream_deliveries_saved", "minimix_client_buffered_bytes",
     ]) {
       expect(body, name).toContain(`# TYPE ${name} `);
     }
     expect(sample(body, 'minimix_connections{transport="starttls",state="open"}')).toBe(0);
     expect(sample(body, 'minimix_stanzas_total{direction="in",kind="message"}')).toBe(0);
     expect(sample(body, 'minimix_account_sessions{state="up"}')).toBe(0);
+    expect(sample(body, "minimix_client_buffered_bytes")).toBe(0);
+    const bound = await fresh({ sessions: [], bufferedBytes: 123_456 }).render(undefined);
+    expect(sample(bound.body, "minimix_client_buffered_bytes")).toBe(123_456);
   });
 
   it("counts hooks: stanzas and bytes by direction and kind, auth, TLS, limits, latency", async () => {

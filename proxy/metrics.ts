@@ -15,6 +15,8 @@ import type { RoomSnapshot } from "../core/muc/room-state.js";
 export interface MetricsSource {
   readonly sessions: Iterable<{ readonly transport: string; readonly state: string }>;
   readonly accounts?: { all(): Iterable<MetricsAccount> } | undefined;
+  /** Unread client output counted against --max-buffered-bytes. */
+  readonly bufferedBytes?: number;
 }
 
 export interface MetricsAccount {
@@ -125,7 +127,7 @@ export class ProxyMetrics {
     });
     this.limitBreaches = new Counter({
       name: `${PREFIX}limit_breaches_total`,
-      help: "Streams ended for breaking a limit or the XML rules: kind is the framer code (XML_STANZA_TOO_LARGE, XML_TOO_DEEP, …) or AUTH_TIMEOUT, AUTH_ATTEMPTS, SLOW_CONSUMER, UNAUTH_PER_IP, UNAUTH_TOTAL",
+      help: "Streams ended for breaking a limit or the XML rules: kind is the framer code (XML_STANZA_TOO_LARGE, XML_TOO_DEEP, …) or AUTH_TIMEOUT, AUTH_ATTEMPTS, SLOW_CONSUMER, BUFFERED_TOTAL (--max-buffered-bytes), UNAUTH_PER_IP, UNAUTH_TOTAL, PROXY_HEADER, PROXY_UNTRUSTED_SOURCE (--proxy-protocol-from)",
       labelNames: ["leg", "kind"] as const, registers,
     });
     this.upstreamConnect = new Histogram({
@@ -137,6 +139,14 @@ export class ProxyMetrics {
     this.upstreamFailures = new Counter({
       name: `${PREFIX}upstream_connect_failures_total`, help: "Upstream connections that failed, by purpose and error code (UPSTREAM_CONNECT, UPSTREAM_TLS, …)",
       labelNames: ["purpose", "code"] as const, registers,
+    });
+    new Gauge({
+      name: `${PREFIX}client_buffered_bytes`,
+      help: "Unread output held for clients that are behind (each client's first 16 KiB not counted), against --max-buffered-bytes",
+      registers,
+      collect() {
+        this.set(self.source?.bufferedBytes ?? 0);
+      },
     });
     new Gauge({
       name: `${PREFIX}accounts`, help: "Accounts with a live session or joined rooms", registers,

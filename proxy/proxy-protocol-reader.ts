@@ -1,6 +1,7 @@
-import type { Socket } from "node:net";
+import { BlockList, isIP, type Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { PROXY_HEADER_MAX_BYTES, parseProxyHeader, type ProxiedAddress } from "../core/proxy-protocol.js";
+import type { Cidr } from "./config.js";
 
 export class ProxyHeaderError extends Error {
   readonly code = "PROXY_HEADER_INVALID";
@@ -76,4 +77,19 @@ export function socketWithPrefix(socket: Socket, prefix: Buffer): Duplex {
   socket.on("close", () => d.destroy());
   socket.on("error", (e) => d.destroy(e));
   return d;
+}
+
+/**
+ * --proxy-protocol-from: whether a connecting address is one of the trusted load balancers. Uses
+ * Node's net.BlockList, which also matches IPv4-mapped IPv6 addresses ("::ffff:10.0.0.5", what a
+ * dual-stack listener reports) against IPv4 blocks and the other way round. An unknown address
+ * (a socket already closed) is never trusted.
+ */
+export function sourceFilter(cidrs: readonly Cidr[]): (address: string | undefined) => boolean {
+  const list = new BlockList();
+  for (const c of cidrs) list.addSubnet(c.address, c.prefix, c.family);
+  return (address) => {
+    const family = address === undefined ? 0 : isIP(address);
+    return family !== 0 && list.check(address!, family === 4 ? "ipv4" : "ipv6");
+  };
 }

@@ -6,7 +6,8 @@ import type { Duplex } from "node:stream";
 import { readFileSync } from "node:fs";
 import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
-import type { ProxyContext } from "./context.js";
+import type { OutputHolder, ProxyContext } from "./context.js";
+import { BufferBudget } from "../core/buffer-budget.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
 import { upstreamTarget as targetFor } from "./upstream/target.js";
 import { DownstreamSession, type ConnectionFactory, type Transport } from "./downstream/session.js";
@@ -15,7 +16,7 @@ import { attachWebSocket } from "./websocket/listener.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
 import { AccountRegistry } from "./account/registry.js";
-import { readProxyHeader, socketWithPrefix } from "./proxy-protocol-reader.js";
+import { readProxyHeader, socketWithPrefix, sourceFilter } from "./proxy-protocol-reader.js";
 import { metrics } from "./metrics.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
@@ -46,10 +47,19 @@ export class ProxyServer {
   /** Connections refused by those limits, for logs and tests. */
   readonly refused = { perIp: 0, total: 0 };
   accounts!: AccountRegistry;
+  /** --max-buffered-bytes: unread output of all clients together. */
+  readonly buffers: BufferBudget<OutputHolder>;
   /** The dev certificate in use when none was configured. */
   devCertFile: string | undefined;
 
-  constructor(readonly config: Config, readonly log: Logger) {}
+  constructor(readonly config: Config, readonly log: Logger) {
+    this.buffers = new BufferBudget<OutputHolder>(config.limits.maxBufferedBytes, (h) => h.pendingOutput);
+  }
+
+  /** Bytes of unread client output counted against --max-buffered-bytes (metrics). */
+  get bufferedBytes(): number {
+    return this.buffers.total;
+  }
 
   private context(): ProxyContext {
     const domains = new Set(this.config.domains.map((d) => d.toLowerCase()));
@@ -70,6 +80,7 @@ export class ProxyServer {
       nextConnId: () => (++this.connSeq).toString(36),
       upstreamTarget,
       accounts: this.accounts,
+      buffers: this.buffers,
     };
   }
 
@@ -192,8 +203,18 @@ export class ProxyServer {
    */
   private async startProxied(onConnection: (t: Transport) => (s: net.Socket, peer?: string) => void): Promise<BoundListener[]> {
     const timeoutMs = this.config.limits.authTimeoutMs;
+    const trusted = sourceFilter(this.config.proxyProtocolFrom);
     const accept = (transport: Transport) => (socket: net.Socket): void => {
       socket.on("error", () => undefined);
+      // --proxy-protocol-from: only the load balancers may vouch for a client address; anyone else
+      // is closed before a byte is read (no header parsed, no TLS, no stream error to leak anything)
+      if (!trusted(socket.remoteAddress)) {
+        this.log.warn({ ip: socket.remoteAddress, transport, code: "PROXY_UNTRUSTED_SOURCE" },
+          "connection refused: not from a --proxy-protocol-from source");
+        metrics.limitBreach("client", "PROXY_UNTRUSTED_SOURCE");
+        socket.destroy();
+        return;
+      }
       readProxyHeader(socket, timeoutMs).then(({ source, rest }) => {
         const peer = source?.address ?? socket.remoteAddress;
         if (transport === "starttls") {
@@ -218,7 +239,7 @@ export class ProxyServer {
         });
         secure.once("close", () => clearTimeout(timer));
       }, (err: Error) => {
-        this.log.info({ ip: socket.remoteAddress, transport, reason: err.message }, "connection refused: bad PROXY protocol header");
+        this.log.info({ ip: socket.remoteAddress, transport, code: "PROXY_HEADER", reason: err.message }, "connection refused: bad PROXY protocol header");
         metrics.limitBreach("client", "PROXY_HEADER");
         socket.destroy();
       });

@@ -9,7 +9,7 @@ import { streamHeader } from "../../core/xml/stream.js";
 import { parsePlainResponse } from "../../core/sasl/plain.js";
 import { SaslError } from "../../core/sasl/errors.js";
 import type { Logger } from "../log.js";
-import type { ProxyContext } from "../context.js";
+import type { OutputHolder, ProxyContext } from "../context.js";
 import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import { openUpstream, type AuthenticatedUpstream, type UpstreamSecret } from "../upstream/connect.js";
@@ -45,6 +45,12 @@ const MAX_AUTH_ATTEMPTS = 3;
  * --max-stanza-size; an oversized SASL payload is cut with <policy-violation/> while it arrives.
  */
 export const PRE_AUTH_MAX_STANZA = 16_384;
+/**
+ * Output below this is not counted against --max-buffered-bytes: one socket buffer's worth (Node's
+ * default high-water mark), which every busy client has for a moment. From it on, the socket
+ * reports when it has drained, which is when the session stops being counted.
+ */
+export const UNCOUNTED_OUTPUT = 16_384;
 
 export interface SessionEvents {
   closed(session: DownstreamSession): void;
@@ -65,7 +71,7 @@ const NEGOTIATION_ELEMENTS = new Set(["auth", "response", "abort", "challenge", 
  * the server (TLS, SASL PLAIN); after the server accepted the credentials it is a relay that
  * passes stanzas through byte for byte, in both directions.
  */
-export class DownstreamSession implements StreamHandler {
+export class DownstreamSession implements StreamHandler, OutputHolder {
   readonly id: string;
   readonly log: Logger;
   readonly transport: Transport;
@@ -92,6 +98,10 @@ export class DownstreamSession implements StreamHandler {
   private link: SessionLink | undefined;
   /** Held from authentication until bind, then handed to the account (and dropped here). */
   private secret: UpstreamSecret | undefined;
+  /** A drain listener is waiting to take this session off the proxy-wide output budget. */
+  private budgetDrainArmed = false;
+  /** A stream error was sent (fail): the session is on its way out. */
+  private ending = false;
 
   constructor(private readonly ctx: ProxyContext, socket: Socket | ConnectionFactory, transport: Transport, private readonly events: SessionEvents,
     /** The client's address: the socket's, or what a PROXY protocol header reported. */
@@ -194,6 +204,7 @@ export class DownstreamSession implements StreamHandler {
     this.phase = "closed";
     clearTimeout(this.authTimer);
     clearTimeout(this.stallTimer);
+    this.ctx.buffers.forget(this);
     this.upstream?.conn.end();
     this.secret = undefined;
     if (this.account && this.link) {
@@ -402,6 +413,7 @@ export class DownstreamSession implements StreamHandler {
         if (v.kind === "deliver") out = v.stanza.toString();
       }
       if (!this.conn.write(out) && this.upstream) this.backOff(this.upstream.conn, this.conn);
+      this.countOutput();
     },
     onClose: () => {
       this.log.info("upstream closed the stream");
@@ -466,7 +478,46 @@ export class DownstreamSession implements StreamHandler {
       this.log.warn({ queued: this.conn.writableLength }, "client is not reading: disconnecting");
       metrics.limitBreach("client", "SLOW_CONSUMER", this);
       this.fail("policy-violation", "too much unread data");
+      return;
     }
+    this.countOutput();
+  }
+
+  /**
+   * --max-buffered-bytes: after a write to the client, tell the proxy-wide budget what this session
+   * holds; when all clients together hold more than the cap, the ones holding the most are cut.
+   */
+  private countOutput(): void {
+    if (this.phase !== "open" || this.ending) return;
+    const queued = this.conn.writableLength;
+    if (queued < UNCOUNTED_OUTPUT && !this.budgetDrainArmed) return;
+    if (!this.budgetDrainArmed && queued > 0) {
+      this.budgetDrainArmed = true;
+      this.conn.onceDrain(() => {
+        this.budgetDrainArmed = false;
+        this.ctx.buffers.forget(this);
+      });
+    }
+    const verdict = this.ctx.buffers.note(this, queued);
+    for (const v of verdict?.victims ?? []) v.holder.cutForBuffers(v.bytes, verdict!.total);
+  }
+
+  get pendingOutput(): number {
+    return this.phase === "closed" ? 0 : this.conn.writableLength;
+  }
+
+  /**
+   * Cut by the proxy-wide budget: resource-constraint (RFC 6120 §4.9.3.18, the server lacks the
+   * resources to serve the stream), not policy-violation — this client broke no per-client rule,
+   * the proxy as a whole is short. Its memory is freed when the socket closes (at most the close
+   * grace period later, since a client that does not read cannot take the stream error either).
+   */
+  cutForBuffers(queued: number, total: number): void {
+    if (this.phase === "closed" || this.ending) return;
+    this.log.warn({ jid: this.jid, queued, total, cap: this.ctx.config.limits.maxBufferedBytes, code: "BUFFERED_TOTAL" },
+      "client is not reading: disconnecting (proxy-wide unread output over --max-buffered-bytes)");
+    metrics.limitBreach("client", "BUFFERED_TOTAL", this);
+    this.fail("resource-constraint", "the proxy holds too much unread data");
   }
 
   // ---------------------------------------------------------------- teardown
@@ -474,6 +525,8 @@ export class DownstreamSession implements StreamHandler {
   /** A stream error to the client (with our header first if none was sent), then close both legs. */
   fail(condition: StreamErrorCondition, text?: string, header?: string): void {
     if (this.phase === "closed") return;
+    this.ending = true;
+    this.ctx.buffers.forget(this);
     const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
     this.conn.fail(condition, text, h);
     this.upstream?.conn.end();

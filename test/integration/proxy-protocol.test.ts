@@ -4,8 +4,9 @@ import * as tls from "node:tls";
 import { Duplex } from "node:stream";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { RawClient } from "../support/raw-client.js";
+import { upstreamServers } from "../support/servers.js";
 
-const prosody = inject("prosody");
+const server = upstreamServers()[0]!;
 const cert = inject("proxyCert");
 let proxy: ProxyProcess;
 
@@ -50,7 +51,7 @@ function directTlsWithHeader(port: number, header: Buffer): Promise<tls.TLSSocke
 
 beforeAll(async () => {
   proxy = await startProxy({
-    upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
+    upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
     extraArgs: ["--proxy-protocol", "--max-unauthenticated-per-ip", "1"],
   });
 });
@@ -105,5 +106,67 @@ describe("PROXY protocol (--proxy-protocol)", () => {
     await raw.waitClosed();
     expect(raw.text).toBe("");
     await proxy.waitForLog((l) => l.msg === "connection refused: bad PROXY protocol header");
+  });
+});
+
+/** A plain TCP connection from a chosen loopback address (127.0.0.0/8 is all local on Linux). */
+function connectFrom(port: number, localAddress: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: "127.0.0.1", port, localAddress });
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+/** Everything the peer sends until it closes the connection. */
+function readUntilClosed(s: net.Socket, timeoutMs = 5000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const t = setTimeout(() => reject(new Error("still open")), timeoutMs);
+    s.on("data", (c: Buffer) => chunks.push(c));
+    s.on("error", () => undefined);
+    s.once("close", () => {
+      clearTimeout(t);
+      resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+describe("PROXY protocol sources (--proxy-protocol-from 127.0.0.2)", () => {
+  let only: ProxyProcess;
+  beforeAll(async () => {
+    only = await startProxy({
+      upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--proxy-protocol", "--proxy-protocol-from", "127.0.0.2", "--proxy-protocol-from", "::1"],
+    });
+  });
+  afterAll(async () => {
+    await only?.stop();
+  });
+
+  it("a connection from another address is closed before anything is read, even with a well-formed header", async () => {
+    for (const port of [only.port, only.tlsPort]) {
+      const s = await connectFrom(port, "127.0.0.1");
+      const got = readUntilClosed(s);
+      s.write("PROXY TCP4 203.0.113.66 127.0.0.1 40000 5222\r\n");
+      expect((await got).length).toBe(0);
+    }
+    const lines = only.logs().filter((l) => l.code === "PROXY_UNTRUSTED_SOURCE");
+    expect(lines.map((l) => l.transport).sort()).toEqual(["direct-tls", "starttls"]);
+    expect(lines.every((l) => l.ip === "127.0.0.1" && l.msg === "connection refused: not from a --proxy-protocol-from source")).toBe(true);
+    // never became a session: the forged address appears nowhere
+    expect(only.stdout()).not.toContain("203.0.113.66");
+    const m = await (await fetch(`http://127.0.0.1:${only.metricsPort}/metrics`)).text();
+    expect(m).toContain('minimix_limit_breaches_total{leg="client",kind="PROXY_UNTRUSTED_SOURCE"} 2');
+  });
+
+  it("the configured source is served, and the address its header reports is used", async () => {
+    const s = await connectFrom(only.port, "127.0.0.2");
+    const raw = new (RawClient as unknown as new (s: net.Socket) => RawClient)(s);
+    raw.send("PROXY TCP4 198.51.100.23 127.0.0.1 40000 5222\r\n");
+    const jid = await raw.login("alice", "alicepass", "pp-from");
+    const bound = await only.waitForLog((l) => l.msg === "resource bound" && l.jid === jid);
+    expect(bound.ip).toBe("198.51.100.23");
+    raw.close();
   });
 });

@@ -9,11 +9,13 @@ import * as net from "node:net";
 import { randomUUID } from "node:crypto";
 import { connectClient, xml, type TestClient } from "../support/client.js";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
+import { upstreamServers } from "../support/servers.js";
 import { RawClient } from "../support/raw-client.js";
 import { createRoom, join, isSelfPresence, sleep, uniqueRoom } from "../support/muc.js";
 import { establishedTo } from "../support/sockets.js";
 
-const prosody = inject("prosody");
+/** The parts that do not depend on the server's behaviour run against the first one only. */
+const first = upstreamServers()[0]!;
 const cert = inject("proxyCert");
 const clients: TestClient[] = [];
 const raws: RawClient[] = [];
@@ -44,7 +46,7 @@ afterAll(async () => {
 describe("idle peers (--auth-timeout 1)", () => {
   let proxy: ProxyProcess;
   beforeAll(async () => {
-    proxy = await startProxy({ upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
+    proxy = await startProxy({ upstreamPort: first.port, upstreamCa: first.certFile, cert: cert.certFile, key: cert.keyFile,
       extraArgs: ["--auth-timeout", "1"] });
   });
   afterAll(async () => {
@@ -118,7 +120,7 @@ describe("idle peers (--auth-timeout 1)", () => {
 describe("unauthenticated connection limits (--max-unauthenticated-per-ip 3, --max-unauthenticated 5)", () => {
   let proxy: ProxyProcess;
   beforeAll(async () => {
-    proxy = await startProxy({ upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
+    proxy = await startProxy({ upstreamPort: first.port, upstreamCa: first.certFile, cert: cert.certFile, key: cert.keyFile,
       extraArgs: ["--max-unauthenticated-per-ip", "3", "--max-unauthenticated", "5"] });
   });
   afterAll(async () => {
@@ -167,11 +169,13 @@ describe("unauthenticated connection limits (--max-unauthenticated-per-ip 3, --m
   });
 });
 
+// The room flood measures the proxy's fan-out bound, not the server: against the first server only
+// (ejabberd takes 10-30 s here to route the 12 MB of 30 KB groupchats, docs/compatibility.md).
 describe("back-pressure: a session that does not read", () => {
   let proxy: ProxyProcess;
   beforeAll(async () => {
     // 64 KiB stanzas: the per-session buffer bound is 64 stanzas = 4 MiB
-    proxy = await startProxy({ upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
+    proxy = await startProxy({ upstreamPort: first.port, upstreamCa: first.certFile, cert: cert.certFile, key: cert.keyFile,
       extraArgs: ["--max-stanza-size", "65536"], logLevel: "info" });
   });
   afterAll(async () => {
@@ -179,8 +183,8 @@ describe("back-pressure: a session that does not read", () => {
   });
 
   it("is cut once its buffer is full; the account's other session and the room are not delayed", async () => {
-    const room = uniqueRoom(prosody.muc, "slow");
-    const bob = await connectClient({ port: prosody.port, username: "bob", password: "bobpass", resource: `flood-${randomUUID().slice(0, 4)}` });
+    const room = uniqueRoom(first.muc, "slow");
+    const bob = await connectClient({ port: first.port, username: "bob", password: "bobpass", resource: `flood-${randomUUID().slice(0, 4)}` });
     clients.push(bob);
     await createRoom(bob, room, "bob");
     const reader = await connectClient({ port: proxy.port, username: "alice", password: "alicepass", resource: `reader-${randomUUID().slice(0, 4)}` });
@@ -216,34 +220,99 @@ describe("back-pressure: a session that does not read", () => {
   }, 60_000);
 });
 
-describe("back-pressure on the relay path (--slow-client-timeout 2)", () => {
+describe.each(upstreamServers())("against a real $kind", (server) => {
+  describe("back-pressure on the relay path (--slow-client-timeout 2)", () => {
+    let proxy: ProxyProcess;
+    beforeAll(async () => {
+      proxy = await startProxy({ upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
+        extraArgs: ["--slow-client-timeout", "2"], logLevel: "info" });
+    });
+    afterAll(async () => {
+      await proxy?.stop();
+    });
+
+    it("a client that stops reading its own stream is cut after the timeout; its upstream leg is closed", async () => {
+      const slow = await RawClient.connect(proxy.port);
+      raws.push(slow);
+      const jid = await slow.login("carol", "carolpass", `stall-${randomUUID().slice(0, 4)}`);
+      const base = establishedTo(proxy.child.pid!, server.port);
+      slow.socket.pause();
+      const bob = await connectClient({ port: server.port, username: "bob", password: "bobpass", resource: `chatflood-${randomUUID().slice(0, 4)}` });
+      clients.push(bob);
+      const body = "y".repeat(30_000);
+      const started = Date.now();
+      // chat straight to the slow session's full JID: relayed on its own leg, not through the account layer
+      for (let i = 0; i < 300 && !proxy.logs().some((l) => l.code === "SLOW_CLIENT_TIMEOUT"); i++) {
+        await bob.send(xml("message", { to: jid, type: "chat", id: `chat-${i}` }, xml("body", {}, body), xml("no-store", { xmlns: "urn:xmpp:hints" })));
+      }
+      const cut = await proxy.waitForLog((l) => l.msg === "client is not reading: disconnecting" && l.code === "SLOW_CLIENT_TIMEOUT", 20_000);
+      expect(Date.parse(String(cut.time)) - started).toBeGreaterThanOrEqual(1900);
+      await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === jid, 10_000);
+      await sleep(200);
+      expect(establishedTo(proxy.child.pid!, server.port)).toBe(base - 1);
+    }, 40_000);
+  });
+});
+
+describe("proxy-wide cap on unread output (--max-buffered-bytes 1048576, below the 4 MiB per-session bound)", () => {
   let proxy: ProxyProcess;
   beforeAll(async () => {
-    proxy = await startProxy({ upstreamPort: prosody.port, upstreamCa: prosody.certFile, cert: cert.certFile, key: cert.keyFile,
-      extraArgs: ["--slow-client-timeout", "2"], logLevel: "info" });
+    proxy = await startProxy({ upstreamPort: first.port, upstreamCa: first.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--max-stanza-size", "65536", "--max-buffered-bytes", "1048576"], logLevel: "info" });
   });
   afterAll(async () => {
     await proxy?.stop();
   });
 
-  it("a client that stops reading its own stream is cut after the timeout; its upstream leg is closed", async () => {
+  const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text();
+  const sample = (body: string, series: string): number | undefined => {
+    const line = body.split("\n").find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+
+  it("cuts the client holding the most (resource-constraint) before its own bound; readers are not touched", async () => {
+    const room = uniqueRoom(first.muc, "cap");
+    const bob = await connectClient({ port: first.port, username: "bob", password: "bobpass", resource: `capflood-${randomUUID().slice(0, 4)}` });
+    clients.push(bob);
+    await createRoom(bob, room, "bob");
+    const reader = await connectClient({ port: proxy.port, username: "alice", password: "alicepass", resource: `capreader-${randomUUID().slice(0, 4)}` });
+    clients.push(reader);
+    expect(isSelfPresence(await join(reader, room, "alice", { history: { maxstanzas: "0" } }), room)).toBe(true);
     const slow = await RawClient.connect(proxy.port);
     raws.push(slow);
-    const jid = await slow.login("carol", "carolpass", `stall-${randomUUID().slice(0, 4)}`);
-    const base = establishedTo(proxy.child.pid!, prosody.port);
+    const slowJid = await slow.login("alice", "alicepass", `capslow-${randomUUID().slice(0, 4)}`);
+    slow.send(`<presence to='${room}/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`);
+    await slow.waitFor(/status code=["']110["']/);
     slow.socket.pause();
-    const bob = await connectClient({ port: prosody.port, username: "bob", password: "bobpass", resource: `chatflood-${randomUUID().slice(0, 4)}` });
-    clients.push(bob);
-    const body = "y".repeat(30_000);
-    const started = Date.now();
-    // chat straight to the slow session's full JID: relayed on its own leg, not through the account layer
-    for (let i = 0; i < 300 && !proxy.logs().some((l) => l.code === "SLOW_CLIENT_TIMEOUT"); i++) {
-      await bob.send(xml("message", { to: jid, type: "chat", id: `chat-${i}` }, xml("body", {}, body), xml("no-store", { xmlns: "urn:xmpp:hints" })));
+
+    // flood until the cap cuts the slow session (at most 400 × 30 KB = 12 MB: beyond any kernel buffering)
+    const body = "z".repeat(30_000);
+    let sent = 0;
+    const cutSeen = (): boolean => proxy.logs().some((l) => l.code === "BUFFERED_TOTAL");
+    for (; sent < 400 && !cutSeen(); sent++) {
+      await bob.send(xml("message", { to: room, type: "groupchat", id: `cap-${sent}` }, xml("body", {}, `${sent} ${body}`)));
     }
-    const cut = await proxy.waitForLog((l) => l.msg === "client is not reading: disconnecting" && l.code === "SLOW_CLIENT_TIMEOUT", 20_000);
-    expect(Date.parse(String(cut.time)) - started).toBeGreaterThanOrEqual(1900);
-    await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === jid, 10_000);
-    await sleep(200);
-    expect(establishedTo(proxy.child.pid!, prosody.port)).toBe(base - 1);
-  }, 40_000);
+    const cut = await proxy.waitForLog((l) => l.code === "BUFFERED_TOTAL", 20_000);
+    expect(cut.msg).toBe("client is not reading: disconnecting (proxy-wide unread output over --max-buffered-bytes)");
+    expect(cut.jid).toBe(slowJid);
+    expect(cut.cap).toBe(1_048_576);
+    expect(Number(cut.total)).toBeGreaterThan(1_048_576);
+    expect(Number(cut.queued)).toBeGreaterThan(0);
+    // cut by the proxy-wide cap, long before its own 4 MiB bound
+    expect(Number(cut.queued)).toBeLessThan(4 * 1024 * 1024);
+    await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === slowJid, 10_000);
+    expect(proxy.logs().some((l) => l.msg === "client is not reading: disconnecting" && l.jid === slowJid)).toBe(false);
+
+    // the reading session got every message, and nothing stays counted once the slow one is gone
+    await reader.waitFor((el) => el.attrs.id === `cap-${sent - 1}`, 30_000);
+    expect(reader.received.filter((el) => el.is("message") && String(el.attrs.id).startsWith("cap-"))).toHaveLength(sent);
+    const m = await scrape();
+    expect(sample(m, 'minimix_limit_breaches_total{leg="client",kind="BUFFERED_TOTAL"}')).toBe(1);
+    expect(sample(m, 'minimix_limit_breaches_total{leg="client",kind="SLOW_CONSUMER"}')).toBeUndefined();
+    await expect.poll(async () => sample(await scrape(), "minimix_client_buffered_bytes"), { timeout: 10_000 }).toBe(0);
+
+    // the proxy closed the slow client's connection (the stream error sits behind what it never read)
+    slow.socket.resume();
+    await slow.waitClosed(10_000);
+  }, 90_000);
 });

@@ -18,10 +18,16 @@ export interface ServerTraits {
   mechanisms: string[];
   /** What the proxy must pick upstream (the strongest non -PLUS mechanism offered). */
   picked: string;
+  /**
+   * A client stanza whose `from` is not the session's own JID (RFC 6120 §8.1.2.1): Prosody
+   * overwrites it with the session's full JID; ejabberd ends the stream with <invalid-from/>
+   * (it accepts the account's own bare JID, and stamps the full JID).
+   */
+  forgedFrom: "rewritten" | "invalid-from";
 }
 
 export function traits(kind: ProvidedUpstream["kind"]): ServerTraits {
   return kind === "ejabberd"
-    ? { mechanisms: ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"], picked: "SCRAM-SHA-1" }
-    : { mechanisms: ["SCRAM-SHA-1", "PLAIN"], picked: "SCRAM-SHA-1" };
+    ? { mechanisms: ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"], picked: "SCRAM-SHA-1", forgedFrom: "invalid-from" }
+    : { mechanisms: ["SCRAM-SHA-1", "PLAIN"], picked: "SCRAM-SHA-1", forgedFrom: "rewritten" };
 }
