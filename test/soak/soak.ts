@@ -13,6 +13,17 @@
  * before the message was sent and it was still in the room (no leave, no drop) LEAVE_GRACE_MS after
  * the room reflected the message to the observer. Every other session may or may not get it, but
  * never twice.
+ *
+ * Phones come back (issue 10, "what real phones do"). Most sessions that go (a drop or a clean close)
+ * reconnect a moment later as the same user and rejoin the rooms they were in; half of those
+ * reconnects bind the SAME resource again, as Conversations, Dino and Gajim do. Some of the
+ * same-resource reconnects are network changes: the new connection binds while the old one is
+ * still open and silent (neither closed nor used), and the server gives the resource to the new
+ * stream and ends the old one with <conflict/> (RFC 6120 §7.7.2.2) — expected, counted, and
+ * required: every takeover's old stream must end that way. Deliveries are keyed by session object,
+ * never by JID: the old and the new stream share a full JID but are two sessions. The old one is
+ * owed nothing from the moment the new one's bind result arrives (or its own stream ended, if
+ * earlier); the new one is owed from its own 110, like any session.
  */
 import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -61,6 +72,16 @@ export interface SoakResult {
   leaves: number;
   drops: number;
   cleanCloses: number;
+  /** Sessions that came back as the same user (after a drop, a clean close or a network change) and bound. */
+  reconnects: number;
+  /** Of those, the ones that bound the resource they had before (takeovers included). */
+  sameResourceReconnects: number;
+  /** Same-resource reconnects that bound while the old connection was still open (network change). */
+  takeovers: number;
+  /** Old streams of a takeover that the server (through the proxy) ended with <conflict/>. */
+  takeoverConflicts: number;
+  /** Old streams of a completed takeover still open at the end, never told <conflict/> (must be 0). */
+  takeoversUnresolved: number;
   messagesSent: number;
   stanzasReceived: number;
   requiredDeliveries: number;
@@ -77,6 +98,7 @@ export interface SoakResult {
   heapPeakKiB: number;
   heapEndKiB: number;
   loginFailureSamples: string[];
+  streamErrorSamples: string[];
   upstreamSocketsEnd: number;
   lossSamples: string[];
 }
@@ -109,6 +131,15 @@ class Session {
   closedAt: number | undefined;
   streamError: string | undefined;
   expectedClose = false;
+  /** When the bind result arrived. */
+  boundAt: number | undefined;
+  /**
+   * Set when a new connection takes this session's resource over while this one is left open and
+   * silent (a network change): the server must end this stream with <conflict/>.
+   */
+  replaced = false;
+  /** This stream ended with <conflict/> after a takeover. */
+  conflictSeen = false;
   /** Observers: called with each soak message id they see reflected. */
   onGroupchat: ((id: string) => void) | undefined;
 
@@ -119,6 +150,7 @@ class Session {
     this.conn = up.conn;
     this.conn.write(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${this.resource}</resource></bind></iq>`);
     this.jid = await awaitBind(up.queue, target.timeoutMs);
+    this.boundAt = Date.now();
     this.conn.setHandler({
       onOpen: () => undefined,
       onStanza: (name, bytes) => this.onStanza(name, bytes),
@@ -154,8 +186,20 @@ class Session {
         p.joinedAt = Date.now();
       }
     } else if (name === "stream:error") {
-      if (!this.expectedClose) this.streamError = bytes.toString("utf8").slice(0, 200);
+      if (this.replaced && !this.conflictSeen && bytesInclude(bytes, "<conflict")) {
+        this.conflictSeen = true;
+        this.engine.result.takeoverConflicts++;
+      } else if (!this.expectedClose) this.streamError = bytes.toString("utf8").slice(0, 200);
     }
+  }
+
+  /**
+   * A new stream bound this session's resource (network change): from now on this session is owed
+   * nothing; its connection stays open, silent, until the server's <conflict/> ends it.
+   */
+  replacedAt(at: number): void {
+    for (const p of this.rooms.values()) p.leftAt ??= at;
+    this.rooms.clear();
   }
 
   join(room: string, nick: string): void {
@@ -194,7 +238,12 @@ class Session {
     this.closedAt = Date.now();
     for (const p of this.rooms.values()) p.leftAt ??= this.closedAt;
     this.rooms.clear();
-    if (!this.expectedClose) this.engine.result.unexpectedStreamErrors++;
+    if (!this.expectedClose && !this.conflictSeen) {
+      this.engine.result.unexpectedStreamErrors++;
+      if (this.engine.result.streamErrorSamples.length < 5) {
+        this.engine.result.streamErrorSamples.push(`${this.jid}${this.replaced ? " (replaced)" : ""}: ${this.streamError ?? "closed without a stream error"}`);
+      }
+    }
   }
 }
 
@@ -259,10 +308,11 @@ class Engine {
   constructor(private readonly o: SoakOptions) {
     this.result = {
       durationMs: o.durationMs, rooms: o.rooms ?? 6, accounts: o.users.length, sessionsOpened: 0, peakSessions: 0, logins: 0, loginFailures: 0,
-      joins: 0, joinErrors: 0, leaves: 0, drops: 0, cleanCloses: 0, messagesSent: 0, stanzasReceived: 0, requiredDeliveries: 0,
+      joins: 0, joinErrors: 0, leaves: 0, drops: 0, cleanCloses: 0, reconnects: 0, sameResourceReconnects: 0, takeovers: 0,
+      takeoverConflicts: 0, takeoversUnresolved: 0, messagesSent: 0, stanzasReceived: 0, requiredDeliveries: 0,
       delivered: 0, losses: 0, duplicates: 0, unexpectedStreamErrors: 0, rssBaselineKiB: 0, rssPeakKiB: 0, rssEndKiB: 0,
       fdBaseline: 0, fdEnd: 0, upstreamSocketsEnd: 0, lossSamples: [], heapBaselineKiB: 0, heapPeakKiB: 0, heapEndKiB: 0,
-      loginFailureSamples: [],
+      loginFailureSamples: [], streamErrorSamples: [],
     };
   }
 
@@ -271,8 +321,9 @@ class Engine {
       limits: { maxStanzaSize: 1 << 20, maxDepth: 64 }, keepaliveMs: 0 };
   }
 
+  /** Sessions the engine acts on: open and not replaced by a newer connection. */
   live(): Session[] {
-    return this.sessions.filter((s) => !s.closed);
+    return this.sessions.filter((s) => !s.closed && !s.replaced);
   }
 
   async run(): Promise<SoakResult> {
@@ -320,33 +371,63 @@ class Engine {
 
     const pick = <T>(a: T[]): T | undefined => a[Math.floor(Math.random() * a.length)];
     const nickOf = (s: Session): string => s.user; // one occupant per account: the account's nick
+    const started = Date.now();
+    const churnEnd = started + o.durationMs;
     let connecting = 0;
-    const connect = (): void => {
-      const u = pick(o.users)!;
-      const s = new Session(u.user, `s${++this.seq}`, this);
+    const passOf = new Map(o.users.map((u) => [u.user, u.pass]));
+    /**
+     * A session for `user`: a fresh one, or a phone coming back (`comeback`), which rejoins the rooms
+     * it was in once bound, as a real client does. `takeoverOf`: the old session, still open and
+     * silent, whose resource this one binds (a network change).
+     */
+    const connect = (user: string, resource: string, comeback?: { rooms: string[]; sameResource: boolean; takeoverOf?: Session }): void => {
+      const s = new Session(user, resource, this);
       connecting++;
       this.result.sessionsOpened++;
-      s.open(proxyTarget, u.pass).then(() => {
+      s.open(proxyTarget, passOf.get(user)!).then(() => {
         this.sessions.push(s);
         this.result.logins++;
+        if (!comeback) return;
+        this.result.reconnects++;
+        if (comeback.sameResource) this.result.sameResourceReconnects++;
+        if (comeback.takeoverOf) {
+          this.result.takeovers++;
+          comeback.takeoverOf.replacedAt(s.boundAt!);
+        }
+        if (Date.now() >= churnEnd) return;
+        for (const room of comeback.rooms) {
+          s.join(room, nickOf(s));
+          this.result.joins++;
+        }
       }, (err: unknown) => {
         this.result.loginFailures++;
         if (this.result.loginFailureSamples.length < 5) this.result.loginFailureSamples.push((err as Error).message);
         log(`login failed: ${(err as Error).message}`);
+        // the phone gives up on its old connection too
+        const old = comeback?.takeoverOf;
+        if (old && !old.closed) old.close(true);
       }).finally(() => connecting--);
     };
+    const connectFresh = (): void => connect(pick(o.users)!.user, `s${++this.seq}`);
+    /** Phones that went and come back at `at`, with the same resource or a new one. */
+    const comebacks: { at: number; user: string; resource: string | undefined; rooms: string[] }[] = [];
 
-    const started = Date.now();
-    const churnEnd = started + o.durationMs;
     const tick = o.tickMs ?? 10;
     let lastSample = 0;
     // ramp-up: half the sessions at once, then churn
-    for (let i = 0; i < Math.floor(maxSessions / 2); i++) connect();
+    for (let i = 0; i < Math.floor(maxSessions / 2); i++) connectFresh();
     while (Date.now() < churnEnd) {
+      // phones coming back whose time has come (each replaces a session that went: not capped)
+      for (let i = comebacks.length - 1; i >= 0; i--) {
+        const c = comebacks[i]!;
+        if (c.at > Date.now()) continue;
+        comebacks.splice(i, 1);
+        connect(c.user, c.resource ?? `s${++this.seq}`, { rooms: c.rooms, sameResource: c.resource !== undefined });
+      }
       const live = this.live();
       const r = Math.random();
       if (r < 0.15) {
-        if (live.length + connecting < maxSessions) connect();
+        if (live.length + connecting + comebacks.length < maxSessions) connectFresh();
       } else if (r < 0.40) {
         const s = pick(live);
         const room = pick(rooms)!;
@@ -362,12 +443,24 @@ class Engine {
           this.result.leaves++;
         }
       } else if (r < 0.50) {
+        // a session goes; most come back (80 %), half of those on the same resource, and 40 % of
+        // those without closing the old connection first (network change: a takeover)
         const s = pick(live);
         if (s) {
-          const abrupt = Math.random() < 0.5;
-          s.close(abrupt);
-          if (abrupt) this.result.drops++;
-          else this.result.cleanCloses++;
+          const rooms = [...s.rooms.keys()];
+          const back = Math.random() < 0.8;
+          const same = back && Math.random() < 0.5;
+          if (same && Math.random() < 0.4) {
+            s.replaced = true; // silent from now on; its <conflict/> is expected
+            connect(s.user, s.resource, { rooms, sameResource: true, takeoverOf: s });
+          } else {
+            const abrupt = Math.random() < 0.5;
+            s.close(abrupt);
+            if (abrupt) this.result.drops++;
+            else this.result.cleanCloses++;
+            // back at once (racing the old stream's end on the server) or within 3 s
+            if (back) comebacks.push({ at: Date.now() + (Math.random() < 0.3 ? 0 : Math.random() * 3000), user: s.user, resource: same ? s.resource : undefined, rooms });
+          }
         }
       } else {
         // a message from a joined session through the proxy, or (1 in 5) from an observer
@@ -408,6 +501,13 @@ class Engine {
     for (const s of this.live()) {
       for (const p of [...s.rooms.values()]) s.leave(p.room, nickOf(s));
       s.close(false);
+    }
+    // old connections of completed takeovers that were never told <conflict/>
+    for (const s of this.sessions) {
+      if (s.replaced && !s.closed) {
+        this.result.takeoversUnresolved++;
+        s.close(false);
+      }
     }
     this.check(checkAt);
     this.result.stanzasReceived = this.stanzas;
@@ -472,6 +572,8 @@ export function formatResult(r: SoakResult): string {
     `| peak concurrent sessions | ${r.peakSessions} |`,
     `| joins / join errors / explicit leaves | ${r.joins} / ${r.joinErrors} / ${r.leaves} |`,
     `| drops (killed) / clean closes | ${r.drops} / ${r.cleanCloses} |`,
+    `| reconnects (same user, rooms rejoined) / of them on the same resource | ${r.reconnects} / ${r.sameResourceReconnects} |`,
+    `| takeovers: same-resource reconnects with the old connection open / old streams ended by \`<conflict/>\` / never ended | ${r.takeovers} / ${r.takeoverConflicts} / ${r.takeoversUnresolved} |`,
     `| groupchat messages sent | ${r.messagesSent} |`,
     `| stanzas received by sessions | ${r.stanzasReceived} |`,
     `| deliveries owed / delivered | ${r.requiredDeliveries} / ${r.delivered} |`,
