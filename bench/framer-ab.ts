@@ -5,7 +5,8 @@
  *   (= npm run build && node dist/bench/framer-ab.js …)
  *
  * Defaults: base HEAD, head = the working tree, 101 rounds of ~20 ms per build and stanza kind.
- * Each build is compiled from its own sources the same way (bench/ab/load-rev.ts). Every round runs
+ * Each build is compiled from its own sources the same way (bench/ab/load-rev.ts; rounds and ratios:
+ * bench/ab/rounds.ts, shared with bench/hotpath-ab.ts). Every round runs
  * the builds back to back, in rotating order, on the same Buffers; the figure is CPU time
  * (process.cpuUsage) per stanza. Per kind it prints the median ns/stanza of each build, the median
  * and spread of the per-round ratios head ÷ base (machine load moves the builds of one round alike,
@@ -15,6 +16,7 @@
  * as the proxy does for every client stanza.
  */
 import { loadRev } from "./ab/load-rev.js";
+import { arg, compare, interleave, iterationsFor, loadTrio, ratioCell } from "./ab/rounds.js";
 
 interface FramerLike {
   push(data: Buffer): unknown[];
@@ -29,11 +31,6 @@ interface Build {
   label: string;
   Framer: FramerModule["Framer"];
   peekAttr: PeekModule["peekAttr"];
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
 }
 
 /**
@@ -94,12 +91,6 @@ function runOnce(b: Build, stanza: Buffer, iterations: number, peek: boolean): n
   return c.user + c.system;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 async function load(rev: string): Promise<Build> {
   const r = await loadRev(rev, "core/xml");
   const fm = await r.load<FramerModule>("core/xml/framer.js");
@@ -113,12 +104,9 @@ async function main(): Promise<void> {
   const rounds = Number(arg("rounds", "101"));
   const targetMs = Number(arg("ms", "20"));
   const peek = process.argv.includes("--peek");
-  const base = await load(baseRev);
-  const head = await load(headRev);
-  // a second, separately loaded copy of the base build: its ratio to the base is what noise alone gives
-  const control = await load(baseRev);
-  control.label += "'";
-  const builds = [base, head, control];
+  const trio = await loadTrio(baseRev, headRev, load);
+  const { base, head } = trio;
+  const builds = trio.all;
   console.log(`framer A/B: base ${base.label} (${baseRev}) vs head ${head.label} (${headRev}), control = base loaded again; ` +
     `${rounds} rounds of ~${targetMs} ms per build; ${peek ? "framer + peekAttr" : "framer only"}; node ${process.version}`);
   console.log("CPU ns per stanza, median over rounds; ratios: median of the per-round ratios (min–max), then the ratio of the fastest rounds");
@@ -126,25 +114,11 @@ async function main(): Promise<void> {
   for (const kind of KINDS) {
     // calibrate: iterations for ~targetMs with the base build, after a warm-up of every build
     for (const b of builds) runOnce(b, kind.bytes, 20_000, peek);
-    const probe = runOnce(base, kind.bytes, 20_000, peek);
-    const iterations = Math.max(1000, Math.round((20_000 * targetMs * 1000) / Math.max(probe, 1)));
-    const ns = new Map<Build, number[]>(builds.map((b) => [b, []]));
-    for (let r = 0; r < rounds; r++) {
-      // rotate the order, so that no build always runs first (or right after another)
-      for (let k = 0; k < builds.length; k++) {
-        const b = builds[(r + k) % builds.length]!;
-        ns.get(b)!.push((runOnce(b, kind.bytes, iterations, peek) * 1000) / iterations);
-      }
-    }
-    const nb = ns.get(base)!;
-    const ratio = (b: Build): string => {
-      const xs = ns.get(b)!;
-      const rs = xs.map((x, r) => x / nb[r]!);
-      return `${median(rs).toFixed(3)} (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`.padEnd(22) +
-        `${(Math.min(...xs) / Math.min(...nb)).toFixed(3)}`.padStart(14);
-    };
+    const iterations = iterationsFor(20_000, runOnce(base, kind.bytes, 20_000, peek), targetMs);
+    const ns = await interleave(builds, rounds, (b) => (runOnce(b, kind.bytes, iterations, peek) * 1000) / iterations);
+    const c = compare(ns, trio);
     const f = (x: number, w: number): string => x.toFixed(0).padStart(w);
-    console.log(`${kind.name.padEnd(14)} ${f(kind.bytes.length, 6)} ${f(median(nb), 9)} ${f(median(ns.get(head)!), 9)}   ${ratio(head)}   ${ratio(control)}`);
+    console.log(`${kind.name.padEnd(14)} ${f(kind.bytes.length, 6)} ${f(c.base, 9)} ${f(c.head, 9)}   ${ratioCell(c.headRatio)}   ${ratioCell(c.controlRatio)}`);
   }
 }
 
