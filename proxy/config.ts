@@ -85,6 +85,7 @@ export interface Config {
   upstreamTimeoutMs: number;
   accountResourcePrefix: string;
   roomHistory: number;
+  roomHistoryBytes: number;
   /** 0 = never leave idle rooms. */
   roomIdleLeaveMs: number;
   /** The account's room presence while no session is in a room it did not leave. */
@@ -120,6 +121,7 @@ export const DEFAULTS = {
   upstreamTimeout: 10,
   accountResourcePrefix: "minimix-",
   roomHistory: 200,
+  roomHistoryBytes: 1_048_576,
   roomIdleLeave: 7200,
   awayPresence: "xa",
   joinTimeout: 30,
@@ -353,6 +355,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     upstreamTimeoutMs: (m.upstreamTimeout ?? DEFAULTS.upstreamTimeout) * 1000,
     accountResourcePrefix: m.accountResourcePrefix ?? DEFAULTS.accountResourcePrefix,
     roomHistory: m.roomHistory ?? DEFAULTS.roomHistory,
+    roomHistoryBytes: m.roomHistoryBytes ?? DEFAULTS.roomHistoryBytes,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
     joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,

@@ -3,7 +3,7 @@ import { type Action, toRoomUpstream, toSession } from "./actions.js";
 import type { MachineState } from "./machine-state.js";
 import { fanOut } from "./fanout.js";
 import { type JidParts, splitJid as parseJid } from "../jid.js";
-import { selfPresenceFor } from "./join.js";
+import { releaseHistory, selfPresenceFor } from "./join.js";
 import { vanishedOccupant } from "./leave.js";
 import { mostAvailable } from "./presence-aggregate.js";
 import { classifySelfUnavailable } from "./removal.js";
@@ -75,7 +75,7 @@ function presence(core: MachineState, room: RoomState, from: JidParts, stanza: E
         // 332: the MUC service is shutting down (server restart). Not a rule for the account to
         // leave: the room is rejoined, with history since, when the account session comes back
         // (or after a pause if it stays up). Sessions see nothing, as for any upstream loss.
-        core.markOut(room);
+        core.markOut(room, now, out);
         room.outSince = now;
         return out;
       }
@@ -140,9 +140,13 @@ function completeJoin(core: MachineState, room: RoomState, now: number): Action[
   const out: Action[] = [];
   room.phase = "joined";
   room.rejoining = false;
+  // The room's history comes next (§7.2.3): held until it ends, then each session gets its slice.
+  room.historyHold = new Map();
+  room.historyHoldSince = now;
   for (const [s, req] of room.waiting) {
     out.push(toSession(s, selfPresenceFor(room, req, true)));
     room.sessions.set(s, { session: s, presence: req.presence, seq: core.nextSeq() });
+    room.historyHold.set(s, req.history);
   }
   room.waiting.clear();
   if (room.sessions.size === 0 && room.idleSince === undefined) room.idleSince = now;
@@ -211,13 +215,27 @@ function message(core: MachineState, room: RoomState, stanza: Element, now: numb
       const endsRejoin = room.rejoinSubjectPending && !room.rejoining;
       room.subject = copyOf(stanza);
       room.subjectReceived = true;
-      const out = repeat ? [] : fanOut(stanza, room.sessions.keys());
+      // The subject ends the first join's history: every held session gets its slice first.
+      const out = releaseHistory(room, now, core.opts.defaultHistoryStanzas);
+      if (!repeat) out.push(...fanOut(stanza, room.sessions.keys()));
       if (endsRejoin) core.finishRejoin(room, now, out);
       else room.rejoinSubjectPending = false;
       return out;
     } else if (stanza.getChild("body") !== undefined) {
       // A rejoin's <history since=…> overlaps what we saw live: drop what the buffer already has.
       if (hasDelay(stanza) && room.history.has(stanza)) return [];
+      if (room.historyHold) {
+        // The first join's history (delayed, §7.2.14) is only buffered; sessions get their slices
+        // when it ends. A live message ends it: slices first (without it), then it goes out as usual.
+        if (hasDelay(stanza)) {
+          room.history.push(stanza, now);
+          return [];
+        }
+        const out = releaseHistory(room, now, core.opts.defaultHistoryStanzas);
+        room.history.push(stanza, now);
+        out.push(...fanOut(stanza, room.sessions.keys()));
+        return out;
+      }
       room.history.push(stanza, now);
     }
     return fanOut(stanza, room.sessions.keys());

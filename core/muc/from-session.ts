@@ -91,7 +91,7 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
   let room = core.rooms.get(roomBare);
   if (!room) {
     const x = stanza.getChild("x", NS_MUC);
-    room = new RoomState(roomBare, nick, x ? copyOf(x) : new Element("x", { xmlns: NS_MUC }), core.opts.historyLimit);
+    room = new RoomState(roomBare, nick, x ? copyOf(x) : new Element("x", { xmlns: NS_MUC }), core.opts.historyLimit, core.opts.historyBytes);
     core.rooms.set(roomBare, room);
     room.waiting.set(session, req);
     if (core.upstream === "down") {
@@ -102,7 +102,7 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
     room.joinSent = true;
     if (core.upstream === "up") room.occupancySince = now;
     room.lastPresenceKey = aggregateKey(stanza);
-    out.push({ kind: "toRoomUpstream", stanza: upstreamJoin(room, stanza, core.nextId("join")) });
+    out.push({ kind: "toRoomUpstream", stanza: upstreamJoin(room, stanza, core.nextId("join"), core.opts.historyLimit) });
     return out;
   }
   room.idleSince = undefined;

@@ -1,6 +1,6 @@
 import { Element } from "ltx";
 import { type Action, type RoomLeftReason, toRoomUpstream, toSession } from "./actions.js";
-import { replayFromState, upstreamJoin } from "./join.js";
+import { releaseHistory, replayFromState, upstreamJoin } from "./join.js";
 import { IqRemapper, type PendingIq } from "./iq-remap.js";
 import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
@@ -11,6 +11,13 @@ import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../
 
 export interface RoomMachineOptions {
   historyLimit: number; // max buffered groupchat messages per room (default 200)
+  /** Bound of each room's buffer in bytes of XML (--room-history-bytes); the oldest go first. */
+  historyBytes: number; // default 1 MiB
+  /**
+   * The first join's history is held until the subject ends it (§7.2.16); a room that never
+   * sends one releases it after this long (on tick) or at its first live message.
+   */
+  historyHoldMs: number; // default 10 s
   idleLeaveMs: number; // leave a room after this long with no session joined (default 2 h)
   /** History replayed to a session whose join has no <history/> (the room-default analogue). */
   defaultHistoryStanzas: number; // default 20
@@ -38,6 +45,8 @@ export type AwayPresence = "xa" | "away" | "keep";
 
 export const DEFAULT_OPTIONS: RoomMachineOptions = {
   historyLimit: 200,
+  historyBytes: 1024 * 1024,
+  historyHoldMs: 10_000,
   idleLeaveMs: 2 * 60 * 60 * 1000,
   defaultHistoryStanzas: 20,
   rejoinSinceMarginMs: 5000,
@@ -124,7 +133,10 @@ export class MachineState {
    * The account is out of a room it was in and will be put back (upstream lost, or the room's 332):
    * sessions see nothing; its state stays for them, marked stale until the rejoin ends.
    */
-  markOut(room: RoomState): void {
+  markOut(room: RoomState, now: number, out: Action[]): void {
+    // The first join's history ends here: held sessions get their slices of what came, and the
+    // rejoin's <history since=…> is forwarded live like any missed message (§4.4).
+    out.push(...releaseHistory(room, now, this.opts.defaultHistoryStanzas));
     room.joinSent = false;
     room.pendingNick = undefined;
     if (room.phase === "joined") {
@@ -143,7 +155,7 @@ export class MachineState {
     const since = room.phase === "joined" ? this.rejoinSince(room, now) : undefined;
     // with no session joined, the room keeps seeing the away presence (--away-presence)
     const source = room.phase === "joined" ? (mostAvailable(room.sessions.values())?.presence ?? room.awayPresence) : room.waiting.values().next().value?.presence;
-    out.push(toRoomUpstream(upstreamJoin(room, source, this.nextId("join"), since)));
+    out.push(toRoomUpstream(upstreamJoin(room, source, this.nextId("join"), this.opts.historyLimit, since)));
     room.joinSent = true;
     for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));
   }
