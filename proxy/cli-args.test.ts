@@ -195,6 +195,8 @@ describe("parseArgs: every flag", () => {
     ["upstream-timeout", "upstreamTimeout", "3", 3, "601", "1", "600"],
     ["room-history", "roomHistory", "0", 0, "100001", "0", "100000"],
     ["room-history-bytes", "roomHistoryBytes", "4096", 4096, "1073741825", "0", "1073741824"],
+    ["max-held-pms", "maxHeldPms", "5", 5, "100001", "0", "100000"],
+    ["max-held-pm-bytes", "maxHeldPmBytes", "4096", 4096, "1073741825", "0", "1073741824"],
     ["room-idle-leave", "roomIdleLeave", "60", 60, "31536001", "0", "31536000"],
     ["join-timeout", "joinTimeout", "45", 45, "3601", "0", "3600"],
     ["max-buffered-bytes", "maxBufferedBytes", "536870912", 536_870_912, "1048575", "1048576", "1099511627776"],

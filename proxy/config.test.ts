@@ -45,6 +45,8 @@ describe("defaults", () => {
       accountResourcePrefix: "minimix-",
       roomHistory: 200,
       roomHistoryBytes: 1_048_576,
+      maxHeldPms: 100,
+      maxHeldPmBytes: 262_144,
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
       joinTimeoutMs: 30_000,
@@ -201,6 +203,8 @@ metrics = "[::1]:9100"
       accountResourcePrefix: "mm-",
       roomHistory: 50,
       roomHistoryBytes: 65536,
+      maxHeldPms: 100,
+      maxHeldPmBytes: 262_144,
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
       joinTimeoutMs: 12_000,
@@ -253,6 +257,8 @@ metrics = "[::1]:9100"
       accountResourcePrefix: "p-",
       roomHistory: 1,
       roomHistoryBytes: 65536,
+      maxHeldPms: 100,
+      maxHeldPmBytes: 262_144,
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
       joinTimeoutMs: 0,
@@ -359,7 +365,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(33);
+    expect(fileKeys).toHaveLength(35);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -86,6 +86,8 @@ export interface Config {
   accountResourcePrefix: string;
   roomHistory: number;
   roomHistoryBytes: number;
+  maxHeldPms: number;
+  maxHeldPmBytes: number;
   /** 0 = never leave idle rooms. */
   roomIdleLeaveMs: number;
   /** The account's room presence while no session is in a room it did not leave. */
@@ -122,6 +124,8 @@ export const DEFAULTS = {
   accountResourcePrefix: "minimix-",
   roomHistory: 200,
   roomHistoryBytes: 1_048_576,
+  maxHeldPms: 100,
+  maxHeldPmBytes: 262_144,
   roomIdleLeave: 7200,
   awayPresence: "xa",
   joinTimeout: 30,
@@ -356,6 +360,8 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     accountResourcePrefix: m.accountResourcePrefix ?? DEFAULTS.accountResourcePrefix,
     roomHistory: m.roomHistory ?? DEFAULTS.roomHistory,
     roomHistoryBytes: m.roomHistoryBytes ?? DEFAULTS.roomHistoryBytes,
+    maxHeldPms: m.maxHeldPms ?? DEFAULTS.maxHeldPms,
+    maxHeldPmBytes: m.maxHeldPmBytes ?? DEFAULTS.maxHeldPmBytes,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
     joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,

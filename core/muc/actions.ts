@@ -26,7 +26,9 @@ export type Action =
   | { kind: "openAccountSession" } // first join: the account needs its upstream session
   | { kind: "closeAccountSession" } // no rooms left: the account session may close
   /** The account is out of `room` for good (left, or removed by the room); the proxy logs why. */
-  | { kind: "roomLeft"; room: string; reason: RoomLeftReason };
+  | { kind: "roomLeft"; room: string; reason: RoomLeftReason; heldPmsLost?: number }
+  /** A PM for the account was refused (its sender told): the per-account held-PM bound is full (issue 10 §4). */
+  | { kind: "heldPmRefused"; room: string };
 
 /**
  * Why the account is no longer in a room. The account leaves only by these rules, never as a side

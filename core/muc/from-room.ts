@@ -9,6 +9,7 @@ import { mostAvailable } from "./presence-aggregate.js";
 import { classifySelfUnavailable } from "./removal.js";
 import type { RoomState } from "./room-state.js";
 import { isPing, pingResultUpstream } from "./self-ping.js";
+import { isHoldablePm } from "./held-pms.js";
 import { STATUS, hasDestroy, mucItem, statusCodes } from "./status-codes.js";
 import { addressedTo, attr, contentKey, hasDelay, withId, copyOf } from "./stanza.js";
 import { errorReply } from "../xml/errors.js";
@@ -249,6 +250,12 @@ function message(core: MachineState, room: RoomState, stanza: Element, now: numb
     return fanOut(stanza, room.sessions.keys());
   }
   // §7.5 private messages from occupants, and room notices/invites (muc#user x): every joined session.
+  if (room.sessions.size === 0 && parseJid(attr(stanza, "from"))?.resource !== undefined && isHoldablePm(stanza)) {
+    // Nobody of the account is in the room: kept for the next session back (issue 10 §4).
+    const out: Action[] = [];
+    core.holdPm(room, stanza, now, out);
+    return out;
+  }
   return fanOut(stanza, room.sessions.keys());
 }
 

@@ -126,6 +126,7 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
   // Joined: answer from state, no upstream join (a join while joined is a resync).
   out.push(...replayFromState(room, req, now, core.opts.defaultHistoryStanzas));
   room.sessions.set(session, { session, presence: copyOf(stanza), seq: core.nextSeq() });
+  core.deliverHeldPms(room, out);
   core.updateAggregate(room, out);
   return out;
 }

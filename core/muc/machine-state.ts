@@ -5,6 +5,7 @@ import { IqRemapper, type PendingIq } from "./iq-remap.js";
 import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { type HeldPing, RoomState } from "./room-state.js";
+import { HeldPms, heldPmFor, pmError } from "./held-pms.js";
 import { selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, copyOf, removeChildren } from "./stanza.js";
 import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
@@ -18,6 +19,9 @@ export interface RoomMachineOptions {
    * sends one releases it after this long (on tick) or at its first live message.
    */
   historyHoldMs: number; // default 10 s
+  /** PMs held per account while no session is in their room (--max-held-pms, issue 10 §4): count and bytes. */
+  maxHeldPms: number; // default 100
+  maxHeldPmBytes: number; // default 256 KiB
   idleLeaveMs: number; // leave a room after this long with no session joined (default 2 h)
   /** History replayed to a session whose join has no <history/> (the room-default analogue). */
   defaultHistoryStanzas: number; // default 20
@@ -47,6 +51,8 @@ export const DEFAULT_OPTIONS: RoomMachineOptions = {
   historyLimit: 200,
   historyBytes: 1024 * 1024,
   historyHoldMs: 10_000,
+  maxHeldPms: 100,
+  maxHeldPmBytes: 256 * 1024,
   idleLeaveMs: 2 * 60 * 60 * 1000,
   defaultHistoryStanzas: 20,
   rejoinSinceMarginMs: 5000,
@@ -62,6 +68,8 @@ export type UpstreamState = "down" | "opening" | "up";
 export class MachineState {
   readonly rooms = new Map<string, RoomState>();
   readonly iqs: IqRemapper;
+  /** PMs to the account's occupant that arrived while no session was in their room (held-pms.ts). */
+  readonly heldPms: HeldPms;
   upstream: UpstreamState = "down";
   accountSessionJid: string | undefined;
   accountResource: string | undefined;
@@ -78,6 +86,22 @@ export class MachineState {
     readonly opts: RoomMachineOptions,
   ) {
     this.iqs = new IqRemapper("mmx");
+    this.heldPms = new HeldPms({ maxCount: opts.maxHeldPms, maxBytes: opts.maxHeldPmBytes });
+  }
+
+  /** A PM for the account's occupant with no session in the room: held, or the sender is told (issue 10 §4). */
+  holdPm(room: RoomState, stanza: Element, now: number, out: Action[]): void {
+    if (this.heldPms.hold(room.jid, stanza, now)) return;
+    const err = pmError(stanza, "full");
+    if (err) this.sendToRoom(room, err, out);
+    out.push({ kind: "heldPmRefused", room: room.jid });
+  }
+
+  /** A session is back in the room: every session joined now gets the held PMs once, then they are forgotten. */
+  deliverHeldPms(room: RoomState, out: Action[]): void {
+    if (room.sessions.size === 0) return;
+    const domain = splitJid(this.accountBare)?.domain ?? this.accountBare;
+    for (const h of this.heldPms.take(room.jid)) for (const s of room.sessions.keys()) out.push(toSession(s, heldPmFor(h, s, domain)));
   }
 
   nextSeq(): number {
@@ -107,6 +131,11 @@ export class MachineState {
   /** Sends the account's leave (§7.14) and remembers to swallow its echo. */
   leaveUpstream(room: RoomState, leave: Element, out: Action[]): void {
     if (!room.joinSent) return; // not in the room on this connection: nothing to leave
+    // Held PMs will never be delivered: their senders are told while the account is still an occupant.
+    for (const h of this.heldPms.take(room.jid)) {
+      const err = pmError(h.stanza, "left");
+      if (err) out.push(toRoomUpstream(err));
+    }
     out.push(toRoomUpstream(leave));
     this.pendingLeaves.set(room.jid, (this.pendingLeaves.get(room.jid) ?? 0) + 1);
   }
@@ -118,7 +147,10 @@ export class MachineState {
   dropRoom(room: RoomState, out: Action[], reason: RoomLeftReason): void {
     if (this.rooms.get(room.jid) !== room) return;
     this.rooms.delete(room.jid);
-    out.push({ kind: "roomLeft", room: room.jid, reason });
+    // Still held here means the account is out of the room already (removed, rejoin refused): the
+    // room no longer relays for it, so the senders cannot be told. Counted and logged, not silent.
+    const lost = this.heldPms.take(room.jid).length;
+    out.push(lost > 0 ? { kind: "roomLeft", room: room.jid, reason, heldPmsLost: lost } : { kind: "roomLeft", room: room.jid, reason });
     // Held self-pings: the account is out, so they get what a room gives a non-occupant (XEP-0410).
     for (const p of room.heldPings.splice(0)) out.push(toSession(p.session, selfPingNotJoined(p.stanza, p.session, room.jid)));
     // IQs in flight for this room: answer the asking sessions now rather than never.
@@ -181,6 +213,7 @@ export class MachineState {
     for (const s of [...room.waiting.keys()]) this.answerFromState(room, s, now, out);
     for (const req of room.resyncs.values()) if (room.isJoined(req.session)) out.push(...replayFromState(room, req, now, this.opts.defaultHistoryStanzas));
     room.resyncs.clear();
+    this.deliverHeldPms(room, out);
     for (const p of room.heldPings.splice(0)) out.push(this.answerPing(room, p));
     this.updateAggregate(room, out);
   }
