@@ -47,6 +47,9 @@ describe("defaults", () => {
       roomHistoryBytes: 1_048_576,
       maxHeldPms: 100,
       maxHeldPmBytes: 262_144,
+      maxRoomOutbox: 1000,
+      maxRoomOutboxBytes: 1_048_576,
+      maxPendingIqs: 1000,
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
       joinTimeoutMs: 30_000,
@@ -205,6 +208,9 @@ metrics = "[::1]:9100"
       roomHistoryBytes: 65536,
       maxHeldPms: 100,
       maxHeldPmBytes: 262_144,
+      maxRoomOutbox: 1000,
+      maxRoomOutboxBytes: 1_048_576,
+      maxPendingIqs: 1000,
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
       joinTimeoutMs: 12_000,
@@ -259,6 +265,9 @@ metrics = "[::1]:9100"
       roomHistoryBytes: 65536,
       maxHeldPms: 100,
       maxHeldPmBytes: 262_144,
+      maxRoomOutbox: 1000,
+      maxRoomOutboxBytes: 1_048_576,
+      maxPendingIqs: 1000,
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
       joinTimeoutMs: 0,
@@ -365,7 +374,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(35);
+    expect(fileKeys).toHaveLength(38);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

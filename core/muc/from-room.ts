@@ -282,6 +282,10 @@ function iq(core: MachineState, room: RoomState, stanza: Element, now: number): 
     const to = asker;
     return [toRoomUpstream(errorReply(stanza, { to, type: "cancel", condition: "service-unavailable" }))];
   }
+  if (core.iqs.size >= core.opts.maxPendingIqs) {
+    // issue 10 §7: too many IQs in flight; the occupant may retry (RFC 6120 §8.3.3.15; not a "ghost" condition)
+    return [{ kind: "stanzaRefused", room: room.jid, code: "PENDING_IQS_FULL" }, toRoomUpstream(errorReply(stanza, { to: asker, type: "wait", condition: "resource-constraint" }))];
+  }
   // An occupant's IQ to our occupant (vCard, version, …): one session answers, id remapped.
   const newId = core.iqs.add({ direction: "toSession", session: target.session, room: room.jid, originalId: attr(stanza, "id"), peer: asker, at: now });
   return [toSession(target.session, withId(addressedTo(stanza, target.session), newId))];

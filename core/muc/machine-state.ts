@@ -6,6 +6,7 @@ import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { type HeldPing, RoomState } from "./room-state.js";
 import { HeldPms, heldPmFor, pmError } from "./held-pms.js";
+import { utf8Length } from "./history.js";
 import { selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, copyOf, removeChildren } from "./stanza.js";
 import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
@@ -22,6 +23,14 @@ export interface RoomMachineOptions {
   /** PMs held per account while no session is in their room (--max-held-pms, issue 10 §4): count and bytes. */
   maxHeldPms: number; // default 100
   maxHeldPmBytes: number; // default 256 KiB
+  /**
+   * Bounds of what a session may queue (issue 10 §7): each room's outbox while the account is out of
+   * the room (count and bytes), and the account's IQs awaiting a reply. Beyond them the session's
+   * stanza is answered with resource-constraint (RFC 6120 §8.3.3.15, type wait).
+   */
+  maxOutboxStanzas: number; // default 1000
+  maxOutboxBytes: number; // default 1 MiB
+  maxPendingIqs: number; // default 1000
   idleLeaveMs: number; // leave a room after this long with no session joined (default 2 h)
   /** History replayed to a session whose join has no <history/> (the room-default analogue). */
   defaultHistoryStanzas: number; // default 20
@@ -53,6 +62,9 @@ export const DEFAULT_OPTIONS: RoomMachineOptions = {
   historyHoldMs: 10_000,
   maxHeldPms: 100,
   maxHeldPmBytes: 256 * 1024,
+  maxOutboxStanzas: 1000,
+  maxOutboxBytes: 1024 * 1024,
+  maxPendingIqs: 1000,
   idleLeaveMs: 2 * 60 * 60 * 1000,
   defaultHistoryStanzas: 20,
   rejoinSinceMarginMs: 5000,
@@ -125,7 +137,26 @@ export class MachineState {
    */
   sendToRoom(room: RoomState, stanza: Element, out: Action[]): void {
     if (room.joinSent) out.push(toRoomUpstream(stanza));
-    else room.outbox.push(stanza);
+    else {
+      room.outbox.push(stanza);
+      room.outboxBytes += utf8Length(stanza.toString());
+    }
+  }
+
+  /**
+   * A session's stanza for the room, held like sendToRoom — unless the room's outbox is full
+   * (count or bytes, issue 10 §7): then nothing is queued and the caller answers the session.
+   */
+  trySendToRoom(room: RoomState, stanza: Element, out: Action[]): boolean {
+    if (!room.joinSent) {
+      const bytes = utf8Length(stanza.toString());
+      if (room.outbox.length + 1 > this.opts.maxOutboxStanzas || room.outboxBytes + bytes > this.opts.maxOutboxBytes) {
+        out.push({ kind: "stanzaRefused", room: room.jid, code: "ROOM_OUTBOX_FULL" });
+        return false;
+      }
+    }
+    this.sendToRoom(room, stanza, out);
+    return true;
   }
 
   /** Sends the account's leave (§7.14) and remembers to swallow its echo. */
@@ -190,6 +221,7 @@ export class MachineState {
     out.push(toRoomUpstream(upstreamJoin(room, source, this.nextId("join"), this.opts.historyLimit, since)));
     room.joinSent = true;
     for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));
+    room.outboxBytes = 0;
   }
 
   /**

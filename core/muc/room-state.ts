@@ -109,6 +109,8 @@ export class RoomState {
   pendingNick: { nick: string; session: string | undefined; id: string | undefined } | undefined;
   /** Room-bound stanzas held while the account is out of the room (sent after the rejoin). */
   readonly outbox: Element[] = [];
+  /** UTF-8 bytes of `outbox` (bounded with its length: MachineState.sendToRoom). */
+  outboxBytes = 0;
   /** Recent outgoing message ids → sender, to route a bounced message error to its sender only. */
   readonly recentSent = new Map<string, string>();
 

@@ -209,6 +209,10 @@ export class AccountHub {
           }
           this.log.info({ room: a.room, reason: a.reason }, "account leaves room");
           break;
+        case "stanzaRefused":
+          this.log.info({ room: a.room, code: a.code }, "session stanza refused: bound reached (resource-constraint)");
+          metrics.refused(a.code);
+          break;
         case "heldPmRefused":
           this.log.info({ room: a.room, code: "HELD_PMS_FULL" }, "private message refused: held-PM bound full (sender gets resource-constraint)");
           metrics.refused("HELD_PMS_FULL");
