@@ -90,6 +90,12 @@ export interface PartialConfig {
   upstreamTimeout?: number;
   accountResourcePrefix?: string;
   roomHistory?: number;
+  roomHistoryBytes?: number;
+  maxHeldPms?: number;
+  maxHeldPmBytes?: number;
+  maxRoomOutbox?: number;
+  maxRoomOutboxBytes?: number;
+  maxPendingIqs?: number;
   roomIdleLeave?: number;
   awayPresence?: AwayPresence;
   joinTimeout?: number;
@@ -153,6 +159,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "upstream-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "10", help: "upstream connect + TLS + stream features deadline" },
   { name: "account-resource-prefix", type: "string", metavar: "STR", default: "minimix-", help: "prefix of the resource the proxy binds upstream per account" },
   { name: "room-history", type: "integer", metavar: "N", min: 0, max: 100_000, default: "200", help: "messages kept per room for late-joining sessions" },
+  { name: "room-history-bytes", type: "integer", metavar: "BYTES", min: 0, max: 1_073_741_824, default: "1048576 (1 MiB)", help: "bytes of XML kept per room's history buffer; the oldest messages go first" },
+  { name: "max-held-pms", type: "integer", metavar: "N", min: 0, max: 100_000, default: "100", help: "private messages held per account while none of its sessions is in the room; beyond it the sender gets resource-constraint" },
+  { name: "max-held-pm-bytes", type: "integer", metavar: "BYTES", min: 0, max: 1_073_741_824, default: "262144 (256 KiB)", help: "bytes of those held private messages per account" },
+  { name: "max-room-outbox", type: "integer", metavar: "N", min: 1, max: 100_000, default: "1000", help: "stanzas sessions may queue for a room while the account is being put back into it; beyond it they get resource-constraint" },
+  { name: "max-room-outbox-bytes", type: "integer", metavar: "BYTES", min: 1024, max: 1_073_741_824, default: "1048576 (1 MiB)", help: "bytes of that queue per room" },
+  { name: "max-pending-iqs", type: "integer", metavar: "N", min: 1, max: 100_000, default: "1000", help: "IQs per account carried through the account session awaiting a reply; beyond it resource-constraint" },
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
   { name: "away-presence", type: "string", metavar: "xa|away|keep", default: "xa", help: "the account's room presence while no session is in the room (keep = the last one)" },
   { name: "join-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "30", help: "a client's room join the account could not complete (or rejoin, after an upstream loss) is answered with an error after this long (0 = wait)" },
@@ -432,6 +444,12 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("keepalive", (n) => (p.keepalive = n));
   setInt("upstream-timeout", (n) => (p.upstreamTimeout = n));
   setInt("room-history", (n) => (p.roomHistory = n));
+  setInt("room-history-bytes", (n) => (p.roomHistoryBytes = n));
+  setInt("max-held-pms", (n) => (p.maxHeldPms = n));
+  setInt("max-held-pm-bytes", (n) => (p.maxHeldPmBytes = n));
+  setInt("max-room-outbox", (n) => (p.maxRoomOutbox = n));
+  setInt("max-room-outbox-bytes", (n) => (p.maxRoomOutboxBytes = n));
+  setInt("max-pending-iqs", (n) => (p.maxPendingIqs = n));
   setInt("room-idle-leave", (n) => (p.roomIdleLeave = n));
   const away = oneOf("away-presence", AWAY_PRESENCES);
   if (away) p.awayPresence = away;

@@ -44,6 +44,12 @@ describe("defaults", () => {
       upstreamTimeoutMs: 10_000,
       accountResourcePrefix: "minimix-",
       roomHistory: 200,
+      roomHistoryBytes: 1_048_576,
+      maxHeldPms: 100,
+      maxHeldPmBytes: 262_144,
+      maxRoomOutbox: 1000,
+      maxRoomOutboxBytes: 1_048_576,
+      maxPendingIqs: 1000,
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
       joinTimeoutMs: 30_000,
@@ -162,6 +168,7 @@ keepalive = 0
 upstream-timeout = 5
 account-resource-prefix = "mm-"
 room-history = 50
+room-history-bytes = 65536
 room-idle-leave = 600
 away-presence = "away"
 join-timeout = 12
@@ -198,6 +205,12 @@ metrics = "[::1]:9100"
       upstreamTimeoutMs: 5_000,
       accountResourcePrefix: "mm-",
       roomHistory: 50,
+      roomHistoryBytes: 65536,
+      maxHeldPms: 100,
+      maxHeldPmBytes: 262_144,
+      maxRoomOutbox: 1000,
+      maxRoomOutboxBytes: 1_048_576,
+      maxPendingIqs: 1000,
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
       joinTimeoutMs: 12_000,
@@ -249,6 +262,12 @@ metrics = "[::1]:9100"
       upstreamTimeoutMs: 20_000,
       accountResourcePrefix: "p-",
       roomHistory: 1,
+      roomHistoryBytes: 65536,
+      maxHeldPms: 100,
+      maxHeldPmBytes: 262_144,
+      maxRoomOutbox: 1000,
+      maxRoomOutboxBytes: 1_048_576,
+      maxPendingIqs: 1000,
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
       joinTimeoutMs: 0,
@@ -355,7 +374,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(32);
+    expect(fileKeys).toHaveLength(38);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

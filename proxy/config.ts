@@ -85,6 +85,12 @@ export interface Config {
   upstreamTimeoutMs: number;
   accountResourcePrefix: string;
   roomHistory: number;
+  roomHistoryBytes: number;
+  maxHeldPms: number;
+  maxHeldPmBytes: number;
+  maxRoomOutbox: number;
+  maxRoomOutboxBytes: number;
+  maxPendingIqs: number;
   /** 0 = never leave idle rooms. */
   roomIdleLeaveMs: number;
   /** The account's room presence while no session is in a room it did not leave. */
@@ -120,6 +126,12 @@ export const DEFAULTS = {
   upstreamTimeout: 10,
   accountResourcePrefix: "minimix-",
   roomHistory: 200,
+  roomHistoryBytes: 1_048_576,
+  maxHeldPms: 100,
+  maxHeldPmBytes: 262_144,
+  maxRoomOutbox: 1000,
+  maxRoomOutboxBytes: 1_048_576,
+  maxPendingIqs: 1000,
   roomIdleLeave: 7200,
   awayPresence: "xa",
   joinTimeout: 30,
@@ -353,6 +365,12 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     upstreamTimeoutMs: (m.upstreamTimeout ?? DEFAULTS.upstreamTimeout) * 1000,
     accountResourcePrefix: m.accountResourcePrefix ?? DEFAULTS.accountResourcePrefix,
     roomHistory: m.roomHistory ?? DEFAULTS.roomHistory,
+    roomHistoryBytes: m.roomHistoryBytes ?? DEFAULTS.roomHistoryBytes,
+    maxHeldPms: m.maxHeldPms ?? DEFAULTS.maxHeldPms,
+    maxHeldPmBytes: m.maxHeldPmBytes ?? DEFAULTS.maxHeldPmBytes,
+    maxRoomOutbox: m.maxRoomOutbox ?? DEFAULTS.maxRoomOutbox,
+    maxRoomOutboxBytes: m.maxRoomOutboxBytes ?? DEFAULTS.maxRoomOutboxBytes,
+    maxPendingIqs: m.maxPendingIqs ?? DEFAULTS.maxPendingIqs,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
     joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,

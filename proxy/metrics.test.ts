@@ -33,6 +33,7 @@ describe("ProxyMetrics", () => {
       "minimix_upstream_connect_seconds", "minimix_upstream_connect_failures_total", "minimix_accounts", "minimix_account_sessions",
       "minimix_rooms", "minimix_room_buffered_messages", "minimix_room_sessions", "minimix_fanout_deliveries_total",
       "minimix_room_stanzas_received_total", "minimix_upstream_deliveries_saved", "minimix_client_buffered_bytes",
+      "minimix_refused_stanzas_total",
     ]) {
       expect(body, name).toContain(`# TYPE ${name} `);
     }
@@ -80,6 +81,15 @@ describe("ProxyMetrics", () => {
     expect(sample(body, 'minimix_upstream_connect_seconds_bucket{le="0.05",purpose="account"}')).toBe(1);
     expect(sample(body, 'minimix_upstream_connect_failures_total{purpose="session",code="UPSTREAM_CONNECT"}')).toBe(1);
     expect(sample(body, 'minimix_upstream_connect_failures_total{purpose="account",code="INTERNAL"}')).toBe(1);
+  });
+
+  it("counts refused stanzas by kind", async () => {
+    const m = fresh();
+    m.refused("HELD_PMS_FULL");
+    m.refused("HELD_PMS_LOST", 3);
+    const { body } = await m.render(undefined);
+    expect(sample(body, 'minimix_refused_stanzas_total{kind="HELD_PMS_FULL"}')).toBe(1);
+    expect(sample(body, 'minimix_refused_stanzas_total{kind="HELD_PMS_LOST"}')).toBe(3);
   });
 
   it("reads connections, accounts, rooms and sessions per room from the bound server at scrape time", async () => {

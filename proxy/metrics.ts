@@ -69,6 +69,7 @@ export class ProxyMetrics {
   private readonly limitBreaches: Counter<"leg" | "kind">;
   private readonly upstreamConnect: Histogram<"purpose">;
   private readonly upstreamFailures: Counter<"purpose" | "code">;
+  private readonly refusals: Counter<"kind">;
   private fanOutCount = 0;
   private readonly breachedClient = new WeakSet<object>();
   private readonly breachedUpstream = new WeakSet<object>();
@@ -135,6 +136,11 @@ export class ProxyMetrics {
       help: "Time to an authenticated upstream stream (TCP, TLS, features, SASL), purpose session = a client login, account = the account session",
       labelNames: ["purpose"] as const, registers,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    this.refusals = new Counter({
+      name: `${PREFIX}refused_stanzas_total`,
+      help: "Stanzas refused or lost because an account-level bound was hit: kind HELD_PMS_FULL (--max-held-pms, sender told), HELD_PMS_LOST (account removed from the room before a session came back), ROOM_OUTBOX_FULL (--max-room-outbox[-bytes]) and PENDING_IQS_FULL (--max-pending-iqs): a stanza answered with resource-constraint",
+      labelNames: ["kind"] as const, registers,
     });
     this.upstreamFailures = new Counter({
       name: `${PREFIX}upstream_connect_failures_total`, help: "Upstream connections that failed, by purpose and error code (UPSTREAM_CONNECT, UPSTREAM_TLS, …)",
@@ -231,6 +237,11 @@ export class ProxyMetrics {
   }
 
   // ------------------------------------------------------------------ hooks (one call each)
+
+  /** A stanza refused (its sender told) or lost for an account-level bound (log code = kind). */
+  refused(kind: string, n = 1): void {
+    this.refusals.inc({ kind }, n);
+  }
 
   connectionAccepted(transport: string): void {
     this.connectionsTotal.inc({ transport });

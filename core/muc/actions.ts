@@ -26,7 +26,11 @@ export type Action =
   | { kind: "openAccountSession" } // first join: the account needs its upstream session
   | { kind: "closeAccountSession" } // no rooms left: the account session may close
   /** The account is out of `room` for good (left, or removed by the room); the proxy logs why. */
-  | { kind: "roomLeft"; room: string; reason: RoomLeftReason };
+  | { kind: "roomLeft"; room: string; reason: RoomLeftReason; heldPmsLost?: number }
+  /** A PM for the account was refused (its sender told): the per-account held-PM bound is full (issue 10 §4). */
+  | { kind: "heldPmRefused"; room: string }
+  /** A session's stanza refused with resource-constraint: a bound of issue 10 §7 was hit (log code). */
+  | { kind: "stanzaRefused"; room: string; code: "ROOM_OUTBOX_FULL" | "PENDING_IQS_FULL" };
 
 /**
  * Why the account is no longer in a room. The account leaves only by these rules, never as a side

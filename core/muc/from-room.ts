@@ -3,12 +3,13 @@ import { type Action, toRoomUpstream, toSession } from "./actions.js";
 import type { MachineState } from "./machine-state.js";
 import { fanOut } from "./fanout.js";
 import { type JidParts, splitJid as parseJid } from "../jid.js";
-import { selfPresenceFor } from "./join.js";
+import { releaseHistory, selfPresenceFor } from "./join.js";
 import { vanishedOccupant } from "./leave.js";
 import { mostAvailable } from "./presence-aggregate.js";
 import { classifySelfUnavailable } from "./removal.js";
 import type { RoomState } from "./room-state.js";
 import { isPing, pingResultUpstream } from "./self-ping.js";
+import { isHoldablePm } from "./held-pms.js";
 import { STATUS, hasDestroy, mucItem, statusCodes } from "./status-codes.js";
 import { addressedTo, attr, contentKey, hasDelay, withId, copyOf } from "./stanza.js";
 import { errorReply } from "../xml/errors.js";
@@ -75,7 +76,7 @@ function presence(core: MachineState, room: RoomState, from: JidParts, stanza: E
         // 332: the MUC service is shutting down (server restart). Not a rule for the account to
         // leave: the room is rejoined, with history since, when the account session comes back
         // (or after a pause if it stays up). Sessions see nothing, as for any upstream loss.
-        core.markOut(room);
+        core.markOut(room, now, out);
         room.outSince = now;
         return out;
       }
@@ -140,9 +141,13 @@ function completeJoin(core: MachineState, room: RoomState, now: number): Action[
   const out: Action[] = [];
   room.phase = "joined";
   room.rejoining = false;
+  // The room's history comes next (§7.2.3): held until it ends, then each session gets its slice.
+  room.historyHold = new Map();
+  room.historyHoldSince = now;
   for (const [s, req] of room.waiting) {
     out.push(toSession(s, selfPresenceFor(room, req, true)));
     room.sessions.set(s, { session: s, presence: req.presence, seq: core.nextSeq() });
+    room.historyHold.set(s, req.history);
   }
   room.waiting.clear();
   if (room.sessions.size === 0 && room.idleSince === undefined) room.idleSince = now;
@@ -211,13 +216,27 @@ function message(core: MachineState, room: RoomState, stanza: Element, now: numb
       const endsRejoin = room.rejoinSubjectPending && !room.rejoining;
       room.subject = copyOf(stanza);
       room.subjectReceived = true;
-      const out = repeat ? [] : fanOut(stanza, room.sessions.keys());
+      // The subject ends the first join's history: every held session gets its slice first.
+      const out = releaseHistory(room, now, core.opts.defaultHistoryStanzas);
+      if (!repeat) out.push(...fanOut(stanza, room.sessions.keys()));
       if (endsRejoin) core.finishRejoin(room, now, out);
       else room.rejoinSubjectPending = false;
       return out;
     } else if (stanza.getChild("body") !== undefined) {
       // A rejoin's <history since=…> overlaps what we saw live: drop what the buffer already has.
       if (hasDelay(stanza) && room.history.has(stanza)) return [];
+      if (room.historyHold) {
+        // The first join's history (delayed, §7.2.14) is only buffered; sessions get their slices
+        // when it ends. A live message ends it: slices first (without it), then it goes out as usual.
+        if (hasDelay(stanza)) {
+          room.history.push(stanza, now);
+          return [];
+        }
+        const out = releaseHistory(room, now, core.opts.defaultHistoryStanzas);
+        room.history.push(stanza, now);
+        out.push(...fanOut(stanza, room.sessions.keys()));
+        return out;
+      }
       room.history.push(stanza, now);
     }
     return fanOut(stanza, room.sessions.keys());
@@ -231,6 +250,12 @@ function message(core: MachineState, room: RoomState, stanza: Element, now: numb
     return fanOut(stanza, room.sessions.keys());
   }
   // §7.5 private messages from occupants, and room notices/invites (muc#user x): every joined session.
+  if (room.sessions.size === 0 && parseJid(attr(stanza, "from"))?.resource !== undefined && isHoldablePm(stanza)) {
+    // Nobody of the account is in the room: kept for the next session back (issue 10 §4).
+    const out: Action[] = [];
+    core.holdPm(room, stanza, now, out);
+    return out;
+  }
   return fanOut(stanza, room.sessions.keys());
 }
 
@@ -256,6 +281,10 @@ function iq(core: MachineState, room: RoomState, stanza: Element, now: number): 
   if (!target || asker === undefined) {
     const to = asker;
     return [toRoomUpstream(errorReply(stanza, { to, type: "cancel", condition: "service-unavailable" }))];
+  }
+  if (core.iqs.size >= core.opts.maxPendingIqs) {
+    // issue 10 §7: too many IQs in flight; the occupant may retry (RFC 6120 §8.3.3.15; not a "ghost" condition)
+    return [{ kind: "stanzaRefused", room: room.jid, code: "PENDING_IQS_FULL" }, toRoomUpstream(errorReply(stanza, { to: asker, type: "wait", condition: "resource-constraint" }))];
   }
   // An occupant's IQ to our occupant (vCard, version, …): one session answers, id remapped.
   const newId = core.iqs.add({ direction: "toSession", session: target.session, room: room.jid, originalId: attr(stanza, "id"), peer: asker, at: now });

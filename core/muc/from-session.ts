@@ -10,6 +10,7 @@ import { aggregateKey, presenceToRoom } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { isPing, selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, forUpstream, withId, copyOf } from "./stanza.js";
+import { errorReply } from "../xml/errors.js";
 
 /** Stanza a downstream session sent: route it through the account session, answer it, or let it pass. */
 export function fromSession(core: MachineState, session: string, stanza: Element, now: number): Action[] {
@@ -91,7 +92,7 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
   let room = core.rooms.get(roomBare);
   if (!room) {
     const x = stanza.getChild("x", NS_MUC);
-    room = new RoomState(roomBare, nick, x ? copyOf(x) : new Element("x", { xmlns: NS_MUC }), core.opts.historyLimit);
+    room = new RoomState(roomBare, nick, x ? copyOf(x) : new Element("x", { xmlns: NS_MUC }), core.opts.historyLimit, core.opts.historyBytes);
     core.rooms.set(roomBare, room);
     room.waiting.set(session, req);
     if (core.upstream === "down") {
@@ -102,7 +103,7 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
     room.joinSent = true;
     if (core.upstream === "up") room.occupancySince = now;
     room.lastPresenceKey = aggregateKey(stanza);
-    out.push({ kind: "toRoomUpstream", stanza: upstreamJoin(room, stanza, core.nextId("join")) });
+    out.push({ kind: "toRoomUpstream", stanza: upstreamJoin(room, stanza, core.nextId("join"), core.opts.historyLimit) });
     return out;
   }
   room.idleSince = undefined;
@@ -126,6 +127,7 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
   // Joined: answer from state, no upstream join (a join while joined is a resync).
   out.push(...replayFromState(room, req, now, core.opts.defaultHistoryStanzas));
   room.sessions.set(session, { session, presence: copyOf(stanza), seq: core.nextSeq() });
+  core.deliverHeldPms(room, out);
   core.updateAggregate(room, out);
   return out;
 }
@@ -160,9 +162,9 @@ function nickChange(core: MachineState, room: RoomState, session: string, stanza
     entry.presence = copyOf(stanza);
     entry.seq = core.nextSeq();
   }
+  if (!core.trySendToRoom(room, presenceToRoom(stanza, `${room.jid}/${newNick}`, attr(stanza, "id")), out)) return [...out, toSession(session, refusal(stanza, session))];
   room.pendingNick = { nick: newNick, session, id: attr(stanza, "id") };
   room.lastPresenceKey = aggregateKey(stanza);
-  core.sendToRoom(room, presenceToRoom(stanza, `${room.jid}/${newNick}`, attr(stanza, "id")), out);
   return out;
 }
 
@@ -179,8 +181,8 @@ function message(core: MachineState, session: string, stanza: Element, to: JidPa
   // A PM without an id gets one, so the server's carbon of it can be told apart (carbons.ts).
   if (attr(up, "id") === undefined && type !== "groupchat") up.attrs.id = core.nextId("msg");
   const id = attr(up, "id");
+  if (!core.trySendToRoom(room, up, out)) return [...out, toSession(session, refusal(stanza, session))];
   if (id !== undefined) room.rememberSent(id, session);
-  core.sendToRoom(room, up, out);
   return out;
 }
 
@@ -225,6 +227,9 @@ function iq(core: MachineState, session: string, stanza: Element, to: JidParts, 
   // IQs to occupants and role changes go as the occupant; others (disco, MAM, config,
   // affiliations) work from the session's own JID and stream.
   if (to.resource === undefined && !needsOccupantRole(stanza)) return [PASSTHROUGH];
+  if (core.iqs.size >= core.opts.maxPendingIqs) {
+    return [{ kind: "stanzaRefused", room: room.jid, code: "PENDING_IQS_FULL" }, toSession(session, refusal(stanza, session))];
+  }
   const newId = core.iqs.add({
     direction: "toRoom",
     session,
@@ -234,6 +239,18 @@ function iq(core: MachineState, session: string, stanza: Element, to: JidParts, 
     at: now,
   });
   const out: Action[] = [];
-  core.sendToRoom(room, withId(forUpstream(stanza), newId), out);
+  if (!core.trySendToRoom(room, withId(forUpstream(stanza), newId), out)) {
+    core.iqs.take(newId);
+    out.push(toSession(session, refusal(stanza, session)));
+  }
   return out;
+}
+
+/**
+ * A session's stanza the proxy will not queue (issue 10 §7: room outbox or pending IQs full): the
+ * session is told to retry later — resource-constraint, type wait (RFC 6120 §8.3.3.15), from the
+ * entity it addressed, with its own id.
+ */
+function refusal(stanza: Element, session: string): Element {
+  return errorReply(stanza, { from: attr(stanza, "to"), to: session, type: "wait", condition: "resource-constraint", text: "too many stanzas queued for this room; try again later" });
 }

@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { NS_DELAY, NS_MUC, NS_SID } from "../xml/ns.js";
+import { NS_DELAY, NS_HINTS, NS_MUC, NS_SID } from "../xml/ns.js";
 import { attr, isoStamp, copyOf } from "./stanza.js";
 
 /**
@@ -42,6 +42,31 @@ export interface BufferedMessage {
   time: number;
   arrival: number;
   key: string;
+  bytes: number; // UTF-8 length of its XML, counted against the byte bound
+}
+
+/**
+ * XEP-0334 §4: a message with <no-store/> or <no-permanent-store/> is not meant to be kept; MUC
+ * services leave such messages out of the history they replay (Prosody's muc history does), so
+ * the buffer, which stands in for that history, leaves them out too. They are still fanned out live.
+ */
+export function isStorable(stanza: Element): boolean {
+  return stanza.getChild("no-store", NS_HINTS) === undefined && stanza.getChild("no-permanent-store", NS_HINTS) === undefined;
+}
+
+/** UTF-8 byte length of a string (core has no Buffer: pure arithmetic over UTF-16 code units). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // surrogate pair: one 4-byte code point
+      i++;
+    } else n += 3;
+  }
+  return n;
 }
 
 /**
@@ -75,22 +100,33 @@ export function ensureDelay(el: Element, roomBare: string, time: number): Elemen
   return el;
 }
 
-/** Bounded ring of recent groupchat messages (docs/architecture.md §5.3). */
+/**
+ * Bounded ring of recent groupchat messages (docs/architecture.md §5.3): at most `limit` messages
+ * and `maxBytes` bytes of XML; the oldest go first. A single message larger than `maxBytes` is not kept.
+ */
 export class HistoryBuffer {
   private readonly entries: BufferedMessage[] = [];
   private readonly keys = new Map<string, number>(); // key → count in buffer
+  private totalBytes = 0;
+  private evicted = false;
 
   constructor(
     private readonly limit: number,
     private readonly roomBare: string,
+    private readonly maxBytes: number = Number.POSITIVE_INFINITY,
   ) {}
 
   get size(): number {
     return this.entries.length;
   }
 
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** The buffer no longer holds everything it was given (a bound was hit): older messages are gone. */
   get full(): boolean {
-    return this.entries.length >= this.limit;
+    return this.evicted || this.entries.length >= this.limit;
   }
 
   oldest(): BufferedMessage | undefined {
@@ -101,18 +137,28 @@ export class HistoryBuffer {
     return this.keys.has(messageKey(stanza, this.roomBare));
   }
 
-  push(stanza: Element, arrival: number): void {
-    if (this.limit <= 0) return;
+  /** Keeps a message (unless XEP-0334 says not to: isStorable); returns whether it was kept. */
+  push(stanza: Element, arrival: number): boolean {
+    if (this.limit <= 0 || !isStorable(stanza)) return false;
+    const bytes = utf8Length(stanza.toString());
+    if (bytes > this.maxBytes) {
+      this.evicted = true;
+      return false;
+    }
     const key = messageKey(stanza, this.roomBare);
-    this.entries.push({ stanza: copyOf(stanza), time: messageTime(stanza, arrival), arrival, key });
+    this.entries.push({ stanza: copyOf(stanza), time: messageTime(stanza, arrival), arrival, key, bytes });
+    this.totalBytes += bytes;
     this.keys.set(key, (this.keys.get(key) ?? 0) + 1);
-    while (this.entries.length > this.limit) {
+    while (this.entries.length > this.limit || this.totalBytes > this.maxBytes) {
       const dropped = this.entries.shift();
       if (!dropped) break;
+      this.evicted = true;
+      this.totalBytes -= dropped.bytes;
       const n = (this.keys.get(dropped.key) ?? 1) - 1;
       if (n <= 0) this.keys.delete(dropped.key);
       else this.keys.set(dropped.key, n);
     }
+    return true;
   }
 
   /**

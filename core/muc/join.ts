@@ -1,5 +1,5 @@
 import { Element } from "ltx";
-import { ensureDelay, parseHistoryRequest } from "./history.js";
+import { type HistoryRequest, ensureDelay, parseHistoryRequest } from "./history.js";
 import { NS_MUC, NS_STANZAS } from "../xml/ns.js";
 import { presenceToRoom } from "./presence-aggregate.js";
 import type { JoinRequest, RoomState } from "./room-state.js";
@@ -22,16 +22,19 @@ export function joinRequest(session: string, presence: Element, nick: string, at
 
 /**
  * The account's own join (§7.2.1), built from the first session's join: same nick, same
- * <x xmlns='muc'> (password §7.2.6, history request §7.2.15), same show/status/caps, our own id.
+ * <x xmlns='muc'> (password §7.2.6), same show/status/caps, our own id. Its <history/> is the
+ * account's, not the session's (issue 10 §3): as many stanzas as the buffer holds
+ * (`maxstanzas`), so every session, whichever joined first, can be answered its own slice
+ * (§7.2.15) from the buffer. A rejoin also asks only what came after the last message seen
+ * (`since`, docs/architecture.md §4.4).
  */
-export function upstreamJoin(room: RoomState, source: Element | undefined, id: string, since?: number): Element {
+export function upstreamJoin(room: RoomState, source: Element | undefined, id: string, maxstanzas: number, since?: number): Element {
   const p = presenceToRoom(source, room.occupantJid, id);
   const x = copyOf(room.joinX);
-  if (since !== undefined) {
-    // a rejoin asks exactly for what came after the last message seen (docs/architecture.md §4.4)
-    removeChildren(x, "history");
-    x.c("history", { since: isoStamp(since) });
-  }
+  removeChildren(x, "history");
+  const h: Record<string, string> = { maxstanzas: String(maxstanzas) };
+  if (since !== undefined) h.since = isoStamp(since);
+  x.c("history", h);
   p.cnode(x);
   return p;
 }
@@ -88,9 +91,38 @@ export function replayFromState(room: RoomState, req: JoinRequest, now: number, 
   if (room.bareRoomPresence) out.push(keptCopy(room.bareRoomPresence, s));
   for (const p of room.occupants.values()) out.push(keptCopy(p, s));
   out.push(toSession(s, selfPresenceFor(room, req, false)));
-  for (const h of room.history.select(req.history, now, defaultMaxStanzas, (m) => ensureDelay(addressedTo(m.stanza, s), room.jid, m.time))) {
-    out.push(toSession(s, h));
+  if (room.historyHold) {
+    // The account's first join is still receiving the room's history: this session gets its
+    // slice, then the subject, when that history has ended (releaseHistory), like the first ones.
+    room.historyHold.set(s, req.history);
+    return out;
   }
-  if (room.subjectReceived) out.push(room.subject ? keptCopy(room.subject, s) : toSession(s, emptySubject(room.jid, s)));
+  out.push(...historySlice(room, s, req.history, now, defaultMaxStanzas));
+  if (room.subjectReceived) out.push(subjectFor(room, s));
+  return out;
+}
+
+/** The buffered history one session asked for (§7.2.15), each with a delay from the room (§7.2.14, XEP-0203). */
+export function historySlice(room: RoomState, s: string, req: HistoryRequest | undefined, now: number, defaultMaxStanzas: number): Action[] {
+  return room.history.select(req, now, defaultMaxStanzas, (m) => ensureDelay(addressedTo(m.stanza, s), room.jid, m.time)).map((h) => toSession(s, h));
+}
+
+/** The room's subject for one session; an empty <subject/> when none is set (§7.2.16). */
+export function subjectFor(room: RoomState, s: string): Action {
+  return room.subject ? keptCopy(room.subject, s) : toSession(s, emptySubject(room.jid, s));
+}
+
+/**
+ * The first join's history has ended: each held session still joined gets its own slice of it
+ * (§7.2.15), in the order the sessions joined. The subject follows from the caller (it is what
+ * ended the hold, or comes later live). Sessions that left meanwhile get nothing.
+ */
+export function releaseHistory(room: RoomState, now: number, defaultMaxStanzas: number): Action[] {
+  const hold = room.historyHold;
+  if (!hold) return [];
+  room.historyHold = undefined;
+  room.historyHoldSince = undefined;
+  const out: Action[] = [];
+  for (const [s, req] of hold) if (room.isJoined(s)) out.push(...historySlice(room, s, req, now, defaultMaxStanzas));
   return out;
 }

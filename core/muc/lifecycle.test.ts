@@ -211,7 +211,7 @@ describe("account session drop and rejoin", () => {
     const mx = rejoin.getChild("x", "http://jabber.org/protocol/muc")!;
     expect(mx.getChildText("password")).toBe("pw");
     expect(mx.getChildren("history")).toHaveLength(1);
-    expect(mx.getChild("history")?.attrs).toEqual({ since: iso(9000) });
+    expect(mx.getChild("history")?.attrs).toEqual({ maxstanzas: "200", since: iso(9000) });
     expect(ups[1]?.attrs.id).toBe("held");
     // the room answers: bob still there (unchanged: not forwarded), carol gone (synthesised leave), self, overlap + missed, subject repeated
     expect(a.fromRoom(occupant(ROOM, "bob", ACCOUNT_SESSION), 20_001)).toEqual([]);
@@ -227,14 +227,14 @@ describe("account session drop and rejoin", () => {
     expect(sent(a.fromRoom(subject(ROOM, "bob", ACCOUNT_SESSION, "T2"), 20_006), PHONE)).toHaveLength(1);
   });
 
-  it("a join pending when the upstream drops is sent again on reconnect, with the original request", () => {
+  it("a join pending when the upstream drops is sent again on reconnect, with the original request (password kept, the account's history)", () => {
     const a = new RoomMachine(ALICE);
     a.fromSession(PHONE, join(ROOM, "alice", { id: "j1", history: "<history maxstanzas='3'/>" }), 1000);
     a.accountSessionUp(1000);
     a.accountSessionDown(1001);
     const ups = upstream(a.accountSessionUp(2000));
     expect(ups).toHaveLength(1);
-    expect(ups[0]?.getChild("x", "http://jabber.org/protocol/muc")?.getChild("history")?.attrs).toEqual({ maxstanzas: "3" });
+    expect(ups[0]?.getChild("x", "http://jabber.org/protocol/muc")?.getChild("history")?.attrs).toEqual({ maxstanzas: "200" });
     expect(a.rooms()[0]?.waiting).toEqual([PHONE]);
   });
 

@@ -1,16 +1,36 @@
 import { Element } from "ltx";
 import { type Action, type RoomLeftReason, toRoomUpstream, toSession } from "./actions.js";
-import { replayFromState, upstreamJoin } from "./join.js";
+import { releaseHistory, replayFromState, upstreamJoin } from "./join.js";
 import { IqRemapper, type PendingIq } from "./iq-remap.js";
 import { splitJid } from "../jid.js";
 import { aggregateKey, mostAvailable, presenceToRoom } from "./presence-aggregate.js";
 import { type HeldPing, RoomState } from "./room-state.js";
+import { HeldPms, heldPmFor, pmError } from "./held-pms.js";
+import { utf8Length } from "./history.js";
 import { selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, copyOf, removeChildren } from "./stanza.js";
 import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
 
 export interface RoomMachineOptions {
   historyLimit: number; // max buffered groupchat messages per room (default 200)
+  /** Bound of each room's buffer in bytes of XML (--room-history-bytes); the oldest go first. */
+  historyBytes: number; // default 1 MiB
+  /**
+   * The first join's history is held until the subject ends it (§7.2.16); a room that never
+   * sends one releases it after this long (on tick) or at its first live message.
+   */
+  historyHoldMs: number; // default 10 s
+  /** PMs held per account while no session is in their room (--max-held-pms, issue 10 §4): count and bytes. */
+  maxHeldPms: number; // default 100
+  maxHeldPmBytes: number; // default 256 KiB
+  /**
+   * Bounds of what a session may queue (issue 10 §7): each room's outbox while the account is out of
+   * the room (count and bytes), and the account's IQs awaiting a reply. Beyond them the session's
+   * stanza is answered with resource-constraint (RFC 6120 §8.3.3.15, type wait).
+   */
+  maxOutboxStanzas: number; // default 1000
+  maxOutboxBytes: number; // default 1 MiB
+  maxPendingIqs: number; // default 1000
   idleLeaveMs: number; // leave a room after this long with no session joined (default 2 h)
   /** History replayed to a session whose join has no <history/> (the room-default analogue). */
   defaultHistoryStanzas: number; // default 20
@@ -38,6 +58,13 @@ export type AwayPresence = "xa" | "away" | "keep";
 
 export const DEFAULT_OPTIONS: RoomMachineOptions = {
   historyLimit: 200,
+  historyBytes: 1024 * 1024,
+  historyHoldMs: 10_000,
+  maxHeldPms: 100,
+  maxHeldPmBytes: 256 * 1024,
+  maxOutboxStanzas: 1000,
+  maxOutboxBytes: 1024 * 1024,
+  maxPendingIqs: 1000,
   idleLeaveMs: 2 * 60 * 60 * 1000,
   defaultHistoryStanzas: 20,
   rejoinSinceMarginMs: 5000,
@@ -53,6 +80,8 @@ export type UpstreamState = "down" | "opening" | "up";
 export class MachineState {
   readonly rooms = new Map<string, RoomState>();
   readonly iqs: IqRemapper;
+  /** PMs to the account's occupant that arrived while no session was in their room (held-pms.ts). */
+  readonly heldPms: HeldPms;
   upstream: UpstreamState = "down";
   accountSessionJid: string | undefined;
   accountResource: string | undefined;
@@ -69,6 +98,22 @@ export class MachineState {
     readonly opts: RoomMachineOptions,
   ) {
     this.iqs = new IqRemapper("mmx");
+    this.heldPms = new HeldPms({ maxCount: opts.maxHeldPms, maxBytes: opts.maxHeldPmBytes });
+  }
+
+  /** A PM for the account's occupant with no session in the room: held, or the sender is told (issue 10 §4). */
+  holdPm(room: RoomState, stanza: Element, now: number, out: Action[]): void {
+    if (this.heldPms.hold(room.jid, stanza, now)) return;
+    const err = pmError(stanza, "full");
+    if (err) this.sendToRoom(room, err, out);
+    out.push({ kind: "heldPmRefused", room: room.jid });
+  }
+
+  /** A session is back in the room: every session joined now gets the held PMs once, then they are forgotten. */
+  deliverHeldPms(room: RoomState, out: Action[]): void {
+    if (room.sessions.size === 0) return;
+    const domain = splitJid(this.accountBare)?.domain ?? this.accountBare;
+    for (const h of this.heldPms.take(room.jid)) for (const s of room.sessions.keys()) out.push(toSession(s, heldPmFor(h, s, domain)));
   }
 
   nextSeq(): number {
@@ -92,12 +137,36 @@ export class MachineState {
    */
   sendToRoom(room: RoomState, stanza: Element, out: Action[]): void {
     if (room.joinSent) out.push(toRoomUpstream(stanza));
-    else room.outbox.push(stanza);
+    else {
+      room.outbox.push(stanza);
+      room.outboxBytes += utf8Length(stanza.toString());
+    }
+  }
+
+  /**
+   * A session's stanza for the room, held like sendToRoom — unless the room's outbox is full
+   * (count or bytes, issue 10 §7): then nothing is queued and the caller answers the session.
+   */
+  trySendToRoom(room: RoomState, stanza: Element, out: Action[]): boolean {
+    if (!room.joinSent) {
+      const bytes = utf8Length(stanza.toString());
+      if (room.outbox.length + 1 > this.opts.maxOutboxStanzas || room.outboxBytes + bytes > this.opts.maxOutboxBytes) {
+        out.push({ kind: "stanzaRefused", room: room.jid, code: "ROOM_OUTBOX_FULL" });
+        return false;
+      }
+    }
+    this.sendToRoom(room, stanza, out);
+    return true;
   }
 
   /** Sends the account's leave (§7.14) and remembers to swallow its echo. */
   leaveUpstream(room: RoomState, leave: Element, out: Action[]): void {
     if (!room.joinSent) return; // not in the room on this connection: nothing to leave
+    // Held PMs will never be delivered: their senders are told while the account is still an occupant.
+    for (const h of this.heldPms.take(room.jid)) {
+      const err = pmError(h.stanza, "left");
+      if (err) out.push(toRoomUpstream(err));
+    }
     out.push(toRoomUpstream(leave));
     this.pendingLeaves.set(room.jid, (this.pendingLeaves.get(room.jid) ?? 0) + 1);
   }
@@ -109,7 +178,10 @@ export class MachineState {
   dropRoom(room: RoomState, out: Action[], reason: RoomLeftReason): void {
     if (this.rooms.get(room.jid) !== room) return;
     this.rooms.delete(room.jid);
-    out.push({ kind: "roomLeft", room: room.jid, reason });
+    // Still held here means the account is out of the room already (removed, rejoin refused): the
+    // room no longer relays for it, so the senders cannot be told. Counted and logged, not silent.
+    const lost = this.heldPms.take(room.jid).length;
+    out.push(lost > 0 ? { kind: "roomLeft", room: room.jid, reason, heldPmsLost: lost } : { kind: "roomLeft", room: room.jid, reason });
     // Held self-pings: the account is out, so they get what a room gives a non-occupant (XEP-0410).
     for (const p of room.heldPings.splice(0)) out.push(toSession(p.session, selfPingNotJoined(p.stanza, p.session, room.jid)));
     // IQs in flight for this room: answer the asking sessions now rather than never.
@@ -124,7 +196,10 @@ export class MachineState {
    * The account is out of a room it was in and will be put back (upstream lost, or the room's 332):
    * sessions see nothing; its state stays for them, marked stale until the rejoin ends.
    */
-  markOut(room: RoomState): void {
+  markOut(room: RoomState, now: number, out: Action[]): void {
+    // The first join's history ends here: held sessions get their slices of what came, and the
+    // rejoin's <history since=…> is forwarded live like any missed message (§4.4).
+    out.push(...releaseHistory(room, now, this.opts.defaultHistoryStanzas));
     room.joinSent = false;
     room.pendingNick = undefined;
     if (room.phase === "joined") {
@@ -143,9 +218,10 @@ export class MachineState {
     const since = room.phase === "joined" ? this.rejoinSince(room, now) : undefined;
     // with no session joined, the room keeps seeing the away presence (--away-presence)
     const source = room.phase === "joined" ? (mostAvailable(room.sessions.values())?.presence ?? room.awayPresence) : room.waiting.values().next().value?.presence;
-    out.push(toRoomUpstream(upstreamJoin(room, source, this.nextId("join"), since)));
+    out.push(toRoomUpstream(upstreamJoin(room, source, this.nextId("join"), this.opts.historyLimit, since)));
     room.joinSent = true;
     for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));
+    room.outboxBytes = 0;
   }
 
   /**
@@ -169,6 +245,7 @@ export class MachineState {
     for (const s of [...room.waiting.keys()]) this.answerFromState(room, s, now, out);
     for (const req of room.resyncs.values()) if (room.isJoined(req.session)) out.push(...replayFromState(room, req, now, this.opts.defaultHistoryStanzas));
     room.resyncs.clear();
+    this.deliverHeldPms(room, out);
     for (const p of room.heldPings.splice(0)) out.push(this.answerPing(room, p));
     this.updateAggregate(room, out);
   }

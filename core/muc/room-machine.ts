@@ -4,7 +4,7 @@ import { MachineState, type RoomMachineOptions, DEFAULT_OPTIONS, type UpstreamSt
 import { fromRoom, isRoomStanza } from "./from-room.js";
 import { fromSession } from "./from-session.js";
 import { type CarbonVerdict, sentCarbon } from "./carbons.js";
-import { joinTimeoutError } from "./join.js";
+import { joinTimeoutError, releaseHistory } from "./join.js";
 import { splitBare as bareOf, splitJid as parseJid } from "../jid.js";
 import { upstreamLeave } from "./leave.js";
 import type { RoomSnapshot, RoomState } from "./room-state.js";
@@ -101,12 +101,12 @@ export class RoomMachine {
    * eyes and are rejoined with <history since=…> on accountSessionUp; stanzas for them are held.
    * Until each rejoin has ended, nobody is answered from the room's (stale) state.
    */
-  accountSessionDown(_now: number): Action[] {
+  accountSessionDown(now: number): Action[] {
     const out: Action[] = [];
     const core = this.core;
     core.upstream = core.rooms.size > 0 ? "opening" : "down";
     core.pendingLeaves.clear();
-    for (const room of core.rooms.values()) core.markOut(room);
+    for (const room of core.rooms.values()) core.markOut(room, now, out);
     for (const p of core.iqs.takeWhere(() => true)) {
       if (p.direction === "toRoom") out.push(...core.failPending(p, "remote-server-timeout", "wait"));
     }
@@ -138,6 +138,8 @@ export class RoomMachine {
     for (const room of [...core.rooms.values()]) {
       if (joinTimeoutMs > 0) this.expireWaiting(room, now, out);
       if (!core.rooms.has(room.jid)) continue;
+      // A room that never ends its history with a subject (§7.2.16): the held sessions get their slices anyway.
+      if (room.historyHoldSince !== undefined && now - room.historyHoldSince >= core.opts.historyHoldMs) out.push(...releaseHistory(room, now, core.opts.defaultHistoryStanzas));
       if (room.outSince !== undefined && core.upstream === "up" && now - room.outSince >= rejoinAfterShutdownMs) core.rejoin(room, now, out);
       // idleLeaveMs 0 = never (--room-idle-leave 0)
       if (idleLeaveMs <= 0 || !room.empty() || room.idleSince === undefined) continue;

@@ -81,6 +81,15 @@ export class RoomState {
   /** Self-pings held until the rejoin ends (answered from the rebuilt state then). */
   readonly heldPings: HeldPing[] = [];
   readonly history: HistoryBuffer;
+  /**
+   * The account's first join asks the room for all the history the buffer can hold, whatever the
+   * sessions asked (issue 10 §3). Until that history has ended (the subject, §7.2.16, or the first
+   * live message, or the hold timeout on tick) it is only buffered; then each session here gets
+   * the slice it asked for (§7.2.15), in the §7.2.3 order: self-presence, history, subject.
+   * session → its <history/> request. undefined when no hold is under way.
+   */
+  historyHold: Map<string, HistoryRequest | undefined> | undefined;
+  historyHoldSince: number | undefined;
   readonly sessions = new Map<string, RoomSession>();
   readonly waiting = new Map<string, JoinRequest>();
   idleSince: number | undefined;
@@ -100,6 +109,8 @@ export class RoomState {
   pendingNick: { nick: string; session: string | undefined; id: string | undefined } | undefined;
   /** Room-bound stanzas held while the account is out of the room (sent after the rejoin). */
   readonly outbox: Element[] = [];
+  /** UTF-8 bytes of `outbox` (bounded with its length: MachineState.sendToRoom). */
+  outboxBytes = 0;
   /** Recent outgoing message ids → sender, to route a bounced message error to its sender only. */
   readonly recentSent = new Map<string, string>();
 
@@ -108,9 +119,10 @@ export class RoomState {
     public nick: string,
     joinX: Element,
     historyLimit: number,
+    historyBytes: number = Number.POSITIVE_INFINITY,
   ) {
     this.joinX = joinX;
-    this.history = new HistoryBuffer(historyLimit, jid);
+    this.history = new HistoryBuffer(historyLimit, jid, historyBytes);
   }
 
   get occupantJid(): string {

@@ -202,7 +202,20 @@ export class AccountHub {
           this.log.info("account session closed: no rooms left");
           break;
         case "roomLeft":
+          if (a.heldPmsLost !== undefined) {
+            // the account is out of the room: the senders of these PMs could not be told (issue 10 §4)
+            this.log.warn({ room: a.room, reason: a.reason, lost: a.heldPmsLost, code: "HELD_PMS_LOST" }, "held private messages lost: the account was removed from the room");
+            metrics.refused("HELD_PMS_LOST", a.heldPmsLost);
+          }
           this.log.info({ room: a.room, reason: a.reason }, "account leaves room");
+          break;
+        case "stanzaRefused":
+          this.log.info({ room: a.room, code: a.code }, "session stanza refused: bound reached (resource-constraint)");
+          metrics.refused(a.code);
+          break;
+        case "heldPmRefused":
+          this.log.info({ room: a.room, code: "HELD_PMS_FULL" }, "private message refused: held-PM bound full (sender gets resource-constraint)");
+          metrics.refused("HELD_PMS_FULL");
           break;
         case "passthrough":
           break;

@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import type { Element } from "ltx";
+import { ACCOUNT_SESSION, PHONE, ROOM, kinds, sent, upstream, x } from "./test-kit.js";
+import { joinedRoom } from "./test-kit.js";
+
+/** Issue 10 §7: what sessions may queue is bounded; beyond it they get resource-constraint (RFC 6120 §8.3.3.15). */
+
+function msg(id: string, body = "hi"): Element {
+  return x(`<message to='${ROOM}' type='groupchat' id='${id}'><body>${body}</body></message>`);
+}
+function iq(id: string): Element {
+  return x(`<iq to='${ROOM}/bob' type='get' id='${id}'><query xmlns='jabber:iq:version'/></iq>`);
+}
+function condition(el: Element | undefined): { type: unknown; name: string | undefined } {
+  const e = el?.getChild("error");
+  const names = (e?.children ?? []).flatMap((c) => (typeof c === "string" ? [] : [(c as Element).name]));
+  return { type: e?.attrs.type, name: names.find((n) => n !== "text") };
+}
+
+describe("room outbox while the account is out of the room", () => {
+  it("count bound: the session's next stanza is refused with resource-constraint (wait), its id and the room as from", () => {
+    const a = joinedRoom({ maxOutboxStanzas: 2 });
+    a.accountSessionDown(2000);
+    expect(a.fromSession(PHONE, msg("m1"), 2001)).toEqual([]);
+    expect(a.fromSession(PHONE, msg("m2"), 2002)).toEqual([]);
+    const refused = a.fromSession(PHONE, msg("m3"), 2003);
+    expect(kinds(refused)).toEqual(["stanzaRefused", "toSession"]);
+    expect(refused[0]).toMatchObject({ code: "ROOM_OUTBOX_FULL", room: ROOM });
+    const [err] = sent(refused, PHONE);
+    expect(err?.attrs).toMatchObject({ type: "error", id: "m3", from: ROOM, to: PHONE });
+    expect(condition(err)).toEqual({ type: "wait", name: "resource-constraint" });
+    // the held two follow the rejoin; the outbox is empty again afterwards
+    const ups = upstream(a.accountSessionUp(3000));
+    expect(ups.map((u) => u.attrs.id).slice(1)).toEqual(["m1", "m2"]);
+    a.accountSessionDown(4000);
+    expect(a.fromSession(PHONE, msg("m4"), 4001)).toEqual([]);
+    expect(a.fromSession(PHONE, msg("m5"), 4002)).toEqual([]);
+  });
+
+  it("byte bound", () => {
+    const a = joinedRoom({ maxOutboxBytes: 200 });
+    a.accountSessionDown(2000);
+    expect(a.fromSession(PHONE, msg("m1"), 2001)).toEqual([]);
+    expect(kinds(a.fromSession(PHONE, msg("m2", "x".repeat(200)), 2002))).toEqual(["stanzaRefused", "toSession"]);
+  });
+
+  it("a nick change that does not fit is refused too, and no rename is left pending", () => {
+    const a = joinedRoom({ maxOutboxStanzas: 1 });
+    a.accountSessionDown(2000);
+    a.fromSession(PHONE, msg("m1"), 2001);
+    const r = a.fromSession(PHONE, x(`<presence to='${ROOM}/alice2' id='n1'/>`), 2002);
+    const [err] = sent(r, PHONE);
+    expect(err?.name).toBe("presence");
+    expect(err?.attrs).toMatchObject({ type: "error", id: "n1" });
+    expect(condition(err).name).toBe("resource-constraint");
+  });
+
+  it("IQs that do not fit are refused and leave no pending entry", () => {
+    const a = joinedRoom({ maxOutboxStanzas: 1, maxPendingIqs: 5 });
+    a.accountSessionDown(2000);
+    expect(a.fromSession(PHONE, iq("q1"), 2001)).toEqual([]);
+    const r = a.fromSession(PHONE, iq("q2"), 2002);
+    expect(sent(r, PHONE)[0]?.attrs).toMatchObject({ type: "error", id: "q2", from: `${ROOM}/bob` });
+    // only q1 is pending: the upstream loss answers it alone
+    expect(sent(a.accountSessionDown(2003), PHONE).map((e) => e.attrs.id)).toEqual(["q1"]);
+  });
+});
+
+describe("pending IQs per account", () => {
+  it("a session's IQ over the bound gets resource-constraint with its own id; a reply frees a slot", () => {
+    const a = joinedRoom({ maxPendingIqs: 1 });
+    const [up1] = upstream(a.fromSession(PHONE, iq("q1"), 2000));
+    expect(up1).toBeDefined();
+    const refused = a.fromSession(PHONE, iq("q2"), 2001);
+    expect(refused[0]).toMatchObject({ kind: "stanzaRefused", code: "PENDING_IQS_FULL" });
+    const [err] = sent(refused, PHONE);
+    expect(err?.attrs).toMatchObject({ type: "error", id: "q2", to: PHONE });
+    expect(condition(err)).toEqual({ type: "wait", name: "resource-constraint" });
+    a.fromRoom(x(`<iq from='${ROOM}/bob' to='${ACCOUNT_SESSION}' type='result' id='${String(up1?.attrs.id)}'/>`), 2002);
+    expect(upstream(a.fromSession(PHONE, iq("q3"), 2003))).toHaveLength(1);
+  });
+
+  it("an occupant's IQ to the account over the bound: resource-constraint back through the room (not a ghost-kick condition)", () => {
+    const a = joinedRoom({ maxPendingIqs: 1 });
+    a.fromSession(PHONE, iq("q1"), 2000);
+    const r = a.fromRoom(x(`<iq from='${ROOM}/bob' to='${ACCOUNT_SESSION}' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>`), 2001);
+    expect(kinds(r)).toEqual(["stanzaRefused", "toRoomUpstream"]);
+    const [err] = upstream(r);
+    expect(err?.attrs).toMatchObject({ type: "error", id: "v1", to: `${ROOM}/bob` });
+    expect(condition(err)).toEqual({ type: "wait", name: "resource-constraint" });
+  });
+});
