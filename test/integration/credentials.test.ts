@@ -15,6 +15,7 @@ import { codes, createRoom, groupchat, join, uniqueRoom } from "../support/muc.j
 import { upstreamServers } from "../support/servers.js";
 import { TcpRelay } from "../support/tcp-relay.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
+import { untilValue } from "../support/poll.js";
 
 const cert = inject("proxyCert");
 const run = promisify(execFile);
@@ -94,7 +95,7 @@ describe.each(upstreamServers().map((s) => s.kind))("password changed on a real 
     const k = relay.all.length;
     relay.holdNew = true; // the reconnect attempt hangs before the server's answer
     relay.cut(accountLeg);
-    const attempt = await until(() => relay.all[k]);
+    const attempt = await untilValue(() => relay.all[k]);
     relay.holdNew = false;
     await changePassword("dave", "newpass", "newerpass");
     const third = await connect(proxy.port, "dave", "newerpass"); // its secret arrives while the attempt runs
@@ -108,13 +109,3 @@ describe.each(upstreamServers().map((s) => s.kind))("password changed on a real 
   });
 });
 
-/** Polls `f` until it returns something (bounded): for states with no event to wait on. */
-async function until<T>(f: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -18,6 +18,7 @@ import { createRoom, groupchat, groupchatsWithBody, isSelfPresence, join, sleep,
 import { establishedTo } from "../support/sockets.js";
 import { TcpRelay } from "../support/tcp-relay.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
+import { until } from "../support/poll.js";
 
 const cert = inject("proxyCert");
 const clients: TestClient[] = [];
@@ -30,14 +31,6 @@ async function client(port: number, user: "alice" | "bob" | "carol", resource: s
 
 function streamErrorOf(text: string): string | undefined {
   return /<stream:error><([a-z-]+) /.exec(text)?.[1];
-}
-
-async function until(what: string, pred: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /** Presences from the room announcing someone left (what a session must never see for a cut upstream). */

@@ -12,6 +12,7 @@ import { RawClient } from "../support/raw-client.js";
 import { upstreamServers } from "../support/servers.js";
 import { TcpRelay, type RelayConnection } from "../support/tcp-relay.js";
 import { codes, createRoom, groupchat, join, occupantsSeen, sleep, uniqueRoom } from "../support/muc.js";
+import { untilValue } from "../support/poll.js";
 
 const cert = inject("proxyCert");
 
@@ -152,7 +153,7 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     const onlineBefore = accountSessionsOnline("carol@localhost");
     relay.holdNew = true; // the server is slow to answer the account session's connect
     await carol.send(xml("presence", { to: `${room}/carol`, id: "first" }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
-    const leg = await until(() => relay.all[n]);
+    const leg = await untilValue(() => relay.all[n]);
     relay.holdNew = false;
     // the only session leaves before the account session is up: the account session is closed while connecting
     await carol.send(xml("presence", { to: `${room}/carol`, type: "unavailable", id: "bye" }));
@@ -161,12 +162,12 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     const self = await join(carol, room, "carol", { history: { maxstanzas: "0" } });
     expect(codes(self)).toContain("110");
     expect(leg.closed).toBe(false); // the abandoned connect was still hanging
-    await until(() => occupantsSeen(bob, room).has("carol") || undefined);
+    await untilValue(() => occupantsSeen(bob, room).has("carol") || undefined);
     await proxy.waitForLog(() => accountSessionsOnline("carol@localhost") - onlineBefore === 1); // the fresh one (logs arrive late)
     // the server answers the abandoned connect at last: the proxy closes that connection instead of
     // binding it (bound, it would stay open, kept alive by keepalives)
     relay.release(leg);
-    await until(() => leg.closed || undefined);
+    await untilValue(() => leg.closed || undefined);
     const id = await groupchat(bob, room, "still there");
     await carol.waitFor((el) => el.attrs.id === id);
   });
@@ -195,13 +196,3 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
   }
 });
 
-/** Polls `f` until it returns something (bounded): for states with no event to wait on. */
-async function until<T>(f: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("condition not reached in time");
-    await sleep(20);
-  }
-}

@@ -18,16 +18,9 @@ import { TcpRelay } from "../support/tcp-relay.js";
 import { upstreamServers } from "../support/servers.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
 import { inject } from "vitest";
+import { until } from "../support/poll.js";
 
 const cert = inject("proxyCert");
-
-async function until(what: string, pred: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** A client's connection is gone (the server or the proxy closed it); resolves with the stream error condition, if any. */
 function dropped(c: TestClient): Promise<string | undefined> {
