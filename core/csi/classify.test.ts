@@ -37,6 +37,10 @@ describe("classify: presences", () => {
     expect(cls(`<presence from='${ROOM}/alice' to='${TO}' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><item role='none'/><status code='307'/><status code='110'/></x></presence>`)).toBe("flush");
   });
 
+  it("a room's destruction flushes (XEP-0045 §10.9), with or without 110", () => {
+    expect(cls(`<presence from='${ROOM}/alice' to='${TO}' type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/><destroy jid='new@conference.example.org'><reason>moved</reason></destroy></x></presence>`)).toBe("flush");
+  });
+
   it("error presences flush (a refused join)", () => {
     expect(cls(`<presence from='${ROOM}/alice' to='${TO}' type='error'><error type='cancel'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`)).toBe("flush");
   });
@@ -90,6 +94,11 @@ describe("classify: messages a human reads flush", () => {
     expect(cls(msg("<propose xmlns='urn:xmpp:jingle-message:0' id='c1'/>", `type='chat' from='${ROOM}/bob'`))).toBe("flush");
     expect(cls(msg("<retract xmlns='urn:xmpp:jingle-message:1' id='c1'/>", `type='chat' from='${ROOM}/bob'`))).toBe("flush");
     expect(cls(msg("<x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field></x>", `from='${ROOM}'`))).toBe("flush");
+  });
+
+  it("shared files without a body (XEP-0066, XEP-0447)", () => {
+    expect(cls(msg("<x xmlns='jabber:x:oob'><url>https://example.org/f.jpg</url></x>"))).toBe("flush");
+    expect(cls(msg("<file-sharing xmlns='urn:xmpp:sfs:0'><sources/></file-sharing>"))).toBe("flush");
   });
 
   it("error messages flush (a send failed)", () => {

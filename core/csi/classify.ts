@@ -15,10 +15,12 @@ import {
   NS_JINGLE_MESSAGE_1,
   NS_MUC_USER,
   NS_OCCUPANT_ID,
+  NS_OOB,
   NS_OMEMO,
   NS_OMEMO_LEGACY,
   NS_OPENPGP,
   NS_PGP_LEGACY,
+  NS_SFS,
   NS_SID,
 } from "../xml/ns.js";
 
@@ -36,8 +38,8 @@ export type CsiClass = "flush" | "hold-presence" | "hold-chatstate" | "hold";
 /**
  * Payload namespaces that make a message worth waking the client for, beyond <body>/<subject>.
  * The list follows Prosody's mod_csi_simple `is_important` (encryption, invitations, calls) and
- * adds the encryption formats that carry no <eme/> hint and the data forms rooms send to
- * moderators (XEP-0045 §8.6 voice requests): a human reads all of them.
+ * adds the encryption formats that carry no <eme/> hint, shared files, and the data forms rooms
+ * send to moderators (XEP-0045 §8.6 voice requests): a human reads all of them.
  */
 const IMPORTANT_NAMESPACES: ReadonlySet<string> = new Set([
   NS_EME, // XEP-0380 <encryption/>: whatever it hides, a human reads it
@@ -49,6 +51,8 @@ const IMPORTANT_NAMESPACES: ReadonlySet<string> = new Set([
   NS_DATA, // XEP-0004 form for a human (voice request approval, XEP-0045 §8.6)
   NS_JINGLE_MESSAGE_0, // XEP-0353 call proposal / retraction
   NS_JINGLE_MESSAGE_1,
+  NS_OOB, // XEP-0066 a shared file (usually with a body, not always)
+  NS_SFS, // XEP-0447 a shared file, possibly without a body
 ]);
 
 /**
@@ -128,7 +132,7 @@ function isChatStateOnly(msg: Element): boolean {
  * Flushes: any `type='error'` (a failed send or join is waited for), any IQ (someone waits for the
  * answer, RFC 6120 §8.2.3), a presence that is not an availability update (subscription requests
  * want a human), a self-presence (status 110, XEP-0045 §7.2.2: the client waits for its join; also
- * kicks and bans, §8.2 and §9.1), the important messages above, and anything that is not a
+ * kicks and bans, §8.2 and §9.1), a room's destruction (§10.9), the important messages above, and anything that is not a
  * message, presence or IQ. Follows Prosody's mod_csi_simple `is_important`, except that a
  * headline with a body flushes here (a human reads it; csi_simple holds every headline).
  */
@@ -139,6 +143,7 @@ export function classify(el: Element, extraImportant: ReadonlySet<string> = EMPT
     case "presence":
       if (type !== undefined && type !== "unavailable") return "flush";
       if (statusCodes(el).has(STATUS.SELF)) return "flush";
+      if (el.getChild("x", NS_MUC_USER)?.getChild("destroy") !== undefined) return "flush"; // XEP-0045 §10.9: the room is gone
       return attr(el, "from") === undefined ? "hold" : "hold-presence";
     case "message": {
       if (el.getChild("sent", NS_CARBONS) !== undefined) return "flush"; // XEP-0280: the user wrote it elsewhere

@@ -406,6 +406,37 @@ describe("CsiFilter: malformed input never throws and is passed through", () => 
   });
 });
 
+describe("CsiFilter: flush reasons", () => {
+  it("counts flushes that wrote something held, by reason", () => {
+    const f = inactive({ maxHeld: 2, maxHeldBytes: 2000 });
+    let n = 0;
+    const hold = () => f.offer(pres("bob", `p${n++}`), T0);
+    expect(f.offer(body("bob", "b0"), T0)).toHaveLength(1); // nothing held: not counted
+    hold();
+    f.offer(body("bob", "b1"), T0);
+    hold();
+    f.offer("<garbage", T0);
+    hold();
+    f.clientSent();
+    f.clientSent();
+    f.offer(pres("a", "a"), T0);
+    f.offer(pres("b", "b"), T0);
+    f.offer(pres("c", "c"), T0); // count cap
+    f.offer(pres("e", "e"), T0);
+    f.offer(pres("d", "d", { show: "x".repeat(3000) }), T0); // byte cap
+    hold();
+    f.setActive();
+    f.setActive();
+    expect(f.flushes).toEqual({ important: 1, unparsed: 1, client: 1, active: 1, "count-cap": 1, "byte-cap": 1 });
+  });
+
+  it("is a copy", () => {
+    const f = new CsiFilter();
+    (f.flushes as Record<string, number>).active = 99;
+    expect(f.flushes.active).toBe(0);
+  });
+});
+
 describe("CsiFilter options", () => {
   it.each([[-1], [1.5], [Number.NaN], [Number.POSITIVE_INFINITY]])("rejects maxHeld / maxHeldBytes %s", (v) => {
     expect(() => new CsiFilter({ maxHeld: v })).toThrow(RangeError);

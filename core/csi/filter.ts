@@ -31,6 +31,13 @@ export const CSI_DEFAULTS = Object.freeze({
   maxHeldBytes: 256 * 1024,
 });
 
+/**
+ * Why held stanzas were written (for metrics, like mod_csi_simple's flush reasons): `important`
+ * a stanza that must not wait (`classify`), `unparsed` one that could not be judged, `client`
+ * the client sent something, `active` `<active/>`, `count-cap` / `byte-cap` the caps.
+ */
+export type CsiFlushReason = "important" | "unparsed" | "client" | "active" | "count-cap" | "byte-cap";
+
 interface Held {
   readonly xml: string;
   readonly bytes: number;
@@ -54,6 +61,7 @@ export class CsiFilter {
   #seq = 0;
   #bytes = 0;
   #superseded = 0;
+  readonly #flushes: Record<CsiFlushReason, number> = { important: 0, unparsed: 0, client: 0, active: 0, "count-cap": 0, "byte-cap": 0 };
   readonly #maxHeld: number;
   readonly #maxHeldBytes: number;
   readonly #important: ReadonlySet<string>;
@@ -84,6 +92,11 @@ export class CsiFilter {
     return this.#superseded;
   }
 
+  /** Flushes so far that wrote at least one held stanza, by reason (a copy). */
+  get flushes(): Readonly<Record<CsiFlushReason, number>> {
+    return { ...this.#flushes };
+  }
+
   /** `<inactive/>`: start holding. Idempotent. */
   setInactive(): void {
     this.#active = false;
@@ -92,7 +105,7 @@ export class CsiFilter {
   /** `<active/>`: stop holding; returns everything held, in order, to write now. */
   setActive(): readonly string[] {
     this.#active = true;
-    return this.#take();
+    return this.#take("active");
   }
 
   /**
@@ -100,7 +113,7 @@ export class CsiFilter {
    * (as mod_csi_simple flushes on any input); the session stays inactive.
    */
   clientSent(): readonly string[] {
-    return this.#held.size === 0 ? NOTHING : this.#take();
+    return this.#held.size === 0 ? NOTHING : this.#take("client");
   }
 
   /**
@@ -135,11 +148,11 @@ export class CsiFilter {
     try {
       const el: Element = parseStanza(stanza);
       const cls = classify(el, this.#important);
-      if (cls === "flush") return this.#flushWith(stanza);
+      if (cls === "flush") return this.#flushWith(stanza, "important");
       key = supersedeKey(el, cls);
       xml = stampHeld(el, nowMs);
     } catch {
-      return this.#flushWith(stanza); // not parseable: not ours to judge, write it as it came
+      return this.#flushWith(stanza, "unparsed"); // not parseable: not ours to judge, write it as it came
     }
     if (key !== undefined) {
       const prev = this.#byKey.get(key);
@@ -149,7 +162,8 @@ export class CsiFilter {
       }
     }
     const bytes = utf8Length(xml);
-    if (this.#held.size + 1 > this.#maxHeld || this.#bytes + bytes > this.#maxHeldBytes) return this.#flushWith(stanza);
+    if (this.#held.size + 1 > this.#maxHeld) return this.#flushWith(stanza, "count-cap");
+    if (this.#bytes + bytes > this.#maxHeldBytes) return this.#flushWith(stanza, "byte-cap");
     const seq = this.#seq++;
     this.#held.set(seq, { xml, bytes, key });
     if (key !== undefined) this.#byKey.set(key, seq);
@@ -166,17 +180,18 @@ export class CsiFilter {
   }
 
   /** Everything held, then `stanza`. */
-  #flushWith(stanza: string): readonly string[] {
-    const out = this.#takeMutable();
+  #flushWith(stanza: string, why: CsiFlushReason): readonly string[] {
+    const out = this.#takeMutable(why);
     out.push(stanza);
     return out;
   }
 
-  #take(): readonly string[] {
-    return this.#held.size === 0 ? NOTHING : this.#takeMutable();
+  #take(why: CsiFlushReason): readonly string[] {
+    return this.#held.size === 0 ? NOTHING : this.#takeMutable(why);
   }
 
-  #takeMutable(): string[] {
+  #takeMutable(why: CsiFlushReason): string[] {
+    if (this.#held.size > 0) this.#flushes[why]++;
     const out: string[] = [];
     for (const h of this.#held.values()) out.push(h.xml);
     this.drop();
