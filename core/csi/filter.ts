@@ -15,6 +15,14 @@ import { stampHeld } from "./delay.js";
  * presence is superseded by a later one from the same occupant and a bare chat state by a later
  * one from the same sender: the superseded one is never written, the newer one takes its place at
  * the end. Held stanzas get an XEP-0203 `<delay/>` (`stampHeld`).
+ *
+ * The caller's side of it (one filter per bound session):
+ *  - every room stanza for the session goes through `offer`/`offerAll`; write what they return,
+ *    in order (XEP-0198 counts a stanza when it is written, not when it is offered);
+ *  - `<inactive/>` → `setInactive()`; `<active/>` → write what `setActive()` returns before handling
+ *    anything the client sent after it (XEP-0352 §5.1, in-order processing);
+ *  - anything else the client sends → write what `clientSent()` returns (cheap when nothing is held);
+ *  - the session ends → `drop()`.
  */
 
 export interface CsiFilterOptions {
