@@ -68,7 +68,9 @@ export class AckPolicy {
     if (unacked >= this.everyStanzas) return "request";
     const due = this.since + this.everyMs;
     if (now >= due) return "request";
-    if (this.armedAt !== undefined && this.armedAt <= due) return "none";
+    // A timer armed for no later than `due` will fire in time (one armed for the past is late or
+    // lost: arm again — the edge keeps one timer, so this replaces it).
+    if (this.armedAt !== undefined && this.armedAt >= now && this.armedAt <= due) return "none";
     this.armedAt = due;
     return { armMs: due - now };
   }
