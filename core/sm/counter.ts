@@ -3,6 +3,7 @@
  * stanzas handled ('h') — are xs:unsignedInt and wrap from 2^32-1 back to 0 (XEP-0198 §4, "Acks").
  * Every comparison of two counts therefore goes through {@link countDiff}, never `<` on raw values.
  */
+import { NS_CLIENT } from "../xml/ns.js";
 
 /** Counts live in [0, SM_WRAP); SM_WRAP - 1 + 1 is 0 (XEP-0198 §4). */
 export const SM_WRAP = 2 ** 32;
@@ -29,8 +30,6 @@ export function countDiff(later: number, earlier: number): number {
 
 /** Half the counter space: a {@link countDiff} at or above this means "behind" (RFC 1982 §3.2). */
 export const SM_HALF = 2 ** 31;
-
-const NS_CLIENT = "jabber:client";
 
 /**
  * XEP-0198 §1/§4: only stanzas are counted — top-level `iq`, `message`, `presence` in the content

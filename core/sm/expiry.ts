@@ -6,7 +6,7 @@
 import type { Element } from "ltx";
 import { rawBare } from "../jid.js";
 import { errorReply } from "../xml/errors.js";
-import { NS_CARBONS, NS_SID } from "../xml/ns.js";
+import { NS_CARBONS, NS_MAM_2, NS_SID } from "../xml/ns.js";
 
 export type UnackedFate =
   /** groupchat from a room: the proxy's room history buffer still has it for the next join. */
@@ -17,8 +17,6 @@ export type UnackedFate =
   | "drop"
   /** A sender may be waiting: answer with {@link bounceFor} on the session's upstream leg. */
   | "bounce";
-
-const NS_MAM_2 = "urn:xmpp:mam:2";
 
 function attr(el: Element, name: string): string | undefined {
   const v: unknown = el.attrs[name];

@@ -154,3 +154,12 @@ describe("ResumeRegistry", () => {
     expect(() => new ResumeRegistry({ tombstoneMs: -1 })).toThrow(RangeError);
   });
 });
+
+describe("ResumeRegistry with a broken random source", () => {
+  it("throws instead of spinning when every draw repeats a known id", () => {
+    const r = new ResumeRegistry<string>({ random: () => Buffer.alloc(18, 7) });
+    r.issue(A, "first");
+    expect(() => r.issue(A, "second")).toThrow(/random source/);
+    expect(r.size).toBe(1);
+  });
+});

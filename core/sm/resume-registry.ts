@@ -46,6 +46,8 @@ interface Tombstone {
 
 /** 18 random bytes: 144 bits, 24 base64url characters (XEP-0198 §5: unguessable, opaque). */
 const ID_BYTES = 18;
+/** Draws before giving up on a random source that keeps repeating itself. */
+const MAX_DRAWS = 16;
 
 export class ResumeRegistry<S> {
   private readonly sessions = new Map<string, SessionEntry<S>>();
@@ -69,12 +71,14 @@ export class ResumeRegistry<S> {
    * make a repeat of a forgotten one practically impossible for the process lifetime.
    */
   issue(account: string, session: S): string {
-    for (;;) {
+    for (let attempt = 0; attempt < MAX_DRAWS; attempt++) {
       const id = this.random(ID_BYTES).toString("base64url");
       if (id === "" || this.sessions.has(id) || this.tombstones.has(id)) continue;
       this.sessions.set(id, { account, session });
       return id;
     }
+    // Only a broken random source gets here (one repeat in 2^144 is already a miracle).
+    throw new Error("ResumeRegistry: no fresh id after repeated draws; the random source is broken");
   }
 
   /** What <resume previd=id/> from `account` finds (XEP-0198 §5). */
