@@ -56,7 +56,6 @@ interface ServerSession {
   policy: AckPolicy;
   timerAt: number | undefined;
   id: string;
-  /** Stanza numbers in queue order, mirroring `queue` (the payloads are "s<n>"). */
 }
 
 class World {
