@@ -36,6 +36,7 @@ export const NS_OOB = "jabber:x:oob"; // XEP-0066 out-of-band data (a shared fil
 export const NS_SFS = "urn:xmpp:sfs:0"; // XEP-0447 stateless file sharing
 export const NS_DELAY = "urn:xmpp:delay"; // XEP-0203: delayed delivery stamps on history
 export const NS_SID = "urn:xmpp:sid:0"; // XEP-0359: stanza-id / origin-id
+export const NS_MAM_2 = "urn:xmpp:mam:2"; // XEP-0313: archive query results
 export const NS_HINTS = "urn:xmpp:hints"; // XEP-0334: message processing hints (no-store, no-permanent-store)
 export const NS_CARBONS = "urn:xmpp:carbons:2"; // XEP-0280 message carbons
 export const NS_FORWARD = "urn:xmpp:forward:0"; // XEP-0297: stanza forwarding (inside carbons)
