@@ -2,6 +2,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Results } from "./bench.js";
+import type { PhoneSide } from "./inactive.js";
+import { type SwitchSide, isSupported } from "./switch.js";
 import { ROOT } from "./procs.js";
 import { type Summary, fmt, fmtS, quantile, sortNum } from "./stats.js";
 import { COLORS, type Point, panel, svgDoc } from "./svg.js";
@@ -118,10 +120,18 @@ export function markdown(r: Results): string {
     "pipe relay as child processes; every client connects with direct TLS, the proxy and the relay connect to Prosody's direct-TLS port.", "");
   L.push("Every figure is **median (min–max) over the rounds**; the paths are interleaved and their order rotates every round, and every " +
     "comparison is a ratio of figures measured in this run. The machine is a noisy 2-core VM shared with other work: read spreads before differences.", "");
+  if (m.sections) {
+    const byRun = new Map<string, string[]>();
+    for (const [sec, run] of Object.entries(m.sections)) byRun.set(run, [...(byRun.get(run) ?? []), SECTION_TITLES[sec] ?? sec]);
+    L.push("**Sections from more than one run** (a partial run, `BENCH_ONLY`, merged into an earlier one; every ratio is still measured within one run): " +
+      [...byRun].map(([run, secs]) => `${secs.join(", ")} — ${run}`).join("; ") + ". The run described above is the latest.", "");
+  }
   if (r.errors.length) L.push(`**${r.errors.length} measurement(s) failed in this run** — see \`errors\` in results.json.`, "");
 
   L.push("## Targets", "");
-  L.push(table(["Target", "Measured", "Ratio", "Limit", "Status"], r.targets.map((t) => [t.target, t.measured, fmt(t.ratio, 3), t.limit, t.met ? "**met**" : "**missed**"])), "");
+  L.push(table(["Target", "Measured", "Ratio", "Limit", "Status"], r.targets.map((t) => [
+    t.target, t.measured, t.unsupported ? "—" : fmt(t.ratio, 3), t.limit, t.unsupported ? "**not supported yet**" : t.met ? "**met**" : "**missed**",
+  ])), "");
   L.push("Charts: [latency distributions and throughput](latency.svg) · [scaling, reconnect, account-level win](scaling.svg)", "");
   L.push("![latency](latency.svg)", "", "![scaling](scaling.svg)", "");
   const changes = changesSection();
@@ -197,6 +207,7 @@ export function markdown(r: Results): string {
     if (s.relay) L.push(`Pipe relay (two TLS sockets per session and nothing else) at ${s.relay.sessions} sessions: **${fmt(s.relay.rssPerSessionKiB, 1)} KiB per session**.`, "");
     L.push(`CPU per stanza, largest level ÷ smallest: ${fmtS(s.growth, 2)}.`, "");
   }
+  mobileSections(r, L);
   if (r.profile && (r.profile.chat || r.profile.groupchat)) {
     L.push("## Profile of the proxy (node --cpu-prof)", "");
     L.push("A separate proxy process per load, run with `--cpu-prof` (200 µs sampling); only the samples of a 3 s saturated window after a 1 s warm-up count (start-up, logins and shutdown are cut off); self time, idle excluded. Native work (TLS, syscalls) is charged to the JS function that called it. " +
@@ -218,6 +229,66 @@ export function markdown(r: Results): string {
   }
   if (changes) L.push(changes, "");
   return L.join("\n") + "\n";
+}
+
+const SECTION_TITLES: Record<string, string> = {
+  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", profile: "profile",
+};
+
+/** Sections 6 and 7 (issue 11). */
+function mobileSections(r: Results, L: string[]): void {
+  const sw = r.switchBack;
+  if (sw) {
+    const o = sw.options;
+    L.push("## 6. Back after a network switch", "");
+    L.push(`alice is in ${o.rooms} rooms with ${o.occupants} other occupants each (resources of bob), with an available presence. Her connection is cut ` +
+      "abruptly (the socket is destroyed, no `</stream:stream>`; on loopback the server still sees the FIN at once). While she is away, over " +
+      `${fmt(o.outageMs, 0)} ms, an occupant posts ${o.roomMessages} room messages round-robin over the rooms and carol sends ${o.chats} 1:1 messages to her ` +
+      "bare JID. Then she comes back; timed from the new TCP connect until every missed message has arrived. **Full reconnect**: TLS, SASL PLAIN, " +
+      "bind, then in one write a MAM query for the 1:1 messages since the cut (first, as MAM clients do, so Prosody does not also push its " +
+      "offline copies), the available presence and every room rejoined with `<history since>`; no roster, disco or carbons: the least a client " +
+      "can do. **Resume** (XEP-0198): `<enable resume='true'/>` after bind " +
+      "before the cut, `<resume previd h/>` after SASL on the new connection; the server resends what it queued. The paths use separate rooms " +
+      "of the same size; a warm-up round per path is not counted. The proxy path is measured only when the proxy offers `<sm xmlns='urn:xmpp:sm:3'/>` " +
+      "after authentication and grants resumption. The relay path is not measured: a resume through a byte pipe is Prosody's own.", "");
+    const row = (name: string, x: SwitchSide): string[] => [
+      name, fmtS(x.totalMs, 0), fmtS(x.loginMs, 0), fmtS(x.restoreMs, 0), fmtS(x.bytes, 0), fmtS(x.stanzas, 0), `${x.delivered}/${x.expected}`, String(x.duplicates),
+    ];
+    const rows = [row("direct, full reconnect", sw.full), row("direct, Prosody's XEP-0198 resume", sw.sm)];
+    if (isSupported(sw.proxy)) rows.push(row("proxy, the proxy's resume", sw.proxy));
+    else rows.push(["proxy, the proxy's resume", `**not supported**: ${sw.proxy.reason}`, "—", "—", "—", "—", "—", "—"]);
+    L.push(table(["Path", "connect → all missed ms", "login ms", "bind+rejoin+MAM / resume ms", "bytes received", "stanzas received", "missed delivered (fewest)", "duplicates (most)"], rows), "");
+    L.push(`Prosody's resume vs a full reconnect: **${fmtS(sw.smSpeedup, 1)}× faster**.` +
+      (sw.proxyVsSm && sw.proxySpeedup ? ` The proxy's resume ÷ Prosody's: **${fmtS(sw.proxyVsSm, 2)}**; full reconnect ÷ the proxy's resume: **${fmtS(sw.proxySpeedup, 1)}**.` : ""), "");
+  }
+  const ip = r.inactive;
+  if (ip) {
+    const o = ip.options;
+    L.push("## 7. An inactive phone in busy rooms", "");
+    L.push(`alice's phone joins ${o.rooms} rooms, each with ${o.occupants} other occupants (resources of bob), and sends \`<inactive xmlns='urn:xmpp:csi:0'/>\`. ` +
+      `For ${fmt(o.seconds, 0)} s the occupants keep the rooms busy — ${fmt(o.eventsPerSecond, 0)} events/s over all rooms: status changes (with entity caps), ` +
+      "occupants leaving and coming back, chat states without a body — and post " +
+      `${o.bodies} messages with a body, evenly spread (per round: ${fmt(ip.driven.presences, 0)} presences, ${fmt(ip.driven.chatStates, 0)} chat states, ${fmt(ip.driven.bodies, 0)} bodies). ` +
+      "Then the phone sends `<active/>` and gets what was held. Counted on the wire in front of the phone by a TCP pipe that does not terminate TLS: " +
+      `bytes (TLS ciphertext), TLS records (about one per write of the sender) and bursts (arrivals after ≥ ${o.burstGapMs} ms of silence: what wakes a radio), ` +
+      "from `<inactive/>` until the flush after `<active/>` has been quiet for 1 s. The phones run at the same time in the same rooms under the same traffic: " +
+      "**direct** to Prosody 0.12 with `csi_simple` (holds presences and body-less messages, adds a `<delay/>` to each, flushes on a body, an IQ, " +
+      "client activity or 256 held stanzas), **active** straight to Prosody and never inactive (the reference: what CSI saves at all), and **proxy**. " +
+      "No phone enables stream management here. Every figure is the total (inactive window + the flush); the flush alone is listed too. " +
+      "The proxy path is measured only when the proxy offers `<csi xmlns='urn:xmpp:csi:0'/>` and an inactive phone is really spared a room presence " +
+      "(one status change, probed before the rounds): until the proxy's own CSI is wired it passes Prosody's `<csi/>` feature through, and " +
+      "`<inactive/>` then reaches only its upstream leg, not the room traffic the proxy fans out. The relay path is not measured: CSI through a " +
+      "byte pipe is Prosody's own.", "");
+    const row = (name: string, x: PhoneSide): string[] => [
+      name, fmtS(x.bytes, 0), fmtS(x.records, 0), fmtS(x.bursts, 0), fmtS(x.windowBursts, 0), fmtS(x.flushBytes, 0), fmtS(x.stanzas, 0), `${x.bodiesDelivered}/${x.bodiesSent}`,
+    ];
+    const rows = [row("direct, inactive (csi_simple)", ip.direct), row("direct, active (no CSI)", ip.active)];
+    if (isSupported(ip.proxy)) rows.push(row("proxy, inactive", ip.proxy));
+    else rows.push(["proxy, inactive", `**not supported**: ${ip.proxy.reason}`, "—", "—", "—", "—", "—", "—"]);
+    L.push(table(["Phone", "bytes", "TLS records", "bursts", "bursts while inactive", "bytes of the flush", "stanzas", "bodies delivered (fewest)"], rows), "");
+    L.push(`Prosody's csi_simple vs an active phone: bytes ${fmtS(ip.directVsActive.bytes, 2)}, bursts ${fmtS(ip.directVsActive.bursts, 2)}.` +
+      (ip.proxyVsDirect ? ` Proxy ÷ direct: bytes **${fmtS(ip.proxyVsDirect.bytes, 2)}**, bursts **${fmtS(ip.proxyVsDirect.bursts, 2)}**, TLS records ${fmtS(ip.proxyVsDirect.records, 2)}.` : ""), "");
+  }
 }
 
 function scale(s: Summary, f: number): Summary {
