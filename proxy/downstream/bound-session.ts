@@ -2,7 +2,9 @@ import type { Element } from "ltx";
 import { rawBare } from "../../core/jid.js";
 import type { FramingError, StreamErrorCondition } from "../../core/xml/errors.js";
 import { parseStanza } from "../../core/xml/element.js";
-import { NS_BIND, NS_CARBONS, NS_MUC } from "../../core/xml/ns.js";
+import { NS_BIND, NS_CARBONS, NS_CSI, NS_MUC } from "../../core/xml/ns.js";
+import { CsiFilter } from "../../core/csi/filter.js";
+import { offersCsi } from "./features.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
 import type { Logger } from "../log.js";
 import type { ProxyContext } from "../context.js";
@@ -50,11 +52,16 @@ export class BoundSession {
   /** The client closed its stream first: the upstream's closing is then the answer, not a loss. */
   private clientClosed = false;
   private closed = false;
+  /** XEP-0352 for what the account layer fans out to this session (docs/architecture.md §8.5). */
+  private readonly csi = new CsiFilter();
+  /** The server offered CSI itself: <active/>/<inactive/> are passed on for its own 1:1 traffic. */
+  private readonly upstreamCsi: boolean;
 
   constructor(private readonly ctx: ProxyContext, private readonly upstream: AuthenticatedUpstream, secret: UpstreamSecret,
     readonly log: Logger, client: SessionClient) {
     this.secret = secret;
     this.client = client;
+    this.upstreamCsi = offersCsi(upstream.features);
     upstream.conn.setHandler(this.upstreamHandler);
   }
 
@@ -63,6 +70,10 @@ export class BoundSession {
   /** A stanza from the client (negotiation is over). */
   fromClient(name: string, bytes: Buffer): void {
     const up = this.upstream;
+    if ((name === "active" || name === "inactive") && peekAttr(bytes, "xmlns") === NS_CSI) return this.clientState(name, bytes);
+    // XEP-0352 §5.1: what the client sends is handled after what it was held from; a stanza from
+    // the client flushes what CSI held for it first (it is looking at the app)
+    if (!this.csi.active && (name === "message" || name === "presence" || name === "iq")) this.writeHeld(this.csi.clientSent());
     if (this.account && this.link && this.mayConcernRoom(name, bytes)) {
       let el: Element;
       try {
@@ -73,6 +84,24 @@ export class BoundSession {
       if (this.account.fromClient(this.link, el)) return;
     }
     if (!up.conn.write(bytes) && this.client) this.backOff(this.client.conn, up.conn);
+  }
+
+  /**
+   * <active/> / <inactive/> (XEP-0352 §4.2): applied to the room traffic the proxy fans out, and
+   * passed to the own leg when the server offers CSI (its filtering then covers 1:1 traffic);
+   * a server that does not offer it would answer an unknown element with a stream error.
+   */
+  private clientState(state: "active" | "inactive", bytes: Buffer): void {
+    if (state === "inactive") this.csi.setInactive();
+    else this.writeHeld(this.csi.setActive());
+    this.log.debug({ state, held: this.csi.held }, "client state");
+    if (this.upstreamCsi && !this.upstream.conn.write(bytes) && this.client) this.backOff(this.client.conn, this.upstream.conn);
+  }
+
+  /** Stanzas CSI held, released (in order, each with its <delay/>): the same way as any delivery. */
+  private writeHeld(held: readonly string[]): void {
+    if (held.length === 0) return;
+    this.deliver(held, false);
   }
 
   /**
@@ -194,9 +223,14 @@ export class BoundSession {
    * Stanzas from the account layer (room fan-out, replies) for this client. Several in a row go
    * out in one write (one TLS record instead of one per stanza); see `write`.
    */
-  private deliver(stanzas: string | string[]): void {
+  private deliver(offered: string | readonly string[], filter = true): void {
     const client = this.client;
     if (this.closed || !client) return;
+    let stanzas: string | readonly string[] = offered;
+    if (filter && !this.csi.active) {
+      stanzas = typeof offered === "string" ? this.csi.offer(offered, Date.now()) : this.csi.offerAll(offered, Date.now());
+      if (stanzas.length === 0) return;
+    }
     if (typeof stanzas === "string") metrics.stanzaXml("out", stanzas);
     else for (const s of stanzas) metrics.stanzaXml("out", s);
     if (!this.write(stanzas) && client.conn.writableLength > this.ctx.config.limits.maxStanzaSize * 64) {
@@ -214,7 +248,7 @@ export class BoundSession {
    * false when the client's output is over its high-water mark. A WebSocket carries exactly one
    * stanza per message (RFC 7395 §3.3.3), so several are written one by one there.
    */
-  private write(out: Buffer | string | string[]): boolean {
+  private write(out: Buffer | string | readonly string[]): boolean {
     const client = this.client;
     if (!client) return true;
     if (typeof out === "string" || Buffer.isBuffer(out)) return client.conn.write(out);
@@ -245,6 +279,8 @@ export class BoundSession {
     this.client = undefined;
     this.upstream.conn.end();
     this.secret = undefined;
+    // what CSI held is room traffic: it stays in the room's history buffer (docs/architecture.md §8.5)
+    this.csi.drop();
     if (this.account && this.link) {
       this.account.detach(this.link);
       this.ctx.accounts.collect(this.account.bare);
