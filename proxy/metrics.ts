@@ -29,7 +29,7 @@ export type Leg = "client" | "upstream";
 
 const PREFIX = "minimix_";
 const KINDS: readonly StanzaKind[] = ["message", "presence", "iq", "other"];
-/** Session phases (DownstreamSession), listed so that every series exists from the first scrape. */
+/** Client stream phases (ClientStream), listed so that every series exists from the first scrape. */
 const SESSION_STATES = ["pre-tls", "tls", "authenticating", "authed", "open", "closed"] as const;
 const TRANSPORTS = ["starttls", "direct-tls", "websocket"] as const;
 const ACCOUNT_SESSION_STATES = ["down", "opening", "up"] as const;

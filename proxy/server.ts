@@ -10,7 +10,7 @@ import type { OutputHolder, ProxyContext } from "./context.js";
 import { BufferBudget } from "../core/buffer-budget.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
 import { upstreamTarget as targetFor } from "./upstream/target.js";
-import { DownstreamSession, type ConnectionFactory, type Transport } from "./downstream/session.js";
+import { ClientStream, type ConnectionFactory, type Transport } from "./downstream/client-stream.js";
 import { WebSocketConnection } from "./websocket/connection.js";
 import { attachWebSocket } from "./websocket/listener.js";
 import { CertStore } from "../tls/cert-store.js";
@@ -35,7 +35,7 @@ export interface BoundListener {
  * The composition root: certificates, listeners, the set of live sessions, reload and shutdown.
  */
 export class ProxyServer {
-  readonly sessions = new Set<DownstreamSession>();
+  readonly sessions = new Set<ClientStream>();
   private readonly servers: { server: net.Server | tls.Server; transport: Transport }[] = [];
   private certs!: CertStore;
   private connSeq = 0;
@@ -43,7 +43,7 @@ export class ProxyServer {
   private stopping = false;
   /** Connections not authenticated yet, per remote address, and their total (--max-unauthenticated*). */
   private readonly unauthByIp = new Map<string, number>();
-  private readonly unauthenticated = new Map<DownstreamSession, string>();
+  private readonly unauthenticated = new Map<ClientStream, string>();
   /** Connections refused by those limits, for logs and tests. */
   readonly refused = { perIp: 0, total: 0 };
   accounts!: AccountRegistry;
@@ -136,7 +136,7 @@ export class ProxyServer {
 
   /** A new client connection becomes a session, counted as unauthenticated until SASL succeeds. */
   private adopt(ctx: ProxyContext, conn: net.Socket | ConnectionFactory, transport: Transport, ip: string): void {
-    const session = new DownstreamSession(ctx, conn, transport, {
+    const session = new ClientStream(ctx, conn, transport, {
       closed: (s) => {
         this.sessions.delete(s);
         this.authenticatedOrGone(s);
@@ -150,8 +150,8 @@ export class ProxyServer {
 
   /**
    * XMPP over WebSocket (RFC 7395, docs/websocket.md): wss with the XMPP certificates (SNI), and
-   * plain ws on loopback for a TLS-terminating reverse proxy. Sessions are the same
-   * DownstreamSession, starting after TLS; PROXY protocol does not apply here (a reverse proxy
+   * plain ws on loopback for a TLS-terminating reverse proxy. Streams are the same
+   * ClientStream, starting after TLS; PROXY protocol does not apply here (a reverse proxy
    * reports the client in X-Forwarded-For, trusted on the loopback listener only).
    */
   private async startWebSockets(ctx: ProxyContext): Promise<BoundListener[]> {
@@ -302,7 +302,7 @@ export class ProxyServer {
     return { condition, text };
   }
 
-  private authenticatedOrGone(s: DownstreamSession): void {
+  private authenticatedOrGone(s: ClientStream): void {
     const ip = this.unauthenticated.get(s);
     if (ip === undefined) return;
     this.unauthenticated.delete(s);

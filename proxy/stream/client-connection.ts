@@ -3,7 +3,7 @@ import type { FramerLimits } from "../../core/xml/framer.js";
 import type { StreamErrorCondition } from "../../core/xml/errors.js";
 
 /**
- * What a DownstreamSession needs from the connection to its client, whatever carries it: an
+ * What a ClientStream (and its BoundSession) needs from the connection to its client, whatever carries it: an
  * XmppConnection (one XMPP stream over TCP/TLS) or a WebSocketConnection (RFC 7395). The session
  * writes the RFC 6120 byte form (stream header, `</stream:stream>`, stanzas); a transport with
  * other framing translates.

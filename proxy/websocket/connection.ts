@@ -12,7 +12,7 @@ const WS_NORMAL = 1000;
 const WS_INTERNAL = 1011;
 
 /**
- * One XMPP stream over one WebSocket (RFC 7395), presenting the same surface to DownstreamSession
+ * One XMPP stream over one WebSocket (RFC 7395), presenting the same surface to ClientStream
  * as XmppConnection does over TCP: incoming messages are validated by the byte framer (one element
  * per message) and turned into the same handler calls; what the session writes in RFC 6120 form is
  * translated into `<open/>`, `<close/>` and one self-contained element per message. Keepalive is a

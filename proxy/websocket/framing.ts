@@ -85,7 +85,7 @@ export class IncomingFramer {
   }
 }
 
-/** Stream header attributes as DownstreamSession.onOpen expects them from an RFC 6120 stream. */
+/** Stream header attributes as ClientStream.onOpen expects them from an RFC 6120 stream. */
 export function openToStreamAttrs(attrs: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = { ...attrs };
   out.xmlns = NS_CLIENT;

@@ -1,0 +1,304 @@
+import type { Socket } from "node:net";
+import { randomBytes } from "node:crypto";
+import type { FramingError, StreamErrorCondition } from "../../core/xml/errors.js";
+import { NS_CLIENT, NS_SASL, NS_STREAM, NS_TLS } from "../../core/xml/ns.js";
+import { streamHeader } from "../../core/xml/stream.js";
+import type { Logger } from "../log.js";
+import type { OutputHolder, ProxyContext } from "../context.js";
+import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
+import type { ClientConnection } from "../stream/client-connection.js";
+import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
+import { PlainSaslServer, type SaslHost } from "./sasl.js";
+import { BoundSession, type SessionClient, type Transport } from "./bound-session.js";
+import { metrics } from "../metrics.js";
+
+export type { Transport } from "./bound-session.js";
+
+/** Builds a non-TCP client connection (WebSocket) for a stream: it becomes the connection's handler. */
+export type ConnectionFactory = (handler: StreamHandler, opts: ConnectionOptions) => ClientConnection;
+
+type Phase =
+  | "pre-tls" // plain TCP: only STARTTLS is allowed
+  | "tls" // encrypted, not authenticated: only SASL
+  | "authenticating" // waiting for the upstream's verdict
+  | "authed" // SASL done: waiting for the client's stream restart
+  | "open" // stanzas flow through
+  | "closed";
+
+/**
+ * Largest element accepted before authentication. A SASL PLAIN <auth/> is at most ~6.5 KB
+ * (core/sasl/plain.ts bounds), so an unauthenticated peer never makes the proxy buffer a full
+ * --max-stanza-size; an oversized SASL payload is cut with <policy-violation/> while it arrives.
+ */
+export const PRE_AUTH_MAX_STANZA = 16_384;
+/**
+ * Output below this is not counted against --max-buffered-bytes: one socket buffer's worth (Node's
+ * default high-water mark), which every busy client has for a moment. From it on, the socket
+ * reports when it has drained, which is when the stream stops being counted.
+ */
+export const UNCOUNTED_OUTPUT = 16_384;
+
+export interface StreamEvents {
+  closed(stream: ClientStream): void;
+  /** SASL succeeded: the connection no longer counts as unauthenticated (server limits). */
+  authenticated?(stream: ClientStream): void;
+}
+
+/**
+ * Top-level elements refused once the stream is authenticated: a second SASL exchange or STARTTLS
+ * (a replayed <auth/> must never re-authenticate the stream as someone else). Prosody answers the
+ * same with <unsupported-stanza-type/>; the proxy refuses it itself, before anything goes upstream.
+ */
+const NEGOTIATION_ELEMENTS = new Set(["auth", "response", "abort", "challenge", "success", "failure", "starttls", "proceed"]);
+
+/**
+ * One client connection: the stream negotiation (headers, STARTTLS, SASL PLAIN, the stream
+ * restart, the post-authentication features), then the stanzas of the authenticated stream, which
+ * go to its session (BoundSession, docs/architecture.md §8.4). Owns the connection as its handler.
+ */
+export class ClientStream implements StreamHandler, OutputHolder, SessionClient {
+  readonly id: string;
+  readonly log: Logger;
+  readonly transport: Transport;
+  readonly conn: ClientConnection;
+  private phase: Phase;
+  private headerSent = false;
+  private domain: string | undefined;
+  private upstreamFeatures = "";
+  private readonly sasl: PlainSaslServer;
+  private authTimer: NodeJS.Timeout | undefined;
+  readonly startedAt = Date.now();
+  username: string | undefined;
+  /** The session this stream authenticated into. */
+  private session: BoundSession | undefined;
+  /** A drain listener is waiting to take this stream off the proxy-wide output budget. */
+  private budgetDrainArmed = false;
+  /** A stream error was sent (fail): the stream is on its way out. */
+  private ending = false;
+
+  constructor(private readonly ctx: ProxyContext, socket: Socket | ConnectionFactory, transport: Transport, private readonly events: StreamEvents,
+    /** The client's address: the socket's, or what a PROXY protocol header reported. */
+    readonly ip: string | undefined = typeof socket === "function" ? undefined : socket.remoteAddress) {
+    this.id = ctx.nextConnId();
+    this.transport = transport;
+    // a WebSocket is encrypted already (wss), or plain on loopback behind a TLS-terminating proxy
+    this.phase = transport === "starttls" ? "pre-tls" : "tls";
+    this.log = ctx.log.child({ conn: this.id, transport, ip });
+    const limits = { maxStanzaSize: ctx.config.limits.maxStanzaSize, maxDepth: ctx.config.limits.maxDepth };
+    const opts = { limits, keepaliveMs: ctx.config.keepaliveMs };
+    this.conn = typeof socket === "function" ? socket(this, opts) : new XmppConnection(socket, this, opts);
+    this.conn.framer.setLimits({ maxStanzaSize: Math.min(limits.maxStanzaSize, PRE_AUTH_MAX_STANZA) });
+    this.sasl = new PlainSaslServer(this.saslHost());
+    this.authTimer = setTimeout(() => (metrics.limitBreach("client", "AUTH_TIMEOUT"), this.fail("connection-timeout", "authentication took too long")), ctx.config.limits.authTimeoutMs);
+    this.authTimer.unref();
+    this.log.debug("connection accepted");
+  }
+
+  get isOpen(): boolean {
+    return this.phase === "open";
+  }
+
+  /** The negotiation phase, for status and metrics. */
+  get state(): string {
+    return this.phase;
+  }
+
+  /** The full JID bound on this stream, once known. */
+  get jid(): string | undefined {
+    return this.session?.jid;
+  }
+
+  // ---------------------------------------------------------------- stream handler
+
+  onOpen(name: string, attrs: Record<string, string>): void {
+    const header = (): string => streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") });
+    // RFC 6120 §4.9.1.2: when the error comes before our header, the header is sent first
+    if (name !== "stream:stream" || attrs["xmlns:stream"] !== NS_STREAM) {
+      return this.fail("invalid-namespace", "expected a stream:stream in the streams namespace", header());
+    }
+    if (attrs.xmlns !== NS_CLIENT) return this.fail("invalid-namespace", "only jabber:client streams are served", header());
+    const to = (attrs.to ?? "").toLowerCase().replace(/\.$/, "");
+    if (!to || !this.ctx.serves(to)) {
+      this.log.info({ to }, "stream to a domain this proxy does not serve");
+      return this.fail("host-unknown", "this proxy does not serve that domain", header());
+    }
+    if (this.domain && to !== this.domain) return this.fail("host-unknown", "the domain changed during the stream", header());
+    this.domain = to;
+    const major = Number((attrs.version ?? "0").split(".")[0]);
+    if (!(major >= 1)) return this.fail("unsupported-version", "XMPP 1.0 streams only", header());
+    this.conn.write(header());
+    this.headerSent = true;
+    switch (this.phase) {
+      case "pre-tls":
+        this.conn.write(preTlsFeatures());
+        break;
+      case "tls":
+        this.conn.write(saslFeatures());
+        break;
+      case "authed":
+        this.conn.write(this.upstreamFeatures);
+        this.phase = "open";
+        break;
+      default:
+        this.fail("not-authorized", "unexpected stream restart");
+    }
+  }
+
+  onStanza(name: string, bytes: Buffer): void {
+    metrics.stanza("in", name, bytes.length);
+    switch (this.phase) {
+      case "open":
+        if (NEGOTIATION_ELEMENTS.has(name)) {
+          this.log.info({ element: name }, "negotiation element after authentication");
+          return this.fail("unsupported-stanza-type", "already authenticated");
+        }
+        return this.session?.fromClient(name, bytes);
+      case "pre-tls":
+        if (name === "starttls") return void this.startTls();
+        return this.fail("policy-violation", "encryption is required: use STARTTLS");
+      case "tls":
+        return this.sasl.onElement(name, bytes);
+      case "authenticating":
+        return this.fail("not-authorized", "stanza sent during authentication");
+      default:
+        return this.fail("not-authorized", "stanza sent before the stream restart");
+    }
+  }
+
+  onClose(): void {
+    this.log.debug("client closed the stream");
+    this.session?.clientEnded();
+    this.conn.end();
+  }
+
+  onFramingError(err: FramingError): void {
+    this.log.info({ code: err.code, condition: err.condition, reason: err.message }, "bad input from client");
+    metrics.limitBreach("client", err.code, this);
+    this.fail(err.condition, err.message);
+  }
+
+  onSocketClosed(err?: Error): void {
+    const was = this.phase;
+    this.phase = "closed";
+    clearTimeout(this.authTimer);
+    this.ctx.buffers.forget(this);
+    const jid = this.jid;
+    this.session?.close();
+    this.log.info({ jid, phase: was, ms: Date.now() - this.startedAt, bytesIn: this.conn.bytesIn, bytesOut: this.conn.bytesOut,
+      error: err?.message }, "connection closed");
+    this.events.closed(this);
+  }
+
+  // ---------------------------------------------------------------- negotiation
+
+  private async startTls(): Promise<void> {
+    this.conn.write(`<proceed xmlns='${NS_TLS}'/>`);
+    this.headerSent = false;
+    try {
+      await this.conn.upgradeServer({
+        secureContext: this.ctx.certs.contextFor(this.domain),
+        SNICallback: this.ctx.certs.sniCallback,
+        minVersion: "TLSv1.2",
+      }, this.ctx.config.limits.authTimeoutMs);
+      this.phase = "tls";
+      this.log.debug({ protocol: this.conn.tlsProtocol }, "TLS established");
+    } catch (err) {
+      this.log.info({ reason: (err as Error).message }, "TLS handshake failed");
+      metrics.tlsHandshakeFailed(this.transport);
+      this.conn.destroy();
+    }
+  }
+
+  /** What the SASL exchange may do to this stream. */
+  private saslHost(): SaslHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const stream = this;
+    return {
+      ctx: this.ctx,
+      log: this.log,
+      get domain() {
+        return stream.domain ?? stream.ctx.config.domains[0]!;
+      },
+      get waiting() {
+        return stream.phase === "authenticating";
+      },
+      write: (xml) => void this.conn.write(xml),
+      fail: (condition, text) => this.fail(condition, text),
+      onFramingError: (err) => this.onFramingError(err),
+      authenticating: (username) => {
+        this.phase = "authenticating";
+        this.username = username;
+      },
+      refused: () => {
+        this.phase = "tls";
+      },
+      authenticated: (up, secret) => {
+        this.upstreamFeatures = filterPostAuthFeatures(up.features);
+        this.session = new BoundSession(this.ctx, up, secret, this.log, this);
+        clearTimeout(this.authTimer);
+        this.events.authenticated?.(this);
+        this.conn.framer.setLimits({ maxStanzaSize: this.ctx.config.limits.maxStanzaSize });
+        this.phase = "authed";
+        this.conn.restart();
+        this.headerSent = false;
+        this.conn.write(`<success xmlns='${NS_SASL}'/>`);
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- output budget
+
+  /**
+   * --max-buffered-bytes: after a write to the client, tell the proxy-wide budget what this stream
+   * holds; when all clients together hold more than the cap, the ones holding the most are cut.
+   */
+  countOutput(): void {
+    if (this.phase !== "open" || this.ending) return;
+    const queued = this.conn.writableLength;
+    if (queued < UNCOUNTED_OUTPUT && !this.budgetDrainArmed) return;
+    if (!this.budgetDrainArmed && queued > 0) {
+      this.budgetDrainArmed = true;
+      this.conn.onceDrain(() => {
+        this.budgetDrainArmed = false;
+        this.ctx.buffers.forget(this);
+      });
+    }
+    const verdict = this.ctx.buffers.note(this, queued);
+    for (const v of verdict?.victims ?? []) v.holder.cutForBuffers(v.bytes, verdict!.total);
+  }
+
+  get pendingOutput(): number {
+    return this.phase === "closed" ? 0 : this.conn.writableLength;
+  }
+
+  /**
+   * Cut by the proxy-wide budget: resource-constraint (RFC 6120 §4.9.3.18, the server lacks the
+   * resources to serve the stream), not policy-violation — this client broke no per-client rule,
+   * the proxy as a whole is short. Its memory is freed when the socket closes (at most the close
+   * grace period later, since a client that does not read cannot take the stream error either).
+   */
+  cutForBuffers(queued: number, total: number): void {
+    if (this.phase === "closed" || this.ending) return;
+    this.log.warn({ jid: this.jid, queued, total, cap: this.ctx.config.limits.maxBufferedBytes, code: "BUFFERED_TOTAL" },
+      "client is not reading: disconnecting (proxy-wide unread output over --max-buffered-bytes)");
+    metrics.limitBreach("client", "BUFFERED_TOTAL", this);
+    this.fail("resource-constraint", "the proxy holds too much unread data");
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  /** A stream error to the client (with our header first if none was sent), then close both legs. */
+  fail(condition: StreamErrorCondition, text?: string, header?: string): void {
+    if (this.phase === "closed") return;
+    this.ending = true;
+    this.ctx.buffers.forget(this);
+    const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
+    this.conn.fail(condition, text, h);
+    this.session?.endUpstream();
+  }
+
+  /** Graceful shutdown of this stream (SIGTERM). */
+  shutdown(): void {
+    this.fail("system-shutdown", "the proxy is shutting down");
+  }
+}
