@@ -107,7 +107,7 @@ export interface SoakResult {
   takeoversUnresolved: number;
   /** Comeback joins that asked <history since=…/> (the phone had seen the room before). */
   sinceJoins: number;
-  /** Owed deliveries that only the history rule owes (message sent after since, before the comeback's 110). */
+  /** Owed deliveries that only the history rule owes (sent after a comeback's since, not owed by the live rule). */
   historyOwed: number;
   /** Soak messages sessions received with a delay (replayed history). */
   historyReceived: number;
