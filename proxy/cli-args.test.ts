@@ -200,6 +200,8 @@ describe("parseArgs: every flag", () => {
     ["max-room-outbox", "maxRoomOutbox", "5", 5, "0", "1", "100000"],
     ["max-room-outbox-bytes", "maxRoomOutboxBytes", "4096", 4096, "1023", "1024", "1073741824"],
     ["max-pending-iqs", "maxPendingIqs", "5", 5, "0", "1", "100000"],
+    ["max-account-outbox", "maxAccountOutbox", "5", 5, "0", "1", "100000"],
+    ["max-account-outbox-bytes", "maxAccountOutboxBytes", "4096", 4096, "1023", "1024", "1073741824"],
     ["room-idle-leave", "roomIdleLeave", "60", 60, "31536001", "0", "31536000"],
     ["join-timeout", "joinTimeout", "45", 45, "3601", "0", "3600"],
     ["max-buffered-bytes", "maxBufferedBytes", "536870912", 536_870_912, "1048575", "1048576", "1099511627776"],

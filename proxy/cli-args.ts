@@ -96,6 +96,8 @@ export interface PartialConfig {
   maxRoomOutbox?: number;
   maxRoomOutboxBytes?: number;
   maxPendingIqs?: number;
+  maxAccountOutbox?: number;
+  maxAccountOutboxBytes?: number;
   roomIdleLeave?: number;
   awayPresence?: AwayPresence;
   joinTimeout?: number;
@@ -164,6 +166,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "max-held-pm-bytes", type: "integer", metavar: "BYTES", min: 0, max: 1_073_741_824, default: "262144 (256 KiB)", help: "bytes of those held private messages per account" },
   { name: "max-room-outbox", type: "integer", metavar: "N", min: 1, max: 100_000, default: "1000", help: "stanzas sessions may queue for a room while the account is being put back into it; beyond it they get resource-constraint" },
   { name: "max-room-outbox-bytes", type: "integer", metavar: "BYTES", min: 1024, max: 1_073_741_824, default: "1048576 (1 MiB)", help: "bytes of that queue per room" },
+  { name: "max-account-outbox", type: "integer", metavar: "N", min: 1, max: 100_000, default: "1000", help: "stanzas (mostly room joins) held per account while its account session connects or reconnects; beyond it the session gets resource-constraint" },
+  { name: "max-account-outbox-bytes", type: "integer", metavar: "BYTES", min: 1024, max: 1_073_741_824, default: "1048576 (1 MiB)", help: "bytes of that queue per account" },
   { name: "max-pending-iqs", type: "integer", metavar: "N", min: 1, max: 100_000, default: "1000", help: "IQs per account carried through the account session awaiting a reply; beyond it resource-constraint" },
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
   { name: "away-presence", type: "string", metavar: "xa|away|keep", default: "xa", help: "the account's room presence while no session is in the room (keep = the last one)" },
@@ -450,6 +454,8 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("max-room-outbox", (n) => (p.maxRoomOutbox = n));
   setInt("max-room-outbox-bytes", (n) => (p.maxRoomOutboxBytes = n));
   setInt("max-pending-iqs", (n) => (p.maxPendingIqs = n));
+  setInt("max-account-outbox", (n) => (p.maxAccountOutbox = n));
+  setInt("max-account-outbox-bytes", (n) => (p.maxAccountOutboxBytes = n));
   setInt("room-idle-leave", (n) => (p.roomIdleLeave = n));
   const away = oneOf("away-presence", AWAY_PRESENCES);
   if (away) p.awayPresence = away;

@@ -50,6 +50,8 @@ describe("defaults", () => {
       maxRoomOutbox: 1000,
       maxRoomOutboxBytes: 1_048_576,
       maxPendingIqs: 1000,
+      maxAccountOutbox: 1000,
+      maxAccountOutboxBytes: 1_048_576,
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
       joinTimeoutMs: 30_000,
@@ -211,6 +213,8 @@ metrics = "[::1]:9100"
       maxRoomOutbox: 1000,
       maxRoomOutboxBytes: 1_048_576,
       maxPendingIqs: 1000,
+      maxAccountOutbox: 1000,
+      maxAccountOutboxBytes: 1_048_576,
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
       joinTimeoutMs: 12_000,
@@ -268,6 +272,8 @@ metrics = "[::1]:9100"
       maxRoomOutbox: 1000,
       maxRoomOutboxBytes: 1_048_576,
       maxPendingIqs: 1000,
+      maxAccountOutbox: 1000,
+      maxAccountOutboxBytes: 1_048_576,
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
       joinTimeoutMs: 0,
@@ -374,7 +380,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(38);
+    expect(fileKeys).toHaveLength(40);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -91,6 +91,9 @@ export interface Config {
   maxRoomOutbox: number;
   maxRoomOutboxBytes: number;
   maxPendingIqs: number;
+  /** The hub's queue while the account session connects (count and bytes, per account). */
+  maxAccountOutbox: number;
+  maxAccountOutboxBytes: number;
   /** 0 = never leave idle rooms. */
   roomIdleLeaveMs: number;
   /** The account's room presence while no session is in a room it did not leave. */
@@ -132,6 +135,8 @@ export const DEFAULTS = {
   maxRoomOutbox: 1000,
   maxRoomOutboxBytes: 1_048_576,
   maxPendingIqs: 1000,
+  maxAccountOutbox: 1000,
+  maxAccountOutboxBytes: 1_048_576,
   roomIdleLeave: 7200,
   awayPresence: "xa",
   joinTimeout: 30,
@@ -371,6 +376,8 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     maxRoomOutbox: m.maxRoomOutbox ?? DEFAULTS.maxRoomOutbox,
     maxRoomOutboxBytes: m.maxRoomOutboxBytes ?? DEFAULTS.maxRoomOutboxBytes,
     maxPendingIqs: m.maxPendingIqs ?? DEFAULTS.maxPendingIqs,
+    maxAccountOutbox: m.maxAccountOutbox ?? DEFAULTS.maxAccountOutbox,
+    maxAccountOutboxBytes: m.maxAccountOutboxBytes ?? DEFAULTS.maxAccountOutboxBytes,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
     joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,

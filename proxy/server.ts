@@ -68,7 +68,7 @@ export class ProxyServer {
     this.accounts = new AccountRegistry({
       target: upstreamTarget,
       resourcePrefix: cfg.accountResourcePrefix,
-      rooms: { historyLimit: cfg.roomHistory, historyBytes: cfg.roomHistoryBytes, maxHeldPms: cfg.maxHeldPms, maxHeldPmBytes: cfg.maxHeldPmBytes, maxOutboxStanzas: cfg.maxRoomOutbox, maxOutboxBytes: cfg.maxRoomOutboxBytes, maxPendingIqs: cfg.maxPendingIqs, idleLeaveMs: cfg.roomIdleLeaveMs, awayPresence: cfg.awayPresence, joinTimeoutMs: cfg.joinTimeoutMs },
+      rooms: { historyLimit: cfg.roomHistory, historyBytes: cfg.roomHistoryBytes, maxHeldPms: cfg.maxHeldPms, maxHeldPmBytes: cfg.maxHeldPmBytes, maxOutboxStanzas: cfg.maxRoomOutbox, maxOutboxBytes: cfg.maxRoomOutboxBytes, maxPendingIqs: cfg.maxPendingIqs, maxAccountOutboxStanzas: cfg.maxAccountOutbox, maxAccountOutboxBytes: cfg.maxAccountOutboxBytes, idleLeaveMs: cfg.roomIdleLeaveMs, awayPresence: cfg.awayPresence, joinTimeoutMs: cfg.joinTimeoutMs },
       maxRooms: cfg.limits.maxRoomsPerAccount,
       log: this.log,
     });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Element } from "ltx";
-import { ACCOUNT_SESSION, PHONE, ROOM, kinds, sent, upstream, x } from "./test-kit.js";
-import { joinedRoom } from "./test-kit.js";
+import { ACCOUNT_SESSION, ALICE, PHONE, ROOM, join, joinedRoom, kinds, selfPresence, sent, upstream, x } from "./test-kit.js";
+import { RoomMachine } from "./room-machine.js";
 
 /** Issue 10 §7: what sessions may queue is bounded; beyond it they get resource-constraint (RFC 6120 §8.3.3.15). */
 
@@ -88,5 +88,95 @@ describe("pending IQs per account", () => {
     const [err] = upstream(r);
     expect(err?.attrs).toMatchObject({ type: "error", id: "v1", to: `${ROOM}/bob` });
     expect(condition(err)).toEqual({ type: "wait", name: "resource-constraint" });
+  });
+});
+
+describe("the proxy's queue while the account session connects (issue 10 §7)", () => {
+  const ROOM2 = "room2@conference.example.org";
+  const ROOM3 = "room3@conference.example.org";
+
+  it("count bound: a join of one more room is refused with resource-constraint (wait), its id, the MUC <x/>, and leaves no room behind", () => {
+    const a = new RoomMachine(ALICE, { maxAccountOutboxStanzas: 2 });
+    expect(kinds(a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000))).toEqual(["openAccountSession", "toRoomUpstream"]);
+    expect(kinds(a.fromSession(PHONE, join(ROOM2, "alice", { id: "j2" }), 1001))).toEqual(["toRoomUpstream"]);
+    expect(a.accountOutboxSize().stanzas).toBe(2);
+    const refused = a.fromSession(PHONE, join(ROOM3, "alice", { id: "j3" }), 1002);
+    expect(kinds(refused)).toEqual(["stanzaRefused", "toSession"]);
+    expect(refused[0]).toMatchObject({ code: "ACCOUNT_OUTBOX_FULL", room: ROOM3 });
+    const [err] = sent(refused, PHONE);
+    expect(err?.name).toBe("presence");
+    expect(err?.attrs).toMatchObject({ type: "error", id: "j3", from: `${ROOM3}/alice`, to: PHONE });
+    expect(condition(err)).toEqual({ type: "wait", name: "resource-constraint" });
+    expect(err?.getChild("x", "http://jabber.org/protocol/muc")).toBeDefined();
+    expect(a.knowsRoom(ROOM3)).toBe(false);
+    // bound: the queue is flushed; the refused join, tried again, goes straight out
+    a.setAccountSessionJid(ACCOUNT_SESSION);
+    expect(upstream(a.accountSessionUp(2000))).toEqual([]); // both joins were already queued on this connection
+    expect(a.accountOutboxSize()).toEqual({ stanzas: 0, bytes: 0 });
+    const again = upstream(a.fromSession(PHONE, join(ROOM3, "alice", { id: "j3b" }), 2001));
+    expect(again.map((u) => u.attrs.to)).toEqual([`${ROOM3}/alice`]);
+  });
+
+  it("byte bound", () => {
+    const a = new RoomMachine(ALICE, { maxAccountOutboxBytes: 400 });
+    expect(kinds(a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000))).toEqual(["openAccountSession", "toRoomUpstream"]);
+    const big = x(`<presence to='${ROOM2}/alice' id='j2'><status>${"x".repeat(400)}</status><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    const refused = a.fromSession(PHONE, big, 1001);
+    expect(refused[0]).toMatchObject({ kind: "stanzaRefused", code: "ACCOUNT_OUTBOX_FULL" });
+    expect(kinds(a.fromSession(PHONE, join(ROOM2, "alice", { id: "j3" }), 1002))).toEqual(["toRoomUpstream"]);
+  });
+
+  it("a first join too large for the queue opens no account session", () => {
+    const a = new RoomMachine(ALICE, { maxAccountOutboxBytes: 100 });
+    const r = a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+    expect(kinds(r)).toEqual(["stanzaRefused", "toSession"]);
+    expect(a.hasState()).toBe(false);
+    expect(a.upstreamState()).toBe("down");
+  });
+
+  it("the leave of a queued join is always queued (never refused), so join/leave cycles stay within twice the bound", () => {
+    const a = new RoomMachine(ALICE, { maxAccountOutboxStanzas: 2 });
+    a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+    a.fromSession(PHONE, join(ROOM2, "alice", { id: "j2" }), 1001);
+    const left = a.fromSession(PHONE, x(`<presence to='${ROOM2}/alice' type='unavailable' id='l2'/>`), 1002);
+    expect(upstream(left).map((u) => u.attrs.type)).toEqual(["unavailable"]);
+    expect(a.accountOutboxSize().stanzas).toBe(3);
+    expect(kinds(a.fromSession(PHONE, join(ROOM2, "alice", { id: "j2b" }), 1003))).toEqual(["stanzaRefused", "toSession"]);
+  });
+
+  it("emptied when the proxy discards its queue: account session lost, or closed (no rooms left)", () => {
+    const a = new RoomMachine(ALICE, { maxAccountOutboxStanzas: 1 });
+    a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+    expect(a.fromSession(PHONE, join(ROOM2, "alice", { id: "j2" }), 1001)[0]).toMatchObject({ code: "ACCOUNT_OUTBOX_FULL" });
+    a.accountSessionDown(1002); // a failed or lost connection: the proxy drops what it held
+    expect(a.accountOutboxSize().stanzas).toBe(0);
+    expect(kinds(a.fromSession(PHONE, join(ROOM2, "alice", { id: "j2b" }), 1003))).toEqual(["toRoomUpstream"]);
+    const b = new RoomMachine(ALICE, { maxAccountOutboxStanzas: 2 });
+    b.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+    expect(kinds(b.fromSession(PHONE, x(`<presence to='${ROOM}/alice' type='unavailable'/>`), 1001))).toContain("closeAccountSession");
+    expect(b.accountOutboxSize().stanzas).toBe(0);
+  });
+
+  it("during a reconnect: joins of new rooms count, stanzas for rooms being rejoined go to their own outbox", () => {
+    const a = joinedRoom({ maxAccountOutboxStanzas: 1 });
+    a.accountSessionDown(2000);
+    expect(kinds(a.fromSession(PHONE, join(ROOM2, "alice", { id: "j2" }), 2001))).toEqual(["toRoomUpstream"]);
+    expect(a.fromSession(PHONE, join(ROOM3, "alice", { id: "j3" }), 2002)[0]).toMatchObject({ code: "ACCOUNT_OUTBOX_FULL" });
+    expect(a.fromSession(PHONE, msg("m1"), 2003)).toEqual([]); // held in ROOM's outbox, not refused
+    const ups = upstream(a.accountSessionUp(3000));
+    expect(ups.map((u) => u.attrs.id ?? u.name)).toContain("m1");
+  });
+
+  it("a session's stanza for a joined room while the account session is not online is bounded the same way", () => {
+    // The proxy binds before it passes room stanzas, so this order does not happen there today;
+    // the machine bounds what it emits while upstream ≠ up whatever the order.
+    const a = new RoomMachine(ALICE, { maxAccountOutboxStanzas: 2 });
+    a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+    a.setAccountSessionJid(ACCOUNT_SESSION);
+    a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 1001);
+    expect(upstream(a.fromSession(PHONE, msg("m1"), 1002))).toHaveLength(1);
+    const refused = a.fromSession(PHONE, msg("m2"), 1003);
+    expect(refused[0]).toMatchObject({ kind: "stanzaRefused", code: "ACCOUNT_OUTBOX_FULL" });
+    expect(sent(refused, PHONE)[0]?.attrs).toMatchObject({ type: "error", id: "m2", from: ROOM });
   });
 });

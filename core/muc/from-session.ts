@@ -93,17 +93,24 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
   if (!room) {
     const x = stanza.getChild("x", NS_MUC);
     room = new RoomState(roomBare, nick, x ? copyOf(x) : new Element("x", { xmlns: NS_MUC }), core.opts.historyLimit, core.opts.historyBytes);
+    const up = upstreamJoin(room, stanza, core.nextId("join"), core.opts.historyLimit);
+    // Emitted at once: the proxy queues it until the account session is bound (actions.ts) — within
+    // its bound (issue 10 §7); beyond it the join is refused like any stanza that does not fit.
+    if (!core.accountOutboxFits(up)) {
+      const err = refusal(stanza, session);
+      err.c("x", { xmlns: NS_MUC }); // XEP-0045 §7.2: a join's error presence carries the MUC <x/>
+      return [{ kind: "stanzaRefused", room: roomBare, code: "ACCOUNT_OUTBOX_FULL" }, toSession(session, err)];
+    }
     core.rooms.set(roomBare, room);
     room.waiting.set(session, req);
     if (core.upstream === "down") {
       out.push({ kind: "openAccountSession" });
       core.upstream = "opening";
     }
-    // Emitted at once: the proxy queues it until the account session is bound (actions.ts).
     room.joinSent = true;
     if (core.upstream === "up") room.occupancySince = now;
     room.lastPresenceKey = aggregateKey(stanza);
-    out.push({ kind: "toRoomUpstream", stanza: upstreamJoin(room, stanza, core.nextId("join"), core.opts.historyLimit) });
+    core.toUpstream(up, out);
     return out;
   }
   room.idleSince = undefined;
@@ -247,10 +254,10 @@ function iq(core: MachineState, session: string, stanza: Element, to: JidParts, 
 }
 
 /**
- * A session's stanza the proxy will not queue (issue 10 §7: room outbox or pending IQs full): the
- * session is told to retry later — resource-constraint, type wait (RFC 6120 §8.3.3.15), from the
- * entity it addressed, with its own id.
+ * A session's stanza the proxy will not queue (issue 10 §7: the room's outbox, the queue while the
+ * account session connects, or pending IQs full): the session is told to retry later —
+ * resource-constraint, type wait (RFC 6120 §8.3.3.15), from the entity it addressed, with its own id.
  */
 function refusal(stanza: Element, session: string): Element {
-  return errorReply(stanza, { from: attr(stanza, "to"), to: session, type: "wait", condition: "resource-constraint", text: "too many stanzas queued for this room; try again later" });
+  return errorReply(stanza, { from: attr(stanza, "to"), to: session, type: "wait", condition: "resource-constraint", text: "too many stanzas queued for the room; try again later" });
 }

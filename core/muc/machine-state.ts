@@ -31,6 +31,14 @@ export interface RoomMachineOptions {
   maxOutboxStanzas: number; // default 1000
   maxOutboxBytes: number; // default 1 MiB
   maxPendingIqs: number; // default 1000
+  /**
+   * Bound of the proxy's own queue while the account session connects or reconnects (actions.ts:
+   * `toRoomUpstream` emitted while it is not online is queued there): count and bytes of what the
+   * machine emitted meanwhile. What goes there is mostly joins of rooms new to the account; a
+   * session's stanza that would pass the bound is refused like the room outbox's (resource-constraint).
+   */
+  maxAccountOutboxStanzas: number; // default 1000
+  maxAccountOutboxBytes: number; // default 1 MiB
   idleLeaveMs: number; // leave a room after this long with no session joined (default 2 h)
   /** History replayed to a session whose join has no <history/> (the room-default analogue). */
   defaultHistoryStanzas: number; // default 20
@@ -65,6 +73,8 @@ export const DEFAULT_OPTIONS: RoomMachineOptions = {
   maxOutboxStanzas: 1000,
   maxOutboxBytes: 1024 * 1024,
   maxPendingIqs: 1000,
+  maxAccountOutboxStanzas: 1000,
+  maxAccountOutboxBytes: 1024 * 1024,
   idleLeaveMs: 2 * 60 * 60 * 1000,
   defaultHistoryStanzas: 20,
   rejoinSinceMarginMs: 5000,
@@ -75,6 +85,9 @@ export const DEFAULT_OPTIONS: RoomMachineOptions = {
 };
 
 export type UpstreamState = "down" | "opening" | "up";
+
+/** Why a session's stanza was not queued (issue 10 §7); the log code and metric label. */
+export type QueueFullCode = "ROOM_OUTBOX_FULL" | "ACCOUNT_OUTBOX_FULL";
 
 /** Shared state and helpers of one account's rooms; the stanza handlers work on this. */
 export class MachineState {
@@ -91,6 +104,12 @@ export class MachineState {
    * quick re-join is not confused by the tail of the previous one.
    */
   readonly pendingLeaves = new Map<string, number>();
+  /**
+   * What the proxy holds for the account session because it is not online (actions.ts contract:
+   * `toRoomUpstream` emitted while upstream ≠ "up" is queued, flushed once bound, discarded on a
+   * loss or a close). Counted here, where the stanzas are decided, so the bound is decided here too.
+   */
+  private readonly accountOutbox = { stanzas: 0, bytes: 0 };
   private seqNo = 0;
 
   constructor(
@@ -136,7 +155,7 @@ export class MachineState {
    * current connection (or queued in front of it), held otherwise so it follows the rejoin.
    */
   sendToRoom(room: RoomState, stanza: Element, out: Action[]): void {
-    if (room.joinSent) out.push(toRoomUpstream(stanza));
+    if (room.joinSent) this.toUpstream(stanza, out);
     else {
       room.outbox.push(stanza);
       room.outboxBytes += utf8Length(stanza.toString());
@@ -144,19 +163,57 @@ export class MachineState {
   }
 
   /**
-   * A session's stanza for the room, held like sendToRoom — unless the room's outbox is full
-   * (count or bytes, issue 10 §7): then nothing is queued and the caller answers the session.
+   * A session's stanza for the room, held like sendToRoom — unless the queue it would wait in is
+   * full (count or bytes, issue 10 §7): the room's outbox while the account is out of the room, the
+   * proxy's queue while the account session is not online. Then nothing is queued, the refusal is
+   * logged and counted (`stanzaRefused`), and the caller answers the session.
    */
   trySendToRoom(room: RoomState, stanza: Element, out: Action[]): boolean {
-    if (!room.joinSent) {
-      const bytes = utf8Length(stanza.toString());
-      if (room.outbox.length + 1 > this.opts.maxOutboxStanzas || room.outboxBytes + bytes > this.opts.maxOutboxBytes) {
-        out.push({ kind: "stanzaRefused", room: room.jid, code: "ROOM_OUTBOX_FULL" });
-        return false;
-      }
+    const full = this.queueFull(room, stanza);
+    if (full) {
+      out.push({ kind: "stanzaRefused", room: room.jid, code: full });
+      return false;
     }
     this.sendToRoom(room, stanza, out);
     return true;
+  }
+
+  /** The bound `stanza` would pass if it were queued for `room` now, if any. */
+  queueFull(room: RoomState, stanza: Element): QueueFullCode | undefined {
+    if (room.joinSent) return this.accountOutboxFits(stanza) ? undefined : "ACCOUNT_OUTBOX_FULL";
+    const bytes = utf8Length(stanza.toString());
+    if (room.outbox.length + 1 > this.opts.maxOutboxStanzas || room.outboxBytes + bytes > this.opts.maxOutboxBytes) return "ROOM_OUTBOX_FULL";
+    return undefined;
+  }
+
+  /** Would the proxy's queue (see accountOutbox) take `stanza` within its bounds? Always while online. */
+  accountOutboxFits(stanza: Element): boolean {
+    if (this.upstream === "up") return true;
+    const q = this.accountOutbox;
+    return q.stanzas + 1 <= this.opts.maxAccountOutboxStanzas && q.bytes + utf8Length(stanza.toString()) <= this.opts.maxAccountOutboxBytes;
+  }
+
+  /**
+   * Every room-bound stanza the machine emits for the current connection goes through here:
+   * while the account session is not online the proxy queues it, so it is counted.
+   */
+  toUpstream(stanza: Element, out: Action[]): void {
+    if (this.upstream !== "up") {
+      this.accountOutbox.stanzas += 1;
+      this.accountOutbox.bytes += utf8Length(stanza.toString());
+    }
+    out.push(toRoomUpstream(stanza));
+  }
+
+  /** The proxy's queue was flushed (account session bound) or discarded (lost, closed). */
+  accountOutboxEmptied(): void {
+    this.accountOutbox.stanzas = 0;
+    this.accountOutbox.bytes = 0;
+  }
+
+  /** For tests and status: what the machine counts in the proxy's queue. */
+  accountOutboxSize(): { stanzas: number; bytes: number } {
+    return { ...this.accountOutbox };
   }
 
   /** Sends the account's leave (§7.14) and remembers to swallow its echo. */
@@ -165,9 +222,9 @@ export class MachineState {
     // Held PMs will never be delivered: their senders are told while the account is still an occupant.
     for (const h of this.heldPms.take(room.jid)) {
       const err = pmError(h.stanza, "left");
-      if (err) out.push(toRoomUpstream(err));
+      if (err) this.toUpstream(err, out);
     }
-    out.push(toRoomUpstream(leave));
+    this.toUpstream(leave, out);
     this.pendingLeaves.set(room.jid, (this.pendingLeaves.get(room.jid) ?? 0) + 1);
   }
 
@@ -189,6 +246,7 @@ export class MachineState {
     if (this.rooms.size === 0 && this.upstream !== "down") {
       out.push({ kind: "closeAccountSession" });
       this.upstream = "down";
+      this.accountOutboxEmptied(); // the proxy discards its queue with the account session
     }
   }
 
@@ -218,9 +276,9 @@ export class MachineState {
     const since = room.phase === "joined" ? this.rejoinSince(room, now) : undefined;
     // with no session joined, the room keeps seeing the away presence (--away-presence)
     const source = room.phase === "joined" ? (mostAvailable(room.sessions.values())?.presence ?? room.awayPresence) : room.waiting.values().next().value?.presence;
-    out.push(toRoomUpstream(upstreamJoin(room, source, this.nextId("join"), this.opts.historyLimit, since)));
+    this.toUpstream(upstreamJoin(room, source, this.nextId("join"), this.opts.historyLimit, since), out);
     room.joinSent = true;
-    for (const held of room.outbox.splice(0)) out.push(toRoomUpstream(held));
+    for (const held of room.outbox.splice(0)) this.toUpstream(held, out);
     room.outboxBytes = 0;
   }
 

@@ -105,6 +105,7 @@ export class RoomMachine {
     const out: Action[] = [];
     const core = this.core;
     core.upstream = core.rooms.size > 0 ? "opening" : "down";
+    core.accountOutboxEmptied(); // the proxy discards what it held for the lost connection
     core.pendingLeaves.clear();
     for (const room of core.rooms.values()) core.markOut(room, now, out);
     for (const p of core.iqs.takeWhere(() => true)) {
@@ -118,6 +119,7 @@ export class RoomMachine {
     const out: Action[] = [];
     const core = this.core;
     core.upstream = "up";
+    core.accountOutboxEmptied(); // the proxy flushed what it held before calling this
     core.pendingLeaves.clear(); // a fresh stream carries no echo of an earlier one
     for (const room of core.rooms.values()) {
       if (room.joinSent) {
@@ -188,6 +190,11 @@ export class RoomMachine {
 
   hasState(): boolean {
     return this.core.rooms.size > 0;
+  }
+
+  /** Stanzas (and their bytes) the proxy holds for the account session while it is not online, as counted here. */
+  accountOutboxSize(): { stanzas: number; bytes: number } {
+    return this.core.accountOutboxSize();
   }
 
   /** Where the machine believes the account session is (for status/metrics and tests). */

@@ -41,6 +41,12 @@ export class AccountHub {
   private readonly sessions = new Map<string, SessionLink>();
   /** The account session, from the start of its connect until it is closed or lost. */
   private session: AccountSession | undefined;
+  /**
+   * Room stanzas emitted while the account session is not online (connecting, or reconnecting after
+   * a loss): flushed once it is bound, dropped on a loss or close (core/muc/actions.ts). Bounded by
+   * the machine, which counts what it emits meanwhile and refuses a session's stanza beyond
+   * --max-account-outbox[-bytes] (ACCOUNT_OUTBOX_FULL, docs/architecture.md §7.3).
+   */
   private readonly outbox: Element[] = [];
   private secret: UpstreamSecret | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;

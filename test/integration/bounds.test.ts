@@ -2,7 +2,8 @@
  * Issue 10 §7 (core part): what sessions queue through the account session is bounded; beyond a
  * bound the session gets resource-constraint (RFC 6120 §8.3.3.15, type wait) with its own id, and
  * nothing of it reaches the room. The proxy's upstream goes through a relay so the test can take
- * the account session out of the room and keep it out (retarget to a closed port) while it sends.
+ * the account session out of the room and keep it out (retarget to a closed port) while it sends,
+ * or keep it from connecting at all (blackhole) while the account's joins queue up.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { randomUUID } from "node:crypto";
@@ -12,7 +13,8 @@ import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { RawClient } from "../support/raw-client.js";
 import { upstreamServers } from "../support/servers.js";
 import { TcpRelay } from "../support/tcp-relay.js";
-import { createRoom, groupchat, join, sleep, uniqueRoom } from "../support/muc.js";
+import { NS_MUC, createRoom, groupchat, isSelfPresence, join, sleep, uniqueRoom } from "../support/muc.js";
+import { xml } from "../support/client.js";
 
 const cert = inject("proxyCert");
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -35,7 +37,7 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     relay = await TcpRelay.start(server.port);
     proxy = await startProxy({
       upstreamPort: relay.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
-      extraArgs: ["--max-room-outbox", "2", "--max-pending-iqs", "1"],
+      extraArgs: ["--max-room-outbox", "2", "--max-pending-iqs", "1", "--max-account-outbox", "2"],
     });
   });
   afterAll(async () => {
@@ -99,6 +101,37 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     expect(q2).toContain("resource-constraint");
     const [q1] = await raw.waitFor(/<iq[^>]*id=["']q1["'][^>]*\/?>/);
     expect(q1).toMatch(/type=["']result["']/);
-    expect(proxy.logs().some((l) => l.code === "PENDING_IQS_FULL")).toBe(true);
+    // the log line travels on the proxy's stdout, which may come after the error reached the client
+    await proxy.waitForLog((l) => l.code === "PENDING_IQS_FULL");
   });
+
+  it("the account's queue while its account session connects is full: one more join gets resource-constraint, the queued joins complete once it is online", async () => {
+    const rooms = [uniqueRoom(server.muc, "aq1"), uniqueRoom(server.muc, "aq2"), uniqueRoom(server.muc, "aq3")];
+    const bob = await connect(server.port, "bob", "owner");
+    for (const r of rooms) await createRoom(bob, r, "bob");
+    const carol = await connect(proxy.port, "carol", "phone"); // its own leg opens while the relay passes
+    relay.mode = "blackhole"; // the account session's connect is accepted and never answered
+    const ids = rooms.map(() => randomUUID());
+    for (const [i, r] of rooms.entries()) {
+      await carol.send(xml("presence", { to: `${r}/carol`, id: ids[i] }, xml("x", { xmlns: NS_MUC }, xml("history", { maxstanzas: "0" }))));
+    }
+    const err = await carol.waitFor((el) => el.is("presence") && el.attrs.type === "error" && el.attrs.id === ids[2]);
+    expect(err.attrs.from).toBe(`${rooms[2]}/carol`);
+    expect(err.getChild("error")?.attrs.type).toBe("wait");
+    expect(err.getChild("error")?.getChild("resource-constraint", NS_STANZAS)).toBeDefined();
+    expect(err.getChild("x", NS_MUC)).toBeDefined();
+    await proxy.waitForLog((l) => l.code === "ACCOUNT_OUTBOX_FULL");
+    const metrics = await (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/minimix_refused_stanzas_total\{kind="ACCOUNT_OUTBOX_FULL"\} 1\b/);
+    expect(carol.received.some((el) => rooms.some((r) => isSelfPresence(el, r)))).toBe(false);
+    // the server is reachable again: the hung connect fails, the account session retries (backoff) and joins
+    relay.mode = "pass";
+    expect(relay.cut((c) => c.upstream === undefined)).toBeGreaterThanOrEqual(1); // the account session's hung connect
+    for (const r of rooms.slice(0, 2)) await carol.waitFor((el) => isSelfPresence(el, r), 20_000);
+    // the refused join never reached its room; tried again now, it is answered
+    expect(bob.received.some((el) => el.is("presence") && el.attrs.from === `${rooms[2]}/carol`)).toBe(false);
+    const again = await join(carol, rooms[2]!, "carol", { history: { maxstanzas: "0" } });
+    expect(isSelfPresence(again, rooms[2]!)).toBe(true);
+    await bob.waitFor((el) => el.is("presence") && el.attrs.from === `${rooms[2]}/carol`);
+  }, 40_000);
 });

@@ -1,14 +1,16 @@
 /**
- * The soak (issue 5) against a private real Prosody, through the real proxy: SOAK_SECONDS of churn
- * (default 30 here; `npm run soak` runs 600 and writes test/soak/RESULTS.md). See soak.ts for what is
- * checked and how "joined when it was sent" is defined.
+ * The soak (issue 5, issue 10) against a private real server — Prosody or ejabberd, each selected one
+ * (MINIMIX_TEST_UPSTREAMS) — through the real proxy: SOAK_SECONDS of churn (default 30 here;
+ * `npm run soak` runs 600 against Prosody and writes its section of test/soak/RESULTS.md). See
+ * soak.ts for what is checked, how "joined when it was sent" is defined, and the history rules.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
-import { startUpstream, type Upstream } from "../support/upstream.js";
+import { upstreamServers } from "../support/servers.js";
+import { startUpstream, type Upstream, type UpstreamKind } from "../support/upstream.js";
 import { formatResult, runSoak } from "./soak.js";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 30);
@@ -16,7 +18,15 @@ const MAX_SESSIONS = Number(process.env.SOAK_SESSIONS ?? 300);
 const ACCOUNTS = Number(process.env.SOAK_ACCOUNTS ?? 12);
 const cert = inject("proxyCert");
 
-describe(`soak (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accounts)`, () => {
+/** What differs per server for the soak. */
+const SERVER = {
+  prosody: { name: "Prosody", archivingField: "muc#roomconfig_enablearchiving", env: {} },
+  // ejabberd's own default allows 10 sessions per account; the soak has ~25 per account, plus the account session
+  ejabberd: { name: "ejabberd", archivingField: "mam", env: { EJABBERD_MAX_USER_SESSIONS: "1000" } },
+} as const satisfies Record<UpstreamKind, { name: string; archivingField: string; env: Record<string, string> }>;
+
+describe.each(upstreamServers().map((u) => u.kind))(`soak against a private real %s (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accounts)`, (kind) => {
+  const server = SERVER[kind];
   let up: Upstream;
   let proxy: ProxyProcess;
   const users = Array.from({ length: ACCOUNTS }, (_, i) => ({ user: `soak${i}`, pass: `soakpass${i}` }));
@@ -24,7 +34,7 @@ describe(`soak (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accoun
   const snapDir = mkdtempSync(join(tmpdir(), "minimix-soak-heap-"));
 
   beforeAll(async () => {
-    up = await startUpstream("prosody", { users: [...users, observer].map((u) => `${u.user}:${u.pass}`).join(" ") });
+    up = await startUpstream(kind, { users: [...users, observer].map((u) => `${u.user}:${u.pass}`).join(" "), env: server.env });
     // the proxy writes a heap snapshot (after a full GC) on SIGUSR2: soak.ts measures the live heap that way
     const saved = process.env.NODE_OPTIONS;
     process.env.NODE_OPTIONS = `${saved ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapDir}`.trim();
@@ -35,34 +45,26 @@ describe(`soak (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accoun
       extraArgs: ["--max-unauthenticated-per-ip", "1024", "--room-idle-leave", "3"] });
     if (saved === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = saved;
-  }, 90_000);
+  }, 180_000);
   afterAll(async () => {
     await proxy?.stop();
     await up?.stop();
     rmSync(snapDir, { recursive: true, force: true });
   });
 
-  it("every message reaches every session joined when it was sent, exactly once; the proxy returns to baseline", async () => {
+  it("every message reaches every session joined when it was sent (or owed through its history since), exactly once; the proxy returns to baseline", async () => {
     const r = await runSoak({
       proxyPort: proxy.port, proxyPid: proxy.child.pid!, proxyCa: cert.certFile, metricsPort: proxy.metricsPort, heapSnapshotDir: snapDir,
-      prosodyPort: up.port, prosodyCa: up.certFile, muc: up.muc,
+      upstreamPort: up.port, upstreamCa: up.certFile, archivingField: server.archivingField, muc: up.muc,
       users, observer, durationMs: SECONDS * 1000, maxSessions: MAX_SESSIONS,
       log: SECONDS > 60 ? (l) => console.log(l) : undefined,
     });
     const table = formatResult(r);
-    console.log(`\nsoak results\n${table}\n${[...r.lossSamples, ...r.loginFailureSamples, ...r.streamErrorSamples].join("\n")}`);
+    console.log(`\nsoak results (${server.name})\n${table}\n${[...r.lossSamples, ...r.duplicateSamples, ...r.loginFailureSamples, ...r.streamErrorSamples].join("\n")}`);
     if (process.env.SOAK_RESULTS) {
-      writeFileSync(process.env.SOAK_RESULTS, `# Soak results\n\nLast \`npm run soak\` (${new Date().toISOString()}, SOAK_SECONDS=${SECONDS}, ` +
-        `up to ${MAX_SESSIONS} sessions over ${ACCOUNTS} accounts, a private real Prosody behind the real proxy):\n\n${table}\n\n` +
-        `Definitions: see test/soak/soak.ts. "Deliveries owed" counts (message, session) pairs where the session's ` +
-        `self-presence arrived before the message was sent and it stayed in the room until 3 s after the room reflected it; ` +
-        `deliveries are keyed by session object, so a phone's old and new stream on the same resource are two sessions, and ` +
-        `the old one of a takeover is owed nothing from the moment the new one is bound. ` +
-        `Most sessions that go come back as the same user and rejoin their rooms, half of them on the same resource; ` +
-        `some of those bind while the old connection is still open and silent (a network change), and the server ends the old ` +
-        `stream with \`<conflict/>\`. ` +
-        `Heap figures are measured after a forced full GC (heap snapshot on SIGUSR2); RSS does not shrink all the way ` +
-        `because V8 keeps freed pages mapped. Rerun: \`npm run soak\` (SOAK_SECONDS, SOAK_SESSIONS, SOAK_ACCOUNTS).\n`);
+      writeSection(process.env.SOAK_RESULTS, `${SECONDS} s, ${server.name}`,
+        `Last run: ${new Date().toISOString()}, SOAK_SECONDS=${SECONDS}, up to ${MAX_SESSIONS} sessions over ${ACCOUNTS} accounts, ` +
+        `a private real ${server.name} behind the real proxy.\n\n${table}`);
     }
     expect(r.loginFailures).toBe(0);
     expect(r.messagesSent).toBeGreaterThan(100);
@@ -77,6 +79,7 @@ describe(`soak (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accoun
     if (SECONDS >= 30) {
       expect(r.sameResourceReconnects).toBeGreaterThan(0);
       expect(r.takeovers).toBeGreaterThan(0);
+      expect(r.sinceJoins).toBeGreaterThan(0);
     }
     expect(r.joinErrors).toBe(0);
     // back to baseline once everyone left: no upstream socket, no extra descriptor, bounded RSS
@@ -86,5 +89,36 @@ describe(`soak (${SECONDS} s, up to ${MAX_SESSIONS} sessions, ${ACCOUNTS} accoun
     // RSS stays bounded (V8 keeps freed pages mapped, so it does not shrink all the way)
     expect(r.heapEndKiB - r.heapBaselineKiB).toBeLessThan(8 * 1024);
     expect(r.rssEndKiB - r.rssBaselineKiB).toBeLessThan(128 * 1024);
-  }, (SECONDS + 120) * 1000);
+  }, (SECONDS + 180) * 1000);
 });
+
+const HEADER = `# Soak results
+
+Each \`npm run soak\` run writes its own section below, named by its duration and server, and leaves the
+others as they were (\`SOAK_SECONDS=120 MINIMIX_TEST_UPSTREAMS=ejabberd npm run soak\` writes "120 s, ejabberd").
+
+Definitions: see test/soak/soak.ts. "Deliveries owed" counts (message, session) pairs where the session's
+self-presence arrived before the message was sent and it stayed in the room until 3 s after the room reflected it;
+deliveries are keyed by session object, so a phone's old and new stream on the same resource are two sessions, and
+the old one of a takeover is owed nothing from the moment the new one is bound. Most sessions that go come back as
+the same user and rejoin their rooms, half of them on the same resource; some of those bind while the old
+connection is still open and silent (a network change), and the server ends the old stream with \`<conflict/>\`.
+Phones that come back join with \`<history since=T/>\` (XEP-0045 §7.2.15), T being the time of the last message
+they saw in that room, as Conversations does without MAM: they are also owed every message sent after T while the
+account stayed in the room (delivered as history or live), and getting again a message the phone had seen by T
+counts as a duplicate. Heap figures are measured after a forced full GC (heap snapshot on SIGUSR2); RSS does not
+shrink all the way because V8 keeps freed pages mapped. Rerun: \`npm run soak\` (SOAK_SECONDS, SOAK_SESSIONS,
+SOAK_ACCOUNTS, MINIMIX_TEST_UPSTREAMS=prosody|ejabberd).
+`;
+
+/** Replaces (or appends) the section `## title` of the results file; other sections are kept. */
+function writeSection(file: string, title: string, body: string): void {
+  const old = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const sections = new Map<string, string>();
+  for (const part of old.split(/^## /m).slice(1)) {
+    const nl = part.indexOf("\n");
+    sections.set(part.slice(0, nl).trim(), part.slice(nl + 1).trim());
+  }
+  sections.set(title, body.trim());
+  writeFileSync(file, `${HEADER}\n${[...sections].map(([t, b]) => `## ${t}\n\n${b}\n`).join("\n")}`);
+}

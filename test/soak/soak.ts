@@ -1,13 +1,13 @@
 /**
  * Soak engine (issue 5): hundreds of sessions connect, join, message, leave, drop and reconnect at
- * random against a real Prosody through the real proxy (child process); at the end every message
+ * random against a real server (Prosody or ejabberd) through the real proxy (child process); at the end every message
  * sent was delivered to every session that was joined when it was sent, exactly once, and the
  * proxy's RSS and open file descriptors are back near their baseline once everyone has left.
  *
  * Sessions are minimal clients built from the proxy's own stream code (openUpstream does STARTTLS +
  * SASL PLAIN against the proxy, the byte-level framer reads the stanzas), so thousands of
- * stanzas cost the test process little. Observers — one per room, straight on Prosody — keep the
- * rooms alive, send too, and timestamp each message's reflection.
+ * stanzas cost the test process little. Observers — one per room, straight on the server — keep the
+ * rooms alive, send too, timestamp each message's reflection, and see each account's occupant come and go.
  *
  * "Joined when it was sent": a session counts for a message when its self-presence (110) arrived
  * before the message was sent and it was still in the room (no leave, no drop) LEAVE_GRACE_MS after
@@ -24,6 +24,26 @@
  * never by JID: the old and the new stream share a full JID but are two sessions. The old one is
  * owed nothing from the moment the new one's bind result arrives (or its own stream ended, if
  * earlier); the new one is owed from its own 110, like any session.
+ *
+ * History on the way back (XEP-0045 §7.2.15), as Conversations does without MAM: a phone that comes
+ * back joins each room it was in with <history since=T/>, T being the time of the last message it
+ * saw there (the message's XEP-0203 stamp if it came delayed, else when it arrived; or, if it saw
+ * none, when its join was answered), carried over from connection to connection of that phone.
+ * Fresh joins ask <history maxstanzas='0'/> as before. The proxy's `since` is strict: it replays
+ * the buffered messages whose room time (the proxy's arrival time, or the room's stamp) is after T.
+ * What that means for the accounting:
+ *  - Owed through history: the comeback is also owed (once, replayed in its history or live) every
+ *    message of that room sent after T — its room time is then after T too — provided the proxy
+ *    can have it: the account's occupant was in the room, as the room's observer saw it, from before
+ *    the message's reflection until LEAVE_GRACE_MS after the comeback's self-presence (had it left,
+ *    its buffer went with it), fewer than --room-history (200) messages of the room were reflected
+ *    between the message and that self-presence, and the comeback stayed LEAVE_GRACE_MS past both.
+ *  - Duplicates: a session that receives a message twice; and a comeback that receives a message
+ *    one of its phone's earlier connections had seen at or before the T it asked with. Such a
+ *    message's room time is at most T (it reached the proxy before it reached the phone, or carries
+ *    the stamp the phone kept), so replaying it is the proxy sending it twice. A message an earlier
+ *    connection saw only after T (a takeover's old stream still reading) is not a duplicate: the
+ *    phone had not seen it when it asked.
  */
 import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -45,11 +65,14 @@ export interface SoakOptions {
    */
   heapSnapshotDir?: string;
   proxyCa: string;
-  prosodyPort: number;
-  prosodyCa: string;
+  /** The real server behind the proxy (observers connect to it directly). */
+  upstreamPort: number;
+  upstreamCa: string;
+  /** Room config form field that turns archiving off: Prosody `muc#roomconfig_enablearchiving`, ejabberd `mam`. */
+  archivingField: string;
   muc: string;
   users: { user: string; pass: string }[];
-  /** The observers' account (straight on Prosody). */
+  /** The observers' account (straight on the server). */
   observer: { user: string; pass: string };
   durationMs: number;
   rooms?: number;
@@ -82,6 +105,12 @@ export interface SoakResult {
   takeoverConflicts: number;
   /** Old streams of a completed takeover still open at the end, never told <conflict/> (must be 0). */
   takeoversUnresolved: number;
+  /** Comeback joins that asked <history since=…/> (the phone had seen the room before). */
+  sinceJoins: number;
+  /** Owed deliveries that only the history rule owes (sent after a comeback's since, not owed by the live rule). */
+  historyOwed: number;
+  /** Soak messages sessions received with a delay (replayed history). */
+  historyReceived: number;
   messagesSent: number;
   stanzasReceived: number;
   requiredDeliveries: number;
@@ -101,9 +130,12 @@ export interface SoakResult {
   streamErrorSamples: string[];
   upstreamSocketsEnd: number;
   lossSamples: string[];
+  duplicateSamples: string[];
 }
 
 const LEAVE_GRACE_MS = 3000;
+/** The proxy's --room-history (default, as the soak runs it): what a room's buffer holds. */
+const HISTORY_LIMIT = 200;
 const NS_MUC = "http://jabber.org/protocol/muc";
 
 interface Msg {
@@ -111,6 +143,8 @@ interface Msg {
   room: string;
   sentAt: number;
   reflectedAt?: number;
+  /** Position of the reflection in the observer's stream (orders it against occupant presences). */
+  reflectedSeq?: number;
 }
 
 interface Presence {
@@ -118,7 +152,18 @@ interface Presence {
   joinedAt?: number;
   leftAt?: number;
   joinSentAt: number;
+  /** A comeback's <history since=…/> (ms), if it asked one. */
+  since?: number;
 }
+
+/** An occupant's presence as the room's observer saw it. */
+interface OccupantEvent {
+  seq: number;
+  at: number;
+  present: boolean;
+}
+
+const DELAY_STAMP = /<delay[^>]*\sstamp=["']([^"']+)["']/;
 
 class Session {
   conn!: XmppConnection;
@@ -140,8 +185,22 @@ class Session {
   replaced = false;
   /** This stream ended with <conflict/> after a takeover. */
   conflictSeen = false;
-  /** Observers: called with each soak message id they see reflected. */
-  onGroupchat: ((id: string) => void) | undefined;
+  /** Observers: called with each soak message id they see reflected, and the stanza's position. */
+  onGroupchat: ((id: string, seq: number) => void) | undefined;
+  /** Observers: each occupant's presences (room → nick → events, in stream order). */
+  occupantEvents: Map<string, Map<string, OccupantEvent[]>> | undefined;
+  /** Observers: called with the result or error of the room configuration. */
+  onIq: ((id: string, type: string | undefined, bytes: Buffer) => void) | undefined;
+  /**
+   * The phone's time of each soak message it got (first copy): the XEP-0203 stamp when it came
+   * delayed, else when it arrived. A client keeps this, and quotes it in <history since/>.
+   */
+  readonly seen = new Map<string, number>();
+  /** The phone's last-seen time per room, carried over from its earlier connections (comebacks). */
+  lastSeen = new Map<string, number>();
+  /** The connection this one came back from (same phone), if it is a comeback. */
+  predecessor: Session | undefined;
+  private seq = 0;
 
   constructor(readonly user: string, readonly resource: string, private readonly engine: Engine) {}
 
@@ -166,11 +225,26 @@ class Session {
 
   private onStanza(name: string, bytes: Buffer): void {
     this.engine.stanzas++;
+    const seq = ++this.seq;
     if (name === "message") {
       const id = peekAttr(bytes, "id");
       if (id?.startsWith("soak-") && peekAttr(bytes, "type") === "groupchat") {
-        this.got.set(id, (this.got.get(id) ?? 0) + 1);
-        this.onGroupchat?.(id);
+        const n = (this.got.get(id) ?? 0) + 1;
+        this.got.set(id, n);
+        const now = Date.now();
+        let at = now;
+        if (bytesInclude(bytes, "urn:xmpp:delay")) {
+          this.engine.result.historyReceived++;
+          const stamp = DELAY_STAMP.exec(bytes.toString("utf8"))?.[1];
+          const t = stamp === undefined ? Number.NaN : Date.parse(stamp);
+          if (!Number.isNaN(t)) at = t;
+        }
+        if (n === 1) this.seen.set(id, at);
+        const from = peekAttr(bytes, "from") ?? "";
+        const slash = from.indexOf("/");
+        const room = slash < 0 ? from : from.slice(0, slash);
+        this.lastSeen.set(room, Math.max(this.lastSeen.get(room) ?? 0, at));
+        this.onGroupchat?.(id, seq);
       }
     } else if (name === "presence") {
       const from = peekAttr(bytes, "from") ?? "";
@@ -179,12 +253,23 @@ class Session {
       const p = this.rooms.get(room);
       if (!p) return;
       const type = peekAttr(bytes, "type");
+      if (this.occupantEvents && slash >= 0 && type !== "error") {
+        const nick = from.slice(slash + 1);
+        let byNick = this.occupantEvents.get(room);
+        if (!byNick) this.occupantEvents.set(room, (byNick = new Map()));
+        let evs = byNick.get(nick);
+        if (!evs) byNick.set(nick, (evs = []));
+        evs.push({ seq, at: Date.now(), present: type !== "unavailable" });
+      }
       if (type === "error" && p.joinedAt === undefined) {
         this.engine.result.joinErrors++;
         this.rooms.delete(room);
       } else if (type !== "unavailable" && p.joinedAt === undefined && (bytesInclude(bytes, "code='110'") || bytesInclude(bytes, 'code="110"'))) {
         p.joinedAt = Date.now();
+        this.lastSeen.set(room, Math.max(this.lastSeen.get(room) ?? 0, p.joinedAt));
       }
+    } else if (name === "iq") {
+      this.onIq?.(peekAttr(bytes, "id") ?? "", peekAttr(bytes, "type"), bytes);
     } else if (name === "stream:error") {
       if (this.replaced && !this.conflictSeen && bytesInclude(bytes, "<conflict")) {
         this.conflictSeen = true;
@@ -202,11 +287,14 @@ class Session {
     this.rooms.clear();
   }
 
-  join(room: string, nick: string): void {
+  /** Joins `room`: with <history since/> when `since` is given (a phone coming back), else no history. */
+  join(room: string, nick: string, since?: number): void {
     const p: Presence = { room, joinSentAt: Date.now() };
+    if (since !== undefined) p.since = since;
     this.rooms.set(room, p);
     this.history.push(p);
-    this.conn.write(`<presence to='${room}/${nick}'><x xmlns='${NS_MUC}'><history maxstanzas='0'/></x></presence>`);
+    const history = since === undefined ? "<history maxstanzas='0'/>" : `<history since='${new Date(since).toISOString()}'/>`;
+    this.conn.write(`<presence to='${room}/${nick}'><x xmlns='${NS_MUC}'>${history}</x></presence>`);
   }
 
   leave(room: string, nick: string): void {
@@ -303,15 +391,17 @@ class Engine {
   stanzas = 0;
   readonly sessions: Session[] = [];
   readonly msgs = new Map<string, Msg>();
+  /** Each room's observer (straight on the server). */
+  private observerOf = new Map<string, Session>();
   private seq = 0;
 
   constructor(private readonly o: SoakOptions) {
     this.result = {
       durationMs: o.durationMs, rooms: o.rooms ?? 6, accounts: o.users.length, sessionsOpened: 0, peakSessions: 0, logins: 0, loginFailures: 0,
       joins: 0, joinErrors: 0, leaves: 0, drops: 0, cleanCloses: 0, reconnects: 0, sameResourceReconnects: 0, takeovers: 0,
-      takeoverConflicts: 0, takeoversUnresolved: 0, messagesSent: 0, stanzasReceived: 0, requiredDeliveries: 0,
+      takeoverConflicts: 0, takeoversUnresolved: 0, sinceJoins: 0, historyOwed: 0, historyReceived: 0, messagesSent: 0, stanzasReceived: 0, requiredDeliveries: 0,
       delivered: 0, losses: 0, duplicates: 0, unexpectedStreamErrors: 0, rssBaselineKiB: 0, rssPeakKiB: 0, rssEndKiB: 0,
-      fdBaseline: 0, fdEnd: 0, upstreamSocketsEnd: 0, lossSamples: [], heapBaselineKiB: 0, heapPeakKiB: 0, heapEndKiB: 0,
+      fdBaseline: 0, fdEnd: 0, upstreamSocketsEnd: 0, lossSamples: [], duplicateSamples: [], heapBaselineKiB: 0, heapPeakKiB: 0, heapEndKiB: 0,
       loginFailureSamples: [], streamErrorSamples: [],
     };
   }
@@ -334,28 +424,43 @@ class Engine {
     const rooms = Array.from({ length: nRooms }, (_, i) => `soak-${i}-${randomUUID().slice(0, 6)}@${o.muc}`);
     const proxyTarget = this.target(o.proxyPort, o.proxyCa);
 
-    // observers: one per room, straight on Prosody; create the room without archiving
+    // observers: one per room, straight on the server; create the room without archiving (the
+    // configuration also unlocks the new room, XEP-0045 §10.1.2: it must be accepted)
     const observers: Session[] = [];
     for (const room of rooms) {
       const obs = new Session(o.observer.user, `obs-${randomUUID().slice(0, 6)}`, this);
-      await obs.open(this.target(o.prosodyPort, o.prosodyCa), o.observer.pass);
+      await obs.open(this.target(o.upstreamPort, o.upstreamCa), o.observer.pass);
+      obs.occupantEvents = new Map();
       obs.join(room, "observer");
       const t = Date.now();
       while (obs.rooms.get(room)?.joinedAt === undefined) {
         if (Date.now() - t > 10_000) throw new Error(`observer could not join ${room}`);
         await sleep(10);
       }
+      const configured = new Promise<void>((resolve, reject) => {
+        obs.onIq = (id, type, bytes) => {
+          if (id !== "cfg") return;
+          if (type === "result") resolve();
+          else reject(new Error(`room configuration of ${room} refused: ${bytes.toString("utf8").slice(0, 300)}`));
+        };
+      });
       obs.conn.write(`<iq type='set' id='cfg' to='${room}'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>` +
         `<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
-        `<field var='muc#roomconfig_enablearchiving'><value>0</value></field></x></query></iq>`);
+        `<field var='${o.archivingField}'><value>0</value></field></x></query></iq>`);
+      await Promise.race([configured, sleep(10_000).then(() => Promise.reject(new Error(`no answer to the configuration of ${room}`)))]);
+      obs.onIq = undefined;
       observers.push(obs);
     }
     const observerOf = new Map(rooms.map((r, i) => [r, observers[i]!]));
+    this.observerOf = observerOf;
     // the observer's copy of each message is its reflection time
     for (const [room, obs] of observerOf) {
-      obs.onGroupchat = (id) => {
+      obs.onGroupchat = (id, seq) => {
         const m = this.msgs.get(id);
-        if (m && m.room === room && m.reflectedAt === undefined) m.reflectedAt = Date.now();
+        if (m && m.room === room && m.reflectedAt === undefined) {
+          m.reflectedAt = Date.now();
+          m.reflectedSeq = seq;
+        }
       };
     }
 
@@ -380,7 +485,7 @@ class Engine {
      * it was in once bound, as a real client does. `takeoverOf`: the old session, still open and
      * silent, whose resource this one binds (a network change).
      */
-    const connect = (user: string, resource: string, comeback?: { rooms: string[]; sameResource: boolean; takeoverOf?: Session }): void => {
+    const connect = (user: string, resource: string, comeback?: { rooms: string[]; sameResource: boolean; from: Session; takeoverOf?: Session }): void => {
       const s = new Session(user, resource, this);
       connecting++;
       this.result.sessionsOpened++;
@@ -395,9 +500,14 @@ class Engine {
           comeback.takeoverOf.replacedAt(s.boundAt!);
         }
         if (Date.now() >= churnEnd) return;
+        // the same phone: it remembers what it saw, and asks the rooms for what came since (§7.2.15)
+        s.predecessor = comeback.from;
+        s.lastSeen = new Map(comeback.from.lastSeen);
         for (const room of comeback.rooms) {
-          s.join(room, nickOf(s));
+          const since = s.lastSeen.get(room);
+          s.join(room, nickOf(s), since);
           this.result.joins++;
+          if (since !== undefined) this.result.sinceJoins++;
         }
       }, (err: unknown) => {
         this.result.loginFailures++;
@@ -410,7 +520,7 @@ class Engine {
     };
     const connectFresh = (): void => connect(pick(o.users)!.user, `s${++this.seq}`);
     /** Phones that went and come back at `at`, with the same resource or a new one. */
-    const comebacks: { at: number; user: string; resource: string | undefined; rooms: string[] }[] = [];
+    const comebacks: { at: number; user: string; resource: string | undefined; rooms: string[]; from: Session }[] = [];
 
     const tick = o.tickMs ?? 10;
     let lastSample = 0;
@@ -422,7 +532,7 @@ class Engine {
         const c = comebacks[i]!;
         if (c.at > Date.now()) continue;
         comebacks.splice(i, 1);
-        connect(c.user, c.resource ?? `s${++this.seq}`, { rooms: c.rooms, sameResource: c.resource !== undefined });
+        connect(c.user, c.resource ?? `s${++this.seq}`, { rooms: c.rooms, sameResource: c.resource !== undefined, from: c.from });
       }
       const live = this.live();
       const r = Math.random();
@@ -452,14 +562,14 @@ class Engine {
           const same = back && Math.random() < 0.5;
           if (same && Math.random() < 0.4) {
             s.replaced = true; // silent from now on; its <conflict/> is expected
-            connect(s.user, s.resource, { rooms, sameResource: true, takeoverOf: s });
+            connect(s.user, s.resource, { rooms, sameResource: true, from: s, takeoverOf: s });
           } else {
             const abrupt = Math.random() < 0.5;
             s.close(abrupt);
             if (abrupt) this.result.drops++;
             else this.result.cleanCloses++;
             // back at once (racing the old stream's end on the server) or within 3 s
-            if (back) comebacks.push({ at: Date.now() + (Math.random() < 0.3 ? 0 : Math.random() * 3000), user: s.user, resource: same ? s.resource : undefined, rooms });
+            if (back) comebacks.push({ at: Date.now() + (Math.random() < 0.3 ? 0 : Math.random() * 3000), user: s.user, resource: same ? s.resource : undefined, rooms, from: s });
           }
         }
       } else {
@@ -516,7 +626,7 @@ class Engine {
     const settleStart = Date.now();
     for (;;) {
       const st = procStatus(o.proxyPid);
-      const up = establishedTo(o.proxyPid, o.prosodyPort);
+      const up = establishedTo(o.proxyPid, o.upstreamPort);
       this.result.rssEndKiB = st.rssKiB;
       this.result.fdEnd = st.fds;
       this.result.upstreamSocketsEnd = up;
@@ -532,9 +642,18 @@ class Engine {
     return this.result;
   }
 
-  /** Every message vs every session interval. */
+  /** Every message vs every session interval (the rules: see the top of this file). */
   private check(checkAt: number): void {
     const res = this.result;
+    // per room, the reflection times in order: how many messages the proxy's buffer had to hold
+    const reflections = new Map<string, number[]>();
+    for (const m of this.msgs.values()) {
+      if (m.reflectedAt === undefined) continue;
+      let xs = reflections.get(m.room);
+      if (!xs) reflections.set(m.room, (xs = []));
+      xs.push(m.reflectedAt);
+    }
+    for (const xs of reflections.values()) xs.sort((a, b) => a - b);
     for (const m of this.msgs.values()) {
       if (m.reflectedAt === undefined) {
         // the room never reflected it (e.g. sender dropped right after writing): nobody owes it
@@ -542,19 +661,83 @@ class Engine {
       }
       for (const s of this.sessions) {
         const n = s.got.get(m.id) ?? 0;
-        if (n > 1) res.duplicates += n - 1;
-        const required = s.history.some((p) => p.room === m.room && p.joinedAt !== undefined && p.joinedAt < m.sentAt &&
-          (p.leftAt ?? checkAt) > m.reflectedAt! + LEAVE_GRACE_MS);
-        if (!required) continue;
+        if (n > 1) {
+          res.duplicates += n - 1;
+          if (res.duplicateSamples.length < 10) res.duplicateSamples.push(`${m.id} ${n}× to ${s.jid}`);
+        }
+        let live = false;
+        let history = false;
+        for (const p of s.history) {
+          if (p.room !== m.room || p.joinedAt === undefined) continue;
+          const left = p.leftAt ?? checkAt;
+          if (p.joinedAt < m.sentAt && left > m.reflectedAt + LEAVE_GRACE_MS) {
+            live = true;
+            break;
+          }
+          history ||= this.owedThroughHistory(s, p, m, left, reflections.get(m.room) ?? []);
+        }
+        if (!live && !history) continue;
         res.requiredDeliveries++;
+        if (!live) res.historyOwed++;
         if (n >= 1) res.delivered++;
         else {
           res.losses++;
-          if (res.lossSamples.length < 10) res.lossSamples.push(`${m.id} in ${m.room} sent ${m.sentAt} reflected ${m.reflectedAt} → ${s.jid}`);
+          if (res.lossSamples.length < 10) res.lossSamples.push(`${m.id} in ${m.room} sent ${m.sentAt} reflected ${m.reflectedAt} → ${s.jid}${live ? "" : " (owed through history)"}`);
+        }
+      }
+    }
+    // the proxy replayed to a comeback what its phone had already seen when it asked
+    for (const s of this.sessions) {
+      if (!s.predecessor) continue;
+      for (const id of s.got.keys()) {
+        const m = this.msgs.get(id);
+        const since = m && s.history.find((p) => p.room === m.room && p.since !== undefined)?.since;
+        if (since === undefined) continue;
+        for (let p: Session | undefined = s.predecessor; p; p = p.predecessor) {
+          const at = p.seen.get(id);
+          if (at === undefined || at > since) continue;
+          res.duplicates++;
+          if (res.duplicateSamples.length < 10) res.duplicateSamples.push(`${id}: seen by ${p.jid} at ${at}, replayed to its comeback ${s.jid} (since ${since})`);
+          break;
         }
       }
     }
   }
+
+  /**
+   * A comeback's join `p` with <history since/> owes `m` (sent after since) when the proxy can have
+   * it in the room's buffer: the account's occupant was in the room when the room reflected it and
+   * stayed until LEAVE_GRACE_MS after the comeback's self-presence (as the observer saw it), fewer
+   * than HISTORY_LIMIT messages came between, and the comeback stayed LEAVE_GRACE_MS past both.
+   */
+  private owedThroughHistory(s: Session, p: Presence, m: Msg, left: number, reflections: number[]): boolean {
+    if (p.since === undefined || p.joinedAt === undefined || m.reflectedAt === undefined || m.reflectedSeq === undefined) return false;
+    if (m.sentAt <= p.since) return false;
+    if (left <= Math.max(m.reflectedAt, p.joinedAt) + LEAVE_GRACE_MS) return false;
+    if (countIn(reflections, m.reflectedAt, p.joinedAt) + 1 > HISTORY_LIMIT) return false;
+    const evs = this.observerOf.get(m.room)?.occupantEvents?.get(m.room)?.get(s.user) ?? [];
+    let presentAtM = false;
+    for (const e of evs) {
+      if (e.seq < m.reflectedSeq) presentAtM = e.present;
+      else if (!e.present && e.at <= p.joinedAt + LEAVE_GRACE_MS) return false; // left after m: its buffer went
+    }
+    return presentAtM;
+  }
+}
+
+/** How many of the sorted `xs` are in (from, to]. */
+function countIn(xs: number[], from: number, to: number): number {
+  const upper = (v: number): number => {
+    let lo = 0;
+    let hi = xs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((xs[mid] as number) <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return to <= from ? 0 : upper(to) - upper(from);
 }
 
 export function runSoak(o: SoakOptions): Promise<SoakResult> {
@@ -574,6 +757,7 @@ export function formatResult(r: SoakResult): string {
     `| drops (killed) / clean closes | ${r.drops} / ${r.cleanCloses} |`,
     `| reconnects (same user, rooms rejoined) / of them on the same resource | ${r.reconnects} / ${r.sameResourceReconnects} |`,
     `| takeovers: same-resource reconnects with the old connection open / old streams ended by \`<conflict/>\` / never ended | ${r.takeovers} / ${r.takeoverConflicts} / ${r.takeoversUnresolved} |`,
+    `| comeback joins with \`<history since/>\` / deliveries owed only through that history / soak messages received as history | ${r.sinceJoins} / ${r.historyOwed} / ${r.historyReceived} |`,
     `| groupchat messages sent | ${r.messagesSent} |`,
     `| stanzas received by sessions | ${r.stanzasReceived} |`,
     `| deliveries owed / delivered | ${r.requiredDeliveries} / ${r.delivered} |`,

@@ -20,6 +20,7 @@
 #   EJABBERD_DOMAIN        virtual host                          (default localhost; MUC is conference.$EJABBERD_DOMAIN)
 #   EJABBERD_USERS         "user:pass user:pass ..."            (default "alice:alicepass bob:bobpass carol:carolpass")
 #   EJABBERD_LOG_LEVEL     none|emergency|...|info|debug         (default info; log in DIR/log/ejabberd.log)
+#   EJABBERD_MAX_USER_SESSIONS  sessions one account may have   (default 10, ejabberd's own default; the soak needs more)
 #   EJABBERD_START_TIMEOUT seconds to wait for the node           (default 60)
 set -euo pipefail
 
@@ -32,6 +33,8 @@ DOMAIN=${EJABBERD_DOMAIN:-localhost}
 MUC=conference.$DOMAIN
 USERS=${EJABBERD_USERS:-alice:alicepass bob:bobpass carol:carolpass}
 LOG_LEVEL=${EJABBERD_LOG_LEVEL:-info}
+MAX_USER_SESSIONS=${EJABBERD_MAX_USER_SESSIONS:-10}
+case $MAX_USER_SESSIONS in ''|*[!0-9]*) echo "ejabberd.sh: EJABBERD_MAX_USER_SESSIONS must be a number" >&2; exit 2 ;; esac
 TIMEOUT=${EJABBERD_START_TIMEOUT:-60}
 LAST=${TMPDIR:-/tmp}/upstream-ejabberd.lastdir
 
@@ -203,7 +206,7 @@ api_permissions:
     who: all
     what: "*"
 shaper_rules:
-  max_user_sessions: 10
+  max_user_sessions: $MAX_USER_SESSIONS
   max_user_offline_messages: 100
 modules:
   mod_adhoc: {}

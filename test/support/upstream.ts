@@ -47,6 +47,8 @@ export interface StartUpstreamOptions {
   users?: string;
   /** Limit for the whole start script (default 45 s Prosody, 90 s ejabberd; more if it must apt-get install). */
   timeoutMs?: number;
+  /** Extra environment for the script (its documented variables, e.g. EJABBERD_MAX_USER_SESSIONS). */
+  env?: Record<string, string>;
 }
 
 /** The script failed: carries what it printed, since that is the only diagnosis there is. */
@@ -79,7 +81,7 @@ export async function startUpstream(kind: UpstreamKind, opts: StartUpstreamOptio
   const timeout = opts.timeoutMs ?? (!installed ? 900_000 : kind === "prosody" ? 45_000 : 90_000);
 
   for (let attempt = 0; ; attempt++) {
-    const env = { ...process.env, ...portEnv(kind, await freePorts(kind === "prosody" ? 2 : 3)) };
+    const env = { ...process.env, ...opts.env, ...portEnv(kind, await freePorts(kind === "prosody" ? 2 : 3)) };
     if (opts.users !== undefined) env[kind === "prosody" ? "PROSODY_USERS" : "EJABBERD_USERS"] = opts.users;
     try {
       await run(script, ["start", dir], env, timeout);
