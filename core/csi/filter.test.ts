@@ -32,6 +32,7 @@ const body = (nick: string, id: string, text = id) => `<message type='groupchat'
 const cs = (nick: string, id: string, state = "composing", type = "groupchat") =>
   `<message type='${type}' from='${ROOM}/${nick}' to='${TO}' id='${id}'><${state} xmlns='http://jabber.org/protocol/chatstates'/></message>`;
 const marker = (nick: string, id: string) => `<message type='groupchat' from='${ROOM}/${nick}' to='${TO}' id='${id}'><displayed xmlns='urn:xmpp:chat-markers:0' id='x'/></message>`;
+const idIn = (x: string): string | undefined => / id=["']([^"']+)["']/.exec(x)?.[1];
 const iq = (id: string) => `<iq type='get' from='${ROOM}/bob' to='${TO}' id='${id}'><query xmlns='jabber:iq:version'/></iq>`;
 
 function ids(out: readonly string[]): string[] {
@@ -292,13 +293,27 @@ describe("CsiFilter: delay stamps", () => {
     f.offer(pres("bob", "p1"), T0);
     f.offer(cs("carol", "c1"), T0 + 1500);
     f.offer(pres("dave", "p2", { room: ROOM2 }), T0 + 60_000);
-    const out = f.offer(body("bob", "b1"), T0 + 70_000);
+    const out = [...f.offer(body("bob", "b1"), T0 + 70_000), ...f.setActive()];
     expect(out.map(stampOf)).toEqual([
       { xmlns: NS_DELAY, from: ROOM, stamp: "2024-01-02T03:04:05.006Z" },
       { xmlns: NS_DELAY, from: ROOM, stamp: "2024-01-02T03:04:06.506Z" },
-      { xmlns: NS_DELAY, from: ROOM2, stamp: "2024-01-02T03:05:05.006Z" },
       undefined,
+      { xmlns: NS_DELAY, from: ROOM2, stamp: "2024-01-02T03:05:05.006Z" },
     ]);
+  });
+
+  it("a body flushes its own room only; the other room's presences keep being superseded until an IQ flushes all", () => {
+    const f = inactive();
+    f.offer(pres("dave", "p1", { room: ROOM2 }), T0);
+    f.offer(pres("bob", "p2"), T0);
+    const out = f.offer(body("bob", "b1"), T0);
+    expect(out.map(idIn)).toEqual(["p2", "b1"]);
+    expect(f.held).toBe(1);
+    f.offer(pres("dave", "p3", { room: ROOM2 }), T0);
+    expect(f.held).toBe(1);
+    const all = f.offer(`<iq from='${ROOM2}' to='alice@example.org/phone' id='q1' type='get'><ping xmlns='urn:xmpp:ping'/></iq>`, T0);
+    expect(all.map(idIn)).toEqual(["p3", "q1"]);
+    expect(f.held).toBe(0);
   });
 
   it("a superseding presence carries its own time", () => {

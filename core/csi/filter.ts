@@ -50,6 +50,25 @@ interface Held {
   readonly xml: string;
   readonly bytes: number;
   readonly key: string | undefined;
+  /** The bare JID it came from (its room), lower-cased: what a room-scoped flush takes. */
+  readonly room: string;
+}
+
+/**
+ * What an important stanza flushes: the held stanzas of its own room, or everything. Rooms are
+ * independent streams — a body in one room says nothing about presences in another, which can keep
+ * being superseded — so a message or presence that must not wait flushes its room only (order
+ * within the room is kept); an IQ or an error (which may answer anything the client did) flushes all.
+ */
+function flushScope(el: Element): string | undefined {
+  if (el.name === "iq" || el.attrs.type === "error") return undefined;
+  const from = typeof el.attrs.from === "string" ? el.attrs.from : "";
+  return from === "" ? undefined : bareOf(from);
+}
+
+function bareOf(jid: string): string {
+  const slash = jid.indexOf("/");
+  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
 }
 
 /** The answer "write nothing now"; shared, hence frozen. */
@@ -153,11 +172,13 @@ export class CsiFilter {
   #offerInactive(stanza: string, nowMs: number): readonly string[] {
     let key: string | undefined;
     let xml: string;
+    let room: string;
     try {
       const el: Element = parseStanza(stanza);
       const cls = classify(el, this.#important);
-      if (cls === "flush") return this.#flushWith(stanza, "important");
+      if (cls === "flush") return this.#flushWith(stanza, "important", flushScope(el));
       key = supersedeKey(el, cls);
+      room = bareOf(typeof el.attrs.from === "string" ? el.attrs.from : "");
       xml = stampHeld(el, nowMs);
     } catch {
       return this.#flushWith(stanza, "unparsed"); // not parseable: not ours to judge, write it as it came
@@ -173,7 +194,7 @@ export class CsiFilter {
     if (this.#held.size + 1 > this.#maxHeld) return this.#flushWith(stanza, "count-cap");
     if (this.#bytes + bytes > this.#maxHeldBytes) return this.#flushWith(stanza, "byte-cap");
     const seq = this.#seq++;
-    this.#held.set(seq, { xml, bytes, key });
+    this.#held.set(seq, { xml, bytes, key, room });
     if (key !== undefined) this.#byKey.set(key, seq);
     this.#bytes += bytes;
     return NOTHING;
@@ -187,10 +208,21 @@ export class CsiFilter {
     this.#bytes -= h.bytes;
   }
 
-  /** Everything held, then `stanza`. */
-  #flushWith(stanza: string, why: CsiFlushReason): readonly string[] {
-    const out = this.#takeMutable(why);
+  /** Everything held (or, with `room`, what is held from that room), then `stanza`. */
+  #flushWith(stanza: string, why: CsiFlushReason, room?: string): readonly string[] {
+    const out = room === undefined ? this.#takeMutable(why) : this.#takeRoom(room, why);
     out.push(stanza);
+    return out;
+  }
+
+  #takeRoom(room: string, why: CsiFlushReason): string[] {
+    const out: string[] = [];
+    for (const [seq, h] of this.#held) {
+      if (h.room !== room) continue;
+      out.push(h.xml);
+      this.#remove(seq);
+    }
+    if (out.length > 0) this.#flushes[why]++;
     return out;
   }
 
