@@ -4,6 +4,7 @@ import { ScramServer, type ScramVerifierRecord } from "../sasl/scram-server.js";
 import { CredentialError } from "./errors.js";
 import { ejabberdAccounts, parseSqlInserts } from "./import-ejabberd.js";
 import { decodeProsodyName, encodeProsodyName, parseLuaTable, prosodyAccount } from "./import-prosody.js";
+import { xep0227Accounts } from "./import-xep0227.js";
 
 /** A SCRAM-SHA-1 login with `password` against `rec` succeeds (the record really is that password's). */
 function verifies(rec: ScramVerifierRecord, password: string, user = "alice"): boolean {
@@ -205,5 +206,64 @@ describe("ejabberd SQL exports", () => {
   ])("refuses %s", (_what, sql) => {
     const msg = formatError(() => ejabberdAccounts(sql, "localhost", ["localhost"]));
     expect(msg).not.toContain("oxIo9");
+  });
+});
+
+/** `ejabberdctl export_piefxis_host DIR localhost` on the test ejabberd 23.01 (alice/alicepass, bob/bobpass). */
+const PIEFXIS_MAIN = `<?xml version='1.0' encoding='UTF-8'?><server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='20261201-102227_localhost.xml'/></server-data>`;
+const PIEFXIS_HOST = `<?xml version='1.0' encoding='UTF-8'?><host xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude' jid='localhost'><user name='alice'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>aWx4UXMzOWpkQkt2aWIraU9GUEVhUT09</salt><server-key>MW92bWVBaU5tUlY2ZFdSUDFJMlA4TU50dFpjPQ==</server-key><stored-key>b3hJbzlIQWd0dWp3eVRNeit2dGxBVlRTNFhVPQ==</stored-key></scram-credentials></user><user name='bob'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count><salt>c2lVeWpFMC84d3ZPYWgrY2JmTExGQT09</salt><server-key>bjRxT3JGZk82L29EZ2tDemRnUlJIUG4zcDlrPQ==</server-key><stored-key>NCtScUo3M1E0Q2prbVNRSTN4K2tyRlVYaHFNPQ==</stored-key></scram-credentials></user></host>`;
+
+describe("XEP-0227 exports", () => {
+  it("the main file names its includes", () => {
+    expect(xep0227Accounts(PIEFXIS_MAIN, ["localhost"])).toEqual({ accounts: [], skipped: [], includes: ["20261201-102227_localhost.xml"] });
+  });
+
+  it("reads ejabberd 23.01's host file (base64 of base64): records that verify the passwords", () => {
+    const r = xep0227Accounts(PIEFXIS_HOST, ["localhost"]);
+    expect(r.accounts.map((a) => a.account)).toEqual(["alice@localhost", "bob@localhost"]);
+    const alice = r.accounts[0]!.records["SHA-1"]!;
+    expect(alice.salt.toString("base64")).toBe("ilxQs39jdBKvib+iOFPEaQ==");
+    expect(verifies(alice, "alicepass")).toBe(true);
+    expect(verifies(r.accounts[1]!.records["SHA-1"]!, "bobpass", "bob")).toBe(true);
+  });
+
+  it("reads the plain encoding other exporters write (base64 of the bytes), inline hosts, several mechanisms", () => {
+    const once = PIEFXIS_HOST
+      .replace("aWx4UXMzOWpkQkt2aWIraU9GUEVhUT09", "ilxQs39jdBKvib+iOFPEaQ==")
+      .replace("MW92bWVBaU5tUlY2ZFdSUDFJMlA4TU50dFpjPQ==", "1ovmeAiNmRV6dWRP1I2P8MNttZc=")
+      .replace("b3hJbzlIQWd0dWp3eVRNeit2dGxBVlRTNFhVPQ==", "oxIo9HAgtujwyTMz+vtlAVTS4XU=")
+      .replace("<?xml version='1.0' encoding='UTF-8'?>", "");
+    const sha256 = `<scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-256'><iter-count>5000</iter-count><salt>c2FsdA==</salt><server-key>${Buffer.alloc(32, 1).toString("base64")}</server-key><stored-key>${Buffer.alloc(32, 2).toString("base64")}</stored-key></scram-credentials>`;
+    const doc = `<server-data xmlns='urn:xmpp:pie:0'>${once.replace("</scram-credentials></user><user name='bob'>", `</scram-credentials>${sha256}</user><user name='bob'>`)}</server-data>`;
+    const r = xep0227Accounts(doc, ["localhost"]);
+    expect(Object.keys(r.accounts[0]!.records)).toEqual(["SHA-1", "SHA-256"]);
+    expect(verifies(r.accounts[0]!.records["SHA-1"]!, "alicepass")).toBe(true);
+    expect(r.accounts[0]!.records["SHA-256"]!.iterations).toBe(5000);
+  });
+
+  it("skips plain passwords, users without credentials, hosts not served; ignores -PLUS entries", () => {
+    const doc = `<host xmlns='urn:xmpp:pie:0' jid='LocalHost'><user name='carol' password='carolpass'/><user name='dave'/><user name='erin'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1-PLUS'/></user></host>`;
+    expect(xep0227Accounts(doc, ["localhost"]).skipped).toEqual([
+      { user: "carol", host: "localhost", reason: "plain-password" },
+      { user: "dave", host: "localhost", reason: "no-credentials" },
+      { user: "erin", host: "localhost", reason: "no-credentials" },
+    ]);
+    expect(xep0227Accounts(PIEFXIS_HOST, ["example.org"]).skipped.map((s) => s.reason)).toEqual(["not-a-served-host", "not-a-served-host"]);
+  });
+
+  it.each([
+    ["not XML", "<host"],
+    ["another document", "<html/>"],
+    ["a DTD (no entity expansion, ever)", `<!DOCTYPE host [<!ENTITY x "y">]><host xmlns='urn:xmpp:pie:0' jid='localhost'/>`],
+    ["a host without jid", "<host xmlns='urn:xmpp:pie:0'><user name='a'/></host>"],
+    ["a user without name", "<host xmlns='urn:xmpp:pie:0' jid='localhost'><user/></host>"],
+    ["a bad iter-count", PIEFXIS_HOST.replace("<iter-count>4096", "<iter-count>-1")],
+    ["a missing salt", PIEFXIS_HOST.replace(/<salt>[^<]*<\/salt>/, "")],
+    ["a key of the wrong length", PIEFXIS_HOST.replace("b3hJbzlIQWd0dWp3eVRNeit2dGxBVlRTNFhVPQ==", "AAAA")],
+    ["a key that is not base64", PIEFXIS_HOST.replace("b3hJbzlIQWd0dWp3eVRNeit2dGxBVlRTNFhVPQ==", "!!!!")],
+    ["an include without href", "<server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include/></server-data>"],
+  ])("refuses %s", (_what, xml) => {
+    const msg = formatError(() => xep0227Accounts(xml, ["localhost"]));
+    expect(msg).not.toContain("b3hJ");
   });
 });

@@ -48,8 +48,8 @@ export interface ScramCredential extends ScramVerifierRecord {
   upstream?: SealedUpstreamSecret;
 }
 
-export type CredentialSource = "login" | "import-prosody" | "import-ejabberd";
-export const CREDENTIAL_SOURCES: readonly CredentialSource[] = ["login", "import-prosody", "import-ejabberd"];
+export type CredentialSource = "login" | "import-prosody" | "import-ejabberd" | "import-xep0227";
+export const CREDENTIAL_SOURCES: readonly CredentialSource[] = ["login", "import-prosody", "import-ejabberd", "import-xep0227"];
 
 export interface AccountCredentials {
   /** The bare JID, normalised (normalizeAccount). */

@@ -172,6 +172,16 @@ describe("FileCredentialStore", () => {
     await mkdir(store.dir, { mode: 0o700 });
   });
 
+  it.skipIf(process.getuid?.() !== 0)("as root, gives records to the directory's owner (an import run for a proxy with its own user)", async () => {
+    const { store } = await FileCredentialStore.open(root);
+    const { chown } = await import("node:fs/promises");
+    await chown(store.dir, 65534, 65534);
+    const reopened = (await FileCredentialStore.open(root)).store;
+    await reopened.put(creds("alice@localhost"));
+    const st = await stat(join(store.dir, "alice@localhost.json"));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o600]);
+  });
+
   it("writes what core/credentials encodes, nothing else", async () => {
     const { store } = await FileCredentialStore.open(root);
     await store.put(creds("alice@localhost"));

@@ -53,9 +53,12 @@ function errnoCode(err: unknown): string | undefined {
 
 export class FileCredentialStore implements CredentialStore {
   readonly dir: string;
+  /** The directory's owner: records written by root (an import) are given to it, so the proxy can read them. */
+  readonly #owner: { uid: number; gid: number };
 
-  private constructor(dir: string) {
+  private constructor(dir: string, owner: { uid: number; gid: number }) {
     this.dir = dir;
+    this.#owner = owner;
   }
 
   get description(): string {
@@ -90,9 +93,25 @@ export class FileCredentialStore implements CredentialStore {
     if ((st.mode & 0o077) !== 0) {
       throw new CredentialStoreError("CREDENTIAL_STORE_PERMISSIONS", `credential store ${dir}: group or others have access (mode ${(st.mode & 0o777).toString(8)}); run chmod 700 on it`, dir);
     }
-    const store = new FileCredentialStore(dir);
+    const store = new FileCredentialStore(dir, { uid: st.uid, gid: st.gid });
     const accounts = await store.#check(now);
     return { store, accounts };
+  }
+
+  /**
+   * For `minimix-proxy check`: like open(), but creates nothing; `missing` when the store does not
+   * exist yet (the proxy creates it at its first start).
+   */
+  static async inspect(stateDir: string): Promise<{ dir: string; accounts: number } | { dir: string; missing: true }> {
+    const dir = join(stateDir, CREDENTIALS_SUBDIR);
+    try {
+      await stat(dir);
+    } catch (cause) {
+      if (errnoCode(cause) === "ENOENT") return { dir, missing: true };
+      throw new CredentialStoreError("CREDENTIAL_STORE_UNREADABLE", `credential store ${dir}: not accessible (${errnoCode(cause) ?? "error"})`, dir, { cause });
+    }
+    const { accounts } = await FileCredentialStore.open(stateDir);
+    return { dir, accounts };
   }
 
   /** Every record decodes and sits under its own name; stale temporary files are removed. */
@@ -161,6 +180,8 @@ export class FileCredentialStore implements CredentialStore {
     try {
       const fh = await open(tmp, "wx", 0o600);
       try {
+        // root running `import-credentials` for a proxy that runs as its own user
+        if (process.getuid?.() === 0 && this.#owner.uid !== 0) await fh.chown(this.#owner.uid, this.#owner.gid);
         await fh.writeFile(text, "utf8");
         await fh.sync();
       } finally {
