@@ -216,6 +216,14 @@ describe("the JSON form", () => {
     expect(code(() => decodeAccountCredentials(text, "bob@localhost"))).toBe("CREDENTIAL_FORMAT");
   });
 
+  it("a hash present with an undefined value counts as absent", async () => {
+    const c = await sample();
+    const only = { ...c, scram: { "SHA-1": c.scram["SHA-1"], "SHA-256": undefined } };
+    expect(() => validateAccountCredentials(only)).not.toThrow();
+    expect(Object.keys(JSON.parse(encodeAccountCredentials(only)).scram as object)).toEqual(["SHA-1"]);
+    expect(code(() => validateAccountCredentials({ ...c, scram: { "SHA-1": undefined } }))).toBe("CREDENTIAL_FORMAT");
+  });
+
   it("validateAccountCredentials refuses a key of the wrong length in memory", async () => {
     const c = await sample();
     c.scram["SHA-1"]!.serverKey = Buffer.alloc(32);

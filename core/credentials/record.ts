@@ -91,7 +91,8 @@ export function validateAccountCredentials(c: AccountCredentials): void {
   if (normalizeAccount(c.account) !== c.account) throw bad("account is not a normalised bare JID");
   if (!CREDENTIAL_SOURCES.includes(c.source)) throw bad("unknown source");
   if (!ISO_TIME.test(c.updatedAt) || Number.isNaN(Date.parse(c.updatedAt))) throw bad("updatedAt is not an ISO 8601 time");
-  const hashes = Object.keys(c.scram);
+  // a key with an undefined value (a Partial record built in memory) counts as absent
+  const hashes = Object.keys(c.scram).filter((h) => (c.scram as Record<string, unknown>)[h] !== undefined);
   if (hashes.length === 0) throw bad("no SCRAM record");
   for (const h of hashes) {
     if (!isScramHash(h)) throw bad("unknown SCRAM hash");
