@@ -217,3 +217,28 @@ describe("check: PROXY protocol sources", () => {
     expect(lines(rs).some((l) => l.startsWith("OK   proxy-protocol: headers accepted only from 127.0.0.0/8, ::1"))).toBe(true);
   });
 });
+
+describe("check: credential store", () => {
+  it("none yet: OK without creating it; then the count; a damaged record: FAIL with its code", async () => {
+    const { existsSync, mkdirSync, writeFileSync: write } = await import("node:fs");
+    const { checkCredentialStore } = await import("./check.js");
+    const { FileCredentialStore } = await import("./credentials/file-store.js");
+    const state = mkdtempSync(join(tmpdir(), "minimix-check-cred-"));
+    try {
+      const c = loadConfig(["check", "--domain", "example.org", "--state-dir", state], { HOME: state });
+      expect(formatResult(await checkCredentialStore(c))).toBe(`OK   credentials: ${join(state, "credentials")}: none yet (created at the first start)`);
+      expect(existsSync(join(state, "credentials"))).toBe(false);
+      const { store } = await FileCredentialStore.open(state);
+      await store.put({ account: "alice@example.org", source: "login", updatedAt: "2026-12-01T00:00:00Z",
+        scram: { "SHA-1": { origin: "server", salt: Buffer.from("s"), iterations: 4096, storedKey: Buffer.alloc(20), serverKey: Buffer.alloc(20) } } });
+      expect(formatResult(await checkCredentialStore(c))).toMatch(/^OK {3}credentials: .*: 1 account with SCRAM records/);
+      mkdirSync(join(state, "credentials"), { recursive: true });
+      write(join(state, "credentials", "bob@example.org.json"), "{}", { mode: 0o600 });
+      const r = await checkCredentialStore(c);
+      expect(formatResult(r)).toMatch(/^FAIL credentials: credential record .*bob@example\.org\.json: .*\(CREDENTIAL_STORE_CORRUPT\); the proxy will not start$/);
+      expect(exitCode([r])).toBe(1);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+});

@@ -20,6 +20,8 @@ import { XmppConnection } from "./stream/xmpp-connection.js";
 import { upstreamTarget } from "./upstream/target.js";
 import { connectSocket, offersStartTls, openStream, startTls, type UpstreamTarget } from "./upstream/connect.js";
 import { UpstreamError } from "./upstream/errors.js";
+import { FileCredentialStore } from "./credentials/file-store.js";
+import { CredentialStoreError } from "./credentials/store.js";
 
 export type CheckLevel = "OK" | "WARN" | "FAIL";
 
@@ -73,9 +75,22 @@ export function describeConfig(c: Config): CheckResult {
 export async function runChecks(c: Config, o: CheckOptions = {}): Promise<CheckResult[]> {
   const out = [describeConfig(c), ...checkCertificates(c, o)];
   out.push(...checkProxyProtocol(c));
+  out.push(await checkCredentialStore(c));
   if (c.upstreamInsecure) out.push(warn("upstream", "upstream-insecure = true: the upstream certificate is not verified (testing only)"));
   if (!o.offline) for (const d of c.domains) out.push(...(await probeUpstream(c, d)));
   return out;
+}
+
+/** The client-leg SCRAM records under --state-dir (issue 12): readable and intact, or why not. Creates nothing. */
+export async function checkCredentialStore(c: Config): Promise<CheckResult> {
+  try {
+    const r = await FileCredentialStore.inspect(c.stateDir);
+    if ("missing" in r) return ok("credentials", `${r.dir}: none yet (created at the first start)`);
+    return ok("credentials", `${r.dir}: ${r.accounts} account${r.accounts === 1 ? "" : "s"} with SCRAM records (not offered to clients yet: PLAIN only)`);
+  } catch (err) {
+    if (err instanceof CredentialStoreError) return failed("credentials", `${err.message} (${err.code}); the proxy will not start`);
+    throw err;
+  }
 }
 
 /**

@@ -16,6 +16,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { parseArgs as tokenize, type ParseArgsConfig } from "node:util";
 import { parseJid } from "../core/jid.js";
+import { CLIENT_SASL_MECHANISMS, type ClientSaslMechanism } from "../core/sasl/mechanisms.js";
 
 /** Thrown for every configuration problem. `message` is ONE line naming the key and the problem. */
 export class ConfigError extends Error {
@@ -76,6 +77,8 @@ export interface PartialConfig {
   proxyProtocolFrom?: Cidr[];
   logLevel?: LogLevel;
   stateDir?: string;
+  /** SASL mechanisms to offer clients, strongest first (not used by the client leg yet: issue 12). */
+  clientSasl?: ClientSaslMechanism[];
   /** Admin HTTP server (/metrics, /status); null = off. */
   metrics?: HostPort | null;
   maxStanzaSize?: number;
@@ -147,7 +150,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "proxy-protocol", type: "boolean", default: "false", help: "expect a PROXY protocol v1/v2 header (HAProxy, nginx, sslh) on every listener" },
   { name: "proxy-protocol-from", type: "strings", metavar: "CIDR", default: "127.0.0.0/8 and ::1 (loopback only)", help: "with --proxy-protocol: the load balancers allowed to connect, as an address or CIDR, IPv4 or IPv6 (repeatable); any other source is closed before TLS" },
   { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
-  { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state (dev certificate, caches)" },
+  { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state: the dev certificate, the clients' SCRAM credential records (DIR/credentials)" },
+  { name: "client-sasl", type: "strings", metavar: "MECH", default: CLIENT_SASL_MECHANISMS.join(","), help: "SASL mechanisms to offer clients (repeatable or comma-separated); not used yet: clients are offered PLAIN only until SCRAM is wired to the client leg" },
   { name: "metrics", type: "string", metavar: "HOST:PORT", default: "127.0.0.1:5290", help: "HTTP server for /metrics (Prometheus) and /status (loopback only); \"off\" disables" },
   { name: "max-stanza-size", type: "integer", metavar: "BYTES", min: 1024, max: 67_108_864, default: "262144", help: "largest stanza accepted from a client (the upstream may send 16x: MAM pages, avatars)" },
   { name: "max-depth", type: "integer", metavar: "N", min: 4, max: 1024, default: "64", help: "deepest XML element nesting accepted" },
@@ -423,6 +427,8 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   if (logLevel) p.logLevel = logLevel;
   const stateDir = one("state-dir");
   if (stateDir !== undefined) p.stateDir = path("state-dir", stateDir);
+  const sasl = list("client-sasl");
+  if (sasl !== undefined) p.clientSasl = parseClientSasl(sasl, source);
   const metricsAddr = one("metrics");
   if (metricsAddr !== undefined) {
     if (metricsAddr === "" || metricsAddr === "off") p.metrics = null;
@@ -471,6 +477,26 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
     p.accountResourcePrefix = prefix;
   }
   return p;
+}
+
+/**
+ * --client-sasl values: mechanism names, each value possibly a comma-separated list, any case (SASL
+ * names are case-sensitive on the wire, so they are stored in their registered upper-case form).
+ * Returned strongest first without duplicates; at least one.
+ */
+function parseClientSasl(values: string[], source: Source): ClientSaslMechanism[] {
+  const wanted = new Set<ClientSaslMechanism>();
+  for (const v of values) {
+    for (const raw of v.split(",")) {
+      const name = raw.trim().toUpperCase();
+      if (name === "") continue;
+      const m = CLIENT_SASL_MECHANISMS.find((c) => c === name);
+      if (m === undefined) throw fail(source, "client-sasl", `unknown mechanism ${quote(raw.trim())} (expected some of ${CLIENT_SASL_MECHANISMS.join(", ")})`);
+      wanted.add(m);
+    }
+  }
+  if (wanted.size === 0) throw fail(source, "client-sasl", "no mechanism given: clients could not log in");
+  return CLIENT_SASL_MECHANISMS.filter((m) => wanted.has(m));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -606,6 +632,8 @@ export function helpText(): string {
     "                                  (one line per check: OK, WARN or FAIL; exit 0, 1 on a FAIL, 2 if invalid)",
     "  status [--json]                 show the running proxy's accounts, sessions and rooms (asks the",
     "                                  --metrics address of the config or command line)",
+    "  import-credentials              copy the server's SCRAM records (Prosody --prosody-data DIR, ejabberd",
+    "                                  --ejabberd-sql FILE) into the credential store; --help for its flags",
     "",
     "Flags:",
   ];

@@ -13,6 +13,10 @@ import { metrics } from "./metrics.js";
 import { startAdmin, type AdminServer } from "./admin.js";
 import { buildStatus, formatStatus, type Status } from "./status.js";
 import { exitCode, formatResult, runChecks } from "./check.js";
+import { FileCredentialStore } from "./credentials/file-store.js";
+import { CredentialStoreError } from "./credentials/store.js";
+import { importHelpText, parseImportArgs } from "./import/args.js";
+import { runImport } from "./import/run.js";
 
 function packageVersion(): string {
   // dist/proxy/cli.js → package.json two levels up (also true for proxy/cli.ts under tsx)
@@ -45,6 +49,7 @@ function configOrInfo(argv: string[]): { exit: number } | { config: ReturnType<t
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "status") return status(argv.slice(1));
   if (argv[0] === "check") return check(argv);
+  if (argv[0] === "import-credentials") return importCredentials(argv.slice(1));
   let loaded: ReturnType<typeof configOrInfo>;
   try {
     loaded = configOrInfo(argv);
@@ -63,6 +68,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger(config.logLevel);
+  // The client-leg SCRAM records (issue 12): checked before any client is taken, so a damaged or
+  // unreadable store stops the start with its code instead of failing someone's login later. Not yet
+  // handed to the client leg, which still offers PLAIN only (the SASL wiring comes with issue 12).
+  try {
+    const { store, accounts } = await FileCredentialStore.open(config.stateDir);
+    log.info({ store: store.description, accounts }, "credential store checked");
+  } catch (err) {
+    if (!(err instanceof CredentialStoreError)) throw err;
+    log.fatal({ code: err.code, reason: err.message, path: err.path }, "could not start: credential store unusable");
+    return 1;
+  }
   const server = new ProxyServer(config, log);
   try {
     await server.start();
@@ -136,6 +152,43 @@ async function check(argv: string[]): Promise<number> {
   const results = await runChecks(loaded.config);
   for (const r of results) process.stdout.write(`${formatResult(r)}\n`);
   return exitCode(results);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// minimix-proxy import-credentials
+
+async function importCredentials(args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseImportArgs>;
+  let loaded: ReturnType<typeof configOrInfo>;
+  try {
+    parsed = parseImportArgs(args);
+    if (parsed.kind === "help") {
+      process.stdout.write(importHelpText());
+      return 0;
+    }
+    loaded = configOrInfo(parsed.rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`minimix-proxy: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if ("exit" in loaded) return loaded.exit;
+  if (loaded.command !== undefined) {
+    process.stderr.write(`minimix-proxy: config: unexpected argument "${loaded.command}" after import-credentials\n`);
+    return 2;
+  }
+  let store: FileCredentialStore;
+  try {
+    store = (await FileCredentialStore.open(loaded.config.stateDir)).store;
+  } catch (err) {
+    if (!(err instanceof CredentialStoreError)) throw err;
+    process.stderr.write(`minimix-proxy: ${err.message} (${err.code})\n`);
+    return 1;
+  }
+  const report = await runImport(parsed.flags, loaded.config.domains, store, (line) => process.stdout.write(`${line}\n`));
+  return report.errors > 0 ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------------------------------

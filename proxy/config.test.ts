@@ -38,6 +38,7 @@ describe("defaults", () => {
       proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
+      clientSasl: ["SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"],
       limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
         slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 60_000,
@@ -150,6 +151,20 @@ describe("--proxy-protocol-from", () => {
   });
 });
 
+describe("--client-sasl", () => {
+  it("takes repeated and comma-separated names in any case, strongest first, without duplicates", () => {
+    const c = loadConfig(["--domain", "example.org", "--client-sasl", "plain", "--client-sasl", "SCRAM-SHA-1, scram-sha-512-plus,PLAIN"], ENV);
+    expect(c.clientSasl).toEqual(["SCRAM-SHA-512-PLUS", "SCRAM-SHA-1", "PLAIN"]);
+  });
+
+  it("refuses unknown mechanisms and an empty list", () => {
+    expect(() => loadConfig(["--domain", "example.org", "--client-sasl", "SCRAM-SHA-1,DIGEST-MD5"], ENV)).toThrow(
+      /^config: --client-sasl: unknown mechanism "DIGEST-MD5" \(expected some of SCRAM-SHA-512-PLUS, /);
+    expect(() => loadConfig(["--domain", "example.org", "--client-sasl", " , "], ENV)).toThrow(/^config: --client-sasl: no mechanism given/);
+    expect(() => loadConfig(["--config", file('domain = "example.org"\nclient-sasl = []\n')], ENV)).toThrow(/^config: client-sasl: no mechanism given.* in /);
+  });
+});
+
 describe("TOML file", () => {
   const FULL = `
 listen = ["127.0.0.1:5222", "[::1]:5222"]
@@ -163,6 +178,7 @@ upstream-ca = "ca/bundle.pem"
 upstream-insecure = true
 log-level = "debug"
 state-dir = "~/state"
+client-sasl = ["SCRAM-SHA-256", "scram-sha-1-plus,PLAIN"]
 max-stanza-size = 1_048_576
 max-depth = 32
 auth-timeout = 15
@@ -201,6 +217,7 @@ metrics = "[::1]:9100"
       proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "debug",
       stateDir: "/home/u/state",
+      clientSasl: ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "PLAIN"],
       limits: { maxStanzaSize: 1_048_576, maxDepth: 32, authTimeoutMs: 15_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
         slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 0,
@@ -380,7 +397,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(40);
+    expect(fileKeys).toHaveLength(41);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -45,7 +45,20 @@ export type SaslErrorCode =
   /** SCRAM: a cached salted password is for another salt/iteration count; the password is needed again. */
   | "SASL_NEEDS_PASSWORD"
   /** Method called out of order (e.g. clientFinal twice). A programming error, not a peer error. */
-  | "SASL_STATE";
+  | "SASL_STATE"
+  // SCRAM verifier (scram-server.ts); `serverError` carries the RFC 5802 §7 server-error-value.
+  /** RFC 5802 §5.1 "m": a mandatory extension we do not know (e=extensions-not-supported). */
+  | "SASL_SCRAM_EXTENSION"
+  /** A username or authzid that is not a valid saslname or fails SASLprep (e=invalid-username-encoding). */
+  | "SASL_USERNAME_ENCODING"
+  /** RFC 5802 §6: "y" while we advertise -PLUS, i.e. a stripped mechanism list (e=server-does-support-channel-binding). */
+  | "SASL_CB_DOWNGRADE"
+  /** Channel binding asked for where there is none, or of a type we do not have (e=channel-binding-not-supported / unsupported-channel-binding-type). */
+  | "SASL_CB_UNSUPPORTED"
+  /** client-final "c=" is not base64(gs2-header + our channel-binding data) (e=channel-bindings-dont-match). */
+  | "SASL_CB_MISMATCH"
+  /** ClientProof does not verify against StoredKey (e=invalid-proof). */
+  | "SASL_INVALID_PROOF";
 
 const DEFAULT_CODES: Record<SaslCondition, SaslErrorCode> = {
   aborted: "SASL_ABORTED",
@@ -66,8 +79,9 @@ export class SaslError extends Error {
   readonly condition: SaslCondition;
   readonly code: SaslErrorCode;
   /**
-   * For SASL_SERVER_ERROR only: the RFC 5802 §7 server-error-value token (e.g. "invalid-proof"),
-   * kept out of `message` on purpose. Only set when it is a plain token (letters, digits, '-').
+   * The RFC 5802 §7 server-error-value token (e.g. "invalid-proof"): for SASL_SERVER_ERROR the one the
+   * upstream sent (kept out of `message` on purpose, only set when it is a plain token of letters,
+   * digits and '-'); for the verifier's errors the one a server-final "e=" would carry.
    */
   readonly serverError?: string;
 

@@ -17,6 +17,39 @@ export {
   SCRAM_MAX_ITERATIONS,
   type ScramHash,
   type ScramKeys,
+  type ScramClientKeys,
+  type ScramClientGs2,
+  type ScramClientOptions,
   type ScramSecret,
   type SaslMechanism,
 } from "./scram.js";
+export {
+  ScramServer,
+  decodeScramMessage,
+  scramServerError,
+  MAX_SCRAM_CLIENT_MESSAGE,
+  type ScramServerOptions,
+  type ScramClientFirst,
+  type ScramServerSuccess,
+  type ScramVerifierRecord,
+} from "./scram-server.js";
+export {
+  CLIENT_SASL_MECHANISMS,
+  offeredMechanisms,
+  selectMechanism,
+  parseClientSaslMechanism,
+  mechanismStrength,
+  isPlusMechanism,
+  type ClientSaslMechanism,
+} from "./mechanisms.js";
+export {
+  CHANNEL_BINDING_TYPES,
+  TLS_EXPORTER_LABEL,
+  TLS_EXPORTER_LENGTH,
+  channelBindingTypesFor,
+  serverEndPointHash,
+  tlsServerEndPoint,
+  tlsUniqueFinished,
+  type ChannelBindingType,
+} from "./channel-binding.js";
+export { SCRAM_HASHES, hashLength, hashOfLength, isScramHash, keysFromSaltedPassword, type ScramMechanism } from "./scram-primitives.js";

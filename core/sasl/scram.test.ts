@@ -357,3 +357,39 @@ describe("pickMechanism", () => {
     expect(scramHashOf("SCRAM-SHA-1")).toBe("SHA-1");
   });
 });
+
+describe("ScramClient options and ClientKey secrets", () => {
+  it("mechanism names follow the hash and channel binding", () => {
+    expect(new ScramClient("SHA-512", "u", { password: "p" }).mechanism).toBe("SCRAM-SHA-512");
+    expect(new ScramClient("SHA-1", "u", { password: "p" }, { gs2: { type: "tls-exporter", data: Buffer.alloc(32) } }).mechanism).toBe("SCRAM-SHA-1-PLUS");
+    expect(new ScramClient("SHA-256", "u", { password: "p" }, { gs2: "y" }).mechanism).toBe("SCRAM-SHA-256");
+  });
+
+  it("writes the GS2 header: y, p=type, a=authzid escaped", () => {
+    expect(new ScramClient("SHA-1", "u", { password: "p" }, { nonce: "n", gs2: "y" }).clientFirst()).toBe("y,,n=u,r=n");
+    expect(new ScramClient("SHA-1", "u", { password: "p" }, { nonce: "n", authzid: "a,b=c@x" }).clientFirst()).toBe("n,a=a=2Cb=3Dc@x,n=u,r=n");
+  });
+
+  it("refuses a channel-binding type that is not a cb-name, and an unusable authzid", () => {
+    expectSasl(() => new ScramClient("SHA-1", "u", { password: "p" }, { gs2: { type: "tls unique", data: Buffer.alloc(1) } }), "SASL_MALFORMED");
+    expectSasl(() => new ScramClient("SHA-1", "u", { password: "p" }, { authzid: "" }), "SASL_MALFORMED");
+    expectSasl(() => new ScramClient("SHA-1", "u", { password: "p" }, { authzid: "a\u0007" }), "SASL_MALFORMED");
+  });
+
+  it("refuses ClientKey/ServerKey of the wrong length and refuses them for another salt", () => {
+    expectSasl(() => new ScramClient("SHA-256", "u", { clientKey: Buffer.alloc(20), serverKey: Buffer.alloc(32), salt: Buffer.from("s"), iterations: 4096 }), "SASL_MALFORMED");
+    const c = new ScramClient("SHA-1", "user", { clientKey: Buffer.alloc(20), serverKey: Buffer.alloc(20), salt: Buffer.from("other"), iterations: 4096 }, SHA1.nonce);
+    c.clientFirst();
+    expectSasl(() => c.clientFinal(SHA1.serverFirst), "SASL_NEEDS_PASSWORD");
+  });
+
+  it("ClientKey/ServerKey from a password exchange reproduce the RFC 5802 proof", () => {
+    const a = new ScramClient("SHA-1", "user", { password: "pencil" }, SHA1.nonce);
+    a.clientFirst();
+    a.clientFinal(SHA1.serverFirst);
+    const b = new ScramClient("SHA-1", "user", a.clientKeys, SHA1.nonce);
+    b.clientFirst();
+    expect(b.clientFinal(SHA1.serverFirst)).toBe(SHA1.clientFinal);
+    b.verifyServerFinal(SHA1.serverFinal);
+  });
+});

@@ -1,8 +1,10 @@
 /**
- * SCRAM client (RFC 5802) for SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 7677), without channel binding:
- * the GS2 header is always "n,," (RFC 5802 §7: "n" = client does not support channel binding, no
- * authzid). The -PLUS variants are deliberately not supported: a proxy terminates the client's TLS and
- * opens its own upstream, so there is no end-to-end channel to bind to.
+ * SCRAM client (RFC 5802) for SCRAM-SHA-1, SCRAM-SHA-256 (RFC 7677) and SCRAM-SHA-512. Upstream it
+ * runs without channel binding: the GS2 header is "n,," (RFC 5802 §7: "n" = client does not support
+ * channel binding, no authzid), and pickMechanism never picks a -PLUS variant, since a proxy
+ * terminates the client's TLS and opens its own upstream, so there is no end-to-end channel to bind
+ * to. The `gs2` option ("y", or "p" with channel-binding data, RFC 5802 §6) exists for the tests of
+ * the proxy's own verifier (scram-server.ts), which must see real -PLUS clients.
  *
  * Messages in and out are the raw SCRAM strings; the caller base64-encodes them for XMPP
  * (RFC 6120 §6.4.2). Exchange (RFC 5802 §3, §5):
@@ -13,13 +15,28 @@
  *   c.verifyServerFinal(serverFinal);       // v=<signature> — throws unless the server proved itself
  *   cache(c.keys);                          // only after verifyServerFinal and <success/>
  */
-import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
-import { promisify } from "node:util";
 import { decodeSaslBase64 } from "./base64.js";
 import { SaslError } from "./errors.js";
 import { saslprep } from "./saslprep.js";
+import {
+  PRINTABLE_NONCE,
+  encodeSaslName,
+  equalBytes,
+  hashLength,
+  keysFromSaltedPassword,
+  randomNonce,
+  scramHi,
+  scramHiAsync,
+  scramH,
+  scramHmac,
+  scramMechanismName,
+  xorBytes,
+  type ScramHash,
+  type ScramMechanism,
+} from "./scram-primitives.js";
 
-export type ScramHash = "SHA-256" | "SHA-1";
+export type { ScramHash, ScramMechanism };
+/** What pickMechanism may choose upstream. */
 export type SaslMechanism = "SCRAM-SHA-256" | "SCRAM-SHA-1" | "PLAIN";
 
 /** What a caller may cache instead of the password (RFC 5802 §3 SaltedPassword and its inputs). */
@@ -29,7 +46,27 @@ export interface ScramKeys {
   iterations: number;
 }
 
-export type ScramSecret = { password: string } | ScramKeys;
+/**
+ * ClientKey and ServerKey instead of SaltedPassword (RFC 5802 §3): all a client needs to log in where
+ * this salt and iteration count apply. A verifier learns the ClientKey from a successful proof
+ * (scram-server.ts), and keeps the ServerKey in its record.
+ */
+export interface ScramClientKeys {
+  clientKey: Buffer;
+  serverKey: Buffer;
+  salt: Buffer;
+  iterations: number;
+}
+
+export type ScramSecret = { password: string } | ScramKeys | ScramClientKeys;
+
+/** What the exchange runs on once the salt and iteration count are known. */
+interface Derived {
+  clientKey: Buffer;
+  serverKey: Buffer;
+  /** Absent when the client was given ClientKey/ServerKey only. */
+  saltedPassword?: Buffer;
+}
 
 /**
  * RFC 5802 §5.1 "i": servers SHOULD use at least 4096 iterations (RFC 7677 §4 also says 4096 for
@@ -42,25 +79,19 @@ export const SCRAM_MAX_ITERATIONS = 1_000_000;
 /** Bounds on server messages, checked before any parsing. Real ones are well under 200 characters. */
 const MAX_SERVER_MESSAGE_LENGTH = 4096;
 
-/** RFC 5802 §7 "printable": %x21-2B / %x2D-7E (printable ASCII except ","). */
-const PRINTABLE_NONCE = /^[\x21-\x2b\x2d-\x7e]+$/;
+/**
+ * RFC 5802 §6/§7 gs2-cbind-flag: "n" (no channel binding, the default), "y" (the client could bind but
+ * believes the server cannot), or "p" with the channel-binding type and its data for this connection.
+ */
+export type ScramClientGs2 = "n" | "y" | { type: string; data: Buffer };
 
-/** base64("n,,"): RFC 5802 §7 channel-binding attribute "c" when no channel binding is used. */
-const GS2_HEADER = "n,,";
-const CBIND_INPUT = Buffer.from(GS2_HEADER, "utf8").toString("base64"); // "biws"
-
-const pbkdf2Async = promisify(pbkdf2);
-
-interface HashSpec {
-  /** node:crypto digest name. */
-  digest: "sha256" | "sha1";
-  /** Output length in octets; also the PBKDF2 dkLen (RFC 5802 §2.2 Hi()). */
-  length: number;
+export interface ScramClientOptions {
+  /** Fixed client nonce, for tests only; by default 18 random octets in base64. */
+  nonce?: string;
+  gs2?: ScramClientGs2;
+  /** RFC 5802 §5.1 "a": the authorization identity (in XMPP a bare JID), escaped as a saslname. */
+  authzid?: string;
 }
-const HASHES: Record<ScramHash, HashSpec> = {
-  "SHA-256": { digest: "sha256", length: 32 },
-  "SHA-1": { digest: "sha1", length: 20 },
-};
 
 interface ServerFirst {
   nonce: string;
@@ -74,39 +105,38 @@ function malformed(detail: string): SaslError {
   return new SaslError("malformed-request", detail);
 }
 
-/**
- * RFC 5802 §5.1 "n": SASLprep the name, then escape "=" as "=3D" and "," as "=2C" ("=" first, so the
- * "=" introduced by the second replacement is not escaped again).
- */
-function encodeSaslName(name: string): string {
-  return name.replace(/=/g, "=3D").replace(/,/g, "=2C");
-}
-
 export class ScramClient {
   readonly hash: ScramHash;
   // ECMAScript private fields: util.inspect/console.log and JSON.stringify do not show them, so logging
   // the client object cannot leak the password or the salted password.
-  readonly #spec: HashSpec;
+  readonly #length: number;
+  readonly #gs2Header: string;
+  /** The "c=" value: base64(gs2-header [+ cbind-data]) (RFC 5802 §7). */
+  readonly #cbindInput: string;
+  readonly #plus: boolean;
   readonly #clientNonce: string;
   readonly #clientFirstBare: string;
   #password: string | undefined;
-  #cached: ScramKeys | undefined;
+  /** From construction with cached keys: for this salt and iteration count only. */
+  #cached: (Derived & { salt: Buffer; iterations: number }) | undefined;
   #keys: ScramKeys | undefined;
+  #clientKeys: ScramClientKeys | undefined;
   #expectedServerSignature: Buffer | undefined;
   #state: State = "initial";
 
   /**
    * @param username the SCRAM authentication identity (in XMPP, the account's localpart).
-   * @param secret the password, or the salted password from an earlier successful exchange.
-   * @param nonce fixed client nonce, for tests only; by default 18 random octets in base64.
+   * @param secret the password, the salted password from an earlier successful exchange, or
+   *   ClientKey/ServerKey (for the salt and iteration count they were made with).
+   * @param options a fixed nonce (tests only; a string is taken as the nonce), the GS2 flag, an authzid.
    * Throws SaslError("malformed-request") if username/password fail SASLprep, the username is empty,
-   * or a given nonce is not RFC 5802 "printable".
+   * a given nonce is not RFC 5802 "printable", or a channel-binding type is not a valid cb-name.
    */
-  constructor(hash: ScramHash, username: string, secret: ScramSecret, nonce?: string) {
-    const spec = HASHES[hash];
-    if (spec === undefined) throw new SaslError("invalid-mechanism", "unsupported SCRAM hash");
+  constructor(hash: ScramHash, username: string, secret: ScramSecret, options?: string | ScramClientOptions) {
+    if (hash !== "SHA-1" && hash !== "SHA-256" && hash !== "SHA-512") throw new SaslError("invalid-mechanism", "unsupported SCRAM hash");
+    const opts: ScramClientOptions = typeof options === "string" ? { nonce: options } : (options ?? {});
     this.hash = hash;
-    this.#spec = spec;
+    this.#length = hashLength(hash);
 
     const user = saslprep(username);
     if (user === null) throw malformed("username contains characters prohibited by SASLprep");
@@ -119,34 +149,60 @@ export class ScramClient {
       if (pw === "") throw malformed("empty password");
       this.#password = pw;
     } else {
-      if (secret.saltedPassword.length !== spec.length) {
-        throw malformed(`cached salted password has the wrong length for SCRAM-${hash}`);
-      }
       if (!Number.isSafeInteger(secret.iterations) || secret.salt.length === 0) throw malformed("invalid cached SCRAM keys");
-      this.#cached = {
-        saltedPassword: Buffer.from(secret.saltedPassword),
-        salt: Buffer.from(secret.salt),
-        iterations: secret.iterations,
-      };
-      this.#keys = this.#cached;
+      const salt = Buffer.from(secret.salt);
+      if ("saltedPassword" in secret) {
+        if (secret.saltedPassword.length !== this.#length) {
+          throw malformed(`cached salted password has the wrong length for SCRAM-${hash}`);
+        }
+        const saltedPassword = Buffer.from(secret.saltedPassword);
+        this.#cached = { ...keysFromSaltedPassword(hash, saltedPassword), saltedPassword, salt, iterations: secret.iterations };
+        this.#keys = { saltedPassword, salt, iterations: secret.iterations };
+      } else {
+        if (secret.clientKey.length !== this.#length || secret.serverKey.length !== this.#length) {
+          throw malformed(`cached ClientKey/ServerKey have the wrong length for SCRAM-${hash}`);
+        }
+        this.#cached = { clientKey: Buffer.from(secret.clientKey), serverKey: Buffer.from(secret.serverKey), salt, iterations: secret.iterations };
+      }
+      const c = this.#cached;
+      this.#clientKeys = { clientKey: c.clientKey, serverKey: c.serverKey, salt, iterations: c.iterations };
     }
 
-    const cnonce = nonce ?? randomBytes(18).toString("base64");
+    const cnonce = opts.nonce ?? randomNonce();
     if (!PRINTABLE_NONCE.test(cnonce)) throw malformed("client nonce must be printable ASCII without ','");
     this.#clientNonce = cnonce;
     this.#clientFirstBare = `n=${encodeSaslName(user)},r=${cnonce}`;
+
+    // RFC 5802 §7: gs2-header = gs2-cbind-flag "," [ authzid ] ","
+    const gs2 = opts.gs2 ?? "n";
+    let authzid = "";
+    if (opts.authzid !== undefined) {
+      const a = saslprep(opts.authzid);
+      if (a === null || a === "") throw malformed("invalid authzid");
+      authzid = `a=${encodeSaslName(a)}`;
+    }
+    if (typeof gs2 === "string") {
+      this.#gs2Header = `${gs2},${authzid},`;
+      this.#cbindInput = Buffer.from(this.#gs2Header, "utf8").toString("base64");
+      this.#plus = false;
+    } else {
+      if (!/^[A-Za-z0-9.-]+$/.test(gs2.type)) throw malformed("channel-binding type is not a cb-name");
+      this.#gs2Header = `p=${gs2.type},${authzid},`;
+      this.#cbindInput = Buffer.concat([Buffer.from(this.#gs2Header, "utf8"), gs2.data]).toString("base64");
+      this.#plus = true;
+    }
   }
 
-  /** The SCRAM mechanism name this client speaks. */
-  get mechanism(): "SCRAM-SHA-256" | "SCRAM-SHA-1" {
-    return this.hash === "SHA-256" ? "SCRAM-SHA-256" : "SCRAM-SHA-1";
+  /** The SCRAM mechanism name this client speaks (-PLUS when it binds to the channel). */
+  get mechanism(): ScramMechanism {
+    return scramMechanismName(this.hash, this.#plus);
   }
 
-  /** client-first-message (RFC 5802 §7): gs2-header "n,," + client-first-message-bare. */
+  /** client-first-message (RFC 5802 §7): gs2-header (e.g. "n,,") + client-first-message-bare. */
   clientFirst(): string {
     this.#expectState("initial");
     this.#state = "first-sent";
-    return GS2_HEADER + this.#clientFirstBare;
+    return this.#gs2Header + this.#clientFirstBare;
   }
 
   /**
@@ -158,8 +214,8 @@ export class ScramClient {
     this.#expectState("first-sent");
     try {
       const sf = this.#parseServerFirst(serverFirst);
-      const salted = this.#cachedFor(sf) ?? pbkdf2Sync(this.#takePassword(), sf.salt, sf.iterations, this.#spec.length, this.#spec.digest);
-      return this.#finish(serverFirst, sf, salted);
+      const derived = this.#cachedFor(sf) ?? fromSalted(this.hash, scramHi(this.hash, this.#takePassword(), sf.salt, sf.iterations));
+      return this.#finish(serverFirst, sf, derived);
     } catch (err) {
       this.#state = "failed";
       throw err;
@@ -172,9 +228,8 @@ export class ScramClient {
     this.#state = "computing";
     try {
       const sf = this.#parseServerFirst(serverFirst);
-      const salted =
-        this.#cachedFor(sf) ?? (await pbkdf2Async(this.#takePassword(), sf.salt, sf.iterations, this.#spec.length, this.#spec.digest));
-      return this.#finish(serverFirst, sf, salted);
+      const derived = this.#cachedFor(sf) ?? fromSalted(this.hash, await scramHiAsync(this.hash, this.#takePassword(), sf.salt, sf.iterations));
+      return this.#finish(serverFirst, sf, derived);
     } catch (err) {
       this.#state = "failed";
       throw err;
@@ -205,7 +260,7 @@ export class ScramClient {
     const expected = this.#expectedServerSignature;
     if (expected === undefined) throw new SaslError("temporary-auth-failure", "no server signature computed", "SASL_STATE");
     // Length is not secret (it is fixed per hash); only the content comparison must be constant-time.
-    if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+    if (!equalBytes(got, expected)) {
       throw new SaslError("not-authorized", "server signature mismatch", "SASL_SERVER_SIGNATURE");
     }
     this.#state = "done";
@@ -218,8 +273,17 @@ export class ScramClient {
    */
   get keys(): ScramKeys {
     const k = this.#keys;
-    if (k === undefined) throw new SaslError("temporary-auth-failure", "SCRAM keys are not known before clientFinal", "SASL_STATE");
+    if (k === undefined) {
+      throw new SaslError("temporary-auth-failure", "SCRAM salted password not known (before clientFinal, or built from ClientKey/ServerKey)", "SASL_STATE");
+    }
     return { saltedPassword: Buffer.from(k.saltedPassword), salt: Buffer.from(k.salt), iterations: k.iterations };
+  }
+
+  /** ClientKey/ServerKey with their salt and iteration count; known when `keys` is, and for a client built from them. Copies. */
+  get clientKeys(): ScramClientKeys {
+    const k = this.#clientKeys;
+    if (k === undefined) throw new SaslError("temporary-auth-failure", "SCRAM keys are not known before clientFinal", "SASL_STATE");
+    return { clientKey: Buffer.from(k.clientKey), serverKey: Buffer.from(k.serverKey), salt: Buffer.from(k.salt), iterations: k.iterations };
   }
 
   #expectState(want: State): void {
@@ -241,13 +305,13 @@ export class ScramClient {
    * count; otherwise the server's verifier changed (password reset, rehash) and the cached value is
    * useless → SASL_NEEDS_PASSWORD so the caller can ask for the password and start over.
    */
-  #cachedFor(sf: ServerFirst): Buffer | undefined {
+  #cachedFor(sf: ServerFirst): Derived | undefined {
     const c = this.#cached;
     if (c === undefined) return undefined;
     if (c.iterations !== sf.iterations || !c.salt.equals(sf.salt)) {
       throw new SaslError("credentials-expired", "server salt or iteration count changed; password required", "SASL_NEEDS_PASSWORD");
     }
-    return c.saltedPassword;
+    return c;
   }
 
   /** server-first-message = [reserved-mext ","] nonce "," salt "," iteration-count ["," extensions] */
@@ -289,25 +353,23 @@ export class ScramClient {
   }
 
   /** RFC 5802 §3 key derivation and client-final-message (§7). */
-  #finish(serverFirst: string, sf: ServerFirst, saltedPassword: Buffer): string {
-    const { digest } = this.#spec;
-    const hmac = (key: Buffer, data: string): Buffer => createHmac(digest, key).update(data, "utf8").digest();
-
-    const withoutProof = `c=${CBIND_INPUT},r=${sf.nonce}`;
+  #finish(serverFirst: string, sf: ServerFirst, d: Derived): string {
+    const withoutProof = `c=${this.#cbindInput},r=${sf.nonce}`;
     const authMessage = `${this.#clientFirstBare},${serverFirst},${withoutProof}`;
 
-    const clientKey = hmac(saltedPassword, "Client Key");
-    const storedKey = createHash(digest).update(clientKey).digest();
-    const clientSignature = hmac(storedKey, authMessage);
-    const proof = Buffer.alloc(clientKey.length);
-    for (let k = 0; k < proof.length; k++) proof[k] = (clientKey[k] ?? 0) ^ (clientSignature[k] ?? 0);
-
-    const serverKey = hmac(saltedPassword, "Server Key");
-    this.#expectedServerSignature = hmac(serverKey, authMessage);
-    this.#keys = { saltedPassword: Buffer.from(saltedPassword), salt: Buffer.from(sf.salt), iterations: sf.iterations };
+    const proof = xorBytes(d.clientKey, scramHmac(this.hash, scramH(this.hash, d.clientKey), authMessage));
+    this.#expectedServerSignature = scramHmac(this.hash, d.serverKey, authMessage);
+    const salt = Buffer.from(sf.salt);
+    if (d.saltedPassword !== undefined) this.#keys = { saltedPassword: Buffer.from(d.saltedPassword), salt, iterations: sf.iterations };
+    this.#clientKeys = { clientKey: Buffer.from(d.clientKey), serverKey: Buffer.from(d.serverKey), salt, iterations: sf.iterations };
     this.#state = "final-sent";
     return `${withoutProof},p=${proof.toString("base64")}`;
   }
+}
+
+function fromSalted(hash: ScramHash, saltedPassword: Buffer): Derived {
+  const { clientKey, serverKey } = keysFromSaltedPassword(hash, saltedPassword);
+  return { clientKey, serverKey, saltedPassword };
 }
 
 /**
