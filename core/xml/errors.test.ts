@@ -28,4 +28,12 @@ describe("streamError (RFC 6120 §4.9)", () => {
       `<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>` +
       `<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>a &amp; b</text></stream:error></stream:stream>`);
   });
+
+  it("writes an application-specific condition after the text (§4.9.2)", () => {
+    expect(streamError("undefined-condition", "t", "<x xmlns='urn:example'/>")).toBe(
+      `<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>` +
+      `<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>t</text><x xmlns='urn:example'/></stream:error></stream:stream>`);
+    expect(streamError("undefined-condition", undefined, "<x/>")).toBe(
+      `<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><x/></stream:error></stream:stream>`);
+  });
 });

@@ -22,6 +22,7 @@ export const NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"; // XEP-003
 export const NS_PING = "urn:xmpp:ping"; // XEP-0199 / XEP-0410
 export const NS_DELAY = "urn:xmpp:delay"; // XEP-0203: delayed delivery stamps on history
 export const NS_SID = "urn:xmpp:sid:0"; // XEP-0359: stanza-id / origin-id
+export const NS_MAM_2 = "urn:xmpp:mam:2"; // XEP-0313: archive query results
 export const NS_HINTS = "urn:xmpp:hints"; // XEP-0334: message processing hints (no-store, no-permanent-store)
 export const NS_CARBONS = "urn:xmpp:carbons:2"; // XEP-0280 message carbons
 export const NS_FORWARD = "urn:xmpp:forward:0"; // XEP-0297: stanza forwarding (inside carbons)

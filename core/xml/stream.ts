@@ -25,9 +25,14 @@ export function streamHeader(h: StreamHeader): string {
 
 export const STREAM_CLOSE = "</stream:stream>";
 
-/** RFC 6120 §4.9: a stream error, followed by the close tag. */
-export function streamError(condition: StreamErrorCondition, text?: string): string {
+/**
+ * RFC 6120 §4.9: a stream error, followed by the close tag. `appCondition` is an already serialised
+ * application-specific condition element (§4.9.4), written after the text as the §4.9.2 syntax has it
+ * (e.g. XEP-0198's <handled-count-too-high/>, core/sm/elements.ts).
+ */
+export function streamError(condition: StreamErrorCondition, text?: string, appCondition?: string): string {
   let s = `<stream:error><${condition} xmlns='${NS_STREAMS_ERR}'/>`;
   if (text) s += `<text xmlns='${NS_STREAMS_ERR}' xml:lang='en'>${escapeXML(text)}</text>`;
+  if (appCondition) s += appCondition;
   return s + `</stream:error>${STREAM_CLOSE}`;
 }
