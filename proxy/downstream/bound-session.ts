@@ -87,7 +87,7 @@ export class BoundSession implements Resumable {
     return rawBare(this.jid ?? "").toLowerCase();
   }
 
-  /** Seconds until a hibernating session expires (status). */
+  /** When a hibernating session expires, ms since the epoch (status). */
   get resumeDeadline(): number | undefined {
     return this.hibernatingSince === undefined || !this.sm ? undefined : this.hibernatingSince + this.sm.timeoutMs;
   }
@@ -206,6 +206,7 @@ export class BoundSession implements Resumable {
         // pass the server's own condition (conflict, system-shutdown, policy-violation, …) through
         this.log.info("upstream sent a stream error");
         this.upstreamGone = true;
+        if (!this.client) this.log.info({ jid: this.jid, reason: "stream error" }, "hibernating session ended: its upstream leg is gone");
         this.client?.conn.write(bytes);
         this.client?.conn.end();
         this.finish("the server ended the stream", false);
@@ -260,8 +261,10 @@ export class BoundSession implements Resumable {
 
   /** The own leg is gone: the client is told (and the session ends with its stream), or a hibernating session ends. */
   private lostUpstream(condition: StreamErrorCondition, text: string): void {
-    if (this.client) this.client.fail(condition, text);
-    else this.finish(text, false);
+    if (this.client) return this.client.fail(condition, text);
+    if (this.closed) return;
+    this.log.info({ jid: this.jid, reason: text }, "hibernating session ended: its upstream leg is gone");
+    this.finish(text, false);
   }
 
   private captureBind(bytes: Buffer): void {
@@ -282,7 +285,8 @@ export class BoundSession implements Resumable {
 
   /**
    * Stanzas from the account layer (room fan-out, replies) for this client. Several in a row go
-   * out in one write (one TLS record instead of one per stanza); see `writeTo`.
+   * out in one write (one TLS record instead of one per stanza); see `writeTo`. A CSI filter for
+   * room traffic (§8.5) belongs here, in front of `toClient`, so SM counts only what passes it.
    */
   private deliver(stanzas: string | string[]): void {
     if (this.closed) return;

@@ -265,6 +265,26 @@ describe.each(upstreamServers())("XEP-0198 against a real $kind", (server) => {
     await again.waitFor(/<failed xmlns='urn:xmpp:sm:3'><item-not-found/);
   });
 
+  it("a client that binds its resource again instead of resuming ends its hibernating session (the server's <conflict/> on the old leg)", async () => {
+    const resource = `rebind-${randomUUID().slice(0, 4)}`;
+    const old = await rawClient();
+    await authenticate(old, "alice");
+    const jid = await bind(old, resource);
+    const { id } = await enable(old);
+    old.close();
+    await proxy.waitForLog((l) => l.msg === "connection lost: session hibernating until its client resumes" && l.jid === jid);
+    const again = await rawClient();
+    await authenticate(again, "alice");
+    expect(await bind(again, resource)).toBe(jid);
+    await proxy.waitForLog((l) => l.msg === "hibernating session ended: its upstream leg is gone" && l.jid === jid);
+    again.send(`<iq type='get' id='rebound' to='${server.domain}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    await again.waitFor(/id=['"]rebound['"]/);
+    const late = await rawClient();
+    await authenticate(late, "alice");
+    late.send(`<resume xmlns='${SM}' previd='${id!}' h='0'/>`);
+    await late.waitFor(/<failed xmlns='urn:xmpp:sm:3' h='0'><item-not-found/);
+  });
+
   it("expiry: an unacknowledged 1:1 message and IQ are bounced with recipient-unavailable, an archived message is left to MAM, room messages to the room history", async () => {
     const room = uniqueRoom(server.muc, "smexpiry");
     const bob = await direct("bob", "sender");
@@ -368,18 +388,104 @@ describe("XEP-0198: WebSocket, status, metrics and shutdown (the proxy alone: fi
   const server = upstreamServers()[0]!;
   const OPEN = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
   let proxy: ProxyProcess;
+  /** Between the proxy and the server: lets a test cut a session's own leg. */
+  let upRelay: TcpRelay;
   let wsUrl: string;
   const clients: TestClient[] = [];
+  const raws: RawClient[] = [];
 
   beforeAll(async () => {
-    proxy = await startProxy({ upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
+    upRelay = await TcpRelay.start(server.port);
+    proxy = await startProxy({ upstreamPort: upRelay.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
       extraArgs: ["--listen-ws-plain", "127.0.0.1:0"] });
     const port = proxy.logs().find((x) => x.msg === "listening" && x.transport === "websocket")!.port as number;
     wsUrl = `ws://127.0.0.1:${port}/xmpp-websocket`;
   });
   afterAll(async () => {
+    for (const r of raws) r.close();
     await Promise.all(clients.map((c) => c.stop()));
     await proxy?.stop();
+    await upRelay?.close();
+  });
+
+  async function raw(): Promise<RawClient> {
+    const r = await RawClient.connect(proxy.port);
+    raws.push(r);
+    return r;
+  }
+
+  const ping = (r: RawClient, id: string): Promise<RegExpMatchArray> => {
+    r.send(`<iq type='get' id='${id}' to='${server.domain}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    return r.waitFor(new RegExp(`id=['"]${id}['"]`));
+  };
+
+  it("protocol errors: <r/>/<a/> before <enable/>, <resume/> after bind or without h, an <a/> without h, an sm:2 element", async () => {
+    const a = await raw();
+    await authenticate(a, "alice");
+    a.send(`<r xmlns='${SM}'/>`);
+    await a.waitFor(/<failed xmlns='urn:xmpp:sm:3'><unexpected-request/);
+    a.clear();
+    a.send(`<a xmlns='${SM}' h='0'/>`);
+    await a.waitFor(/<failed xmlns='urn:xmpp:sm:3'><unexpected-request/);
+    a.clear();
+    a.send(`<resume xmlns='${SM}' previd='x'/>`);
+    await a.waitFor(/<failed xmlns='urn:xmpp:sm:3'><bad-request/);
+    a.clear();
+    await bind(a, `errors-${randomUUID().slice(0, 4)}`);
+    a.send(`<resume xmlns='${SM}' previd='x' h='0'/>`);
+    await a.waitFor(/<failed xmlns='urn:xmpp:sm:3'><unexpected-request/);
+    a.clear();
+    await enable(a);
+    await ping(a, "still-open");
+    a.send(`<a xmlns='${SM}' h='-1'/>`);
+    await a.waitFor(/<stream:error><invalid-xml /);
+    await a.waitClosed();
+
+    const b = await raw();
+    await authenticate(b, "alice");
+    await bind(b, `sm2-${randomUUID().slice(0, 4)}`);
+    b.send("<enable xmlns='urn:xmpp:sm:2' resume='true'/>");
+    await b.waitFor(/<stream:error><unsupported-stanza-type /);
+    await b.waitClosed();
+  });
+
+  it("a <resume/> with an h above what was sent ends that stream; the hibernating session is untouched and resumes afterwards", async () => {
+    const old = await raw();
+    await authenticate(old, "alice");
+    const jid = await bind(old, `high-${randomUUID().slice(0, 4)}`);
+    const { id } = await enable(old);
+    await ping(old, "one"); // one stanza each way
+    old.close();
+    await proxy.waitForLog((l) => l.msg === "connection lost: session hibernating until its client resumes" && l.jid === jid);
+    const bad = await raw();
+    await authenticate(bad, "alice");
+    bad.send(`<resume xmlns='${SM}' previd='${id!}' h='5'/>`);
+    await bad.waitFor(/<undefined-condition .*<handled-count-too-high xmlns='urn:xmpp:sm:3' h='5' send-count='1'\/>/s);
+    await bad.waitClosed();
+    const good = await raw();
+    await authenticate(good, "alice");
+    good.send(`<resume xmlns='${SM}' previd='${id!}' h='1'/>`);
+    await good.waitFor(new RegExp(`<resumed xmlns='urn:xmpp:sm:3' previd='${id!}' h='1'/>`));
+    await ping(good, "after");
+  });
+
+  it("a hibernating session whose own leg is lost ends; a later <resume/> gets <failed h/>", async () => {
+    const n = upRelay.all.length;
+    const old = await raw();
+    await authenticate(old, "alice");
+    const jid = await bind(old, `leg-${randomUUID().slice(0, 4)}`);
+    const leg = upRelay.all[n]!; // opened by its SASL
+    const { id } = await enable(old);
+    await ping(old, "p1");
+    await ping(old, "p2");
+    old.close();
+    await proxy.waitForLog((l) => l.msg === "connection lost: session hibernating until its client resumes" && l.jid === jid);
+    upRelay.cut(leg);
+    await proxy.waitForLog((l) => l.msg === "hibernating session ended: its upstream leg is gone" && l.jid === jid);
+    const late = await raw();
+    await authenticate(late, "alice");
+    late.send(`<resume xmlns='${SM}' previd='${id!}' h='2'/>`);
+    await late.waitFor(/<failed xmlns='urn:xmpp:sm:3' h='2'><item-not-found/);
   });
 
   /** RFC 7395: open, SASL PLAIN, open again; one element per message. */
