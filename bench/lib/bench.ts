@@ -14,7 +14,10 @@ import {
 import { connect, joinRooms, type Path, type PathName, resource } from "./paths.js";
 import { type Child, type Prosody, ROOT, cpuSeconds, makeCert, rssBytes, startProsody, startProxy, startRelay } from "./procs.js";
 import { type ProfileSummary, summarizeProfile } from "./profile.js";
-import { type Summary, median, quantile, ratioOf, sortNum, summarize } from "./stats.js";
+import { type Summary, median, perRound, quantile, ratioOf, sortNum, summarize } from "./stats.js";
+import { type InactiveOptions, type InactiveResults, measureInactive } from "./inactive.js";
+import { mobileTargets } from "./mobile-targets.js";
+import { type SwitchOptions, type SwitchResults, measureSwitch } from "./switch.js";
 import { Tap } from "./tap.js";
 import { BenchClient, sleep } from "./xmpp.js";
 
@@ -26,11 +29,18 @@ export interface BenchOptions {
   m3: { ks: number[]; rooms: number[]; messages: number };
   m4: { rooms: number[]; occupants: number; pauseMs: number };
   m5: { levels: number[]; seconds: number; relayLevel: number; settleMs: number };
+  /** Issue 11 (a): back after a network switch — full reconnect vs Prosody's resume vs the proxy's resume. */
+  m6: SwitchOptions;
+  /** Issue 11 (b): an inactive phone in busy rooms — what reaches it, direct vs proxy. */
+  m7: InactiveOptions;
   profile: boolean;
   /** Which measurements to run (default all). */
-  only?: ("m1" | "m2" | "m3" | "m4" | "m5")[];
+  only?: Measurement[];
   log?: (msg: string) => void;
 }
+
+export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7"] as const;
+export type Measurement = (typeof MEASUREMENTS)[number];
 
 export const FULL: BenchOptions = {
   quick: false,
@@ -40,6 +50,8 @@ export const FULL: BenchOptions = {
   m3: { ks: [1, 2, 4, 8], rooms: [1, 10, 50], messages: 40 },
   m4: { rooms: [1, 10, 50], occupants: 20, pauseMs: 250 },
   m5: { levels: [100, 1000, 5000], seconds: 1, relayLevel: 1000, settleMs: 2000 },
+  m6: { rooms: 50, occupants: 10, roomMessages: 100, chats: 10, outageMs: 1000 },
+  m7: { rooms: 20, occupants: 6, seconds: 60, eventsPerSecond: 15, bodies: 6, burstGapMs: 50, rounds: 3 },
   profile: true,
 };
 
@@ -51,6 +63,8 @@ export const QUICK: BenchOptions = {
   m3: { ks: [1, 2], rooms: [1, 5], messages: 5 },
   m4: { rooms: [1, 5], occupants: 4, pauseMs: 100 },
   m5: { levels: [20, 100], seconds: 0.3, relayLevel: 0, settleMs: 300 },
+  m6: { rooms: 10, occupants: 3, roomMessages: 20, chats: 5, outageMs: 400 },
+  m7: { rooms: 5, occupants: 3, seconds: 5, eventsPerSecond: 15, bodies: 3, burstGapMs: 50, rounds: 2 },
   profile: false,
 };
 
@@ -63,6 +77,8 @@ export const SMOKE: BenchOptions = {
   m3: { ks: [2], rooms: [1], messages: 3 },
   m4: { rooms: [1], occupants: 3, pauseMs: 60 },
   m5: { levels: [5], seconds: 0.2, relayLevel: 0, settleMs: 50 },
+  m6: { rooms: 2, occupants: 1, roomMessages: 2, chats: 2, outageMs: 100 },
+  m7: { rooms: 2, occupants: 2, seconds: 1, eventsPerSecond: 20, bodies: 2, burstGapMs: 50, rounds: 1 },
   profile: false,
 };
 
@@ -76,7 +92,11 @@ export interface PathLatency {
 }
 
 export interface Results {
-  meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; rounds: number; seconds: number; prosody: string };
+  meta: {
+    date: string; node: string; cpus: number; cpuModel: string; quick: boolean; rounds: number; seconds: number; prosody: string;
+    /** After a partial run merged into an earlier one (bench/lib/merge.ts): the run (date) each section comes from. */
+    sections?: Record<string, string>;
+  };
   passthrough?: {
     pings: number;
     latency: Record<PathName, PathLatency>;
@@ -126,6 +146,8 @@ export interface Results {
     /** CPU per stanza at the largest level / at the smallest. */
     growth: Summary;
   };
+  switchBack?: SwitchResults;
+  inactive?: InactiveResults;
   profile?: { chat?: ProfileSummary; groupchat?: ProfileSummary };
   targets: Target[];
   errors: string[];
@@ -139,18 +161,11 @@ export interface Target {
   ratio: number;
   limit: string;
   met: boolean;
+  /** Set when the proxy does not support what the target is about: no figure, `ratio` NaN, `met` false. */
+  unsupported?: string;
 }
 
 // ---------------------------------------------------------------------------- helpers
-
-function perRound<T>(rounds: number, order: T[], fn: (item: T, round: number) => Promise<void>): Promise<void> {
-  // rotate the order every round so drift on this noisy machine does not favour one path
-  return (async () => {
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < order.length; i++) await fn(order[(i + r) % order.length]!, r);
-    }
-  })();
-}
 
 const us = (s: number): number => s * 1e6;
 
@@ -172,7 +187,7 @@ export interface BenchEnv {
 export async function runBench(o: BenchOptions, given?: Prosody): Promise<Results> {
   const log = o.log ?? ((m: string) => process.stderr.write(`[bench] ${m}\n`));
   const started = Date.now();
-  const want = (m: "m1" | "m2" | "m3" | "m4" | "m5"): boolean => !o.only || o.only.includes(m);
+  const want = (m: Measurement): boolean => !o.only || o.only.includes(m);
   const results: Results = {
     meta: { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "?", quick: o.quick, rounds: o.rounds, seconds: 0, prosody: "" },
     targets: [],
@@ -222,6 +237,12 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
     if (want("m3")) await step("3. account-level win", () => accountWin(o, env, users, results));
     if (want("m4")) await step("4. reconnect", () => reconnect(o, env, users, results));
     if (want("m5")) await step("5. memory and scale", () => scale(o, env, users, results));
+    if (want("m6")) await step("6. back after a network switch", async () => {
+      results.switchBack = await measureSwitch(o.m6, o.rounds, { direct: env.direct, proxy: env.proxy, muc: prosody.muc }, users, log);
+    });
+    if (want("m7")) await step("7. an inactive phone in busy rooms", async () => {
+      results.inactive = await measureInactive(o.m7, { direct: env.direct, proxy: env.proxy, directPort: prosody.tlsPort, proxyPort: proxyChild.port, muc: prosody.muc }, users, log);
+    });
     if (o.profile && (want("m1") || want("m2"))) await step("profile", () => profile(o, env, users, results));
   } finally {
     for (const c of children) await c.stop();
@@ -578,7 +599,7 @@ async function profile(o: BenchOptions, env: BenchEnv, u: U, results: Results): 
 
 // ---------------------------------------------------------------------------- targets
 
-function judge(r: Results): Target[] {
+export function judge(r: Results): Target[] {
   const t: Target[] = [];
   const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : String(x));
   if (r.passthrough) {
@@ -642,6 +663,7 @@ function judge(r: Results): Target[] {
       ratio: top.established / 5000, limit: "≥ 1 (of 5000)", met: top.established >= 5000,
     });
   }
+  t.push(...mobileTargets(r));
   return t;
 }
 

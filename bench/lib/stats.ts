@@ -54,3 +54,13 @@ export function fmt(x: number, digits = 2): string {
 export function fmtS(s: Summary, digits = 2): string {
   return `${fmt(s.median, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
 }
+
+/**
+ * Runs `fn` for every item, `rounds` times, rotating the order every round so that drift on this
+ * noisy machine does not favour one path.
+ */
+export async function perRound<T>(rounds: number, order: T[], fn: (item: T, round: number) => Promise<void>): Promise<void> {
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < order.length; i++) await fn(order[(i + r) % order.length]!, r);
+  }
+}

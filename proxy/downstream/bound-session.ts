@@ -2,7 +2,9 @@ import type { Element } from "ltx";
 import { rawBare } from "../../core/jid.js";
 import type { FramingError, StreamErrorCondition } from "../../core/xml/errors.js";
 import { parseStanza } from "../../core/xml/element.js";
-import { NS_BIND, NS_CARBONS, NS_MUC } from "../../core/xml/ns.js";
+import { NS_BIND, NS_CARBONS, NS_CSI, NS_MUC } from "../../core/xml/ns.js";
+import { CsiFilter } from "../../core/csi/filter.js";
+import { offersCsi } from "./features.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
 import { isCounted } from "../../core/sm/counter.js";
 import { enabled, failed, resumed } from "../../core/sm/elements.js";
@@ -72,6 +74,10 @@ export class BoundSession implements Resumable {
   private sm: ClientSm | undefined;
   /** Since when the session waits for a resume (undefined: not hibernating). */
   hibernatingSince: number | undefined;
+  /** XEP-0352 for what the account layer fans out to this session (docs/architecture.md §8.5). */
+  private readonly csi = new CsiFilter();
+  /** The server offered CSI itself: <active/>/<inactive/> are passed on for its own 1:1 traffic. */
+  private readonly upstreamCsi: boolean;
 
   constructor(private readonly ctx: ProxyContext, private readonly upstream: AuthenticatedUpstream, secret: UpstreamSecret,
     readonly log: Logger, client: SessionClient) {
@@ -79,6 +85,7 @@ export class BoundSession implements Resumable {
     this.client = client;
     this.connId = client.id;
     this.transport = client.transport;
+    this.upstreamCsi = offersCsi(upstream.features);
     upstream.conn.setHandler(this.upstreamHandler);
   }
 
@@ -97,6 +104,10 @@ export class BoundSession implements Resumable {
   /** A stanza from the client (negotiation is over; SM nonzas are handled apart). */
   fromClient(name: string, bytes: Buffer): void {
     const up = this.upstream;
+    if ((name === "active" || name === "inactive") && peekAttr(bytes, "xmlns") === NS_CSI) return this.clientState(name, bytes);
+    // XEP-0352 §5.1: what the client sends is handled after what it was held from; a stanza from
+    // the client flushes what CSI held for it first (it is looking at the app)
+    if (!this.csi.active && (name === "message" || name === "presence" || name === "iq")) this.writeHeld(this.csi.clientSent());
     if (this.account && this.link && this.mayConcernRoom(name, bytes)) {
       let el: Element;
       try {
@@ -109,6 +120,24 @@ export class BoundSession implements Resumable {
     if (!up.conn.write(bytes) && this.client) this.backOff(this.client.conn, up.conn);
     // XEP-0198 §4: handled = the proxy took responsibility for it (forwarded, or taken by the account layer)
     this.sm?.inbound.handled(name);
+  }
+
+  /**
+   * <active/> / <inactive/> (XEP-0352 §4.2): applied to the room traffic the proxy fans out, and
+   * passed to the own leg when the server offers CSI (its filtering then covers 1:1 traffic);
+   * a server that does not offer it would answer an unknown element with a stream error.
+   */
+  private clientState(state: "active" | "inactive", bytes: Buffer): void {
+    if (state === "inactive") this.csi.setInactive();
+    else this.writeHeld(this.csi.setActive());
+    this.log.debug({ state, held: this.csi.held }, "client state");
+    if (this.upstreamCsi && !this.upstream.conn.write(bytes) && this.client) this.backOff(this.client.conn, this.upstream.conn);
+  }
+
+  /** Stanzas CSI held, released (in order, each with its <delay/>): the same way as any delivery. */
+  private writeHeld(held: readonly string[]): void {
+    if (held.length === 0) return;
+    this.deliver(held, false);
   }
 
   /**
@@ -285,11 +314,16 @@ export class BoundSession implements Resumable {
 
   /**
    * Stanzas from the account layer (room fan-out, replies) for this client. Several in a row go
-   * out in one write (one TLS record instead of one per stanza); see `writeTo`. A CSI filter for
-   * room traffic (§8.5) belongs here, in front of `toClient`, so SM counts only what passes it.
+   * out in one write (one TLS record instead of one per stanza); see `writeTo`. The CSI filter
+   * (§8.5) sits in front of `toClient`: SM counts (and queues) only what passes it.
    */
-  private deliver(stanzas: string | string[]): void {
+  private deliver(offered: string | readonly string[], filter = true): void {
     if (this.closed) return;
+    let stanzas: string | readonly string[] = offered;
+    if (filter && !this.csi.active) {
+      stanzas = typeof offered === "string" ? this.csi.offer(offered, Date.now()) : this.csi.offerAll(offered, Date.now());
+      if (stanzas.length === 0) return;
+    }
     if (typeof stanzas === "string") metrics.stanzaXml("out", stanzas);
     else for (const s of stanzas) metrics.stanzaXml("out", s);
     const ok = this.toClient(stanzas, true);
@@ -310,14 +344,13 @@ export class BoundSession implements Resumable {
    * alike: with SM, counted stanzas are queued until acknowledged (and only queued while hibernating).
    * Returns false when the client's output is over its high-water mark.
    */
-  private toClient(out: Buffer | string | string[], counted: boolean): boolean {
+  private toClient(out: Buffer | string | readonly string[], counted: boolean): boolean {
     if (this.closed) return true;
     const sm = this.sm;
     let over = false;
     if (sm && counted) {
-      if (Array.isArray(out)) {
-        for (const s of out) if (!sm.push(s)) over = true;
-      } else if (!sm.push(out)) over = true;
+      if (typeof out === "string" || Buffer.isBuffer(out)) over = !sm.push(out);
+      else for (const s of out) if (!sm.push(s)) over = true;
     }
     const client = this.client;
     const ok = client ? writeTo(client, out) : true;
@@ -454,6 +487,8 @@ export class BoundSession implements Resumable {
     }
     this.upstream.conn.end();
     this.secret = undefined;
+    // what CSI held is room traffic: it stays in the room's history buffer (docs/architecture.md §8.5)
+    this.csi.drop();
     const account = this.account;
     const link = this.link;
     if (account && link) {
@@ -474,8 +509,8 @@ export class BoundSession implements Resumable {
 }
 
 /** Writes to the client; several stanzas in one write, except on WebSocket (one message each, RFC 7395 §3.3.3). */
-function writeTo(client: SessionClient, out: Buffer | string | string[]): boolean {
-  if (!Array.isArray(out)) return client.conn.write(out);
+function writeTo(client: SessionClient, out: Buffer | string | readonly string[]): boolean {
+  if (typeof out === "string" || Buffer.isBuffer(out)) return client.conn.write(out);
   if (client.transport !== "websocket") return client.conn.write(out.join(""));
   let ok = true;
   for (const s of out) ok = client.conn.write(s) && ok;

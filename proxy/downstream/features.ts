@@ -1,5 +1,5 @@
 import { Element, clone } from "ltx";
-import { NS_BIND2, NS_FAST, NS_SASL, NS_SASL2, NS_SASL_CB, NS_SM_2, NS_SM_3, NS_TLS } from "../../core/xml/ns.js";
+import { NS_BIND2, NS_CSI, NS_FAST, NS_SASL, NS_SASL2, NS_SASL_CB, NS_SM_2, NS_SM_3, NS_TLS } from "../../core/xml/ns.js";
 
 /** RFC 6120 §5.3.1: TLS is mandatory-to-negotiate here, so it is marked <required/>. */
 export function preTlsFeatures(): string {
@@ -34,9 +34,17 @@ export function filterPostAuthFeatures(features: Element, extra: readonly string
     if (DROPPED.has(child.attrs.xmlns as string)) continue;
     out.cnode(clone(child));
   }
+  // XEP-0352: the proxy applies CSI to the room traffic it fans out whether or not the server
+  // offers it (docs/architecture.md §8.5), so it is always offered
+  if (!offersCsi(features)) out.c("csi", { xmlns: NS_CSI });
   const s = out.toString();
   if (extra.length === 0) return s;
   // ltx writes an empty element as <stream:features/>
   const open = s.endsWith("/>") ? `${s.slice(0, -2)}>` : s.slice(0, -"</stream:features>".length);
   return `${open}${extra.join("")}</stream:features>`;
+}
+
+/** The server's own post-auth features offer XEP-0352: <active/>/<inactive/> may go to it. */
+export function offersCsi(features: Element): boolean {
+  return features.getChild("csi", NS_CSI) !== undefined;
 }

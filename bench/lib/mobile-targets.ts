@@ -1,0 +1,57 @@
+/** The targets of issue 11 (sections 6 and 7), judged from one run's figures. */
+import type { Results, Target } from "./bench.js";
+import { isSupported } from "./switch.js";
+
+/** Issue 11's targets; a proxy path that is not supported yet gets a verdict without a figure. */
+export function mobileTargets(r: Results): Target[] {
+  const t: Target[] = [];
+  const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+  const sw = r.switchBack;
+  if (sw) {
+    const R = sw.options.rooms;
+    const what = `${sw.options.roomMessages} room + ${sw.options.chats} 1:1 messages missed, ${R} rooms`;
+    if (isSupported(sw.proxy) && sw.proxyVsSm && sw.proxySpeedup) {
+      const p = sw.proxy;
+      const all = p.delivered === p.expected && p.duplicates === 0;
+      t.push({
+        id: "switch-resume", target: `Back after a network switch (${what}): the proxy's resume ≤ Prosody's own XEP-0198 resume`,
+        measured: `proxy ${f(p.totalMs.median, 0)} ms, Prosody ${f(sw.sm.totalMs.median, 0)} ms; ${p.delivered}/${p.expected} delivered, ${p.duplicates} duplicated`,
+        ratio: sw.proxyVsSm.median, limit: "≤ 1", met: sw.proxyVsSm.median <= 1 && all,
+      });
+      t.push({
+        id: "switch-full", target: `Back after a network switch (${what}): the proxy's resume ≥ 10× faster than a direct full reconnect`,
+        measured: `direct full reconnect ${f(sw.full.totalMs.median, 0)} ms, proxy resume ${f(p.totalMs.median, 0)} ms`,
+        ratio: sw.proxySpeedup.median, limit: "≥ 10", met: sw.proxySpeedup.median >= 10 && all,
+      });
+    } else {
+      const why = isSupported(sw.proxy) ? "no figure" : sw.proxy.reason;
+      const ctx = `Prosody's resume ${f(sw.sm.totalMs.median, 0)} ms, direct full reconnect ${f(sw.full.totalMs.median, 0)} ms`;
+      t.push({ id: "switch-resume", target: `Back after a network switch (${what}): the proxy's resume ≤ Prosody's own XEP-0198 resume`, measured: `not supported: ${why} (${ctx})`, ratio: NaN, limit: "≤ 1", met: false, unsupported: why });
+      t.push({ id: "switch-full", target: `Back after a network switch (${what}): the proxy's resume ≥ 10× faster than a direct full reconnect`, measured: `not supported: ${why} (${ctx})`, ratio: NaN, limit: "≥ 10", met: false, unsupported: why });
+    }
+  }
+  const ip = r.inactive;
+  if (ip) {
+    const what = `${ip.options.rooms} busy rooms, ${ip.options.seconds} s inactive`;
+    if (isSupported(ip.proxy) && ip.proxyVsDirect) {
+      const p = ip.proxy;
+      const all = p.bodiesDelivered === p.bodiesSent;
+      t.push({
+        id: "inactive-bytes", target: `An inactive phone in ${what}: bytes reaching it through the proxy ≤ 0.5× direct (Prosody's csi_simple), every message with a body delivered`,
+        measured: `proxy ${f(p.bytes.median, 0)} B, direct ${f(ip.direct.bytes.median, 0)} B; bodies ${p.bodiesDelivered}/${p.bodiesSent}`,
+        ratio: ip.proxyVsDirect.bytes.median, limit: "≤ 0.5", met: ip.proxyVsDirect.bytes.median <= 0.5 && all,
+      });
+      t.push({
+        id: "inactive-bursts", target: `An inactive phone in ${what}: write bursts reaching it through the proxy ≤ 0.5× direct`,
+        measured: `proxy ${f(p.bursts.median, 0)}, direct ${f(ip.direct.bursts.median, 0)} bursts (≥ ${ip.options.burstGapMs} ms apart)`,
+        ratio: ip.proxyVsDirect.bursts.median, limit: "≤ 0.5", met: ip.proxyVsDirect.bursts.median <= 0.5 && all,
+      });
+    } else {
+      const why = isSupported(ip.proxy) ? "no figure" : ip.proxy.reason;
+      const ctx = `direct with csi_simple ${f(ip.direct.bytes.median, 0)} B in ${f(ip.direct.bursts.median, 0)} bursts, bodies ${ip.direct.bodiesDelivered}/${ip.direct.bodiesSent}`;
+      t.push({ id: "inactive-bytes", target: `An inactive phone in ${what}: bytes reaching it through the proxy ≤ 0.5× direct (Prosody's csi_simple), every message with a body delivered`, measured: `not supported: ${why} (${ctx})`, ratio: NaN, limit: "≤ 0.5", met: false, unsupported: why });
+      t.push({ id: "inactive-bursts", target: `An inactive phone in ${what}: write bursts reaching it through the proxy ≤ 0.5× direct`, measured: `not supported: ${why} (${ctx})`, ratio: NaN, limit: "≤ 0.5", met: false, unsupported: why });
+    }
+  }
+  return t;
+}
