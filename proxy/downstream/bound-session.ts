@@ -134,6 +134,16 @@ export class BoundSession implements Resumable {
     if (this.upstreamCsi && !this.upstream.conn.write(bytes) && this.client) this.backOff(this.client.conn, this.upstream.conn);
   }
 
+  /**
+   * XEP-0352 §5.2: the client state is not restored on a resumed stream, which starts active. What
+   * CSI held is written (after the re-sent queue), and a server told <inactive/> hears <active/>.
+   */
+  private resetClientState(): void {
+    if (this.csi.active) return;
+    this.writeHeld(this.csi.setActive());
+    if (this.upstreamCsi) this.upstream.conn.write(`<active xmlns='${NS_CSI}'/>`);
+  }
+
   /** Stanzas CSI held, released (in order, each with its <delay/>): the same way as any delivery. */
   private writeHeld(held: readonly string[]): void {
     if (held.length === 0) return;
@@ -429,6 +439,7 @@ export class BoundSession implements Resumable {
     // the unacked stanzas, in order, exactly once; one write each (a WebSocket message each)
     for (const s of resend) client.conn.write(s);
     sm.resumed();
+    this.resetClientState();
     client.countOutput();
     metrics.sm("resumed");
     this.log.info({ jid: this.jid, conn: client.id, previousConn: old?.id, resent: resend.length,

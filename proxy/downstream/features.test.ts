@@ -17,9 +17,9 @@ describe("filterPostAuthFeatures", () => {
     expect(out.endsWith("<sm xmlns='urn:xmpp:sm:3'/></stream:features>")).toBe(true);
   });
 
-  it("an empty feature list still gets the extras", () => {
-    const empty = parseStanza("<stream:features xmlns:stream='http://etherx.jabber.org/streams'><sm xmlns='urn:xmpp:sm:3'/></stream:features>");
-    expect(filterPostAuthFeatures(empty, ["<x/>"])).toBe("<stream:features><x/></stream:features>");
-    expect(filterPostAuthFeatures(empty)).toBe("<stream:features/>");
+  it("a server that offers nothing else: the proxy's <csi/> (always offered, §8.5) and its extras", () => {
+    const bare = parseStanza("<stream:features xmlns:stream='http://etherx.jabber.org/streams'><sm xmlns='urn:xmpp:sm:3'/></stream:features>");
+    expect(filterPostAuthFeatures(bare, ["<x/>"])).toBe("<stream:features><csi xmlns=\"urn:xmpp:csi:0\"/><x/></stream:features>");
+    expect(filterPostAuthFeatures(bare)).toBe("<stream:features><csi xmlns=\"urn:xmpp:csi:0\"/></stream:features>");
   });
 });
