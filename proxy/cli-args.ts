@@ -104,6 +104,11 @@ export interface PartialConfig {
   roomIdleLeave?: number;
   awayPresence?: AwayPresence;
   joinTimeout?: number;
+  /** XEP-0198 on the client leg (docs/architecture.md §8.4). */
+  smMaxQueue?: number;
+  smMaxQueueBytes?: number;
+  smResumeTimeout?: number;
+  smAckEvery?: number;
 }
 
 export type ParsedArgs =
@@ -176,6 +181,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
   { name: "away-presence", type: "string", metavar: "xa|away|keep", default: "xa", help: "the account's room presence while no session is in the room (keep = the last one)" },
   { name: "join-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "30", help: "a client's room join the account could not complete (or rejoin, after an upstream loss) is answered with an error after this long (0 = wait)" },
+  { name: "sm-max-queue", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "5000", help: "XEP-0198: stanzas sent to a client and not acknowledged yet, kept per session; beyond it a connected session ends with resource-constraint, a hibernating one expires" },
+  { name: "sm-max-queue-bytes", type: "integer", metavar: "BYTES", min: 1024, max: 1_073_741_824, default: "4194304 (4 MiB)", help: "XEP-0198: bytes of those unacknowledged stanzas per session" },
+  { name: "sm-resume-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 86_400, default: "300", help: "XEP-0198: how long a dropped session waits for its client to resume (a smaller 'max' from the client is honoured); 0 = no resumption offered" },
+  { name: "sm-ack-every", type: "integer", metavar: "N", min: 1, max: 100_000, default: "5", help: "XEP-0198: ask the client for an ack (<r/>) once this many stanzas are unacknowledged (or after 5 s)" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
 ];
@@ -466,6 +475,10 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   const away = oneOf("away-presence", AWAY_PRESENCES);
   if (away) p.awayPresence = away;
   setInt("join-timeout", (n) => (p.joinTimeout = n));
+  setInt("sm-max-queue", (n) => (p.smMaxQueue = n));
+  setInt("sm-max-queue-bytes", (n) => (p.smMaxQueueBytes = n));
+  setInt("sm-resume-timeout", (n) => (p.smResumeTimeout = n));
+  setInt("sm-ack-every", (n) => (p.smAckEvery = n));
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

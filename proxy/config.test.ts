@@ -56,6 +56,7 @@ describe("defaults", () => {
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
       joinTimeoutMs: 30_000,
+      sm: { maxQueue: 5000, maxQueueBytes: 4_194_304, resumeTimeoutMs: 300_000, ackEvery: 5 },
       metrics: { host: "127.0.0.1", port: 5290 },
     });
   });
@@ -190,6 +191,10 @@ room-history-bytes = 65536
 room-idle-leave = 600
 away-presence = "away"
 join-timeout = 12
+sm-max-queue = 100
+sm-max-queue-bytes = 65536
+sm-resume-timeout = 60
+sm-ack-every = 2
 metrics = "[::1]:9100"
 `;
 
@@ -235,6 +240,7 @@ metrics = "[::1]:9100"
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
       joinTimeoutMs: 12_000,
+      sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 60_000, ackEvery: 2 },
       metrics: { host: "::1", port: 9100 },
       configFile: p,
     });
@@ -264,6 +270,8 @@ metrics = "[::1]:9100"
         "--room-idle-leave", "0",
         "--away-presence", "keep",
         "--join-timeout", "0",
+        "--sm-resume-timeout", "0",
+        "--sm-ack-every", "1",
       ],
       ENV,
     );
@@ -294,6 +302,7 @@ metrics = "[::1]:9100"
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
       joinTimeoutMs: 0,
+      sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 0, ackEvery: 1 },
     });
   });
 
@@ -397,7 +406,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(41);
+    expect(fileKeys).toHaveLength(45);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -106,12 +106,24 @@ export interface Config {
   awayPresence: AwayPresence;
   /** A session waiting on a room join gets an error after this long; 0 = waits. */
   joinTimeoutMs: number;
+  /** XEP-0198 on the client leg (docs/architecture.md §8.4). */
+  sm: SmConfig;
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
   configFile?: string;
   /** Subcommand from the command line (e.g. "check"), if any. */
   command?: string;
+}
+
+export interface SmConfig {
+  /** Unacknowledged stanzas kept per session (count and bytes). */
+  maxQueue: number;
+  maxQueueBytes: number;
+  /** How long a dropped session hibernates; 0 = resumption not offered. */
+  resumeTimeoutMs: number;
+  /** Ask for an ack once this many stanzas are unacknowledged. */
+  ackEvery: number;
 }
 
 export const DEFAULTS = {
@@ -146,6 +158,10 @@ export const DEFAULTS = {
   roomIdleLeave: 7200,
   awayPresence: "xa",
   joinTimeout: 30,
+  smMaxQueue: 5000,
+  smMaxQueueBytes: 4_194_304,
+  smResumeTimeout: 300,
+  smAckEvery: 5,
   metrics: { host: "127.0.0.1", port: 5290 },
   wsPath: "/xmpp-websocket",
 } as const;
@@ -388,6 +404,12 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
     joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,
+    sm: {
+      maxQueue: m.smMaxQueue ?? DEFAULTS.smMaxQueue,
+      maxQueueBytes: m.smMaxQueueBytes ?? DEFAULTS.smMaxQueueBytes,
+      resumeTimeoutMs: (m.smResumeTimeout ?? DEFAULTS.smResumeTimeout) * 1000,
+      ackEvery: m.smAckEvery ?? DEFAULTS.smAckEvery,
+    },
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };

@@ -4,6 +4,8 @@ import type { CertStore } from "../tls/cert-store.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
 import type { AccountRegistry } from "./account/registry.js";
 import type { BufferBudget } from "../core/buffer-budget.js";
+import type { Resumption } from "./downstream/resumption.js";
+import type { BoundSession } from "./downstream/bound-session.js";
 
 /** A client connection's output as the proxy-wide budget sees it (--max-buffered-bytes). */
 export interface OutputHolder {
@@ -26,4 +28,6 @@ export interface ProxyContext {
   readonly accounts: AccountRegistry;
   /** Unread output of all clients together (--max-buffered-bytes). */
   readonly buffers: BufferBudget<OutputHolder>;
+  /** XEP-0198 resumption ids and hibernating sessions (docs/architecture.md §8.4). */
+  readonly resumption: Resumption<BoundSession>;
 }

@@ -17,6 +17,8 @@ export interface MetricsSource {
   readonly accounts?: { all(): Iterable<MetricsAccount> } | undefined;
   /** Unread client output counted against --max-buffered-bytes. */
   readonly bufferedBytes?: number;
+  /** XEP-0198 sessions whose connection dropped, waiting to be resumed. */
+  readonly hibernatingCount?: number;
 }
 
 export interface MetricsAccount {
@@ -33,6 +35,9 @@ const KINDS: readonly StanzaKind[] = ["message", "presence", "iq", "other"];
 const SESSION_STATES = ["pre-tls", "tls", "authenticating", "authed", "open", "closed"] as const;
 const TRANSPORTS = ["starttls", "direct-tls", "websocket"] as const;
 const ACCOUNT_SESSION_STATES = ["down", "opening", "up"] as const;
+/** XEP-0198 events on the client leg (docs/architecture.md §8.4). */
+export type SmEvent = "enabled" | "resumed" | "resume_failed" | "expired";
+const SM_EVENTS: readonly SmEvent[] = ["enabled", "resumed", "resume_failed", "expired"];
 /** RFC 6120 §6.5 SASL conditions plus the proxy's own reasons; anything else is counted as "other". */
 const AUTH_CONDITIONS = new Set([
   "aborted", "account-disabled", "credentials-expired", "encryption-required", "incorrect-encoding",
@@ -70,6 +75,8 @@ export class ProxyMetrics {
   private readonly upstreamConnect: Histogram<"purpose">;
   private readonly upstreamFailures: Counter<"purpose" | "code">;
   private readonly refusals: Counter<"kind">;
+  private readonly smEvents: Counter<"event">;
+  private readonly smBounces: Counter;
   private fanOutCount = 0;
   private readonly breachedClient = new WeakSet<object>();
   private readonly breachedUpstream = new WeakSet<object>();
@@ -145,6 +152,23 @@ export class ProxyMetrics {
     this.upstreamFailures = new Counter({
       name: `${PREFIX}upstream_connect_failures_total`, help: "Upstream connections that failed, by purpose and error code (UPSTREAM_CONNECT, UPSTREAM_TLS, …)",
       labelNames: ["purpose", "code"] as const, registers,
+    });
+    this.smEvents = new Counter({
+      name: `${PREFIX}sm_events_total`,
+      help: "XEP-0198 on the client leg: event enabled (SM enabled on a stream), resumed (a session resumed on a new stream), resume_failed (<resume/> answered with <failed/>), expired (a session ended with stanzas still unacknowledged or hibernating too long)",
+      labelNames: ["event"] as const, registers,
+    });
+    for (const event of SM_EVENTS) this.smEvents.inc({ event }, 0);
+    this.smBounces = new Counter({
+      name: `${PREFIX}sm_bounced_stanzas_total`,
+      help: "Unacknowledged stanzas answered with recipient-unavailable to their sender when their session ended (docs/architecture.md §8.4)",
+      registers,
+    });
+    new Gauge({
+      name: `${PREFIX}sm_hibernating_sessions`, help: "XEP-0198 sessions whose connection dropped, waiting for their client to resume", registers,
+      collect() {
+        this.set(self.source?.hibernatingCount ?? 0);
+      },
     });
     new Gauge({
       name: `${PREFIX}client_buffered_bytes`,
@@ -241,6 +265,16 @@ export class ProxyMetrics {
   /** A stanza refused (its sender told) or lost for an account-level bound (log code = kind). */
   refused(kind: string, n = 1): void {
     this.refusals.inc({ kind }, n);
+  }
+
+  /** An XEP-0198 event on the client leg. */
+  sm(event: SmEvent): void {
+    this.smEvents.inc({ event });
+  }
+
+  /** Unacknowledged stanzas bounced to their senders when their session ended. */
+  smBounced(n: number): void {
+    if (n > 0) this.smBounces.inc(n);
   }
 
   connectionAccepted(transport: string): void {

@@ -11,6 +11,8 @@ import { BufferBudget } from "../core/buffer-budget.js";
 import type { UpstreamTarget } from "./upstream/connect.js";
 import { upstreamTarget as targetFor } from "./upstream/target.js";
 import { ClientStream, type ConnectionFactory, type Transport } from "./downstream/client-stream.js";
+import { Resumption } from "./downstream/resumption.js";
+import type { BoundSession } from "./downstream/bound-session.js";
 import { WebSocketConnection } from "./websocket/connection.js";
 import { attachWebSocket } from "./websocket/listener.js";
 import { CertStore } from "../tls/cert-store.js";
@@ -49,11 +51,22 @@ export class ProxyServer {
   accounts!: AccountRegistry;
   /** --max-buffered-bytes: unread output of all clients together. */
   readonly buffers: BufferBudget<OutputHolder>;
+  /** XEP-0198 resumption ids and the sessions hibernating without a connection. */
+  readonly resumption = new Resumption<BoundSession>();
   /** The dev certificate in use when none was configured. */
   devCertFile: string | undefined;
 
   constructor(readonly config: Config, readonly log: Logger) {
     this.buffers = new BufferBudget<OutputHolder>(config.limits.maxBufferedBytes, (h) => h.pendingOutput);
+  }
+
+  /** Sessions whose connection dropped, waiting for a resume (status). */
+  get hibernating(): BoundSession[] {
+    return this.resumption.hibernating();
+  }
+
+  get hibernatingCount(): number {
+    return this.resumption.hibernatingCount;
   }
 
   /** Bytes of unread client output counted against --max-buffered-bytes (metrics). */
@@ -81,6 +94,7 @@ export class ProxyServer {
       upstreamTarget,
       accounts: this.accounts,
       buffers: this.buffers,
+      resumption: this.resumption,
     };
   }
 
@@ -338,6 +352,8 @@ export class ProxyServer {
     for (const { server } of this.servers) server.close();
     const n = this.sessions.size;
     for (const s of this.sessions) s.shutdown();
+    // hibernating sessions (XEP-0198) end too: unacknowledged stanzas settled, own legs closed
+    this.resumption.shutdown();
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions) s.conn.destroy();

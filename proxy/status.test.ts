@@ -23,6 +23,9 @@ function source(): StatusSource {
       { id: "3", transport: "starttls", state: "tls", jid: undefined, startedAt: NOW - 2000 },
       { id: "4", transport: "starttls", state: "open", jid: "bob@example.org/x", startedAt: NOW - 1000 },
     ],
+    hibernating: [
+      { connId: "5", transport: "direct-tls", jid: "alice@example.org/tablet", startedAt: NOW - 600_000, resumeDeadline: NOW + 250_000 },
+    ],
     accounts: {
       all: () => [
         { bare: "alice@example.org", accountSessionJid: "alice@example.org/minimix-1a2b", stats: { fannedOut: 30, fromRoom: 15, toRoom: 2, reconnects: 1 },
@@ -44,7 +47,11 @@ describe("status", () => {
     expect(st.connections.unbound).toEqual([{ id: "3", transport: "starttls", state: "tls", connectedSeconds: 2 }]);
     const alice = st.accounts.find((a) => a.jid === "alice@example.org")!;
     expect(alice.accountSession).toEqual({ state: "up", jid: "alice@example.org/minimix-1a2b" });
-    expect(alice.sessions.map((s) => s.jid)).toEqual(["alice@example.org/phone", "Alice@example.org/laptop"]);
+    expect(alice.sessions.map((s) => s.jid)).toEqual(["alice@example.org/phone", "Alice@example.org/laptop", "alice@example.org/tablet"]);
+    // a hibernating session (XEP-0198) is listed under its account, not counted as a connection
+    expect(st.hibernating).toBe(1);
+    expect(alice.sessions[2]).toEqual({ id: "5", transport: "direct-tls", state: "hibernating", jid: "alice@example.org/tablet",
+      connectedSeconds: 600, resumeWithinSeconds: 250 });
     expect(alice.rooms[0]).toMatchObject({ room: "dev@muc.example.org", occupants: 4, buffered: 12, subject: "Release planning" });
     expect(alice.rooms[0]!.idleSeconds).toBeUndefined();
     expect(alice.rooms[1]!.idleSeconds).toBe(125);
@@ -61,6 +68,8 @@ describe("status", () => {
     expect(text).toContain("account alice@example.org");
     expect(text).toContain("account session: up as alice@example.org/minimix-1a2b");
     expect(text).toMatch(/alice@example.org\/phone {2}starttls {2}open {2}connected 1h00m/);
+    expect(text).toContain("hibernating sessions (XEP-0198, waiting for their client to resume): 1");
+    expect(text).toMatch(/alice@example.org\/tablet {2}direct-tls {2}hibernating, resume within 4m10s {2}connected 10m00s/);
     expect(text).toContain("dev@muc.example.org as alice: joined, 4 other occupants, 12 buffered messages");
     expect(text).toContain('subject: "Release planning"');
     expect(text).toContain("sessions in room: alice@example.org/phone, alice@example.org/laptop");

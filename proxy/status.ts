@@ -13,6 +13,8 @@ export interface StatusSession {
   /** Full JID once bound. */
   jid?: string;
   connectedSeconds: number;
+  /** Hibernating (XEP-0198, no connection): seconds left for its client to resume it. */
+  resumeWithinSeconds?: number;
 }
 
 export interface StatusRoom {
@@ -45,6 +47,8 @@ export interface Status {
   pid: number;
   uptimeSeconds: number;
   connections: { total: number; byState: Record<string, number>; unbound: StatusSession[] };
+  /** XEP-0198 sessions whose connection dropped, waiting to be resumed (listed under their account). */
+  hibernating: number;
   accounts: StatusAccount[];
 }
 
@@ -56,6 +60,14 @@ export interface StatusSource {
     readonly state: string;
     readonly jid: string | undefined;
     readonly startedAt: number;
+  }>;
+  /** XEP-0198 sessions without a connection, waiting for a resume (docs/architecture.md §8.4). */
+  readonly hibernating?: Iterable<{
+    readonly connId: string;
+    readonly transport: string;
+    readonly jid: string | undefined;
+    readonly startedAt: number;
+    readonly resumeDeadline: number | undefined;
   }>;
   readonly accounts?: {
     all(): Iterable<{
@@ -82,6 +94,18 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     }
     entry.jid = s.jid;
     const bare = rawBare(s.jid).toLowerCase();
+    const list = byAccount.get(bare) ?? [];
+    list.push(entry);
+    byAccount.set(bare, list);
+  }
+  let hibernating = 0;
+  for (const h of src.hibernating ?? []) {
+    if (h.jid === undefined) continue;
+    hibernating++;
+    const entry: StatusSession = { id: h.connId, transport: h.transport, state: "hibernating", jid: h.jid,
+      connectedSeconds: Math.round((now - h.startedAt) / 1000) };
+    if (h.resumeDeadline !== undefined) entry.resumeWithinSeconds = Math.max(0, Math.round((h.resumeDeadline - now) / 1000));
+    const bare = rawBare(h.jid).toLowerCase();
     const list = byAccount.get(bare) ?? [];
     list.push(entry);
     byAccount.set(bare, list);
@@ -117,6 +141,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     pid: process.pid,
     uptimeSeconds: Math.round((now - info.startedAt) / 1000),
     connections: { total, byState, unbound },
+    hibernating,
     accounts,
   };
 }
@@ -138,6 +163,7 @@ export function formatStatus(st: Status): string {
   if (st.connections.unbound.length > 0) {
     lines.push(`  not yet bound: ${st.connections.unbound.map((s) => `#${s.id} ${s.transport} ${s.state} ${duration(s.connectedSeconds)}`).join("; ")}`);
   }
+  if (st.hibernating > 0) lines.push(`hibernating sessions (XEP-0198, waiting for their client to resume): ${st.hibernating}`);
   lines.push(`accounts: ${st.accounts.length}`);
   for (const a of st.accounts) {
     lines.push("");
@@ -145,7 +171,10 @@ export function formatStatus(st: Status): string {
     lines.push(`  account session: ${a.accountSession.state}${a.accountSession.jid ? ` as ${a.accountSession.jid}` : ""}` +
       ` (room stanzas received ${a.stats.fromRoom}, delivered ${a.stats.fannedOut}, sent ${a.stats.toRoom}, reconnects ${a.stats.reconnects})`);
     lines.push(`  sessions: ${a.sessions.length}`);
-    for (const s of a.sessions) lines.push(`    ${s.jid ?? `#${s.id}`}  ${s.transport}  ${s.state}  connected ${duration(s.connectedSeconds)}`);
+    for (const s of a.sessions) {
+      const resume = s.resumeWithinSeconds !== undefined ? `, resume within ${duration(s.resumeWithinSeconds)}` : "";
+      lines.push(`    ${s.jid ?? `#${s.id}`}  ${s.transport}  ${s.state}${resume}  connected ${duration(s.connectedSeconds)}`);
+    }
     lines.push(`  rooms: ${a.rooms.length}`);
     for (const r of a.rooms) {
       const joined = r.state === "joined" ? (r.upstreamJoined ? "joined" : "rejoining") : "joining";

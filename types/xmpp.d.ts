@@ -29,9 +29,23 @@ declare module "@xmpp/client" {
     write(s: string): Promise<void>;
     isSecure(): boolean;
     iqCaller: IqCaller;
-    reconnect: { stop(): void };
+    /** @xmpp/reconnect; reconnect() connects and opens the stream again (with SM, it resumes). */
+    reconnect: { stop(): void; reconnect(): Promise<void> };
+    /** @xmpp/stream-management (XEP-0198): its state, and "resumed" / "ack" / "fail" events. */
+    streamManagement: StreamManagement;
     jid?: JID;
     status: string;
+  }
+  export interface StreamManagement extends EventEmitter {
+    enabled: boolean;
+    /** The resumption id from <enabled/> ("" when none). */
+    id: string;
+    /** Stanzas received (the client's h). */
+    inbound: number;
+    /** Sent to the server and acknowledged. */
+    outbound: number;
+    /** The <enable max/> it asks for (seconds), null for none. */
+    preferredMaximum: number | null;
   }
   export interface ClientOptions {
     service: string;

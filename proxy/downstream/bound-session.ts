@@ -6,12 +6,18 @@ import { NS_BIND, NS_CARBONS, NS_CSI, NS_MUC } from "../../core/xml/ns.js";
 import { CsiFilter } from "../../core/csi/filter.js";
 import { offersCsi } from "./features.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
+import { isCounted } from "../../core/sm/counter.js";
+import { enabled, failed, resumed } from "../../core/sm/elements.js";
+import type { QueuedStanza } from "../../core/sm/outbound.js";
 import type { Logger } from "../log.js";
 import type { ProxyContext } from "../context.js";
 import type { StreamHandler } from "../stream/xmpp-connection.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import type { AuthenticatedUpstream, UpstreamSecret } from "../upstream/connect.js";
 import type { AccountHub, SessionLink } from "../account/account-hub.js";
+import type { Resumable } from "./resumption.js";
+import { ClientSm } from "./stream-management.js";
+import { settleUnacked } from "./unacked.js";
 import { metrics } from "../metrics.js";
 
 export type Transport = "starttls" | "direct-tls" | "websocket";
@@ -21,25 +27,34 @@ export type Transport = "starttls" | "direct-tls" | "websocket";
  * A session holds it by reference and may outlive it (docs/architecture.md §8.4).
  */
 export interface SessionClient {
+  readonly id: string;
   readonly conn: ClientConnection;
   readonly transport: Transport;
-  /** A stream error to the client, then close; the session's upstream leg closes with it. */
-  fail(condition: StreamErrorCondition, text?: string): void;
+  /** A stream error to the client, then close; the session ends with it (streamFailed). */
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void;
   /** After a write: account the connection's unread output (--max-buffered-bytes). */
   countOutput(): void;
   /** Input the proxy cannot accept (a stream error follows). */
   onFramingError(err: FramingError): void;
+  /** The session was resumed on another stream: this one speaks for it no more and is closed. */
+  replaced(): void;
 }
 
 /**
  * A client's session after authentication: its own upstream leg (opened by SASL), its link in the
- * account (once bound) and the relay between the two legs — stanzas pass through byte for byte,
- * except what may concern a room (docs/architecture.md §2). Every write to the client goes through
- * `write`, whether it comes from the own leg or from the account layer.
+ * account (once bound), the relay between the two legs — stanzas pass through byte for byte, except
+ * what may concern a room (docs/architecture.md §2) — and XEP-0198 (§8.4). It may outlive its
+ * connection: with resumption enabled, a dropped connection leaves it hibernating (leg logged in,
+ * rooms joined, output queued) until a new stream resumes it or it expires. Every write of a stanza
+ * to the client goes through `toClient`, whether it comes from the own leg or the account layer.
  */
-export class BoundSession {
+export class BoundSession implements Resumable {
   /** The full JID the server bound (RFC 6120 §7), once known. */
   jid: string | undefined;
+  readonly startedAt = Date.now();
+  /** The connection it was created on (logs, status). */
+  readonly connId: string;
+  readonly transport: Transport;
   private client: SessionClient | undefined;
   /** The account-level MUC layer for this session's account, once bound. */
   private account: AccountHub | undefined;
@@ -51,7 +66,14 @@ export class BoundSession {
   private stallTimer: NodeJS.Timeout | undefined;
   /** The client closed its stream first: the upstream's closing is then the answer, not a loss. */
   private clientClosed = false;
+  /** Ended: own leg closed (or closing), account link detached, nothing more is written or queued. */
   private closed = false;
+  /** The own leg is lost or ended by the server: nothing can be bounced on it. */
+  private upstreamGone = false;
+  /** XEP-0198, once the client enabled it. */
+  private sm: ClientSm | undefined;
+  /** Since when the session waits for a resume (undefined: not hibernating). */
+  hibernatingSince: number | undefined;
   /** XEP-0352 for what the account layer fans out to this session (docs/architecture.md §8.5). */
   private readonly csi = new CsiFilter();
   /** The server offered CSI itself: <active/>/<inactive/> are passed on for its own 1:1 traffic. */
@@ -61,13 +83,25 @@ export class BoundSession {
     readonly log: Logger, client: SessionClient) {
     this.secret = secret;
     this.client = client;
+    this.connId = client.id;
+    this.transport = client.transport;
     this.upstreamCsi = offersCsi(upstream.features);
     upstream.conn.setHandler(this.upstreamHandler);
   }
 
+  /** The account's key (lower-case bare JID), once bound. */
+  private get bare(): string {
+    return rawBare(this.jid ?? "").toLowerCase();
+  }
+
+  /** When a hibernating session expires, ms since the epoch (status). */
+  get resumeDeadline(): number | undefined {
+    return this.hibernatingSince === undefined || !this.sm ? undefined : this.hibernatingSince + this.sm.timeoutMs;
+  }
+
   // ---------------------------------------------------------------- client → server
 
-  /** A stanza from the client (negotiation is over). */
+  /** A stanza from the client (negotiation is over; SM nonzas are handled apart). */
   fromClient(name: string, bytes: Buffer): void {
     const up = this.upstream;
     if ((name === "active" || name === "inactive") && peekAttr(bytes, "xmlns") === NS_CSI) return this.clientState(name, bytes);
@@ -81,9 +115,11 @@ export class BoundSession {
       } catch (err) {
         return this.client?.onFramingError(err as FramingError);
       }
-      if (this.account.fromClient(this.link, el)) return;
+      if (this.account.fromClient(this.link, el)) return void this.sm?.inbound.handled(name);
     }
     if (!up.conn.write(bytes) && this.client) this.backOff(this.client.conn, up.conn);
+    // XEP-0198 §4: handled = the proxy took responsibility for it (forwarded, or taken by the account layer)
+    this.sm?.inbound.handled(name);
   }
 
   /**
@@ -96,6 +132,16 @@ export class BoundSession {
     else this.writeHeld(this.csi.setActive());
     this.log.debug({ state, held: this.csi.held }, "client state");
     if (this.upstreamCsi && !this.upstream.conn.write(bytes) && this.client) this.backOff(this.client.conn, this.upstream.conn);
+  }
+
+  /**
+   * XEP-0352 §5.2: the client state is not restored on a resumed stream, which starts active. What
+   * CSI held is written (after the re-sent queue), and a server told <inactive/> hears <active/>.
+   */
+  private resetClientState(): void {
+    if (this.csi.active) return;
+    this.writeHeld(this.csi.setActive());
+    if (this.upstreamCsi) this.upstream.conn.write(`<active xmlns='${NS_CSI}'/>`);
   }
 
   /** Stanzas CSI held, released (in order, each with its <delay/>): the same way as any delivery. */
@@ -126,11 +172,12 @@ export class BoundSession {
    * its own upstream leg must not stay paused, and the server buffering for it, forever.
    */
   private backOff(reader: ClientConnection, writer: ClientConnection): void {
+    if (this.closed) return;
     const client = this.client;
     const toClient = client !== undefined && writer === client.conn;
     reader.pause();
     writer.onceDrain(() => {
-      if (toClient) {
+      if (toClient && this.client === client) {
         clearTimeout(this.stallTimer);
         this.stallTimer = undefined;
       }
@@ -146,25 +193,67 @@ export class BoundSession {
     }
   }
 
+  // ---------------------------------------------------------------- XEP-0198 nonzas (docs/architecture.md §8.4)
+
+  /** <enable/>: only once, and only after bind (XEP-0198 §3); resumable when asked and --sm-resume-timeout > 0. */
+  smEnable(req: { resume: boolean; max?: number }): void {
+    const client = this.client;
+    if (!client) return;
+    if (this.jid === undefined || this.sm) {
+      this.log.info({ bound: this.jid !== undefined }, "<enable/> refused: before bind or a second time");
+      client.conn.write(failed("unexpected-request"));
+      return;
+    }
+    const cfg = this.ctx.config.sm;
+    const resumable = req.resume && cfg.resumeTimeoutMs > 0;
+    // the client's preferred maximum is honoured up to ours (XEP-0198 §5)
+    const timeoutMs = req.max !== undefined ? Math.min(req.max * 1000, cfg.resumeTimeoutMs) : cfg.resumeTimeoutMs;
+    const id = resumable ? this.ctx.resumption.issue(this.bare, this) : undefined;
+    this.sm = new ClientSm((xml) => void this.client?.conn.write(xml), { ...cfg, id, timeoutMs });
+    client.conn.write(enabled(id, resumable, resumable ? Math.round(timeoutMs / 1000) : undefined));
+    metrics.sm("enabled");
+    this.log.info({ jid: this.jid, resume: resumable, max: resumable ? Math.round(timeoutMs / 1000) : undefined }, "stream management enabled");
+  }
+
+  /** <r/>: answered at once with <a h/>. */
+  smRequest(): void {
+    if (!this.sm) return void this.client?.conn.write(failed("unexpected-request"));
+    this.sm.onRequest();
+  }
+
+  /** <a h/>: releases what the client handled; an h above what was sent ends the stream (XEP-0198 §6). */
+  smAck(h: number): void {
+    const sm = this.sm;
+    if (!sm) return void this.client?.conn.write(failed("unexpected-request"));
+    const tooHigh = sm.onAck(h);
+    if (tooHigh === undefined) return;
+    this.log.warn({ jid: this.jid, h, code: "SM_H_TOO_HIGH" }, "client acknowledged more stanzas than were sent");
+    this.client?.fail("undefined-condition", "you acknowledged more stanzas than were sent", undefined, tooHigh);
+  }
+
   // ---------------------------------------------------------------- server → client
 
   private readonly upstreamHandler: StreamHandler = {
     onOpen: () => {
       this.log.warn("upstream restarted its stream unexpectedly");
-      this.client?.fail("remote-connection-failed", "the server restarted the stream");
+      this.upstreamGone = true;
+      this.lostUpstream("remote-connection-failed", "the server restarted the stream");
     },
     onStanza: (name, bytes) => {
       metrics.stanza("out", name, bytes.length);
       if (name === "stream:error") {
         // pass the server's own condition (conflict, system-shutdown, policy-violation, …) through
         this.log.info("upstream sent a stream error");
+        this.upstreamGone = true;
+        if (!this.client) this.log.info({ jid: this.jid, reason: "stream error" }, "hibernating session ended: its upstream leg is gone");
         this.client?.conn.write(bytes);
         this.client?.conn.end();
-        this.upstream.conn.end();
+        this.finish("the server ended the stream", false);
         return;
       }
+      if (this.closed) return;
       if (name === "iq" && this.jid === undefined) this.captureBind(bytes);
-      let out: Buffer | string = bytes;
+      let out: Buffer = bytes;
       if (name === "message" && this.account && this.jid && this.account.rooms.hasState() && bytesInclude(bytes, NS_CARBONS)) {
         let v: ReturnType<AccountHub["carbonOnLeg"]> = { kind: "pass" };
         try {
@@ -173,35 +262,49 @@ export class BoundSession {
           // the framer accepted it; what ltx cannot read is not a carbon to act on: pass it as it came
         }
         if (v.kind === "drop") return;
-        if (v.kind === "deliver") out = v.stanza.toString();
+        // still from the own leg (a Buffer: ClientSm's queue tells the origin by the type)
+        if (v.kind === "deliver") out = Buffer.from(v.stanza.toString());
       }
+      const ok = this.toClient(out, isCounted(name));
       const client = this.client;
-      if (!this.write(out) && client) this.backOff(this.upstream.conn, client.conn);
-      client?.countOutput();
+      if (!client) return;
+      if (!ok) this.backOff(this.upstream.conn, client.conn);
+      client.countOutput();
     },
     onClose: () => {
       this.log.info("upstream closed the stream");
+      this.upstreamGone = true;
       if (this.clientClosed) return this.client?.conn.end();
       // The server ended the stream on its own without a stream error (going down): say what a
       // server says then (RFC 6120 §4.9.3.19), so the client reconnects now rather than after its
       // own timeouts.
-      this.client?.fail("system-shutdown", "the server closed the stream");
+      this.lostUpstream("system-shutdown", "the server closed the stream");
     },
     onFramingError: (err) => {
       this.log.warn({ code: err.code, reason: err.message }, "bad input from upstream");
       metrics.limitBreach("upstream", err.code, this);
+      this.upstreamGone = true;
       this.upstream.conn.destroy();
-      this.client?.fail("remote-connection-failed", "the server sent something the proxy could not read");
+      this.lostUpstream("remote-connection-failed", "the server sent something the proxy could not read");
     },
     onSocketClosed: () => {
       if (this.closed) return;
       this.log.info("upstream connection lost");
+      this.upstreamGone = true;
       if (this.clientClosed) return this.client?.conn.end();
       // The server (or the path to it) died under an open stream: connection-timeout (RFC 6120
       // §4.9.3.4, the peer "has permanently lost the ability to communicate over the stream").
-      this.client?.fail("connection-timeout", "connection to the server lost");
+      this.lostUpstream("connection-timeout", "connection to the server lost");
     },
   };
+
+  /** The own leg is gone: the client is told (and the session ends with its stream), or a hibernating session ends. */
+  private lostUpstream(condition: StreamErrorCondition, text: string): void {
+    if (this.client) return this.client.fail(condition, text);
+    if (this.closed) return;
+    this.log.info({ jid: this.jid, reason: text }, "hibernating session ended: its upstream leg is gone");
+    this.finish(text, false);
+  }
 
   private captureBind(bytes: Buffer): void {
     const el = parseStanza(bytes);
@@ -221,11 +324,11 @@ export class BoundSession {
 
   /**
    * Stanzas from the account layer (room fan-out, replies) for this client. Several in a row go
-   * out in one write (one TLS record instead of one per stanza); see `write`.
+   * out in one write (one TLS record instead of one per stanza); see `writeTo`. The CSI filter
+   * (§8.5) sits in front of `toClient`: SM counts (and queues) only what passes it.
    */
   private deliver(offered: string | readonly string[], filter = true): void {
-    const client = this.client;
-    if (this.closed || !client) return;
+    if (this.closed) return;
     let stanzas: string | readonly string[] = offered;
     if (filter && !this.csi.active) {
       stanzas = typeof offered === "string" ? this.csi.offer(offered, Date.now()) : this.csi.offerAll(offered, Date.now());
@@ -233,7 +336,10 @@ export class BoundSession {
     }
     if (typeof stanzas === "string") metrics.stanzaXml("out", stanzas);
     else for (const s of stanzas) metrics.stanzaXml("out", s);
-    if (!this.write(stanzas) && client.conn.writableLength > this.ctx.config.limits.maxStanzaSize * 64) {
+    const ok = this.toClient(stanzas, true);
+    const client = this.client;
+    if (!client) return; // hibernating: queued
+    if (!ok && client.conn.writableLength > this.ctx.config.limits.maxStanzaSize * 64) {
       // a client that does not read must not make the proxy buffer the room for it forever
       this.log.warn({ queued: client.conn.writableLength }, "client is not reading: disconnecting");
       metrics.limitBreach("client", "SLOW_CONSUMER", client);
@@ -244,46 +350,180 @@ export class BoundSession {
   }
 
   /**
-   * The one way to the client, for the own leg's stanzas and the account layer's alike. Returns
-   * false when the client's output is over its high-water mark. A WebSocket carries exactly one
-   * stanza per message (RFC 7395 §3.3.3), so several are written one by one there.
+   * The one way to the client, for the own leg's stanzas (Buffers) and the account layer's (strings)
+   * alike: with SM, counted stanzas are queued until acknowledged (and only queued while hibernating).
+   * Returns false when the client's output is over its high-water mark.
    */
-  private write(out: Buffer | string | readonly string[]): boolean {
+  private toClient(out: Buffer | string | readonly string[], counted: boolean): boolean {
+    if (this.closed) return true;
+    const sm = this.sm;
+    let over = false;
+    if (sm && counted) {
+      if (typeof out === "string" || Buffer.isBuffer(out)) over = !sm.push(out);
+      else for (const s of out) if (!sm.push(s)) over = true;
+    }
     const client = this.client;
-    if (!client) return true;
-    if (typeof out === "string" || Buffer.isBuffer(out)) return client.conn.write(out);
-    if (client.transport !== "websocket") return client.conn.write(out.join(""));
-    let ok = true;
-    for (const s of out) ok = client.conn.write(s) && ok;
+    const ok = client ? writeTo(client, out) : true;
+    if (sm && counted) {
+      if (over) this.queueFull();
+      else if (client) sm.afterSend();
+    }
     return ok;
+  }
+
+  /** --sm-max-queue[-bytes] exceeded: a connected client is cut (resource-constraint), a hibernating session expires. */
+  private queueFull(): void {
+    this.log.warn({ jid: this.jid, unacked: this.sm?.unacked, bytes: this.sm?.unackedBytes, hibernating: this.client === undefined,
+      code: "SM_QUEUE_FULL" }, "too many unacknowledged stanzas for the client");
+    metrics.limitBreach("client", "SM_QUEUE_FULL", this);
+    if (this.client) this.client.fail("resource-constraint", "too many unacknowledged stanzas");
+    else this.expire("unacknowledged queue full while hibernating");
   }
 
   // ---------------------------------------------------------------- lifetime
 
-  /** The client closed its stream (</stream:stream>): end the own leg; its close answers the client. */
+  /** The client closed its stream (</stream:stream>): the session ends; the own leg's close answers the client. */
   clientEnded(): void {
     this.clientClosed = true;
-    this.upstream.conn.end();
+    this.finish("the client closed its stream", true);
   }
 
-  /** End the own leg (the client stream is being failed or shut down). */
-  endUpstream(): void {
-    this.upstream.conn.end();
+  /** The proxy ended the client's stream with a stream error: the session ends with it. */
+  streamFailed(): void {
+    this.finish("stream error", false);
   }
 
-  /** The client's connection is gone: the session ends with it (own leg closed, account link detached). */
-  close(): void {
+  /**
+   * The socket of `client` is gone. A resumable session hibernates (docs/architecture.md §8.4);
+   * otherwise it ends. A client the session has moved away from (resumed elsewhere) touches nothing.
+   */
+  connectionLost(client: SessionClient): void {
+    if (client !== this.client || this.closed) return;
+    const sm = this.sm;
+    if (!sm?.id || this.upstreamGone) return this.finish("connection closed", false);
+    this.detachClient();
+    sm.hibernate();
+    this.hibernatingSince = Date.now();
+    this.ctx.resumption.hibernate(sm.id, this, sm.timeoutMs);
+    this.log.info({ jid: this.jid, unacked: sm.unacked, timeoutS: sm.timeoutMs / 1000 }, "connection lost: session hibernating until its client resumes");
+  }
+
+  /**
+   * <resume previd h/> on `client` found this session (same account, docs/architecture.md §8.4).
+   * `fresh` is the session that client's SASL opened: its own leg is closed, its credentials kept.
+   * A live old connection is closed first without touching this session. Returns false (nothing
+   * changed) when `h` acknowledges more than was sent.
+   */
+  resumeOn(client: SessionClient, h: number, fresh: BoundSession): boolean {
+    const sm = this.sm;
+    if (!sm?.id || this.closed) return false;
+    const tooHigh = sm.resumeTooHigh(h);
+    if (tooHigh !== undefined) {
+      this.log.warn({ jid: this.jid, h, code: "SM_H_TOO_HIGH" }, "resume acknowledged more stanzas than were sent");
+      client.fail("undefined-condition", "you acknowledged more stanzas than were sent", undefined, tooHigh);
+      return false;
+    }
+    const old = this.client;
+    if (old) {
+      this.detachClient();
+      old.replaced();
+    }
+    const secret = fresh.discard();
+    if (secret) this.account?.setSecret(secret);
+    const was = this.hibernatingSince;
+    this.hibernatingSince = undefined;
+    this.client = client;
+    this.ctx.resumption.wake(sm.id);
+    const resend = sm.resume(h);
+    client.conn.write(resumed(sm.id, sm.inbound.h));
+    // the unacked stanzas, in order, exactly once; one write each (a WebSocket message each)
+    for (const s of resend) client.conn.write(s);
+    sm.resumed();
+    this.resetClientState();
+    client.countOutput();
+    metrics.sm("resumed");
+    this.log.info({ jid: this.jid, conn: client.id, previousConn: old?.id, resent: resend.length,
+      hibernatedMs: was === undefined ? undefined : Date.now() - was }, "session resumed");
+    return true;
+  }
+
+  /** A fresh session whose client resumed another one instead: its own leg closes; returns its credentials. */
+  discard(): UpstreamSecret | undefined {
+    const secret = this.secret;
+    this.closed = true;
+    this.client = undefined;
+    this.secret = undefined;
+    this.upstream.conn.end();
+    return secret;
+  }
+
+  /** Hibernated too long, or the proxy stops (Resumable). */
+  expire(reason: string): void {
+    if (this.closed) return;
+    metrics.sm("expired");
+    this.log.info({ jid: this.jid, reason }, "session expired");
+    this.finish(reason, false);
+  }
+
+  /** The session stops writing to its client (it dropped or moved): no flow control for it any more. */
+  private detachClient(): void {
+    if (!this.client) return;
+    this.client = undefined;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    // the own leg may be paused for this client (backOff); a hibernating session keeps reading it
+    this.upstream.conn.resume();
+  }
+
+  /**
+   * The session ends: what the client never acknowledged is settled (bounced on the own leg before
+   * it closes, or left to room history / MAM; docs/architecture.md §8.4), the resumption id goes
+   * (a tombstone keeping h unless the client closed cleanly), the own leg closes, the account link is
+   * detached. The detach waits for the next tick: this may run inside the account layer's own
+   * delivery (a queue bound hit during a fan-out), which must not be re-entered.
+   */
+  private finish(reason: string, clean: boolean): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.stallTimer);
-    this.client = undefined;
+    this.detachClient();
+    this.hibernatingSince = undefined;
+    const sm = this.sm;
+    if (sm) {
+      const unacked = sm.end();
+      if (sm.id !== undefined) {
+        if (clean) this.ctx.resumption.remove(sm.id);
+        else this.ctx.resumption.expire(sm.id, sm.inbound.h);
+      }
+      if (unacked.length > 0) this.settle(unacked, reason);
+    }
     this.upstream.conn.end();
     this.secret = undefined;
     // what CSI held is room traffic: it stays in the room's history buffer (docs/architecture.md §8.5)
     this.csi.drop();
-    if (this.account && this.link) {
-      this.account.detach(this.link);
-      this.ctx.accounts.collect(this.account.bare);
+    const account = this.account;
+    const link = this.link;
+    if (account && link) {
+      process.nextTick(() => {
+        account.detach(link);
+        this.ctx.accounts.collect(account.bare);
+      });
     }
   }
+
+  private settle(unacked: readonly QueuedStanza[], reason: string): void {
+    const o = settleUnacked(unacked, this.bare, !this.upstreamGone);
+    for (const b of o.bounces) this.upstream.conn.write(b);
+    metrics.smBounced(o.bounces.length);
+    this.log.info({ jid: this.jid, reason, unacked: unacked.length, bounced: o.bounces.length, kept: o.kept, dropped: o.dropped, lost: o.lost },
+      "session ended with unacknowledged stanzas");
+  }
+}
+
+/** Writes to the client; several stanzas in one write, except on WebSocket (one message each, RFC 7395 §3.3.3). */
+function writeTo(client: SessionClient, out: Buffer | string | readonly string[]): boolean {
+  if (typeof out === "string" || Buffer.isBuffer(out)) return client.conn.write(out);
+  if (client.transport !== "websocket") return client.conn.write(out.join(""));
+  let ok = true;
+  for (const s of out) ok = client.conn.write(s) && ok;
+  return ok;
 }

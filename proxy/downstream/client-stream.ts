@@ -1,7 +1,10 @@
 import type { Socket } from "node:net";
 import { randomBytes } from "node:crypto";
+import type { Element } from "ltx";
 import type { FramingError, StreamErrorCondition } from "../../core/xml/errors.js";
-import { NS_CLIENT, NS_SASL, NS_STREAM, NS_TLS } from "../../core/xml/ns.js";
+import { parseStanza } from "../../core/xml/element.js";
+import { NS_CLIENT, NS_SASL, NS_SM_2, NS_SM_3, NS_STREAM, NS_TLS } from "../../core/xml/ns.js";
+import { failed, parseSmNonza, smFeature } from "../../core/sm/elements.js";
 import { streamHeader } from "../../core/xml/stream.js";
 import type { Logger } from "../log.js";
 import type { OutputHolder, ProxyContext } from "../context.js";
@@ -51,6 +54,9 @@ export interface StreamEvents {
  */
 const NEGOTIATION_ELEMENTS = new Set(["auth", "response", "abort", "challenge", "success", "failure", "starttls", "proceed"]);
 
+/** Names of XEP-0198 top-level elements: looked at (namespace) before anything goes upstream. */
+const SM_ELEMENTS = new Set(["r", "a", "enable", "resume", "enabled", "resumed", "failed"]);
+
 /**
  * One client connection: the stream negotiation (headers, STARTTLS, SASL PLAIN, the stream
  * restart, the post-authentication features), then the stanzas of the authenticated stream, which
@@ -75,6 +81,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   private budgetDrainArmed = false;
   /** A stream error was sent (fail): the stream is on its way out. */
   private ending = false;
+
 
   constructor(private readonly ctx: ProxyContext, socket: Socket | ConnectionFactory, transport: Transport, private readonly events: StreamEvents,
     /** The client's address: the socket's, or what a PROXY protocol header reported. */
@@ -152,6 +159,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
           this.log.info({ element: name }, "negotiation element after authentication");
           return this.fail("unsupported-stanza-type", "already authenticated");
         }
+        if (SM_ELEMENTS.has(name) && this.onSmElement(name, bytes)) return;
         return this.session?.fromClient(name, bytes);
       case "pre-tls":
         if (name === "starttls") return void this.startTls();
@@ -183,7 +191,9 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     clearTimeout(this.authTimer);
     this.ctx.buffers.forget(this);
     const jid = this.jid;
-    this.session?.close();
+    // after a stream error or the client's own close the session has ended already; otherwise a
+    // resumable one hibernates (docs/architecture.md §8.4)
+    this.session?.connectionLost(this);
     this.log.info({ jid, phase: was, ms: Date.now() - this.startedAt, bytesIn: this.conn.bytesIn, bytesOut: this.conn.bytesOut,
       error: err?.message }, "connection closed");
     this.events.closed(this);
@@ -233,7 +243,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         this.phase = "tls";
       },
       authenticated: (up, secret) => {
-        this.upstreamFeatures = filterPostAuthFeatures(up.features);
+        this.upstreamFeatures = filterPostAuthFeatures(up.features, [smFeature()]);
         this.session = new BoundSession(this.ctx, up, secret, this.log, this);
         clearTimeout(this.authTimer);
         this.events.authenticated?.(this);
@@ -244,6 +254,83 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         this.conn.write(`<success xmlns='${NS_SASL}'/>`);
       },
     };
+  }
+
+  // ---------------------------------------------------------------- XEP-0198 (docs/architecture.md §8.4)
+
+  /**
+   * A top-level element named like an SM nonza. Returns false when it is not one (another namespace:
+   * it goes on as a stanza would). SM nonzas never reach the upstream: the server's SM is not
+   * enabled on this leg, the proxy terminates it.
+   */
+  private onSmElement(name: string, bytes: Buffer): boolean {
+    let el: Element;
+    try {
+      el = parseStanza(bytes);
+    } catch (err) {
+      this.onFramingError(err as FramingError);
+      return true;
+    }
+    const ns = el.getNS();
+    if (ns === NS_SM_2) {
+      // never offered: passed upstream it would enable the server's own SM on this leg
+      this.log.info({ element: name }, "XEP-0198 urn:xmpp:sm:2 element: only urn:xmpp:sm:3 is offered");
+      this.fail("unsupported-stanza-type", "only urn:xmpp:sm:3 stream management is offered");
+      return true;
+    }
+    if (ns !== NS_SM_3) return false;
+    const session = this.session;
+    if (!session) return true;
+    const nz = parseSmNonza(el);
+    switch (nz.kind) {
+      case "enable":
+        session.smEnable(nz);
+        return true;
+      case "r":
+        session.smRequest();
+        return true;
+      case "a":
+        session.smAck(nz.h);
+        return true;
+      case "resume":
+        this.resume(session, nz.previd, nz.h);
+        return true;
+      case "invalid":
+        this.log.info({ element: nz.element, reason: nz.reason }, "invalid XEP-0198 element");
+        if (nz.element === "enable" || nz.element === "resume") this.conn.write(failed("bad-request"));
+        else this.fail(nz.element === "a" ? "invalid-xml" : "unsupported-stanza-type", nz.reason);
+        return true;
+    }
+  }
+
+  /**
+   * <resume previd h/> (XEP-0198 §5), after SASL and before bind: the id must name a live or
+   * hibernating session of the account this stream authenticated as. Otherwise <failed/>
+   * (item-not-found, with the h a tombstone kept) and the client may bind on this stream: its own
+   * leg from SASL (`fresh`) is still there.
+   */
+  private resume(fresh: BoundSession, previd: string, h: number): void {
+    if (fresh.jid !== undefined) {
+      this.log.info("<resume/> after bind refused");
+      this.conn.write(failed("unexpected-request"));
+      return;
+    }
+    const account = `${this.username ?? ""}@${this.domain ?? ""}`.toLowerCase();
+    const found = this.ctx.resumption.lookup(previd, account);
+    if (found.kind === "failed") {
+      this.log.info({ h: found.h }, "resume failed: unknown or expired id");
+      metrics.sm("resume_failed");
+      this.conn.write(failed("item-not-found", found.h));
+      return;
+    }
+    if (found.session.resumeOn(this, h, fresh)) this.session = found.session;
+  }
+
+  /** The session moved to another stream (it was resumed there): this stream is closed, the session untouched. */
+  replaced(): void {
+    this.session = undefined;
+    this.log.info("session resumed on another stream: closing this one");
+    this.fail("conflict", "the session was resumed on another stream");
   }
 
   // ---------------------------------------------------------------- output budget
@@ -287,14 +374,17 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
 
   // ---------------------------------------------------------------- teardown
 
-  /** A stream error to the client (with our header first if none was sent), then close both legs. */
-  fail(condition: StreamErrorCondition, text?: string, header?: string): void {
+  /**
+   * A stream error to the client (with our header first if none was sent), then close; the session
+   * ends with it (no hibernation after a stream error). `appCondition`: see ClientConnection.fail.
+   */
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void {
     if (this.phase === "closed") return;
     this.ending = true;
     this.ctx.buffers.forget(this);
     const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
-    this.conn.fail(condition, text, h);
-    this.session?.endUpstream();
+    this.conn.fail(condition, text, h, appCondition);
+    this.session?.streamFailed();
   }
 
   /** Graceful shutdown of this stream (SIGTERM). */

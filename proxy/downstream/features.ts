@@ -18,15 +18,16 @@ export function saslFeatures(): string {
 /**
  * Features the proxy cannot honour on the client's behalf are removed from the server's
  * post-authentication features:
- *  - XEP-0198 stream management: the proxy injects and drops stanzas, so acknowledgements must be
- *    terminated per leg (docs/architecture.md §8.4) — not done yet, so not offered;
+ *  - XEP-0198 stream management: the proxy injects and drops stanzas, so acknowledgements are
+ *    terminated per leg (docs/architecture.md §8.4): the proxy offers its own <sm/> (`extra`);
  *  - SASL2 / Bind2 / FAST (XEP-0388, XEP-0386, XEP-0484) and channel-binding advertisement (XEP-0440):
  *    downstream authentication is the proxy's own;
  *  - anything the proxy already negotiated itself (starttls, mechanisms).
  */
 const DROPPED = new Set([NS_SM_2, NS_SM_3, NS_SASL2, NS_BIND2, NS_FAST, NS_SASL_CB, NS_TLS, NS_SASL]);
 
-export function filterPostAuthFeatures(features: Element): string {
+/** The server's post-auth features without those above, then `extra` (the proxy's own, serialised). */
+export function filterPostAuthFeatures(features: Element, extra: readonly string[] = []): string {
   const out = new Element("stream:features");
   for (const child of features.children) {
     if (typeof child === "string") continue;
@@ -36,7 +37,11 @@ export function filterPostAuthFeatures(features: Element): string {
   // XEP-0352: the proxy applies CSI to the room traffic it fans out whether or not the server
   // offers it (docs/architecture.md §8.5), so it is always offered
   if (!offersCsi(features)) out.c("csi", { xmlns: NS_CSI });
-  return out.toString();
+  const s = out.toString();
+  if (extra.length === 0) return s;
+  // ltx writes an empty element as <stream:features/>
+  const open = s.endsWith("/>") ? `${s.slice(0, -2)}>` : s.slice(0, -"</stream:features>".length);
+  return `${open}${extra.join("")}</stream:features>`;
 }
 
 /** The server's own post-auth features offer XEP-0352: <active/>/<inactive/> may go to it. */

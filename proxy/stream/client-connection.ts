@@ -25,8 +25,11 @@ export interface ClientConnection {
   upgradeServer(options: tls.TlsOptions, handshakeTimeoutMs: number): Promise<void>;
   /** Closes the stream politely, then the connection. */
   end(graceMs?: number): void;
-  /** A stream error (after `header` if given), then close. */
-  fail(condition: StreamErrorCondition, text?: string, header?: string): void;
+  /**
+   * A stream error (after `header` if given), then close. `appCondition`: an application-specific
+   * condition element, already serialised (RFC 6120 §4.9.4; XEP-0198's <handled-count-too-high/>).
+   */
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void;
   destroy(): void;
   /** Flow control: stop / resume reading from the peer. */
   pause(): void;

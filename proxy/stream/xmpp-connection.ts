@@ -231,10 +231,10 @@ export class XmppConnection {
     this.closing.unref();
   }
 
-  /** Sends a stream error (RFC 6120 §4.9) and closes. `header` is written first if none was sent yet. */
-  fail(condition: StreamErrorCondition, text?: string, header?: string): void {
+  /** Sends a stream error (RFC 6120 §4.9) and closes. `header` is written first if none was sent yet; `appCondition` see ClientConnection. */
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void {
     if (this.closed || this.closeSent) return;
-    this.socket.write((header ?? "") + streamError(condition, text));
+    this.socket.write((header ?? "") + streamError(condition, text, appCondition));
     this.closeSent = true;
     this.end();
   }

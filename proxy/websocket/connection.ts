@@ -183,9 +183,9 @@ export class WebSocketConnection implements ClientConnection {
   }
 
   /** A stream error (RFC 7395 §3.5: `<stream:error/>`, then `<close/>`), after `header` as `<open/>` if given. */
-  fail(condition: StreamErrorCondition, text?: string, header?: string): void {
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void {
     if (this.closed || this.closeSent) return;
-    this.write((header ?? "") + streamError(condition, text));
+    this.write((header ?? "") + streamError(condition, text, appCondition));
     this.end();
   }
 

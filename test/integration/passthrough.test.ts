@@ -190,7 +190,7 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       expect(c.jid).toBe("bob@localhost/mech");
     });
 
-    it("strips stream management from the post-auth features", async () => {
+    it("replaces the server's stream management with its own in the post-auth features (docs/architecture.md §8.4)", async () => {
       const raw = await RawClient.connect(proxy.port);
       await raw.startTls();
       raw.send(raw.header());
@@ -201,7 +201,10 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       raw.send(raw.header());
       const m = await raw.waitFor(/<stream:features>.*<\/stream:features>/);
       expect(m[0]).toMatch(/urn:ietf:params:xml:ns:xmpp-bind/);
-      expect(m[0]).not.toMatch(/urn:xmpp:sm:/);
+      // exactly one <sm/>, the proxy's own (the server offers sm:2 and sm:3; both stripped)
+      expect(m[0].match(/urn:xmpp:sm:/g)).toHaveLength(1);
+      expect(m[0]).toContain("<sm xmlns='urn:xmpp:sm:3'/>");
+      expect(m[0]).not.toMatch(/urn:xmpp:sm:2/);
       raw.close();
     });
 

@@ -22,6 +22,12 @@ export interface ConnectOptions {
   password: string;
   resource?: string;
   domain?: string;
+  /**
+   * XEP-0198 (@xmpp/stream-management: <enable resume='true'/> after bind, <r/> after its own
+   * stanzas, <resume/> on reconnect). On by default, as in real clients; false hides the <sm/>
+   * feature from the client, for tests about plain connections.
+   */
+  sm?: boolean;
 }
 
 /** An @xmpp/client for `o`, with its automatic reconnect off (tests decide when to connect). */
@@ -38,6 +44,13 @@ function newClient(o: ConnectOptions): Client {
     timeout: 10_000,
   });
   xmpp.reconnect.stop();
+  if (o.sm === false) {
+    // runs before the stream-features middleware sees the element
+    xmpp.prependListener("element", (el: Element) => {
+      if (!el.is("features", "http://etherx.jabber.org/streams")) return;
+      el.children = el.children.filter((c) => typeof c === "string" || !c.is("sm", "urn:xmpp:sm:3"));
+    });
+  }
   return xmpp;
 }
 
