@@ -88,3 +88,46 @@ describe("PMs while no session is in the room", () => {
     expect(end.filter((e) => e.attrs.type === "chat").map((e) => e.getChildText("body"))).toEqual(["one"]);
   });
 });
+
+describe("a PM a session never acknowledged (XEP-0198 expiry, docs/architecture.md §8.4)", () => {
+  it("the only session in the room: held, then delivered once with a delay to the next session back", () => {
+    const a = joinedRoom();
+    const delivered = sent(a.fromRoom(pm("lost?", "p1"), 3000), PHONE);
+    expect(delivered).toHaveLength(1);
+    const r = a.undeliveredPm(PHONE, delivered[0]!, 3500);
+    expect(r).toEqual({ handled: true, actions: [] });
+    a.sessionGone(PHONE, 3500);
+    const back = sent(a.fromSession(LAPTOP, join(ROOM, "alice", { id: "j2", history: "<history maxstanzas='0'/>" }), 4000), LAPTOP);
+    const pms = back.filter((e) => e.attrs.type === "chat");
+    expect(pms.map((e) => e.getChildText("body"))).toEqual(["lost?"]);
+    expect(pms[0]?.attrs).toMatchObject({ to: LAPTOP, from: `${ROOM}/bob`, id: "p1" });
+    expect(delayStamp(pms[0]!)).toBe(new Date(3500).toISOString());
+  });
+
+  it("another session of the account is joined: it has its own copy, nothing is held", () => {
+    const a = joinedRoom();
+    sent(a.fromSession(LAPTOP, join(ROOM, "alice", { id: "j2", history: "<history maxstanzas='0'/>" }), 2000), LAPTOP);
+    const live = a.fromRoom(pm("both", "p1"), 3000);
+    expect(sent(live, LAPTOP)).toHaveLength(1);
+    expect(a.undeliveredPm(PHONE, sent(live, PHONE)[0]!, 3500)).toEqual({ handled: true, actions: [] });
+    a.sessionGone(PHONE, 3500);
+    const again = sent(a.fromSession(PHONE, join(ROOM, "alice", { id: "j3", history: "<history maxstanzas='0'/>" }), 4000), PHONE);
+    expect(again.filter((e) => e.attrs.type === "chat")).toEqual([]);
+  });
+
+  it("not a PM of a room of this account (a groupchat, a chat state, an unknown room): not handled", () => {
+    const a = joinedRoom();
+    expect(a.undeliveredPm(PHONE, pm(undefined, "cs", "<composing xmlns='http://jabber.org/protocol/chatstates'/>"), 3000).handled).toBe(false);
+    expect(a.undeliveredPm(PHONE, x(`<message type='chat' from='other@conference.example.org/bob' to='${PHONE}' id='o1'><body>hi</body></message>`), 3000).handled).toBe(false);
+    expect(a.undeliveredPm(PHONE, x(`<message type='groupchat' from='${ROOM}/bob' to='${PHONE}' id='g1'><body>hi</body></message>`), 3000).handled).toBe(false);
+  });
+
+  it("over the bound: the sender is told through the room, as for any held PM", () => {
+    const a = joinedRoom({ maxHeldPms: 0 });
+    const delivered = sent(a.fromRoom(pm("one", "p1"), 3000), PHONE)[0]!;
+    const r = a.undeliveredPm(PHONE, delivered, 3500);
+    expect(r.handled).toBe(true);
+    expect(kinds(r.actions)).toEqual(["toRoomUpstream", "heldPmRefused"]);
+    expect(upstream(r.actions)[0]?.attrs).toMatchObject({ type: "error", to: `${ROOM}/bob`, id: "p1" });
+  });
+});

@@ -7,6 +7,7 @@ import { type CarbonVerdict, sentCarbon } from "./carbons.js";
 import { joinTimeoutError, releaseHistory } from "./join.js";
 import { splitBare as bareOf, splitJid as parseJid } from "../jid.js";
 import { upstreamLeave } from "./leave.js";
+import { isHoldablePm } from "./held-pms.js";
 import type { RoomSnapshot, RoomState } from "./room-state.js";
 
 export type { RoomMachineOptions } from "./machine-state.js";
@@ -73,6 +74,25 @@ export class RoomMachine {
    */
   sessionReplaced(sessionFullJid: string, now: number): Action[] {
     return this.endSession(sessionFullJid, now, true);
+  }
+
+  /**
+   * A PM (XEP-0045 §7.5) this machine delivered to a session whose client never acknowledged it:
+   * the session is ending without resumption (XEP-0198 expiry, docs/architecture.md §8.4). Bouncing
+   * it toward the room would get the account kicked (held-pms.ts), so: when another session of the
+   * account is joined in that room, it has its own copy and nothing is done; otherwise it is held
+   * like a PM that arrived while every session was away (issue 10 §4), for the next session back.
+   * Call before `sessionGone` of that session; `handled` false means it was not a PM of a room here.
+   */
+  undeliveredPm(sessionFullJid: string, stanza: Element, now: number): { handled: boolean; actions: Action[] } {
+    const from = parseJid(typeof stanza.attrs.from === "string" ? stanza.attrs.from : "");
+    if (from?.resource === undefined || !isHoldablePm(stanza)) return { handled: false, actions: [] };
+    const room = this.core.rooms.get(from.bare);
+    if (room === undefined) return { handled: false, actions: [] };
+    for (const s of room.sessions.keys()) if (s !== sessionFullJid) return { handled: true, actions: [] };
+    const out: Action[] = [];
+    this.core.holdPm(room, stanza, now, out);
+    return { handled: true, actions: out };
   }
 
   private endSession(sessionFullJid: string, now: number, replaced: boolean): Action[] {

@@ -93,6 +93,24 @@ export class AccountHub {
     this.execute(this.rooms.sessionGone(link.jid, Date.now()));
   }
 
+  /**
+   * Room PMs `link`'s client never acknowledged; its session ends without resumption (XEP-0198
+   * expiry, docs/architecture.md §8.4). Each is left to another joined session of the account (it
+   * has its own copy) or held for the next session back in the room (issue 10 §4). Call before
+   * `detach`. Returns how many were not PMs of a room of this account (nothing could be done).
+   */
+  undeliveredPms(link: SessionLink, stanzas: readonly Element[]): number {
+    if (this.sessions.get(link.jid) !== link) return stanzas.length;
+    let missed = 0;
+    const now = Date.now();
+    for (const el of stanzas) {
+      const r = this.rooms.undeliveredPm(link.jid, el, now);
+      if (r.handled) this.execute(r.actions);
+      else missed++;
+    }
+    return missed;
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }

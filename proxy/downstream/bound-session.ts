@@ -487,6 +487,7 @@ export class BoundSession implements Resumable {
     this.closed = true;
     this.detachClient();
     this.hibernatingSince = undefined;
+    let undelivered: Element[] = [];
     const sm = this.sm;
     if (sm) {
       const unacked = sm.end();
@@ -494,7 +495,7 @@ export class BoundSession implements Resumable {
         if (clean) this.ctx.resumption.remove(sm.id);
         else this.ctx.resumption.expire(sm.id, sm.inbound.h);
       }
-      if (unacked.length > 0) this.settle(unacked, reason);
+      if (unacked.length > 0) undelivered = this.settle(unacked, reason);
     }
     this.upstream.conn.end();
     this.secret = undefined;
@@ -504,18 +505,24 @@ export class BoundSession implements Resumable {
     const link = this.link;
     if (account && link) {
       process.nextTick(() => {
+        if (undelivered.length > 0) {
+          const missed = account.undeliveredPms(link, undelivered);
+          this.log.info({ jid: this.jid, pms: undelivered.length, missed }, "unacknowledged room PMs handed back to the account (held for the next session in the room unless another has them)");
+        }
         account.detach(link);
         this.ctx.accounts.collect(account.bare);
       });
     }
   }
 
-  private settle(unacked: readonly QueuedStanza[], reason: string): void {
+  /** Bounces what must be bounced on the own leg; returns the room PMs to hand back to the account. */
+  private settle(unacked: readonly QueuedStanza[], reason: string): Element[] {
     const o = settleUnacked(unacked, this.bare, !this.upstreamGone);
     for (const b of o.bounces) this.upstream.conn.write(b);
     metrics.smBounced(o.bounces.length);
-    this.log.info({ jid: this.jid, reason, unacked: unacked.length, bounced: o.bounces.length, kept: o.kept, dropped: o.dropped, lost: o.lost },
-      "session ended with unacknowledged stanzas");
+    this.log.info({ jid: this.jid, reason, unacked: unacked.length, bounced: o.bounces.length, kept: o.kept, dropped: o.dropped, lost: o.lost,
+      pms: o.undelivered.length }, "session ended with unacknowledged stanzas");
+    return o.undelivered;
   }
 }
 

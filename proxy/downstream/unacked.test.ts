@@ -26,23 +26,25 @@ describe("settleUnacked (docs/architecture.md §8.4, expiry)", () => {
     expect(o.lost).toBe(0);
   });
 
-  it("never bounces on the own leg what the account layer delivered (strings): room history keeps groupchat, the rest is lost", () => {
+  it("never bounces on the own leg what the account layer delivered (strings): room history keeps groupchat, PMs go back to the account, an IQ is lost", () => {
     const o = settleUnacked([
       `<message from='room@muc.example.org/bob' to='${FULL}' type='groupchat' id='g1'><body>hi</body></message>`,
       `<message from='room@muc.example.org/bob' to='${FULL}' type='chat' id='pm1'><body>pm</body></message>`,
       `<presence from='room@muc.example.org/bob' to='${FULL}'/>`,
+      `<iq from='room@muc.example.org/bob' to='${FULL}' type='get' id='q1'><ping xmlns='urn:xmpp:ping'/></iq>`,
     ], ME, true);
     expect(o.bounces).toEqual([]);
     expect(o).toMatchObject({ kept: 1, lost: 1, dropped: 1 });
+    expect(o.undelivered.map((e) => e.attrs.id)).toEqual(["pm1"]);
   });
 
   it("an own leg that is gone bounces nothing: counted as lost", () => {
     const o = settleUnacked([Buffer.from(`<message from='bob@example.org/x' to='${FULL}' type='chat' id='m1'><body>hi</body></message>`)], ME, false);
-    expect(o).toEqual({ bounces: [], kept: 0, dropped: 0, lost: 1 });
+    expect(o).toEqual({ bounces: [], kept: 0, dropped: 0, lost: 1, undelivered: [] });
   });
 
   it("something ltx cannot read is dropped, never thrown", () => {
     const o = settleUnacked([Buffer.from("<message><body>unclosed")], ME, true);
-    expect(o).toEqual({ bounces: [], kept: 0, dropped: 1, lost: 0 });
+    expect(o).toEqual({ bounces: [], kept: 0, dropped: 1, lost: 0, undelivered: [] });
   });
 });

@@ -289,7 +289,7 @@ describe.each(upstreamServers())("XEP-0198 against a real $kind", (server) => {
     await late.waitFor(/<failed xmlns='urn:xmpp:sm:3' h='0'><item-not-found/);
   });
 
-  it("expiry: an unacknowledged 1:1 message and IQ are bounced with recipient-unavailable, an archived message is left to MAM, room messages to the room history", async () => {
+  it("expiry: an unacknowledged 1:1 message and IQ are bounced with recipient-unavailable, an archived message is left to MAM, room messages to the room history, a room PM is held for the next session", async () => {
     const room = uniqueRoom(server.muc, "smexpiry");
     const bob = await direct("bob", "sender");
     await createRoom(bob, room, "bob");
@@ -310,6 +310,12 @@ describe.each(upstreamServers())("XEP-0198 against a real $kind", (server) => {
     await bob.send(xml("message", { to: jid, type: "chat", id: "stored" }, xml("body", {}, "archived")));
     // an IQ request: its sender waits for an answer, so it is bounced
     await bob.send(xml("iq", { to: jid, type: "get", id: "version-q" }, xml("query", { xmlns: "jabber:iq:version" })));
+    // a PM to alice's occupant, not archived (XEP-0334 no-store; an archived one carries the server's
+    // <stanza-id by=alice/> and is left to MAM like any 1:1 message): fanned out to the hibernating
+    // session; at expiry it goes back to the account (no other session of alice is in the room) and is
+    // held for the next one (issue 10 §4)
+    await bob.send(xml("message", { to: `${room}/alice`, type: "chat", id: "room-pm" }, xml("body", {}, "pm while asleep"),
+      xml("x", { xmlns: "http://jabber.org/protocol/muc#user" }), xml("no-store", { xmlns: "urn:xmpp:hints" })));
 
     const ended = await proxy.waitForLog((l) => l.msg === "session ended with unacknowledged stanzas" && l.jid === jid, 15_000);
     expect(ended.bounced).toBe(2);
@@ -327,6 +333,11 @@ describe.each(upstreamServers())("XEP-0198 against a real $kind", (server) => {
     clients.push(back);
     expect(codes(await join(back, room, "alice", { history: { since } }))).toContain("110");
     await back.waitFor((el) => el.is("message") && el.getChildText("body") === roomMsg);
+    const pm = await back.waitFor((el) => el.is("message") && el.attrs.id === "room-pm");
+    expect(pm.attrs.type).toBe("chat");
+    expect(pm.getChild("delay", "urn:xmpp:delay")).toBeDefined();
+    expect(ended.pms).toBe(1);
+    expect(bob.received.some((el) => el.attrs.id === "room-pm" && el.attrs.type === "error")).toBe(false);
   });
 });
 
