@@ -1,6 +1,6 @@
 /**
  * The soak (issue 5, issue 10) against a private real server — Prosody or ejabberd, each selected one
- * (MINIMIX_TEST_UPSTREAMS) — through the real proxy: SOAK_SECONDS of churn (default 30 here;
+ * (MINIMIX_TEST_UPSTREAMS) — through the real proxy: SOAK_SECONDS of churn (default 20 here;
  * `npm run soak` runs 600 against Prosody and writes its section of test/soak/RESULTS.md). See
  * soak.ts for what is checked, how "joined when it was sent" is defined, and the history rules.
  */
@@ -13,7 +13,7 @@ import { upstreamServers } from "../support/servers.js";
 import { startUpstream, type Upstream, type UpstreamKind } from "../support/upstream.js";
 import { formatResult, runSoak } from "./soak.js";
 
-const SECONDS = Number(process.env.SOAK_SECONDS ?? 30);
+const SECONDS = Number(process.env.SOAK_SECONDS ?? 20);
 const MAX_SESSIONS = Number(process.env.SOAK_SESSIONS ?? 300);
 const ACCOUNTS = Number(process.env.SOAK_ACCOUNTS ?? 12);
 const cert = inject("proxyCert");
