@@ -196,6 +196,8 @@ describe("parseArgs: every flag", () => {
     ["room-history", "roomHistory", "0", 0, "100001", "0", "100000"],
     ["room-history-bytes", "roomHistoryBytes", "4096", 4096, "1073741825", "0", "1073741824"],
     ["max-held-pms", "maxHeldPms", "5", 5, "100001", "0", "100000"],
+    ["csi-max-held", "csiMaxHeld", "10", 10, "100001", "0", "100000"],
+    ["csi-max-held-bytes", "csiMaxHeldBytes", "4096", 4096, "1073741825", "0", "1073741824"],
     ["max-held-pm-bytes", "maxHeldPmBytes", "4096", 4096, "1073741825", "0", "1073741824"],
     ["max-room-outbox", "maxRoomOutbox", "5", 5, "0", "1", "100000"],
     ["max-room-outbox-bytes", "maxRoomOutboxBytes", "4096", 4096, "1023", "1024", "1073741824"],

@@ -109,6 +109,8 @@ export interface PartialConfig {
   smMaxQueueBytes?: number;
   smResumeTimeout?: number;
   smAckEvery?: number;
+  csiMaxHeld?: number;
+  csiMaxHeldBytes?: number;
 }
 
 export type ParsedArgs =
@@ -184,6 +186,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "sm-max-queue", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "5000", help: "XEP-0198: stanzas sent to a client and not acknowledged yet, kept per session; beyond it a connected session ends with resource-constraint, a hibernating one expires" },
   { name: "sm-max-queue-bytes", type: "integer", metavar: "BYTES", min: 1024, max: 1_073_741_824, default: "4194304 (4 MiB)", help: "XEP-0198: bytes of those unacknowledged stanzas per session" },
   { name: "sm-resume-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 86_400, default: "300", help: "XEP-0198: how long a dropped session waits for its client to resume (a smaller 'max' from the client is honoured); 0 = no resumption offered" },
+  { name: "csi-max-held", type: "integer", metavar: "N", min: 0, max: 100_000, default: "256", help: "XEP-0352: room stanzas held per inactive session (latest presence per occupant, latest chat state per sender); one more flushes them all; 0 = room traffic is never held" },
+  { name: "csi-max-held-bytes", type: "integer", metavar: "BYTES", min: 0, max: 1_073_741_824, default: "262144 (256 KiB)", help: "XEP-0352: bytes of those held room stanzas per inactive session" },
   { name: "sm-ack-every", type: "integer", metavar: "N", min: 1, max: 100_000, default: "5", help: "XEP-0198: ask the client for an ack (<r/>) once this many stanzas are unacknowledged (or after 5 s)" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
@@ -479,6 +483,8 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("sm-max-queue-bytes", (n) => (p.smMaxQueueBytes = n));
   setInt("sm-resume-timeout", (n) => (p.smResumeTimeout = n));
   setInt("sm-ack-every", (n) => (p.smAckEvery = n));
+  setInt("csi-max-held", (n) => (p.csiMaxHeld = n));
+  setInt("csi-max-held-bytes", (n) => (p.csiMaxHeldBytes = n));
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

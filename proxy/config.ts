@@ -108,6 +108,8 @@ export interface Config {
   joinTimeoutMs: number;
   /** XEP-0198 on the client leg (docs/architecture.md §8.4). */
   sm: SmConfig;
+  /** XEP-0352 room traffic held per inactive session (docs/architecture.md §8.5). */
+  csi: { maxHeld: number; maxHeldBytes: number };
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
@@ -162,6 +164,8 @@ export const DEFAULTS = {
   smMaxQueueBytes: 4_194_304,
   smResumeTimeout: 300,
   smAckEvery: 5,
+  csiMaxHeld: 256,
+  csiMaxHeldBytes: 262_144,
   metrics: { host: "127.0.0.1", port: 5290 },
   wsPath: "/xmpp-websocket",
 } as const;
@@ -410,6 +414,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       resumeTimeoutMs: (m.smResumeTimeout ?? DEFAULTS.smResumeTimeout) * 1000,
       ackEvery: m.smAckEvery ?? DEFAULTS.smAckEvery,
     },
+    csi: { maxHeld: m.csiMaxHeld ?? DEFAULTS.csiMaxHeld, maxHeldBytes: m.csiMaxHeldBytes ?? DEFAULTS.csiMaxHeldBytes },
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };

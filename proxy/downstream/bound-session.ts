@@ -75,7 +75,7 @@ export class BoundSession implements Resumable {
   /** Since when the session waits for a resume (undefined: not hibernating). */
   hibernatingSince: number | undefined;
   /** XEP-0352 for what the account layer fans out to this session (docs/architecture.md §8.5). */
-  private readonly csi = new CsiFilter();
+  private readonly csi: CsiFilter;
   /** The server offered CSI itself: <active/>/<inactive/> are passed on for its own 1:1 traffic. */
   private readonly upstreamCsi: boolean;
 
@@ -86,6 +86,7 @@ export class BoundSession implements Resumable {
     this.connId = client.id;
     this.transport = client.transport;
     this.upstreamCsi = offersCsi(upstream.features);
+    this.csi = new CsiFilter(ctx.config.csi);
     upstream.conn.setHandler(this.upstreamHandler);
   }
 

@@ -20,14 +20,16 @@ const NS_DELAY = "urn:xmpp:delay";
 
 describe.each(upstreamServers())("against a real $kind", (server) => {
   let proxy: ProxyProcess;
+  let noHold: ProxyProcess; // --csi-max-held 0
   const clients: TestClient[] = [];
 
   beforeAll(async () => {
-    proxy = await startProxy({ upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile });
+    const base = { upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile };
+    [proxy, noHold] = await Promise.all([startProxy(base), startProxy({ ...base, extraArgs: ["--csi-max-held", "0"] })]);
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.stop()));
-    await proxy?.stop();
+    await Promise.all([proxy?.stop(), noHold?.stop()]);
   });
 
   async function connect(user: string, port: number, tag: string): Promise<TestClient> {
@@ -37,13 +39,13 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
   }
 
   /** bob's room with bob and carol (straight on the server) and alice's phone through the proxy. */
-  async function busyRoom(prefix: string): Promise<{ room: string; bob: TestClient; carol: TestClient; phone: TestClient }> {
+  async function busyRoom(prefix: string, via = proxy): Promise<{ room: string; bob: TestClient; carol: TestClient; phone: TestClient }> {
     const room = uniqueRoom(server.muc, prefix);
     const bob = await connect("bob", server.port, "d");
     await createRoom(bob, room, "bob");
     const carol = await connect("carol", server.port, "d");
     await join(carol, room, "carol", { history: { maxstanzas: "0" } });
-    const phone = await connect("alice", proxy.port, "phone");
+    const phone = await connect("alice", via.port, "phone");
     await join(phone, room, "alice", { history: { maxstanzas: "0" } });
     await phone.waitFor((el) => el.is("message") && el.attrs.from === room && el.getChild("subject") !== undefined);
     return { room, bob, carol, phone };
@@ -163,5 +165,14 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     await bob.send(xml("message", { to: phone.jid, type: "chat", id: randomUUID() }, xml("body", {}, "psst")));
     await phone.waitFor((el) => el.is("message") && el.getChildText("body") === "psst");
     expect(phone.received.slice(mark).some((el) => el.getChild("composing", NS_CHATSTATES) !== undefined)).toBe(true);
+  });
+
+  it("--csi-max-held 0: room traffic is never held, an inactive phone gets presence updates at once", async () => {
+    const { room, bob, phone } = await busyRoom("csi-off", noHold);
+    await phone.send(xml("inactive", { xmlns: NS_CSI }));
+    await sleep(200);
+    await churn(bob, room, "live anyway");
+    const p = await phone.waitFor((el) => hasStatus(el, "live anyway"));
+    expect(p.getChild("delay", NS_DELAY)).toBeUndefined();
   });
 });
