@@ -435,7 +435,7 @@ export class BoundSession implements Resumable {
     this.hibernatingSince = undefined;
     this.client = client;
     this.ctx.resumption.wake(sm.id);
-    const resend = sm.resume(h);
+    const resend = sm.resume(h, this.bare.slice(this.bare.indexOf("@") + 1));
     client.conn.write(resumed(sm.id, sm.inbound.h));
     // the unacked stanzas, in order, exactly once; one write each (a WebSocket message each)
     for (const s of resend) client.conn.write(s);

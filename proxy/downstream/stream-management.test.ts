@@ -66,12 +66,16 @@ describe("ClientSm (the proxy side of one XEP-0198 session)", () => {
 
   it("a resume releases what the client handled and hands back the rest, in order, still queued; then asks for an ack", () => {
     const { sm: s, out } = sm();
-    const own = Buffer.from("<message id='own'/>");
-    s.push("<message id='a'/>");
-    s.push(own);
-    s.push("<presence id='c'/>");
+    const T = Date.UTC(2026, 11, 1, 9, 0, 0);
+    s.push("<message id='a'/>", T);
+    s.push(Buffer.from("<message id='own'/>"), T + 1000);
+    s.push("<iq id='c' type='result'/>", T + 2000);
     s.hibernate();
-    expect(s.resume(1)).toEqual([own, "<presence id='c'/>"]);
+    // re-sent in order, each message/presence stamped with when it was queued (XEP-0203, from the server)
+    expect(s.resume(1, "example.org").map(String)).toEqual([
+      `<message id="own"><delay xmlns="urn:xmpp:delay" from="example.org" stamp="2026-12-01T09:00:01.000Z"/></message>`,
+      "<iq id='c' type='result'/>",
+    ]);
     expect(s.unacked).toBe(2);
     s.resumed();
     expect(out).toEqual([R]);

@@ -3,6 +3,7 @@ import { InboundCounter } from "../../core/sm/inbound.js";
 import { OutboundQueue, type QueuedStanza } from "../../core/sm/outbound.js";
 import { SM_HALF, countDiff } from "../../core/sm/counter.js";
 import { ack, ackRequest, handledCountTooHigh } from "../../core/sm/elements.js";
+import { stampResent } from "../../core/sm/resend.js";
 
 /** Ask for an ack once the oldest unacknowledged stanza is this old (besides --sm-ack-every). */
 export const ACK_AFTER_MS = 5000;
@@ -32,6 +33,9 @@ export class ClientSm {
   private readonly queue: OutboundQueue;
   private readonly policy: AckPolicy;
   private timer: NodeJS.Timeout | undefined;
+  /** When each unacked stanza was queued (ms), aligned with the queue from `timesHead` on. */
+  private times: number[] = [];
+  private timesHead = 0;
   /** A connection is there to ask for acks (not hibernating, not ended). */
   private connected = true;
   readonly id: string | undefined;
@@ -58,8 +62,21 @@ export class ClientSm {
   }
 
   /** Counts one stanza written (or, while hibernating, to be written) to the client. False: over --sm-max-queue[-bytes]. */
-  push(stanza: QueuedStanza): boolean {
+  push(stanza: QueuedStanza, now = Date.now()): boolean {
+    this.times.push(now);
     return this.queue.push(stanza) === "queued";
+  }
+
+  /** `n` stanzas were acknowledged: their queue times go too. */
+  private released(n: number): void {
+    this.timesHead += n;
+    if (this.timesHead >= this.times.length) {
+      this.times = [];
+      this.timesHead = 0;
+    } else if (this.timesHead >= 1024 && this.timesHead * 2 >= this.times.length) {
+      this.times = this.times.slice(this.timesHead);
+      this.timesHead = 0;
+    }
   }
 
   /** After counted stanzas were written to the connected client: maybe ask for an ack. */
@@ -79,6 +96,7 @@ export class ClientSm {
   onAck(h: number): string | undefined {
     const r = this.queue.ack(h);
     if (!r.ok) return handledCountTooHigh(h, r.sent);
+    this.released(r.acked);
     this.policy.onAck();
     this.afterSend();
     return undefined;
@@ -90,10 +108,15 @@ export class ClientSm {
     return d > this.queue.length && d < SM_HALF ? handledCountTooHigh(h, this.queue.sent) : undefined;
   }
 
-  /** <resume h/>: `h` acknowledges; the rest is to be re-sent, in order (it stays queued until acked). */
-  resume(h: number): readonly QueuedStanza[] {
+  /**
+   * <resume h/>: `h` acknowledges; the rest is to be re-sent, in order (it stays queued until acked),
+   * each message and presence with a delay from `server` stamped when it was queued (core/sm/resend.ts).
+   */
+  resume(h: number, server: string): QueuedStanza[] {
     const r = this.queue.resume(h);
-    return r.ok ? r.resend : [];
+    if (!r.ok) return [];
+    this.released(r.acked);
+    return r.resend.map((s, i) => stampResent(s, this.times[this.timesHead + i] ?? Number.NaN, server));
   }
 
   /** After <resumed/> and the re-sent stanzas were written to the new connection. */
@@ -112,6 +135,8 @@ export class ClientSm {
   end(): QueuedStanza[] {
     this.connected = false;
     this.clearTimer();
+    this.times = [];
+    this.timesHead = 0;
     return this.queue.drain();
   }
 

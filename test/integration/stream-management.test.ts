@@ -197,6 +197,12 @@ describe.each(upstreamServers())("XEP-0198 against a real $kind", (server) => {
     for (const b of [...chats, ...rooms]) expect(got.filter((x) => x === b), b).toHaveLength(1);
     expect(got.filter((b) => chats.includes(b))).toEqual(chats);
     expect(got.filter((b) => rooms.includes(b))).toEqual(rooms);
+    // each re-sent one carries when it was queued (XEP-0203, from the server), as Prosody's mod_smacks does
+    for (const el of alice.received.filter((e) => e.is("message") && chats.includes(e.getChildText("body") ?? ""))) {
+      const delay = el.getChild("delay", "urn:xmpp:delay");
+      expect(delay?.attrs.from, el.toString()).toBe("localhost");
+      expect(Date.parse(String(delay?.attrs.stamp))).toBeLessThanOrEqual(Date.now());
+    }
     // still in the room without a join: live traffic flows both ways, and the room saw no leave or join
     const after = await groupchat(bob, room, "after the resume");
     await alice.waitFor((el) => el.is("message") && el.attrs.id === after);
