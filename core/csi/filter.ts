@@ -2,6 +2,7 @@ import { parseStanza, type Element } from "../xml/element.js";
 import { utf8Length } from "../muc/history.js";
 import { classify, supersedeKey } from "./classify.js";
 import { stampHeld } from "./delay.js";
+import { rawBare } from "../jid.js";
 
 /**
  * XEP-0352 client state indication for the room traffic the proxy fans out to one session
@@ -63,12 +64,7 @@ interface Held {
 function flushScope(el: Element): string | undefined {
   if (el.name === "iq" || el.attrs.type === "error") return undefined;
   const from = typeof el.attrs.from === "string" ? el.attrs.from : "";
-  return from === "" ? undefined : bareOf(from);
-}
-
-function bareOf(jid: string): string {
-  const slash = jid.indexOf("/");
-  return (slash < 0 ? jid : jid.slice(0, slash)).toLowerCase();
+  return from === "" ? undefined : rawBare(from).toLowerCase();
 }
 
 /** The answer "write nothing now"; shared, hence frozen. */
@@ -178,7 +174,7 @@ export class CsiFilter {
       const cls = classify(el, this.#important);
       if (cls === "flush") return this.#flushWith(stanza, "important", flushScope(el));
       key = supersedeKey(el, cls);
-      room = bareOf(typeof el.attrs.from === "string" ? el.attrs.from : "");
+      room = rawBare(typeof el.attrs.from === "string" ? el.attrs.from : "").toLowerCase();
       xml = stampHeld(el, nowMs);
     } catch {
       return this.#flushWith(stanza, "unparsed"); // not parseable: not ours to judge, write it as it came
