@@ -97,13 +97,22 @@ describe("OutboundQueue", () => {
 
   it("resume(h) acks then returns what is still unacked, in order, and keeps it queued (XEP-0198 §5)", () => {
     const q = new OutboundQueue(big);
-    for (const s of ["1", "2", "3", "4"]) q.push(s);
+    ["1", "2", "3", "4"].forEach((s, i) => q.push(s, 100 + i));
     q.ack(1);
     const r = q.resume(2);
-    expect(r).toEqual({ ok: true, acked: 1, resend: ["3", "4"] });
+    expect(r).toEqual({ ok: true, acked: 1, resend: ["3", "4"], resendAt: [102, 103] });
     expect(q.length).toBe(2);
     expect(q.sent).toBe(4);
-    expect(q.resume(4)).toEqual({ ok: true, acked: 2, resend: [] });
+    expect(q.resume(4)).toEqual({ ok: true, acked: 2, resend: [], resendAt: [] });
+  });
+
+  it("push times stay with their stanzas across acks and compaction", () => {
+    const q = new OutboundQueue(big);
+    for (let i = 0; i < 3000; i++) q.push(`s${i}`, i);
+    q.ack(2500);
+    const r = q.resume(2998);
+    expect(r.ok && r.resend).toEqual(["s2998", "s2999"]);
+    expect(r.ok && r.resendAt).toEqual([2998, 2999]);
   });
 
   it("resume with a too-high h is the same error", () => {
@@ -117,7 +126,7 @@ describe("OutboundQueue", () => {
     const q = new OutboundQueue(big);
     for (const s of ["1", "2", "3"]) q.push(s);
     q.ack(2);
-    expect(q.resume(1)).toEqual({ ok: true, acked: 0, stale: true, resend: ["3"] });
+    expect(q.resume(1)).toEqual({ ok: true, acked: 0, stale: true, resend: ["3"], resendAt: [Number.NaN] });
   });
 
   it("drain() takes everything in order and leaves a spent, empty queue", () => {

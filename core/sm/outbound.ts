@@ -42,6 +42,8 @@ export type ResumeResult =
       stale?: true;
       /** Stanzas still unacked after h, in order: re-send them after <resumed/> (XEP-0198 §5). They stay queued. */
       resend: readonly QueuedStanza[];
+      /** When each of `resend` was pushed (the `at` given to push; NaN when none was). */
+      resendAt: readonly number[];
     }
   | { ok: false; condition: "handled-count-too-high"; sent: number };
 
@@ -58,6 +60,8 @@ export class OutboundQueue {
   /** Slots before `head` are released (undefined, so a large acked stanza is collectable at once). */
   private items: (QueuedStanza | undefined)[] = [];
   private sizes: number[] = [];
+  /** The `at` of each push (the caller's clock: core reads none), aligned with `items`. */
+  private times: number[] = [];
   private head = 0;
   private sentCount: number;
   private ackedCount: number;
@@ -98,12 +102,14 @@ export class OutboundQueue {
   /**
    * Counts `stanza` as sent and keeps it until acked. "full" means the queue is over one of its
    * bounds after adding it: the stanza IS queued and counted, and the caller ends the session
-   * (expiry; drain() then hands everything over, this stanza included).
+   * (expiry; drain() then hands everything over, this stanza included). `at` is when it was sent,
+   * in the caller's clock, handed back with it by resume() (for a re-send's delay stamp).
    */
-  push(stanza: QueuedStanza): "queued" | "full" {
+  push(stanza: QueuedStanza, at = Number.NaN): "queued" | "full" {
     const size = sizeOf(stanza);
     this.items.push(stanza);
     this.sizes.push(size);
+    this.times.push(at);
     this.byteCount += size;
     this.sentCount = addCount(this.sentCount, 1);
     return this.length > this.maxStanzas || this.byteCount > this.maxBytes ? "full" : "queued";
@@ -133,7 +139,7 @@ export class OutboundQueue {
   resume(h: number): ResumeResult {
     const r = this.ack(h);
     if (!r.ok) return r;
-    return { ...r, resend: this.unacked() };
+    return { ...r, resend: this.unacked(), resendAt: this.times.slice(this.head) };
   }
 
   /** The unacked stanzas, oldest first (a copy). */
@@ -150,6 +156,7 @@ export class OutboundQueue {
     const out = this.live();
     this.items = [];
     this.sizes = [];
+    this.times = [];
     this.head = 0;
     this.byteCount = 0;
     this.ackedCount = this.sentCount;
@@ -173,10 +180,12 @@ export class OutboundQueue {
     if (this.head === this.items.length) {
       this.items = [];
       this.sizes = [];
+      this.times = [];
       this.head = 0;
     } else if (this.head >= COMPACT_MIN && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head);
       this.sizes = this.sizes.slice(this.head);
+      this.times = this.times.slice(this.head);
       this.head = 0;
     }
   }

@@ -33,9 +33,6 @@ export class ClientSm {
   private readonly queue: OutboundQueue;
   private readonly policy: AckPolicy;
   private timer: NodeJS.Timeout | undefined;
-  /** When each unacked stanza was queued (ms), aligned with the queue from `timesHead` on. */
-  private times: number[] = [];
-  private timesHead = 0;
   /** A connection is there to ask for acks (not hibernating, not ended). */
   private connected = true;
   readonly id: string | undefined;
@@ -63,20 +60,7 @@ export class ClientSm {
 
   /** Counts one stanza written (or, while hibernating, to be written) to the client. False: over --sm-max-queue[-bytes]. */
   push(stanza: QueuedStanza, now = Date.now()): boolean {
-    this.times.push(now);
-    return this.queue.push(stanza) === "queued";
-  }
-
-  /** `n` stanzas were acknowledged: their queue times go too. */
-  private released(n: number): void {
-    this.timesHead += n;
-    if (this.timesHead >= this.times.length) {
-      this.times = [];
-      this.timesHead = 0;
-    } else if (this.timesHead >= 1024 && this.timesHead * 2 >= this.times.length) {
-      this.times = this.times.slice(this.timesHead);
-      this.timesHead = 0;
-    }
+    return this.queue.push(stanza, now) === "queued";
   }
 
   /** After counted stanzas were written to the connected client: maybe ask for an ack. */
@@ -96,7 +80,6 @@ export class ClientSm {
   onAck(h: number): string | undefined {
     const r = this.queue.ack(h);
     if (!r.ok) return handledCountTooHigh(h, r.sent);
-    this.released(r.acked);
     this.policy.onAck();
     this.afterSend();
     return undefined;
@@ -115,8 +98,7 @@ export class ClientSm {
   resume(h: number, server: string): QueuedStanza[] {
     const r = this.queue.resume(h);
     if (!r.ok) return [];
-    this.released(r.acked);
-    return r.resend.map((s, i) => stampResent(s, this.times[this.timesHead + i] ?? Number.NaN, server));
+    return r.resend.map((s, i) => stampResent(s, r.resendAt[i] ?? Number.NaN, server));
   }
 
   /** After <resumed/> and the re-sent stanzas were written to the new connection. */
@@ -135,8 +117,6 @@ export class ClientSm {
   end(): QueuedStanza[] {
     this.connected = false;
     this.clearTimer();
-    this.times = [];
-    this.timesHead = 0;
     return this.queue.drain();
   }
 
