@@ -20,26 +20,9 @@ import { until } from "../support/poll.js";
 const cert = inject("proxyCert");
 const SM = "urn:xmpp:sm:3";
 
-/** TLS, SASL PLAIN and the stream restart; resolves with the post-auth features (nothing bound yet). */
-async function authenticate(raw: RawClient, user: string): Promise<string> {
-  await raw.startTls();
-  raw.send(raw.header());
-  await raw.waitFor(/<mechanisms/);
-  raw.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${user}pass`).toString("base64")}</auth>`);
-  await raw.waitFor(/<success/);
-  raw.clear();
-  raw.send(raw.header());
-  const m = await raw.waitFor(/<stream:features>.*<\/stream:features>/s);
-  raw.clear();
-  return m[0];
-}
-
-async function bind(raw: RawClient, resource: string): Promise<string> {
-  raw.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
-  const m = await raw.waitFor(/<jid>([^<]+)<\/jid>/);
-  raw.clear();
-  return m[1]!;
-}
+/** TLS, SASL PLAIN (the test user's password) and the stream restart; resolves with the post-auth features. */
+const authenticate = (raw: RawClient, user: string): Promise<string> => raw.authenticate(user, `${user}pass`);
+const bind = (raw: RawClient, resource: string): Promise<string> => raw.bind(resource);
 
 /** Sends <enable/> and resolves with the <enabled/> element's attributes. */
 async function enable(raw: RawClient, attrs = "resume='true'"): Promise<{ id?: string; resume?: string; max?: string; raw: string }> {

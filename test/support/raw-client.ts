@@ -98,6 +98,15 @@ export class RawClient {
 
   /** Full login (STARTTLS unless direct, PLAIN, bind); returns the bound JID. */
   async login(user: string, pass: string, resource = "raw"): Promise<string> {
+    await this.authenticate(user, pass);
+    return this.bind(resource);
+  }
+
+  /**
+   * STARTTLS unless direct, SASL PLAIN and the stream restart; resolves with the post-auth
+   * features (nothing bound yet; what was received so far is cleared).
+   */
+  async authenticate(user: string, pass: string): Promise<string> {
     if (!(this.socket instanceof tls.TLSSocket)) await this.startTls();
     this.send(this.header());
     await this.waitFor(/<mechanisms/);
@@ -106,7 +115,13 @@ export class RawClient {
     if (!/<success/.test(this.buf)) throw new Error(`auth failed: ${this.buf}`);
     this.buf = "";
     this.send(this.header());
-    await this.waitFor(/<\/stream:features>/);
+    const m = await this.waitFor(/<stream:features>.*<\/stream:features>/s);
+    this.buf = "";
+    return m[0];
+  }
+
+  /** RFC 6120 §7 resource binding; resolves with the bound JID (what was received is cleared). */
+  async bind(resource: string): Promise<string> {
     this.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
     const m = await this.waitFor(/<jid>([^<]+)<\/jid>/);
     this.buf = "";
