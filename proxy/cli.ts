@@ -46,6 +46,13 @@ function configOrInfo(argv: string[]): { exit: number } | { config: ReturnType<t
   return { config: loadConfig(argv), command: parsed.command };
 }
 
+/** A ConfigError is one line on stderr naming the key, and exit code 2 (README, Configuration); anything else is rethrown. */
+function configErrorExit(err: unknown): number {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`minimix-proxy: ${err.message}\n`);
+  return 2;
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "status") return status(argv.slice(1));
   if (argv[0] === "check") return check(argv);
@@ -54,11 +61,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     loaded = configOrInfo(argv);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`minimix-proxy: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return configErrorExit(err);
   }
   if ("exit" in loaded) return loaded.exit;
   const { config } = loaded;
@@ -168,11 +171,7 @@ async function importCredentials(args: string[]): Promise<number> {
     }
     loaded = configOrInfo(parsed.rest);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`minimix-proxy: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return configErrorExit(err);
   }
   if ("exit" in loaded) return loaded.exit;
   if (loaded.command !== undefined) {
@@ -238,11 +237,7 @@ async function status(args: string[]): Promise<number> {
     }
     addr = statusAddress(rest);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`minimix-proxy: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return configErrorExit(err);
   }
   if (addr === null) return 2;
   const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
