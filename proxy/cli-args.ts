@@ -78,7 +78,7 @@ export interface PartialConfig {
   logLevel?: LogLevel;
   stateDir?: string;
   /** SASL mechanisms to offer clients, strongest first (not used by the client leg yet: issue 12). */
-  clientSasl?: ClientSaslMechanism[];
+  clientSasl?: ClientSaslMechanism[] | "auto";
   /** Admin HTTP server (/metrics, /status); null = off. */
   metrics?: HostPort | null;
   maxStanzaSize?: number;
@@ -158,7 +158,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "proxy-protocol-from", type: "strings", metavar: "CIDR", default: "127.0.0.0/8 and ::1 (loopback only)", help: "with --proxy-protocol: the load balancers allowed to connect, as an address or CIDR, IPv4 or IPv6 (repeatable); any other source is closed before TLS" },
   { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state: the dev certificate, the clients' SCRAM credential records (DIR/credentials)" },
-  { name: "client-sasl", type: "strings", metavar: "MECH", default: CLIENT_SASL_MECHANISMS.join(","), help: "SASL mechanisms to offer clients (repeatable or comma-separated); not used yet: clients are offered PLAIN only until SCRAM is wired to the client leg" },
+  { name: "client-sasl", type: "strings", metavar: "MECH", default: "auto", help: "SASL mechanisms to offer clients (repeatable or comma-separated), or auto: the SCRAM hashes the server offers, each also as -PLUS, and PLAIN" },
   { name: "metrics", type: "string", metavar: "HOST:PORT", default: "127.0.0.1:5290", help: "HTTP server for /metrics (Prometheus) and /status (loopback only); \"off\" disables" },
   { name: "max-stanza-size", type: "integer", metavar: "BYTES", min: 1024, max: 67_108_864, default: "262144", help: "largest stanza accepted from a client (the upstream may send 16x: MAM pages, avatars)" },
   { name: "max-depth", type: "integer", metavar: "N", min: 4, max: 1024, default: "64", help: "deepest XML element nesting accepted" },
@@ -503,16 +503,17 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
  * names are case-sensitive on the wire, so they are stored in their registered upper-case form).
  * Returned strongest first without duplicates; at least one.
  */
-function parseClientSasl(values: string[], source: Source): ClientSaslMechanism[] {
+function parseClientSasl(values: string[], source: Source): ClientSaslMechanism[] | "auto" {
+  const names = values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+  if (names.some((n) => n.toLowerCase() === "auto")) {
+    if (names.length > 1) throw fail(source, "client-sasl", "\"auto\" stands alone: it cannot be combined with mechanism names");
+    return "auto";
+  }
   const wanted = new Set<ClientSaslMechanism>();
-  for (const v of values) {
-    for (const raw of v.split(",")) {
-      const name = raw.trim().toUpperCase();
-      if (name === "") continue;
-      const m = CLIENT_SASL_MECHANISMS.find((c) => c === name);
-      if (m === undefined) throw fail(source, "client-sasl", `unknown mechanism ${quote(raw.trim())} (expected some of ${CLIENT_SASL_MECHANISMS.join(", ")})`);
-      wanted.add(m);
-    }
+  for (const raw of names) {
+    const m = CLIENT_SASL_MECHANISMS.find((c) => c === raw.toUpperCase());
+    if (m === undefined) throw fail(source, "client-sasl", `unknown mechanism ${quote(raw)} (expected auto, or some of ${CLIENT_SASL_MECHANISMS.join(", ")})`);
+    wanted.add(m);
   }
   if (wanted.size === 0) throw fail(source, "client-sasl", "no mechanism given: clients could not log in");
   return CLIENT_SASL_MECHANISMS.filter((m) => wanted.has(m));

@@ -38,7 +38,7 @@ describe("defaults", () => {
       proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
-      clientSasl: ["SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"],
+      clientSasl: "auto",
       limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
         slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 60_000,
@@ -161,7 +161,9 @@ describe("--client-sasl", () => {
 
   it("refuses unknown mechanisms and an empty list", () => {
     expect(() => loadConfig(["--domain", "example.org", "--client-sasl", "SCRAM-SHA-1,DIGEST-MD5"], ENV)).toThrow(
-      /^config: --client-sasl: unknown mechanism "DIGEST-MD5" \(expected some of SCRAM-SHA-512-PLUS, /);
+      /^config: --client-sasl: unknown mechanism "DIGEST-MD5" \(expected auto, or some of SCRAM-SHA-512-PLUS, /);
+    expect(loadConfig(["--domain", "example.org", "--client-sasl", "AUTO"], ENV).clientSasl).toBe("auto");
+    expect(() => loadConfig(["--domain", "example.org", "--client-sasl", "auto,PLAIN"], ENV)).toThrow(/^config: --client-sasl: "auto" stands alone/);
     expect(() => loadConfig(["--domain", "example.org", "--client-sasl", " , "], ENV)).toThrow(/^config: --client-sasl: no mechanism given/);
     expect(() => loadConfig(["--config", file('domain = "example.org"\nclient-sasl = []\n')], ENV)).toThrow(/^config: client-sasl: no mechanism given.* in /);
   });

@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { TomlDate, TomlError, parse as parseToml } from "smol-toml";
-import { CLIENT_SASL_MECHANISMS, type ClientSaslMechanism } from "../core/sasl/mechanisms.js";
+import type { ClientSaslMechanism } from "../core/sasl/mechanisms.js";
 import {
   type AwayPresence,
   ConfigError,
@@ -83,7 +83,8 @@ export interface Config {
    * SASL mechanisms to offer clients, strongest first (core/sasl/mechanisms.ts). Not used by the
    * client leg yet, which offers PLAIN only until the SCRAM verifier is wired in (issue 12).
    */
-  clientSasl: ClientSaslMechanism[];
+  /** --client-sasl: a fixed list, or "auto" (mirror the server's SCRAM hashes; proxy/downstream/sasl-offer.ts). */
+  clientSasl: ClientSaslMechanism[] | "auto";
   limits: Limits;
   /** Whitespace keepalive interval per leg; 0 = off. */
   keepaliveMs: number;
@@ -382,7 +383,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     proxyProtocolFrom: m.proxyProtocolFrom ?? DEFAULTS.proxyProtocolFrom.map((c) => ({ ...c })),
     logLevel: m.logLevel ?? DEFAULTS.logLevel,
     stateDir: resolve(m.stateDir ?? defaultStateDir(env)),
-    clientSasl: m.clientSasl ?? [...CLIENT_SASL_MECHANISMS],
+    clientSasl: m.clientSasl ?? "auto",
     limits: {
       maxStanzaSize: m.maxStanzaSize ?? DEFAULTS.maxStanzaSize,
       maxDepth: m.maxDepth ?? DEFAULTS.maxDepth,

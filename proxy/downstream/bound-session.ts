@@ -79,9 +79,17 @@ export class BoundSession implements Resumable {
   /** The server offered CSI itself: <active/>/<inactive/> are passed on for its own 1:1 traffic. */
   private readonly upstreamCsi: boolean;
 
-  constructor(private readonly ctx: ProxyContext, private readonly upstream: AuthenticatedUpstream, secret: UpstreamSecret,
+  /**
+   * Logged in by relaying SCRAM to the server (no record, docs/architecture.md §3.5): the proxy holds
+   * nothing that logs the account session in, so this session's MUC traffic passes through its own
+   * leg unchanged and it is not attached to the account layer.
+   */
+  readonly mucPassThrough: boolean;
+
+  constructor(private readonly ctx: ProxyContext, private readonly upstream: AuthenticatedUpstream, secret: UpstreamSecret | undefined,
     readonly log: Logger, client: SessionClient) {
     this.secret = secret;
+    this.mucPassThrough = secret === undefined;
     this.client = client;
     this.connId = client.id;
     this.transport = client.transport;
@@ -313,7 +321,8 @@ export class BoundSession implements Resumable {
     const jid = el.getChild("bind", NS_BIND)?.getChildText("jid");
     if (jid) {
       this.jid = jid;
-      this.log.info({ jid }, "resource bound");
+      this.log.info({ jid, mucPassThrough: this.mucPassThrough || undefined }, "resource bound");
+      if (this.mucPassThrough) return;
       const account = this.ctx.accounts.get(rawBare(jid).toLowerCase());
       if (this.secret) account.setSecret(this.secret);
       this.secret = undefined;

@@ -11,7 +11,9 @@ import type { OutputHolder, ProxyContext } from "../context.js";
 import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
-import { PlainSaslServer, type SaslHost } from "./sasl.js";
+import { SaslServer, type SaslHost } from "./sasl.js";
+import { channelBindings } from "../channel-binding.js";
+import type { ClientSaslMechanism } from "../../core/sasl/mechanisms.js";
 import { BoundSession, type SessionClient, type Transport } from "./bound-session.js";
 import { metrics } from "../metrics.js";
 
@@ -71,7 +73,9 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   private headerSent = false;
   private domain: string | undefined;
   private upstreamFeatures = "";
-  private readonly sasl: PlainSaslServer;
+  private readonly sasl: SaslServer;
+  /** The SASL mechanisms this stream advertised (docs/architecture.md §3.5). */
+  private offered: ClientSaslMechanism[] = [];
   private authTimer: NodeJS.Timeout | undefined;
   readonly startedAt = Date.now();
   username: string | undefined;
@@ -95,7 +99,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     const opts = { limits, keepaliveMs: ctx.config.keepaliveMs };
     this.conn = typeof socket === "function" ? socket(this, opts) : new XmppConnection(socket, this, opts);
     this.conn.framer.setLimits({ maxStanzaSize: Math.min(limits.maxStanzaSize, PRE_AUTH_MAX_STANZA) });
-    this.sasl = new PlainSaslServer(this.saslHost());
+    this.sasl = new SaslServer(this.saslHost());
     this.authTimer = setTimeout(() => (metrics.limitBreach("client", "AUTH_TIMEOUT"), this.fail("connection-timeout", "authentication took too long")), ctx.config.limits.authTimeoutMs);
     this.authTimer.unref();
     this.log.debug("connection accepted");
@@ -108,6 +112,11 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   /** The negotiation phase, for status and metrics. */
   get state(): string {
     return this.phase;
+  }
+
+  /** Its session's MUC traffic passes through (SCRAM relayed, docs/architecture.md §3.5); status. */
+  get mucPassThrough(): boolean {
+    return this.session?.mucPassThrough ?? false;
   }
 
   /** The full JID bound on this stream, once known. */
@@ -139,9 +148,13 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
       case "pre-tls":
         this.conn.write(preTlsFeatures());
         break;
-      case "tls":
-        this.conn.write(saslFeatures());
+      case "tls": {
+        const tls = this.conn.tlsSocket;
+        const types = tls ? [...channelBindings(tls, "server").keys()] : [];
+        this.offered = this.ctx.saslOffer.forStream(to, types);
+        this.conn.write(saslFeatures(this.offered, types));
         break;
+      }
       case "authed":
         this.conn.write(this.upstreamFeatures);
         this.phase = "open";
@@ -190,6 +203,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     this.phase = "closed";
     clearTimeout(this.authTimer);
     this.ctx.buffers.forget(this);
+    this.sasl.close();
     const jid = this.jid;
     // after a stream error or the client's own close the session has ended already; otherwise a
     // resumable one hibernates (docs/architecture.md §8.4)
@@ -232,26 +246,34 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
       get waiting() {
         return stream.phase === "authenticating";
       },
+      get offered() {
+        return stream.offered;
+      },
+      channelBindings: () => {
+        const tls = this.conn.tlsSocket;
+        return tls ? channelBindings(tls, "server") : new Map<string, Buffer>();
+      },
       write: (xml) => void this.conn.write(xml),
       fail: (condition, text) => this.fail(condition, text),
       onFramingError: (err) => this.onFramingError(err),
-      authenticating: (username) => {
+      busy: (username) => {
         this.phase = "authenticating";
         this.username = username;
       },
-      refused: () => {
-        this.phase = "tls";
+      ready: () => {
+        if (this.phase === "authenticating") this.phase = "tls";
       },
-      authenticated: (up, secret) => {
+      authenticated: (up, outcome) => {
         this.upstreamFeatures = filterPostAuthFeatures(up.features, [smFeature()]);
-        this.session = new BoundSession(this.ctx, up, secret, this.log, this);
+        this.session = new BoundSession(this.ctx, up, outcome.secret, this.log, this);
         clearTimeout(this.authTimer);
         this.events.authenticated?.(this);
         this.conn.framer.setLimits({ maxStanzaSize: this.ctx.config.limits.maxStanzaSize });
         this.phase = "authed";
         this.conn.restart();
         this.headerSent = false;
-        this.conn.write(`<success xmlns='${NS_SASL}'/>`);
+        // RFC 6120 §6.4.6: SCRAM's server-final-message travels as additional data with success
+        this.conn.write(outcome.additionalData ? `<success xmlns='${NS_SASL}'>${outcome.additionalData}</success>` : `<success xmlns='${NS_SASL}'/>`);
       },
     };
   }
