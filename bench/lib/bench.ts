@@ -55,7 +55,7 @@ export const FULL: BenchOptions = {
   m5: { levels: [100, 1000, 5000], seconds: 1, relayLevel: 1000, settleMs: 2000 },
   m6: { rooms: 50, occupants: 10, roomMessages: 100, chats: 10, outageMs: 1000 },
   m7: { rooms: 20, occupants: 6, seconds: 60, eventsPerSecond: 15, bodies: 6, burstGapMs: 50, rounds: 3 },
-  m8: { sequential: 40, burst: 200, parallel: 8 },
+  m8: { sequential: 40, burst: 200, parallel: 8, mobileRttMs: 100, mobileLogins: 10 },
   profile: true,
 };
 
@@ -69,7 +69,7 @@ export const QUICK: BenchOptions = {
   m5: { levels: [20, 100], seconds: 0.3, relayLevel: 0, settleMs: 300 },
   m6: { rooms: 10, occupants: 3, roomMessages: 20, chats: 5, outageMs: 400 },
   m7: { rooms: 5, occupants: 3, seconds: 5, eventsPerSecond: 15, bodies: 3, burstGapMs: 50, rounds: 2 },
-  m8: { sequential: 10, burst: 40, parallel: 4 },
+  m8: { sequential: 10, burst: 40, parallel: 4, mobileRttMs: 100, mobileLogins: 3 },
   profile: false,
 };
 
@@ -84,7 +84,7 @@ export const SMOKE: BenchOptions = {
   m5: { levels: [5], seconds: 0.2, relayLevel: 0, settleMs: 50 },
   m6: { rooms: 2, occupants: 1, roomMessages: 2, chats: 2, outageMs: 100 },
   m7: { rooms: 2, occupants: 2, seconds: 1, eventsPerSecond: 20, bodies: 2, burstGapMs: 50, rounds: 1 },
-  m8: { sequential: 2, burst: 4, parallel: 2 },
+  m8: { sequential: 2, burst: 4, parallel: 2, mobileRttMs: 20, mobileLogins: 1 },
   profile: false,
 };
 

@@ -5,10 +5,15 @@
  * proxy has her record from a PLAIN login made before (the server's salt mirrored): it verifies with
  * HMACs, then logs her own leg in upstream with the revealed ClientKey.
  *
- * - latency: `sequential` logins one after the other, each timed from the TCP connect to the
- *   post-authentication stream features (what a client waits for before it binds); p50 per round.
+ * - latency: `sequential` logins one after the other, each timed from the TCP connect to the bind
+ *   result (the first moment a client can send); p50 per round.
  * - throughput: `burst` logins, `parallel` at a time; logins per second of wall time, and the CPU
  *   time the proxy and Prosody spent on them (from /proc), as logins per second of one core.
+ * - over a mobile link: the same logins with `mobileRttMs` of round trip between the phone and
+ *   whatever it connects to (a DelayPipe in front of Prosody, and in front of the proxy — whose own
+ *   leg to Prosody stays on loopback, as when the proxy runs next to the server). This is where the
+ *   proxy's overlapping of its upstream login with the client's round trips shows; on loopback the
+ *   three processes share two cores and CPU decides.
  * - SCRAM-SHA-1-PLUS (tls-exporter) through the proxy, latency only: Prosody's own -PLUS is not
  *   comparable on this path (the proxy never binds upstream).
  * Rounds interleave the paths.
@@ -20,6 +25,7 @@ import type { Path } from "./paths.js";
 import { cpuSeconds, nowMs } from "./procs.js";
 import { type Summary, median, perRound, ratioOf, summarize } from "./stats.js";
 import { pool, sleep } from "./xmpp.js";
+import { DelayPipe } from "./delay-pipe.js";
 
 type Cred = { user: string; pass: string };
 
@@ -30,6 +36,9 @@ export interface LoginOptions {
   burst: number;
   /** How many of them at a time. */
   parallel: number;
+  /** Round trip of the emulated mobile link (ms), and logins timed over it per path and round. */
+  mobileRttMs: number;
+  mobileLogins: number;
 }
 
 export interface LoginSide {
@@ -51,6 +60,8 @@ export interface LoginResults {
   proxyPlusP50Ms: Summary;
   /** proxy p50 / direct p50, per round. */
   proxyVsDirect: Summary;
+  /** Over the emulated mobile link: median login time per round (ms), and proxy / direct per round. */
+  mobile: { direct: Summary; proxy: Summary; proxyVsDirect: Summary };
   /** Logins per second of one core: 1000 / CPU ms per login, of the proxy and of Prosody (direct). */
   perCoreSecond: { proxy: number; direct: number };
 }
@@ -59,7 +70,7 @@ const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
 const header = (domain: string): string =>
   `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`;
 
-/** One SCRAM-SHA-1 login over direct TLS up to the post-auth features; resolves with its duration (ms). */
+/** One SCRAM-SHA-1 login over direct TLS up to the bind result; resolves with its duration (ms). */
 export async function scramLoginOnce(p: Path, u: Cred, keys: ScramKeys | undefined, plus = false): Promise<{ ms: number; keys: ScramKeys }> {
   const t0 = nowMs();
   const socket = tls.connect({ host: p.ep.host, port: p.ep.port, servername: p.ep.domain, ca: p.ep.ca, ALPNProtocols: ["xmpp-client"] });
@@ -100,6 +111,8 @@ export async function scramLoginOnce(p: Path, u: Cred, keys: ScramKeys | undefin
     c.verifyServerFinal(Buffer.from(ok[1] ?? "", "base64").toString("utf8"));
     socket.write(header(p.ep.domain));
     await until(/<\/stream:features>/);
+    socket.write("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+    await until(/<jid>[^<]+<\/jid>/);
     const ms = nowMs() - t0;
     return { ms, keys: keys ?? c.keys };
   } finally {
@@ -144,8 +157,20 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     proxy: { p50: [] as number[], perSecond: [] as number[], cpu: [] as number[], server: [] as number[] },
   };
   const plusP50: number[] = [];
+  const mobile = { direct: [] as number[], proxy: [] as number[] };
+  const half = o.mobileRttMs / 2;
+  const pipes = { direct: new DelayPipe(env.direct.ep.port, half), proxy: new DelayPipe(env.proxy.ep.port, half) };
+  const far = { direct: { ...env.direct, ep: { ...env.direct.ep, port: await pipes.direct.start() } }, proxy: { ...env.proxy, ep: { ...env.proxy.ep, port: await pipes.proxy.start() } } };
   for (const p of [env.direct, env.proxy]) await scramLoginOnce(p, u, keys); // warm-up
-  await perRound(rounds, ["direct", "proxy", "plus"] as const, async (kind) => {
+  try {
+  await perRound(rounds, ["direct", "proxy", "plus", "mobile-direct", "mobile-proxy"] as const, async (kind) => {
+    if (kind === "mobile-direct" || kind === "mobile-proxy") {
+      const which = kind === "mobile-direct" ? "direct" : "proxy";
+      const ms: number[] = [];
+      for (let i = 0; i < o.mobileLogins; i++) ms.push((await scramLoginOnce(far[which], u, keys)).ms);
+      mobile[which].push(median(ms));
+      return;
+    }
     if (kind === "plus") {
       const ms: number[] = [];
       for (let i = 0; i < o.sequential; i++) ms.push((await scramLoginOnce(env.proxy, u, keys, true)).ms);
@@ -168,6 +193,10 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     r.cpu.push(((cpuSeconds(servingPid) - cpu0) * 1000) / o.burst);
     r.server.push(((cpuSeconds(env.prosodyPid) - srv0) * 1000) / o.burst);
   });
+  } finally {
+    await pipes.direct.stop();
+    await pipes.proxy.stop();
+  }
   const side = (k: "direct" | "proxy"): LoginSide => ({
     p50Ms: summarize(raw[k].p50),
     perSecond: summarize(raw[k].perSecond),
@@ -182,6 +211,7 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     proxy,
     proxyPlusP50Ms: summarize(plusP50),
     proxyVsDirect: ratioOf(raw.proxy.p50, raw.direct.p50),
+    mobile: { direct: summarize(mobile.direct), proxy: summarize(mobile.proxy), proxyVsDirect: ratioOf(mobile.proxy, mobile.direct) },
     perCoreSecond: { proxy: 1000 / proxy.cpuMsPerLogin.median, direct: 1000 / direct.cpuMsPerLogin.median },
   };
 }

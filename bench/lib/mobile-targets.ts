@@ -56,7 +56,12 @@ export function mobileTargets(r: Results): Target[] {
   const lg = r.login;
   if (lg) {
     t.push({
-      id: "login-scram", target: "A SCRAM-SHA-1 login through the proxy (verified against its record, HMACs only) no slower than a direct login to Prosody (p50)",
+      id: "login-scram-mobile", target: `A SCRAM-SHA-1 login (connect → bound) through the proxy no slower than a direct login to Prosody, over a ${f(lg.options.mobileRttMs, 0)} ms RTT link (p50)`,
+      measured: `proxy ${f(lg.mobile.proxy.median, 0)} ms, direct ${f(lg.mobile.direct.median, 0)} ms`,
+      ratio: lg.mobile.proxyVsDirect.median, limit: "≤ 1", met: lg.mobile.proxyVsDirect.median <= 1,
+    });
+    t.push({
+      id: "login-scram", target: "A SCRAM-SHA-1 login (connect → bound) through the proxy no slower than a direct login to Prosody, on loopback (p50; CPU-bound: three processes on two cores)",
       measured: `proxy ${f(lg.proxy.p50Ms.median, 1)} ms, direct ${f(lg.direct.p50Ms.median, 1)} ms; logins per second of one core: proxy ${f(lg.perCoreSecond.proxy, 0)}, Prosody ${f(lg.perCoreSecond.direct, 0)}`,
       ratio: lg.proxyVsDirect.median, limit: "≤ 1", met: lg.proxyVsDirect.median <= 1,
     });

@@ -11,7 +11,10 @@ import type { OutputHolder, ProxyContext } from "../context.js";
 import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
-import { SaslServer, type SaslHost } from "./sasl.js";
+import { SaslServer, type LoginOutcome, type SaslHost } from "./sasl.js";
+import { EarlyUpstream } from "./early-upstream.js";
+import type { AuthenticatedUpstream } from "../upstream/connect.js";
+import { UpstreamError } from "../upstream/errors.js";
 import { channelBindings } from "../channel-binding.js";
 import type { ClientSaslMechanism } from "../../core/sasl/mechanisms.js";
 import { BoundSession, type SessionClient, type Transport } from "./bound-session.js";
@@ -85,6 +88,10 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   private budgetDrainArmed = false;
   /** A stream error was sent (fail): the stream is on its way out. */
   private ending = false;
+  /** The client restarted its stream before the upstream leg was ready: its features are owed. */
+  private featuresWanted = false;
+  /** The upstream connection opened when SASL is offered (docs/architecture.md §3.5). */
+  private readonly early = new EarlyUpstream();
 
 
   constructor(private readonly ctx: ProxyContext, socket: Socket | ConnectionFactory, transport: Transport, private readonly events: StreamEvents,
@@ -153,9 +160,15 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         const types = tls ? [...channelBindings(tls, "server").keys()] : [];
         this.offered = this.ctx.saslOffer.forStream(to, types);
         this.conn.write(saslFeatures(this.offered, types));
+        this.early.start(this.ctx.upstreamTarget(to));
         break;
       }
       case "authed":
+        // a SCRAM login answered before its upstream leg was ready (§3.5): the features follow it
+        if (!this.session) {
+          this.featuresWanted = true;
+          break;
+        }
         this.conn.write(this.upstreamFeatures);
         this.phase = "open";
         break;
@@ -204,6 +217,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     clearTimeout(this.authTimer);
     this.ctx.buffers.forget(this);
     this.sasl.close();
+    this.early.close();
     const jid = this.jid;
     // after a stream error or the client's own close the session has ended already; otherwise a
     // resumable one hibernates (docs/architecture.md §8.4)
@@ -249,6 +263,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
       get offered() {
         return stream.offered;
       },
+      upstream: () => this.early.take(this.ctx.upstreamTarget(this.domain ?? this.ctx.config.domains[0]!)),
       channelBindings: () => {
         const tls = this.conn.tlsSocket;
         return tls ? channelBindings(tls, "server") : new Map<string, Buffer>();
@@ -264,9 +279,13 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         if (this.phase === "authenticating") this.phase = "tls";
       },
       authenticated: (up, outcome) => {
-        this.upstreamFeatures = filterPostAuthFeatures(up.features, [smFeature()]);
-        this.session = new BoundSession(this.ctx, up, outcome.secret, this.log, this);
+        if (up instanceof Promise) {
+          up.then((u) => this.upstreamReady(u, outcome), (err: unknown) => this.upstreamFailedAfterSuccess(err));
+        } else {
+          this.upstreamReady(up, outcome);
+        }
         clearTimeout(this.authTimer);
+        this.early.close();
         this.events.authenticated?.(this);
         this.conn.framer.setLimits({ maxStanzaSize: this.ctx.config.limits.maxStanzaSize });
         this.phase = "authed";
@@ -276,6 +295,37 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         this.conn.write(outcome.additionalData ? `<success xmlns='${NS_SASL}'>${outcome.additionalData}</success>` : `<success xmlns='${NS_SASL}'/>`);
       },
     };
+  }
+
+  /** The session's upstream leg is logged in: the session exists from here on. */
+  private upstreamReady(up: AuthenticatedUpstream, outcome: LoginOutcome): void {
+    if (this.phase === "closed" || this.ending) {
+      up.conn.end();
+      return;
+    }
+    this.upstreamFeatures = filterPostAuthFeatures(up.features, [smFeature()]);
+    this.session = new BoundSession(this.ctx, up, outcome.secret, this.log, this);
+    if (this.featuresWanted) {
+      this.featuresWanted = false;
+      this.conn.write(this.upstreamFeatures);
+      this.phase = "open";
+    }
+  }
+
+  /**
+   * The upstream leg of a login already answered with <success/> failed (§3.5): the stream ends with
+   * not-authorized and the reason (the server refused the record's secret), or remote-connection-failed.
+   */
+  private upstreamFailedAfterSuccess(err: unknown): void {
+    if (this.phase === "closed" || this.ending) return;
+    const ue = err instanceof UpstreamError ? err : undefined;
+    if (ue?.code === "UPSTREAM_AUTH") {
+      this.log.info({ condition: ue.condition }, "upstream refused the login after the proxy verified it");
+      return this.fail("not-authorized", ue.text ?? "the server refused the login");
+    }
+    this.log.warn({ code: ue?.code ?? "INTERNAL", reason: (err as Error).message }, "upstream unavailable");
+    metrics.upstreamFailed("session", ue?.code);
+    this.fail(ue?.streamCondition ?? "remote-connection-failed", ue?.condition === "host-unknown" ? "the server does not serve this domain" : "the proxy could not reach the server");
   }
 
   // ---------------------------------------------------------------- XEP-0198 (docs/architecture.md §8.4)
@@ -404,6 +454,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     if (this.phase === "closed") return;
     this.ending = true;
     this.ctx.buffers.forget(this);
+    this.early.close();
     const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
     this.conn.fail(condition, text, h, appCondition);
     this.session?.streamFailed();

@@ -9,7 +9,7 @@ import { parseScramMechanism } from "../../core/sasl/scram-primitives.js";
 import { normalizeAccount } from "../../core/credentials/record.js";
 import type { Logger } from "../log.js";
 import type { ProxyContext } from "../context.js";
-import { openUpstream, type AuthenticatedUpstream, type UpstreamSecret } from "../upstream/connect.js";
+import { loginOn, type AuthenticatedUpstream, type PreAuthUpstream, type UpstreamSecret } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { metrics } from "../metrics.js";
 import { ScramLogin } from "./scram-login.js";
@@ -43,6 +43,8 @@ export interface SaslHost {
   readonly offered: readonly ClientSaslMechanism[];
   /** Channel-binding data of this connection by type (proxy/channel-binding.ts). */
   channelBindings(): ReadonlyMap<string, Buffer>;
+  /** The session's upstream connection, TLS done, before SASL (early-upstream.ts); the caller owns it. */
+  upstream(): Promise<PreAuthUpstream>;
   write(xml: string): void;
   fail(condition: StreamErrorCondition, text?: string): void;
   onFramingError(err: FramingError): void;
@@ -52,8 +54,11 @@ export interface SaslHost {
   readonly waiting: boolean;
   /** The step is over without a login: the client may send its next SASL element. */
   ready(): void;
-  /** The login succeeded: `up` is logged in as the user. */
-  authenticated(up: AuthenticatedUpstream, outcome: LoginOutcome): void;
+  /**
+   * The login succeeded: <success/> goes out now. `up` is logged in as the user, or will be (a SCRAM
+   * login the proxy verified itself, §3.5): its rejection then ends the stream with a stream error.
+   */
+  authenticated(up: AuthenticatedUpstream | Promise<AuthenticatedUpstream>, outcome: LoginOutcome): void;
 }
 
 /** The exchange in progress on this stream. */
@@ -157,7 +162,8 @@ export class SaslServer {
     }
     host.busy(authcid);
     const log = host.log.child({ user: `${authcid}@${domain}` });
-    openUpstream(host.ctx.upstreamTarget(domain), authcid, { password: creds.password }).then(
+    const target = host.ctx.upstreamTarget(domain);
+    host.upstream().then((pre) => loginOn(pre, target, authcid, { password: creds.password })).then(
       (up) => {
         host.ctx.saslOffer.learn(domain, up.saslMechanisms);
         if (!host.waiting) {

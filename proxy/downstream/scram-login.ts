@@ -4,9 +4,10 @@
  * - the account has a record for the hash: the proxy is the verifier (core/sasl/scram-server.ts;
  *   -PLUS binds to the proxy's own TLS), and the ClientKey the proof reveals logs the session's
  *   upstream leg in (directly with the server's salt, or through the sealed secret of a record with
- *   the proxy's salt). The upstream connection is opened while the client computes its proof, so
- *   only the SASL round trips to the server follow the proof. <success/> carries the proxy's
- *   server-final message and is sent once the server accepted the upstream login.
+ *   the proxy's salt). The upstream login begins while the client computes its proof (TCP, TLS, the
+ *   first SCRAM round trip); <success/> with the proxy's server-final message goes out as soon as the
+ *   proof verifies, and the upstream leg finishes meanwhile: the client's post-authentication
+ *   features wait for it, and a server that refuses it ends the stream with not-authorized.
  * - no record, plain SCRAM: the exchange is relayed to the server on the session's own upstream leg;
  *   the session works, with nothing kept (its MUC traffic passes through, §3.5).
  * - no record, -PLUS: cannot be verified (the server's channel is not the client's) and fails with a
@@ -22,7 +23,7 @@ import type { ScramHash, ScramMechanism } from "../../core/sasl/scram-primitives
 import { CredentialError } from "../../core/credentials/errors.js";
 import { normalizeAccount, type ScramCredential } from "../../core/credentials/record.js";
 import type { Logger } from "../log.js";
-import { loginOn, openPreAuth, type PreAuthUpstream, type ScramSecret } from "../upstream/connect.js";
+import { beginScram, type PendingScram, type ScramSecret } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { UpstreamSaslRelay, type RelayAnswer } from "../upstream/sasl-relay.js";
 import { upstreamSecretFor } from "../credentials/keeper.js";
@@ -60,8 +61,8 @@ export class ScramLogin implements SaslExchange {
   #username = "";
   #account = "";
   #cred: ScramCredential | undefined;
-  /** The upstream connection opened ahead of the proof (verify path). */
-  #pre: Promise<PreAuthUpstream> | undefined;
+  /** The upstream login begun ahead of the proof (verify path): connected, client-first sent, server-first read. */
+  #pending: Promise<PendingScram> | undefined;
   #relay: UpstreamSaslRelay | undefined;
 
   constructor(host: SaslHost, mech: { mechanism: ScramMechanism; hash: ScramHash; plus: boolean }, initial: string, events: ScramLoginEvents) {
@@ -101,8 +102,8 @@ export class ScramLogin implements SaslExchange {
     if (this.#over()) return;
     this.#state = "over";
     this.#relay?.close();
-    this.#pre?.then((p) => p.conn.end(500), () => undefined);
-    this.#pre = undefined;
+    this.#pending?.then((p) => p.abort(), () => undefined);
+    this.#pending = undefined;
   }
 
   // ------------------------------------------------------------------ steps
@@ -135,9 +136,14 @@ export class ScramLogin implements SaslExchange {
     if (!this.#resume()) return;
     if (cred !== undefined) {
       this.#cred = cred;
-      // opened now, used once the proof is in: the TCP/TLS set-up overlaps the client's round trip
-      this.#pre = openPreAuth(host.ctx.upstreamTarget(host.domain));
-      this.#pre.catch(() => undefined);
+      // begun now, finished once the proof is in: TCP, TLS and the first SCRAM round trip upstream
+      // overlap the client's computing its proof (the hash is the record's, or its sealed secret's)
+      const upstreamHash = cred.origin === "server" ? this.#hash : cred.upstream?.hash;
+      if (upstreamHash !== undefined) {
+        const t = host.ctx.upstreamTarget(host.domain);
+        this.#pending = host.upstream().then((pre) => beginScram(pre, t, first.username, upstreamHash));
+        this.#pending.catch(() => undefined);
+      }
       this.#state = "verify";
       return this.#challenge(Buffer.from(this.#server.serverFirst(cred), "utf8").toString("base64"));
     }
@@ -149,7 +155,7 @@ export class ScramLogin implements SaslExchange {
     this.#state = "busy";
     host.busy(first.username);
     await this.#relayStep(async () => {
-      const relay = await UpstreamSaslRelay.open(host.ctx.upstreamTarget(host.domain));
+      const relay = UpstreamSaslRelay.on(await host.upstream(), host.ctx.upstreamTarget(host.domain));
       this.#relay = relay;
       host.ctx.saslOffer.learn(host.domain, relay.mechanisms);
       if (!relay.mechanisms.includes(this.#mechanism)) {
@@ -182,32 +188,45 @@ export class ScramLogin implements SaslExchange {
     } finally {
       ok.clientKey.fill(0);
     }
-    if (secret === undefined) {
+    const pending = this.#pending;
+    this.#pending = undefined;
+    if (secret === undefined || pending === undefined) {
+      pending?.then((p) => p.abort(), () => undefined);
       if (this.#resume()) this.#fail("temporary-auth-failure", "the proxy holds no usable credentials for this account");
       return;
     }
-    const target = host.ctx.upstreamTarget(host.domain);
-    const pre = this.#pre!;
-    this.#pre = undefined;
-    try {
-      const up = await loginOn(await pre, target, this.#username, secret);
-      host.ctx.saslOffer.learn(host.domain, up.saslMechanisms);
-      if (this.#over() || !host.waiting) return void up.conn.end();
-      this.#state = "over";
-      this.#events.done();
-      host.authenticated(up, { mechanism: this.#mechanism, secret, additionalData: Buffer.from(ok.serverFinal, "utf8").toString("base64"), relayed: false });
-      this.#log.info({ mechanism: this.#mechanism, upstreamMechanism: up.mechanism, upstreamMs: up.connectMs }, "authenticated");
-      metrics.authSucceeded(up.connectMs);
-    } catch (err) {
-      if (this.#over() || !host.waiting) return;
-      this.#state = "over";
-      if (err instanceof UpstreamError && err.code === "UPSTREAM_AUTH" && err.condition !== "temporary-auth-failure") {
-        // the server refused a ClientKey the record vouched for: its password changed since (§3.5)
-        void host.ctx.credentials.forget(this.#account, err.stale ? "the server's salt changed" : `the server answered ${err.condition}`);
-        return this.#events.upstreamFailed(new UpstreamError("UPSTREAM_AUTH", "not-authorized", err.message), this.#log, STALE_RECORD_TEXT);
-      }
-      this.#events.upstreamFailed(err, this.#log);
+    if (this.#over() || !host.waiting) {
+      pending.then((p) => p.abort(), () => undefined);
+      return;
     }
+    // Verified here: <success/> goes out now, while the upstream leg finishes its login (one round
+    // trip and the stream restart); the client's features wait for it, and a refusal by the server
+    // ends the stream (ClientStream.upstreamFailedAfterSuccess). A login through the proxy then costs
+    // what a direct one does, not the two in a row (bench m8).
+    const started = Date.now();
+    const account = this.#account;
+    const log = this.#log;
+    const mechanism = this.#mechanism;
+    const up = (async () => {
+      try {
+        const u = await (await pending).finish(secret);
+        host.ctx.saslOffer.learn(host.domain, u.saslMechanisms);
+        log.info({ mechanism, upstreamMechanism: u.mechanism, upstreamMs: u.connectMs }, "authenticated");
+        metrics.authSucceeded(Date.now() - started);
+        return u;
+      } catch (err) {
+        if (err instanceof UpstreamError && err.code === "UPSTREAM_AUTH" && err.condition !== "temporary-auth-failure") {
+          // the server refused a ClientKey the record vouched for: its password changed since (§3.5)
+          void host.ctx.credentials.forget(account, err.stale ? "the server's salt changed" : `the server answered ${err.condition}`);
+          throw new UpstreamError("UPSTREAM_AUTH", "not-authorized", err.message, STALE_RECORD_TEXT);
+        }
+        throw err;
+      }
+    })();
+    up.catch(() => undefined);
+    this.#state = "over";
+    this.#events.done();
+    host.authenticated(up, { mechanism, secret, additionalData: Buffer.from(ok.serverFinal, "utf8").toString("base64"), relayed: false });
   }
 
   /** A relay step: forward the server's challenge, or finish on its success. */

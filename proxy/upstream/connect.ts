@@ -99,15 +99,31 @@ export async function openStream(conn: XmppConnection, queue: FrameQueue, t: Ups
   return features;
 }
 
+/**
+ * One secure context per trusted CA (the --upstream-ca contents, or Node's store): given `ca`,
+ * tls.connect would build a new context and parse the PEM for every connection, which the profile of a
+ * login through the proxy showed as its largest JavaScript cost (bench m8).
+ */
+const upstreamContexts = new Map<string | Buffer | undefined, tls.SecureContext>();
+
+function upstreamContext(ca: string | Buffer | undefined): tls.SecureContext {
+  let c = upstreamContexts.get(ca);
+  if (c === undefined) {
+    c = tls.createSecureContext({ minVersion: "TLSv1.2", ...(ca ? { ca } : {}) });
+    if (upstreamContexts.size >= 16) upstreamContexts.clear(); // a handful of targets at most; never grows unbounded
+    upstreamContexts.set(ca, c);
+  }
+  return c;
+}
+
 /** TLS options for the upstream leg, direct TLS and STARTTLS alike. */
 export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
   const o: tls.ConnectionOptions = {
-    minVersion: "TLSv1.2",
+    secureContext: upstreamContext(t.ca),
     rejectUnauthorized: !t.insecure,
     ALPNProtocols: t.tls === "direct" ? ["xmpp-client"] : undefined,
   };
   if (!net.isIP(t.domain)) o.servername = t.domain;
-  if (t.ca) o.ca = t.ca;
   return o;
 }
 
@@ -190,9 +206,26 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
   conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${encodeSaslBase64(client.clientFirst())}</auth>`);
   const challenge = await saslStep(queue, t);
   if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
+  await finishScram(conn, queue, t, client, unb64(challenge.getText()));
+  return { mechanism, scram: "password" in secret ? { hash, ...client.keys } : undefined };
+}
+
+/** The server's next SASL element; a <failure/> → UpstreamError UPSTREAM_AUTH with its condition and text. */
+export async function saslStep(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
+  const el = await expectStanza(queue, t.timeoutMs, "SASL");
+  if (el.name === "failure") {
+    const cond = el.children.find((c): c is Element => typeof c !== "string" && c.name !== "text");
+    const text = el.getChildText("text") ?? undefined;
+    throw new UpstreamError("UPSTREAM_AUTH", cond?.name ?? "not-authorized", `upstream SASL failure: ${cond?.name ?? "?"}`, text);
+  }
+  return el;
+}
+
+/** client-final for `serverFirst`, then <success/> with a server signature that must verify (RFC 5802 §5). */
+async function finishScram(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget, client: ScramClient, serverFirst: string): Promise<void> {
   let final: string;
   try {
-    final = await client.clientFinalAsync(unb64(challenge.getText()));
+    final = await client.clientFinalAsync(serverFirst);
   } catch (err) {
     conn.write(`<abort xmlns='${NS_SASL}'/>`);
     // a kept secret meets another salt or count: the password was changed on the server (§3.5)
@@ -209,18 +242,6 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
     // RFC 5802 §5: a wrong server signature means we may be talking to an impostor
     throw new UpstreamError("UPSTREAM_AUTH", "temporary-auth-failure", "SCRAM server signature did not verify");
   }
-  return { mechanism, scram: "password" in secret ? { hash, ...client.keys } : undefined };
-}
-
-/** The server's next SASL element; a <failure/> → UpstreamError UPSTREAM_AUTH with its condition and text. */
-export async function saslStep(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
-  const el = await expectStanza(queue, t.timeoutMs, "SASL");
-  if (el.name === "failure") {
-    const cond = el.children.find((c): c is Element => typeof c !== "string" && c.name !== "text");
-    const text = el.getChildText("text") ?? undefined;
-    throw new UpstreamError("UPSTREAM_AUTH", cond?.name ?? "not-authorized", `upstream SASL failure: ${cond?.name ?? "?"}`, text);
-  }
-  return el;
 }
 
 async function saslOutcome(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
@@ -265,6 +286,54 @@ export async function restartAfterAuth(pre: PreAuthUpstream, t: UpstreamTarget, 
   pre.conn.restart();
   const features = await openStream(pre.conn, pre.queue, t);
   return { conn: pre.conn, queue: pre.queue, features, mechanism, saslMechanisms: offeredMechanisms(pre.features), connectMs: Date.now() - pre.started };
+}
+
+/** A SCRAM login upstream whose client-first went out before its secret was known (beginScram). */
+export interface PendingScram {
+  /** The mechanism ("SCRAM-<hash>"). */
+  mechanism: string;
+  /** client-final with `secret`, the server's verdict, the restart: the authenticated stream. */
+  finish(secret: ScramSecret): Promise<AuthenticatedUpstream>;
+  /** Not needed after all: the connection is closed. */
+  abort(): void;
+}
+
+/**
+ * SCRAM-<hash> upstream in two halves (docs/architecture.md §3.5): <auth/> with client-first goes out
+ * now and the server-first is read, while the proxy's own client still computes the proof whose
+ * ClientKey is the secret; finish() then needs one round trip and the restart. The connection is
+ * closed on any failure. UPSTREAM_PROTOCOL when the server does not offer the mechanism.
+ */
+export async function beginScram(pre: PreAuthUpstream, t: UpstreamTarget, username: string, hash: ScramHash): Promise<PendingScram> {
+  const mechanism = `SCRAM-${hash}`;
+  try {
+    const offered = offeredMechanisms(pre.features);
+    if (!offered.includes(mechanism)) {
+      throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `upstream does not offer ${mechanism} (${offered.join(" ") || "none"})`);
+    }
+    const client = new ScramClient(hash, username, "later");
+    pre.conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${encodeSaslBase64(client.clientFirst())}</auth>`);
+    const challenge = await saslStep(pre.queue, t);
+    if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
+    const serverFirst = unb64(challenge.getText());
+    return {
+      mechanism,
+      finish: async (secret) => {
+        try {
+          client.supply(secret);
+          await finishScram(pre.conn, pre.queue, t, client, serverFirst);
+          return await restartAfterAuth(pre, t, mechanism);
+        } catch (err) {
+          pre.conn.end(500);
+          throw err;
+        }
+      },
+      abort: () => pre.conn.end(500),
+    };
+  } catch (err) {
+    pre.conn.end(500);
+    throw err;
+  }
 }
 
 /**

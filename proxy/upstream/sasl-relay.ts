@@ -8,7 +8,7 @@
 import { decodeSaslBase64 } from "../../core/sasl/base64.js";
 import { escapeXML } from "../../core/xml/element.js";
 import { NS_SASL } from "../../core/xml/ns.js";
-import { offeredMechanisms, openPreAuth, restartAfterAuth, saslStep, type AuthenticatedUpstream, type PreAuthUpstream, type UpstreamTarget } from "./connect.js";
+import { offeredMechanisms, restartAfterAuth, saslStep, type AuthenticatedUpstream, type PreAuthUpstream, type UpstreamTarget } from "./connect.js";
 import { UpstreamError } from "./errors.js";
 
 /** What the server answered: more data for the client (<challenge/>), or <success/> with its additional data. */
@@ -24,9 +24,9 @@ export class UpstreamSaslRelay {
 
   private constructor(private readonly pre: PreAuthUpstream, private readonly t: UpstreamTarget) {}
 
-  /** Connects and negotiates TLS; the SASL exchange has not started. Rejects with UpstreamError. */
-  static async open(t: UpstreamTarget): Promise<UpstreamSaslRelay> {
-    return new UpstreamSaslRelay(await openPreAuth(t), t);
+  /** Relays on `pre` (connected, TLS done, SASL not started), which it then owns. */
+  static on(pre: PreAuthUpstream, t: UpstreamTarget): UpstreamSaslRelay {
+    return new UpstreamSaslRelay(pre, t);
   }
 
   /** The mechanisms the server offers on this connection. */

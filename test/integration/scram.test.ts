@@ -17,6 +17,7 @@ import { connectClient, xml, type TestClient } from "../support/client.js";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { codes, createRoom, join as joinRoom, uniqueRoom } from "../support/muc.js";
 import { scramLogin, type ScramLoginOptions } from "../support/scram-login.js";
+import { RawClient } from "../support/raw-client.js";
 import { upstreamServers } from "../support/servers.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
 import type { Status } from "../../proxy/status.js";
@@ -146,7 +147,7 @@ describe.each(upstreamServers().map((s) => s.kind))("SCRAM on the client leg, re
     expect(auto.stdout()).not.toMatch(/"(saltedPassword|clientKey|serverKey|storedKey|salt)"/);
   });
 
-  it("password changed on the server: the old record fails with a text and is dropped, the next PLAIN login replaces it", async () => {
+  it("password changed on the server: the old record's login ends with not-authorized and a text, the record is dropped, the next PLAIN login replaces it", async () => {
     await plainLogin(all, "dave", "oldpass");
     expect((await login(all, { username: "dave", secret: { password: "oldpass" }, hash: "SHA-256" })).outcome).toBe("success");
     if (kind === "ejabberd") {
@@ -157,9 +158,10 @@ describe.each(upstreamServers().map((s) => s.kind))("SCRAM on the client leg, re
       await c.xmpp.iqCaller.set(xml("query", { xmlns: "jabber:iq:register" }, xml("username", {}, "dave"), xml("password", {}, "newpass")), up.domain);
       await c.stop();
     }
-    // the old password still matches the proxy's record, but the server refuses what it logs in with
-    const stale = await login(all, { username: "dave", secret: { password: "oldpass" }, hash: "SHA-256" });
-    expect(stale).toMatchObject({ outcome: "failure", condition: "not-authorized", text: STALE_RECORD_TEXT });
+    // the old password still matches the proxy's record (so the proxy says success), but the server
+    // refuses what it logs in with: the stream ends with not-authorized and the reason
+    const stale = await login(all, { username: "dave", secret: { password: "oldpass" }, hash: "SHA-256", bind: "stale" });
+    expect(stale).toMatchObject({ outcome: "success", streamError: { condition: "not-authorized", text: STALE_RECORD_TEXT } });
     await all.waitForLog((l) => l.msg === "SCRAM records dropped" && l.account === "dave@localhost");
     // no record now: the new password over plain SCRAM-SHA-1 is relayed to the server
     expect((await login(all, { username: "dave", secret: { password: "newpass" }, hash: "SHA-1" })).outcome).toBe("success");
@@ -193,5 +195,26 @@ describe.each(upstreamServers().map((s) => s.kind))("SCRAM on the client leg, re
     } finally {
       await p.stop();
     }
+  });
+
+  it("malformed SCRAM messages: incorrect-encoding, malformed-request, a response without an exchange; the third failure ends the stream", async () => {
+    const raw = await RawClient.connect(all.port);
+    await raw.startTls();
+    raw.send(raw.header());
+    await raw.waitFor(/<\/stream:features>/);
+    const auth = (mech: string, data: string): string => `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='${mech}'>${data}</auth>`;
+    raw.clear();
+    raw.send(auth("SCRAM-SHA-256", "not base64!"));
+    await raw.waitFor(/<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><incorrect-encoding\/>/);
+    raw.clear();
+    // "x,," is no GS2 flag (RFC 5802 §7)
+    raw.send(auth("SCRAM-SHA-256", Buffer.from("x,,n=carol,r=abc").toString("base64")));
+    await raw.waitFor(/<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request\/>/);
+    raw.clear();
+    raw.send("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>Zm9v</response>");
+    await raw.waitFor(/<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><malformed-request\/>/);
+    await raw.waitFor(/<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>/);
+    await raw.waitClosed();
+    expect(all.stdout()).not.toContain("n=carol,r=abc");
   });
 });

@@ -53,6 +53,8 @@ export interface ScramLoginResult {
   text?: string;
   /** With `bind`: the bound stream. */
   session?: ScramSession;
+  /** With `bind`: the stream error that came instead of the features or the bind result. */
+  streamError?: { condition: string; text?: string };
 }
 
 const HEADER = (domain: string): string =>
@@ -146,10 +148,17 @@ export async function scramLogin(o: ScramLoginOptions): Promise<ScramLoginResult
     if (o.bind === undefined) return { offered, channelBindingTypes, outcome: "success", serverFirst, client };
     buf = "";
     socket.write(HEADER(domain));
-    await waitFor(/<stream:features[\s\S]*?<\/stream:features>/);
+    const streamError = (m: RegExpMatchArray): ScramLoginResult => ({
+      offered, channelBindingTypes, outcome: "success", serverFirst, client,
+      streamError: { condition: failureCondition(m[0].replace(/^<stream:error>/, "<failure>")), text: failureText(m[0]) },
+    });
+    const f = await waitFor(/<stream:features[\s\S]*?<\/stream:features>|<stream:error>[\s\S]*?<\/stream:error>/);
+    if (f[0].startsWith("<stream:error")) return streamError(f);
     buf = "";
     socket.write(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${o.bind}</resource></bind></iq>`);
-    const jid = (await waitFor(/<jid>([^<]+)<\/jid>/))[1]!;
+    const b = await waitFor(/<jid>([^<]+)<\/jid>|<stream:error>[\s\S]*?<\/stream:error>/);
+    if (b[0].startsWith("<stream:error")) return streamError(b);
+    const jid = b[1]!;
     const s = socket;
     keep = true;
     return {
