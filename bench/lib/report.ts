@@ -306,9 +306,9 @@ function loginSection(r: Results, L: string[]): void {
   L.push("alice logs in with SCRAM-SHA-1 over direct TLS with the SaltedPassword she cached for the server's salt (RFC 5802 §5.1; " +
     "what a real client does after its first login: no PBKDF2 on the client), timed from the TCP connect to the bind result " +
     "(a server-chosen resource; the first moment the client can send). **Direct**: Prosody 0.12 verifies her. **Proxy**: the proxy has her record from a PLAIN login made before (the server's " +
-    "salt mirrored), verifies her proof with HMACs, and logs her own upstream leg in with the ClientKey the proof revealed before it " +
-    "answers `<success/>` (TCP, TLS and the first SCRAM round trip to Prosody run while she computes her proof; the final round trip and the " +
-    "stream restart follow it). " +
+    "salt mirrored) and verifies her proof with HMACs. Her own upstream leg (TCP, TLS, the server's features) was opened when her stream " +
+    "was offered SASL, its SCRAM exchange begun when her client-first arrived; the proxy answers `<success/>` as soon as her proof " +
+    "verifies, and the upstream leg finishes (its final round trip, the restart) while she restarts her stream, whose features wait for it. " +
     `Latency: ${o.sequential} logins one after the other per round (the round's median). Throughput: ${o.burst} logins, ${o.parallel} at a time; ` +
     "CPU from /proc of the serving process (the proxy, or Prosody when direct) and of Prosody. Logins per second of one core = 1000 ÷ CPU ms per login.", "");
   const row = (name: string, x: LoginSide): string[] => [name, fmtS(x.p50Ms, 1), fmtS(x.perSecond, 0), fmtS(x.cpuMsPerLogin, 2), fmtS(x.serverCpuMsPerLogin, 2)];
