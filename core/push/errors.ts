@@ -4,7 +4,7 @@ import { NS_STANZAS } from "../xml/ns.js";
 /**
  * What an error answer to a publish means for the registration. `gone`: the app server says the
  * node or the device is no more (or that the account may not publish there): the registration is
- * forgotten (XEP-0357 leaves this to the server; ejabberd's mod_push drops a registration on any error). `retry`: a passing condition (the app server is
+ * forgotten (XEP-0357 leaves this to the server; ejabberd's mod_push drops a registration on any error not of type wait). `retry`: a passing condition (the app server is
  * unreachable, slow, overloaded: `wait`, or the server's own remote-server-*, service-unavailable,
  * internal-server-error, resource-constraint, recipient-unavailable): kept, and counted; after
  * MAX_PUSH_ERRORS in a row it goes too (Prosody's mod_cloud_notify disables after 16 errors).
