@@ -14,6 +14,10 @@ import { upstreamServers } from "../support/servers.js";
 import { PushComponent, type ReceivedPublish } from "../support/component.js";
 import { createRoom, groupchat, sleep, uniqueRoom } from "../support/muc.js";
 import { until } from "../support/poll.js";
+import { startUpstream, type Upstream } from "../support/upstream.js";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
 
 const cert = inject("proxyCert");
 const SM = "urn:xmpp:sm:3";
@@ -216,5 +220,80 @@ describe.each(upstreamServers())("XEP-0357 push against a real $kind", (server) 
     } finally {
       app.answer = { kind: "result" };
     }
+  });
+});
+
+/**
+ * ejabberd with its own mod_push loaded (a private instance): the server accepts the <enable/> the
+ * proxy passes on, and the two must not push the same message twice (docs/architecture.md §8.6).
+ * While the phone hibernates its own leg is live at the server, so only the proxy pushes; once the
+ * session is gone, a room PM (archived in the account's MAM) is the server's to push (mod_push's
+ * mam_message), and a mention (room archive, never the user's) the proxy's.
+ */
+describe.skipIf(!inject("upstreams").ejabberd)("XEP-0357 push with ejabberd's own mod_push loaded", () => {
+  const shared = inject("upstreams").ejabberd!;
+  let up: Upstream;
+  let dir: string;
+  let proxy: ProxyProcess;
+  let app: PushComponent;
+  const clients: TestClient[] = [];
+  const raws: RawClient[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(joinPath(tmpdir(), "minimix-push-modpush-"));
+    // the shared instance's certificate: test clients already trust it
+    cpSync(joinPath(shared.dir, "certs"), joinPath(dir, "certs"), { recursive: true });
+    up = await startUpstream("ejabberd", { dir, env: { EJABBERD_MOD_PUSH: "1" } });
+    proxy = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--push-interval", "1"] });
+    app = await PushComponent.connect(up.component!);
+  }, 180_000);
+  afterAll(async () => {
+    app?.close();
+    for (const r of raws) r.close();
+    await Promise.all(clients.map((c) => c.stop()));
+    await proxy?.stop();
+    await up?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("hibernating: only the proxy pushes a 1:1 message; session gone: the server pushes the room PM, the proxy the mention — each once", async () => {
+    const component = up.component!;
+    const room = uniqueRoom(up.muc, "modpush");
+    const bob = await connectClient({ port: up.port, username: "bob", password: "bobpass", resource: `desk-${randomUUID().slice(0, 4)}`, sm: false });
+    clients.push(bob);
+    await createRoom(bob, room, "bob");
+    const raw = await RawClient.connect(proxy.port);
+    raws.push(raw);
+    await raw.authenticate("alice", "alicepass");
+    const jid = await raw.bind(`phone-${randomUUID().slice(0, 4)}`);
+    raw.send(`<enable xmlns='${SM}' resume='true' max='3'/>`); // a 3 s hibernation
+    await raw.waitFor(/<enabled /);
+    raw.send(`<presence to='${room}/alice'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>`);
+    await raw.waitFor(/status code=['"]110['"]/);
+    const node = `n-${randomUUID().slice(0, 8)}`;
+    raw.send(`<iq type='set' id='en1'><enable xmlns='urn:xmpp:push:0' jid='${component.host}' node='${node}'/></iq>`);
+    expect((await raw.waitFor(/<iq [^>]*id=['"]en1['"][^>]*>/))[0]).toMatch(/type=['"]result['"]/);
+    expect(proxy.logs().some((l) => l.msg === "the server refused a push command: the proxy answers it (it pushes itself)")).toBe(false);
+    const fromProxy = (): ReceivedPublish[] => app.publishes.filter((p) => p.node === node && p.from.startsWith("alice@localhost/"));
+    const fromServer = (): ReceivedPublish[] => app.publishes.filter((p) => p.node === node && p.from === "localhost");
+
+    raw.close();
+    await proxy.waitForLog((l) => l.msg === "connection lost: session hibernating until its client resumes" && l.jid === jid);
+    await bob.send(xml("message", { to: jid, type: "chat", id: randomUUID() }, xml("body", {}, "are you there?")));
+    await until("the proxy's publish", () => fromProxy().length === 1);
+    expect(fromProxy()[0]!.summary["last-message-sender"]).toBe(bob.jid);
+    await sleep(1000);
+    expect(fromServer()).toHaveLength(0);
+
+    await proxy.waitForLog((l) => l.msg === "push: device asleep (session ended)" && l.session === jid, 15_000);
+    await bob.send(xml("message", { to: `${room}/alice`, type: "chat", id: randomUUID() }, xml("body", {}, "psst"), xml("x", { xmlns: "http://jabber.org/protocol/muc#user" })));
+    await until("the server's publish for the room PM", () => fromServer().length === 1);
+    await groupchat(bob, room, "alice, are you around?");
+    await until("the proxy's publish for the mention", () => fromProxy().length === 2);
+    expect(fromProxy()[1]!.summary["last-message-sender"]).toBe(`${room}/bob`);
+    await sleep(1500);
+    expect(fromProxy()).toHaveLength(2);
+    expect(fromServer()).toHaveLength(1);
   });
 });

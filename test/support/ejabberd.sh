@@ -25,6 +25,7 @@
 #   EJABBERD_COMPONENT_PORT   XEP-0114 listener (ejabberd_service) for the external component push.$EJABBERD_DOMAIN
 #                             (a test's push app server, docs/architecture.md §8.6) (default: none)
 #   EJABBERD_COMPONENT_SECRET its handshake secret                  (default pushsecret)
+#   EJABBERD_MOD_PUSH      1: load ejabberd's own XEP-0357 mod_push   (default 0: not loaded)
 set -euo pipefail
 
 CMD=start
@@ -41,6 +42,8 @@ case $MAX_USER_SESSIONS in ''|*[!0-9]*) echo "ejabberd.sh: EJABBERD_MAX_USER_SES
 TIMEOUT=${EJABBERD_START_TIMEOUT:-60}
 COMPONENT_PORT=${EJABBERD_COMPONENT_PORT:-}
 COMPONENT_SECRET=${EJABBERD_COMPONENT_SECRET:-pushsecret}
+MOD_PUSH=""
+[ "${EJABBERD_MOD_PUSH:-0}" = 1 ] && MOD_PUSH="  mod_push: {}"
 LAST=${TMPDIR:-/tmp}/upstream-ejabberd.lastdir
 
 DIR=""
@@ -247,6 +250,7 @@ modules:
   mod_offline:
     access_max_user_messages: max_user_offline_messages
   mod_ping: {}
+$MOD_PUSH
   mod_privacy: {}
   mod_private: {}
   mod_pubsub:
