@@ -224,14 +224,15 @@ describe.each(upstreamServers())("XEP-0357 push against a real $kind", (server) 
 });
 
 /**
- * ejabberd with its own mod_push loaded (a private instance): the server accepts the <enable/> the
- * proxy passes on, and the two must not push the same message twice (docs/architecture.md §8.6).
- * While the phone hibernates its own leg is live at the server, so only the proxy pushes; once the
- * session is gone, a room PM (archived in the account's MAM) is the server's to push (mod_push's
- * mam_message), and a mention (room archive, never the user's) the proxy's.
+ * A server with its own push module loaded (a private instance: ejabberd's mod_push, Prosody's
+ * mod_cloud_notify from Debian's prosody-modules): the server accepts the <enable/> the proxy passes
+ * on, and the two must not push the same message twice (docs/architecture.md §8.6). While the phone
+ * hibernates its own leg is live at the server, so only the proxy pushes; once the session is gone, a
+ * room PM (archived in the account's MAM) is the server's to push (mod_push's mam_message,
+ * mod_cloud_notify's archive-message-added), and a mention (room archive, never the user's) the proxy's.
  */
-describe.skipIf(!inject("upstreams").ejabberd)("XEP-0357 push with ejabberd's own mod_push loaded", () => {
-  const shared = inject("upstreams").ejabberd!;
+const PUSH_MODULE = { ejabberd: { env: { EJABBERD_MOD_PUSH: "1" }, name: "mod_push" }, prosody: { env: { PROSODY_CLOUD_NOTIFY: "1" }, name: "mod_cloud_notify" } } as const;
+describe.each(upstreamServers())("XEP-0357 push with the server's own push module loaded: a real $kind", (shared) => {
   let up: Upstream;
   let dir: string;
   let proxy: ProxyProcess;
@@ -243,7 +244,7 @@ describe.skipIf(!inject("upstreams").ejabberd)("XEP-0357 push with ejabberd's ow
     dir = mkdtempSync(joinPath(tmpdir(), "minimix-push-modpush-"));
     // the shared instance's certificate: test clients already trust it
     cpSync(joinPath(shared.dir, "certs"), joinPath(dir, "certs"), { recursive: true });
-    up = await startUpstream("ejabberd", { dir, env: { EJABBERD_MOD_PUSH: "1" } });
+    up = await startUpstream(shared.kind, { dir, env: { ...PUSH_MODULE[shared.kind].env } });
     proxy = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile,
       extraArgs: ["--push-interval", "1"] });
     app = await PushComponent.connect(up.component!);
@@ -276,7 +277,8 @@ describe.skipIf(!inject("upstreams").ejabberd)("XEP-0357 push with ejabberd's ow
     expect((await raw.waitFor(/<iq [^>]*id=['"]en1['"][^>]*>/))[0]).toMatch(/type=['"]result['"]/);
     expect(proxy.logs().some((l) => l.msg === "the server refused a push command: the proxy answers it (it pushes itself)")).toBe(false);
     const fromProxy = (): ReceivedPublish[] => app.publishes.filter((p) => p.node === node && p.from.startsWith("alice@localhost/"));
-    const fromServer = (): ReceivedPublish[] => app.publishes.filter((p) => p.node === node && p.from === "localhost");
+    // the server's own publishes come from its domain (ejabberd) or the account's bare JID (Prosody)
+    const fromServer = (): ReceivedPublish[] => app.publishes.filter((p) => p.node === node && !p.from.startsWith("alice@localhost/"));
 
     raw.close();
     await proxy.waitForLog((l) => l.msg === "connection lost: session hibernating until its client resumes" && l.jid === jid);

@@ -22,6 +22,7 @@
 #   PROSODY_COMPONENT_PORT   XEP-0114 listener for the external component push.$PROSODY_DOMAIN (a test's push
 #                            app server, docs/architecture.md §8.6)                    (default: none)
 #   PROSODY_COMPONENT_SECRET its handshake secret                                     (default pushsecret)
+#   PROSODY_CLOUD_NOTIFY  1: load XEP-0357 mod_cloud_notify (Debian's prosody-modules, installed if missing) (default 0)
 set -euo pipefail
 
 CMD=start
@@ -38,6 +39,8 @@ SCRAM_ITER=${PROSODY_SCRAM_ITERATIONS:-4096}
 NAGLE=${PROSODY_NAGLE:-false}
 COMPONENT_PORT=${PROSODY_COMPONENT_PORT:-}
 COMPONENT_SECRET=${PROSODY_COMPONENT_SECRET:-pushsecret}
+CLOUD_NOTIFY=""
+[ "${PROSODY_CLOUD_NOTIFY:-0}" = 1 ] && CLOUD_NOTIFY='"cloud_notify";'
 LAST=${TMPDIR:-/tmp}/upstream-prosody.lastdir
 
 DIR=${1:-${UPSTREAM_DIR:-}}
@@ -109,6 +112,11 @@ if ! command -v prosody >/dev/null 2>&1 || ! command -v prosodyctl >/dev/null 2>
     service prosody stop >/dev/null 2>&1 || kill -TERM "$(cat /run/prosody/prosody.pid)" 2>/dev/null || true
   fi
 fi
+if [ -n "$CLOUD_NOTIFY" ] && [ ! -e /usr/lib/prosody/modules/mod_cloud_notify/mod_cloud_notify.lua ]; then
+  log "installing prosody-modules from Debian (mod_cloud_notify)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y prosody-modules >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y prosody-modules >/dev/null; }
+fi
 command -v openssl >/dev/null 2>&1 || { apt-get install -y openssl >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y openssl >/dev/null; }; }
 
 if pid=$(running_pid); then log "already running as pid $pid in $DIR; use '$0 stop $DIR' first"; exit 1; fi
@@ -156,7 +164,7 @@ $COMPONENT_LINES
 modules_enabled = {
   "roster"; "saslauth"; "tls"; "disco"; "carbons"; "pep"; "private";
   "blocklist"; "vcard4"; "vcard_legacy"; "version"; "uptime"; "time"; "ping";
-  "register"; "mam"; "smacks"; "csi_simple";
+  "register"; "mam"; "smacks"; "csi_simple"; $CLOUD_NOTIFY
 }
 modules_disabled = { "s2s"; "s2s_auth_certs" }   -- no listener on 5269
 allow_registration = false
