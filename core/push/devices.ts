@@ -129,13 +129,14 @@ export class PushDevices {
    * Room traffic that wakes devices: every sleeping device of the account (the account is one
    * occupant for all its devices). A room PM for a device whose session is gone is left to a server
    * that accepted its <enable/>: the server archives the PM in the account's MAM and pushes for it
-   * itself (ejabberd mod_push, Prosody mod_cloud_notify), so the proxy would push it twice.
+   * itself (ejabberd mod_push, Prosody mod_cloud_notify), so the proxy would push it twice; one
+   * marked not to be archived (XEP-0334) is never seen by those, and the proxy pushes it.
    */
   offerRoom(t: PushTrigger, now: number): PushDue[] {
     const out: PushDue[] = [];
     for (const [s, d] of this.devices) {
       if (d.state === "online") continue;
-      if (t.reason === "room-pm" && d.state === "gone" && d.serverAccepted) continue;
+      if (t.reason === "room-pm" && !t.unarchived && d.state === "gone" && d.serverAccepted) continue;
       this.note(s, d, t, now, out);
     }
     return out;

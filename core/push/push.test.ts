@@ -93,6 +93,12 @@ describe("roomTrigger", () => {
         .toEqual({ reason: "room-pm", sender: `${ROOM}/bob`, body: "psst" });
     }
   });
+  it("a PM marked no-store or no-permanent-store says so", () => {
+    for (const hint of ["no-store", "no-permanent-store"]) {
+      expect(roomTrigger(parseStanza(`<message type='chat' from='${ROOM}/bob'><body>psst</body><${hint} xmlns='urn:xmpp:hints'/></message>`), rooms, "mentions"))
+        .toEqual({ reason: "room-pm", sender: `${ROOM}/bob`, body: "psst", unarchived: true });
+    }
+  });
   it("a mention in `mentions` and `all`; any message only in `all`; nothing in `off`", () => {
     expect(roomTrigger(parseStanza(gc(`${ROOM}/bob`, "alice: lunch?")), rooms, "mentions")?.reason).toBe("mention");
     expect(roomTrigger(parseStanza(gc(`${ROOM}/bob`, "lunch?")), rooms, "mentions")).toBeUndefined();
@@ -245,6 +251,8 @@ describe("PushDevices", () => {
     d.setState(PHONE, "gone");
     expect(d.offerRoom(T(`${ROOM}/bob`, "room-pm"), 20_000)).toEqual([]);
     expect(d.offerRoom(T(), 20_000)).toHaveLength(1);
+    // a PM not archived never reaches the server's push module: the proxy pushes it
+    expect(d.offerRoom({ ...T(`${ROOM}/bob`, "room-pm"), unarchived: true }, 40_000)).toHaveLength(1);
   });
 
   it("dropGone forgets the registrations of ended sessions only", () => {

@@ -1,6 +1,6 @@
 import type { Element } from "ltx";
 import { rawBare } from "../jid.js";
-import { NS_DELAY } from "../xml/ns.js";
+import { NS_DELAY, NS_HINTS } from "../xml/ns.js";
 import { mentions } from "./mention.js";
 
 /** --push-rooms: which groupchat messages wake a sleeping device (room PMs always do). */
@@ -15,6 +15,8 @@ export interface PushTrigger {
   /** The stanza's `from` as it came (XEP-0357 §7 last-message-sender). */
   readonly sender: string;
   readonly body: string;
+  /** A room PM marked not to be archived (XEP-0334 no-store / no-permanent-store): no server push module sees it. */
+  readonly unarchived?: boolean;
 }
 
 /**
@@ -57,7 +59,10 @@ export function roomTrigger(el: Element, rooms: RoomView, mode: PushRoomsMode): 
   const type = el.attrs.type;
   const body = bodyOf(el);
   if (body === undefined) return undefined;
-  if (type === "chat" || type === "normal" || type === undefined) return { reason: "room-pm", sender: from, body };
+  if (type === "chat" || type === "normal" || type === undefined) {
+    const unarchived = el.getChild("no-store", NS_HINTS) !== undefined || el.getChild("no-permanent-store", NS_HINTS) !== undefined;
+    return unarchived ? { reason: "room-pm", sender: from, body, unarchived } : { reason: "room-pm", sender: from, body };
+  }
   if (type !== "groupchat" || mode === "off") return undefined;
   if (from.slice(slash + 1) === nick) return undefined; // the room's reflection of what the account sent
   if (el.getChild("delay", NS_DELAY)) return undefined;

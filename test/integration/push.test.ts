@@ -258,7 +258,7 @@ describe.each(upstreamServers())("XEP-0357 push with the server's own push modul
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("hibernating: only the proxy pushes a 1:1 message; session gone: the server pushes the room PM, the proxy the mention — each once", async () => {
+  it("hibernating: only the proxy pushes a 1:1 message; session gone: the server pushes the room PM, the proxy the mention and a <no-store/> PM — each once", async () => {
     const component = up.component!;
     const room = uniqueRoom(up.muc, "modpush");
     const bob = await connectClient({ port: up.port, username: "bob", password: "bobpass", resource: `desk-${randomUUID().slice(0, 4)}`, sm: false });
@@ -294,8 +294,12 @@ describe.each(upstreamServers())("XEP-0357 push with the server's own push modul
     await groupchat(bob, room, "alice, are you around?");
     await until("the proxy's publish for the mention", () => fromProxy().length === 2);
     expect(fromProxy()[1]!.summary["last-message-sender"]).toBe(`${room}/bob`);
+    // a PM marked <no-store/> is not archived: the server's module never sees it, so the proxy pushes it
+    await bob.send(xml("message", { to: `${room}/alice`, type: "chat", id: randomUUID() }, xml("body", {}, "off the record"),
+      xml("x", { xmlns: "http://jabber.org/protocol/muc#user" }), xml("no-store", { xmlns: "urn:xmpp:hints" })));
+    await until("the proxy's publish for the unarchived PM", () => fromProxy().length === 3);
     await sleep(1500);
-    expect(fromProxy()).toHaveLength(2);
+    expect(fromProxy()).toHaveLength(3);
     expect(fromServer()).toHaveLength(1);
   });
 });
