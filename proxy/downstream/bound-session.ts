@@ -319,7 +319,8 @@ export class BoundSession implements Resumable {
       if (name === "iq" && this.account) {
         const id = peekAttr(bytes, "id");
         // the answer to a publish the proxy made on this leg while it hibernated (§8.6): nobody else's
-        if (id?.startsWith(PUSH_ID_PREFIX)) {
+        const answerType = id?.startsWith(PUSH_ID_PREFIX) ? peekAttr(bytes, "type") : undefined;
+        if (answerType === "result" || answerType === "error") {
           try {
             this.account.push.onAnswer(parseStanza(bytes));
           } catch {

@@ -49,8 +49,8 @@ describe("AccountPush (proxy side of docs/architecture.md §8.6)", () => {
 
   const idOf = (xml: string): string => String(parseStanza(xml).attrs.id);
   const answer = (xml: string, type: "result" | "error", condition = "item-not-found", errType = "cancel"): boolean =>
-    push.onAnswer(parseStanza(type === "result" ? `<iq type='result' id='${idOf(xml)}'/>`
-      : `<iq type='error' id='${idOf(xml)}'><error type='${errType}'><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`));
+    push.onAnswer(parseStanza(type === "result" ? `<iq type='result' from='push.example.net' id='${idOf(xml)}'/>`
+      : `<iq type='error' from='push.example.net' id='${idOf(xml)}'><error type='${errType}'><${condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`));
 
   it("publishes through the account session when it is online, else on the hibernating leg, else drops (PUSH_DROPPED)", () => {
     push.hibernating(PHONE, (xml) => void leg.push(xml));
@@ -105,6 +105,10 @@ describe("AccountPush (proxy side of docs/architecture.md §8.6)", () => {
     expect(sink.lines.some((l) => l.code === "PUSH_ERROR")).toBe(true);
     vi.advanceTimersByTime(10_000);
     push.fromRoom(mention(3), rooms);
+    // the same error from anyone but the app server changes nothing
+    expect(push.onAnswer(parseStanza(`<iq type='error' from='mallory@example.org/x' id='${idOf(sent[2]!)}'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`))).toBe(true);
+    expect(push.registered(PHONE)).toBe(true);
+    expect(sink.lines.some((l) => l.code === "PUSH_ANSWER_FOREIGN")).toBe(true);
     expect(answer(sent[2]!, "error", "item-not-found")).toBe(true);
     expect(push.registered(PHONE)).toBe(false);
     expect(sink.lines.some((l) => l.code === "PUSH_GONE")).toBe(true);
@@ -133,7 +137,7 @@ describe("AccountPush (proxy side of docs/architecture.md §8.6)", () => {
     for (let i = 0; i < MAX_PENDING_PUBLISHES + 5; i++) p.fromRoom(mention(i), rooms);
     expect(sent).toHaveLength(MAX_PENDING_PUBLISHES);
     expect(sent[0]).toContain("last-message-body");
-    expect(p.onAnswer(parseStanza(`<iq type='result' id='${idOf(sent[0]!)}'/>`))).toBe(true);
+    expect(p.onAnswer(parseStanza(`<iq type='result' from='push.example.net' id='${idOf(sent[0]!)}'/>`))).toBe(true);
     p.fromRoom(mention(99), rooms);
     expect(sent).toHaveLength(MAX_PENDING_PUBLISHES + 1);
     p.close();

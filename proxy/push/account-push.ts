@@ -115,7 +115,10 @@ export class AccountPush {
     if (t) this.send(this.devices.offerRoom(t, Date.now()));
   }
 
-  /** An IQ answer with the proxy's publish id prefix; returns true when it was one of ours (then it goes nowhere else). */
+  /**
+   * An IQ answer with the proxy's publish id prefix; returns true when it was one of ours (then it goes
+   * nowhere else). It counts only from the registration's app server (`from` = its JID).
+   */
   onAnswer(el: Element): boolean {
     const id = el.attrs.id;
     if (el.name !== "iq" || typeof id !== "string" || !id.startsWith(PUSH_ID_PREFIX)) return false;
@@ -123,6 +126,12 @@ export class AccountPush {
     if (type !== "result" && type !== "error") return false;
     const p = this.pending.get(id);
     if (!p) return true; // timed out already, or a forged id: swallowed either way
+    // only the app server speaks for its registration (a guessed id from elsewhere changes nothing)
+    const from = typeof el.attrs.from === "string" ? el.attrs.from.toLowerCase() : "";
+    if (from !== p.registration.service.toLowerCase()) {
+      this.log.info({ session: p.session, code: "PUSH_ANSWER_FOREIGN" }, "an answer to a publish from someone other than the app server: ignored");
+      return true;
+    }
     this.pending.delete(id);
     clearTimeout(p.timer);
     if (type === "result") {
