@@ -34,6 +34,9 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" |
 export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 export type UpstreamTls = "starttls" | "direct";
 export const UPSTREAM_TLS_MODES: readonly UpstreamTls[] = ["starttls", "direct"];
+import { PUSH_ROOMS_MODES, type PushRoomsMode } from "../core/push/trigger.js";
+export type { PushRoomsMode };
+
 export type AwayPresence = "xa" | "away" | "keep";
 export const AWAY_PRESENCES: readonly AwayPresence[] = ["xa", "away", "keep"];
 
@@ -111,6 +114,11 @@ export interface PartialConfig {
   smAckEvery?: number;
   csiMaxHeld?: number;
   csiMaxHeldBytes?: number;
+  /** XEP-0357 push for sleeping devices (docs/architecture.md §8.6). */
+  pushRooms?: PushRoomsMode;
+  pushInterval?: number;
+  pushBody?: boolean;
+  pushTimeout?: number;
 }
 
 export type ParsedArgs =
@@ -189,6 +197,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "csi-max-held", type: "integer", metavar: "N", min: 0, max: 100_000, default: "256", help: "XEP-0352: room stanzas held per inactive session (latest presence per occupant, latest chat state per sender); one more flushes them all; 0 = room traffic is never held" },
   { name: "csi-max-held-bytes", type: "integer", metavar: "BYTES", min: 0, max: 1_073_741_824, default: "262144 (256 KiB)", help: "XEP-0352: bytes of those held room stanzas per inactive session" },
   { name: "sm-ack-every", type: "integer", metavar: "N", min: 1, max: 100_000, default: "5", help: "XEP-0198: ask the client for an ack (<r/>) once this many stanzas are unacknowledged (or after 5 s)" },
+  { name: "push-rooms", type: "string", metavar: "mentions|all|off", default: "mentions", help: "XEP-0357: which groupchat messages wake a sleeping device that registered push (room PMs and 1:1 messages always do)" },
+  { name: "push-interval", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "10", help: "XEP-0357: at most one publish per device per interval; what comes meanwhile is counted into the next (0 = no coalescing)" },
+  { name: "push-body", type: "boolean", default: "false", help: "XEP-0357: put the message body in the push summary (it then reaches the app server and its push service)" },
+  { name: "push-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "30", help: "XEP-0357: a publish the app server has not answered by then is given up (counted as a passing error)" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
 ];
@@ -485,6 +497,12 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("sm-ack-every", (n) => (p.smAckEvery = n));
   setInt("csi-max-held", (n) => (p.csiMaxHeld = n));
   setInt("csi-max-held-bytes", (n) => (p.csiMaxHeldBytes = n));
+  const pushRooms = oneOf("push-rooms", PUSH_ROOMS_MODES);
+  if (pushRooms) p.pushRooms = pushRooms;
+  setInt("push-interval", (n) => (p.pushInterval = n));
+  const pushBody = raw.get("push-body");
+  if (pushBody?.type === "boolean") p.pushBody = pushBody.value;
+  setInt("push-timeout", (n) => (p.pushTimeout = n));
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

@@ -58,6 +58,7 @@ describe("defaults", () => {
       joinTimeoutMs: 30_000,
       sm: { maxQueue: 5000, maxQueueBytes: 4_194_304, resumeTimeoutMs: 300_000, ackEvery: 5 },
       csi: { maxHeld: 256, maxHeldBytes: 262_144 },
+      push: { rooms: "mentions", intervalMs: 10_000, withBody: false, timeoutMs: 30_000 },
       metrics: { host: "127.0.0.1", port: 5290 },
     });
   });
@@ -200,6 +201,10 @@ sm-resume-timeout = 60
 sm-ack-every = 2
 csi-max-held = 50
 csi-max-held-bytes = 10000
+push-rooms = "all"
+push-interval = 0
+push-body = true
+push-timeout = 5
 metrics = "[::1]:9100"
 `;
 
@@ -247,6 +252,7 @@ metrics = "[::1]:9100"
       joinTimeoutMs: 12_000,
       sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 60_000, ackEvery: 2 },
       csi: { maxHeld: 50, maxHeldBytes: 10_000 },
+      push: { rooms: "all", intervalMs: 0, withBody: true, timeoutMs: 5_000 },
       metrics: { host: "::1", port: 9100 },
       configFile: p,
     });
@@ -412,7 +418,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(47);
+    expect(fileKeys).toHaveLength(51);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -15,6 +15,7 @@ import { TomlDate, TomlError, parse as parseToml } from "smol-toml";
 import type { ClientSaslMechanism } from "../core/sasl/mechanisms.js";
 import {
   type AwayPresence,
+  type PushRoomsMode,
   ConfigError,
   OPTIONS,
   fail,
@@ -111,12 +112,21 @@ export interface Config {
   sm: SmConfig;
   /** XEP-0352 room traffic held per inactive session (docs/architecture.md §8.5). */
   csi: { maxHeld: number; maxHeldBytes: number };
+  /** XEP-0357 push for sleeping devices (docs/architecture.md §8.6). */
+  push: PushConfig;
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
   configFile?: string;
   /** Subcommand from the command line (e.g. "check"), if any. */
   command?: string;
+}
+
+export interface PushConfig {
+  rooms: PushRoomsMode;
+  intervalMs: number;
+  withBody: boolean;
+  timeoutMs: number;
 }
 
 export interface SmConfig {
@@ -167,6 +177,9 @@ export const DEFAULTS = {
   smAckEvery: 5,
   csiMaxHeld: 256,
   csiMaxHeldBytes: 262_144,
+  pushRooms: "mentions",
+  pushInterval: 10,
+  pushTimeout: 30,
   metrics: { host: "127.0.0.1", port: 5290 },
   wsPath: "/xmpp-websocket",
 } as const;
@@ -416,6 +429,12 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       ackEvery: m.smAckEvery ?? DEFAULTS.smAckEvery,
     },
     csi: { maxHeld: m.csiMaxHeld ?? DEFAULTS.csiMaxHeld, maxHeldBytes: m.csiMaxHeldBytes ?? DEFAULTS.csiMaxHeldBytes },
+    push: {
+      rooms: m.pushRooms ?? DEFAULTS.pushRooms,
+      intervalMs: (m.pushInterval ?? DEFAULTS.pushInterval) * 1000,
+      withBody: m.pushBody ?? false,
+      timeoutMs: (m.pushTimeout ?? DEFAULTS.pushTimeout) * 1000,
+    },
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };

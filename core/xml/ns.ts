@@ -46,3 +46,5 @@ export const NS_SASL2 = "urn:xmpp:sasl:2"; // XEP-0388
 export const NS_BIND2 = "urn:xmpp:bind:0"; // XEP-0386
 export const NS_FAST = "urn:xmpp:fast:0"; // XEP-0484
 export const NS_SASL_CB = "urn:xmpp:sasl-cb:0"; // XEP-0440: channel-binding types
+export const NS_PUSH = "urn:xmpp:push:0"; // XEP-0357 push notifications: <enable/>, <disable/>, <notification/>
+export const NS_PUBSUB = "http://jabber.org/protocol/pubsub"; // XEP-0060: the publish a push is (XEP-0357 §7)

@@ -11,6 +11,10 @@ import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
 import { NS_MUC } from "../../core/xml/ns.js";
 import { errorReply } from "../../core/xml/errors.js";
+import type { PushConfig } from "../config.js";
+import { AccountPush } from "../push/account-push.js";
+
+const DEFAULT_PUSH: PushConfig = { rooms: "mentions", intervalMs: 10_000, withBody: false, timeoutMs: 30_000 };
 
 /** A downstream session, as the account sees it: where to write stanzas for it. */
 export interface SessionLink {
@@ -27,6 +31,8 @@ export interface AccountHubOptions {
   log: Logger;
   /** Rooms the account may be in (joined or joining); a join beyond it is refused here. Default: no limit. */
   maxRooms?: number;
+  /** XEP-0357 (docs/architecture.md §8.6); default: the config defaults. */
+  push?: PushConfig;
   /** Reconnect backoff bounds for the account session. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -38,6 +44,8 @@ export interface AccountHubOptions {
  */
 export class AccountHub {
   readonly rooms: RoomMachine;
+  /** XEP-0357 registrations of the account's devices and the publishes for them (docs/architecture.md §8.6). */
+  readonly push: AccountPush;
   private readonly sessions = new Map<string, SessionLink>();
   /** The account session, from the start of its connect until it is closed or lost. */
   private session: AccountSession | undefined;
@@ -61,6 +69,12 @@ export class AccountHub {
     this.rooms = new RoomMachine(bare, opts.rooms);
     this.log = opts.log.child({ account: bare });
     this.backoff = opts.backoffMinMs ?? 1000;
+    this.push = new AccountPush(bare, opts.push ?? DEFAULT_PUSH, {
+      accountSession: () => {
+        const s = this.session;
+        return s?.online ? (xml) => s.send(xml) : undefined;
+      },
+    }, this.log);
   }
 
   /** Fresh credentials from a successful login (SCRAM's SaltedPassword, not the password: docs/architecture.md §3.3). */
@@ -84,12 +98,14 @@ export class AccountHub {
       this.execute(this.rooms.sessionReplaced(link.jid, Date.now()));
     }
     this.sessions.set(link.jid, link);
+    this.push.online(link.jid);
   }
 
   /** The session of `link` is gone. A link replaced meanwhile touches nothing of its successor. */
   detach(link: SessionLink): void {
     if (this.sessions.get(link.jid) !== link) return;
     this.sessions.delete(link.jid);
+    this.push.gone(link.jid);
     this.execute(this.rooms.sessionGone(link.jid, Date.now()));
   }
 
@@ -223,6 +239,7 @@ export class AccountHub {
           this.outbox.length = 0;
           void this.session?.close();
           this.session = undefined;
+          this.push.noRooms();
           this.log.info("account session closed: no rooms left");
           break;
         case "roomLeft":
@@ -309,7 +326,10 @@ export class AccountHub {
   }
 
   private onRoomStanza(el: Element): void {
+    // the answers to the proxy's own publishes (XEP-0357 §7) concern nobody else
+    if (el.name === "iq" && this.push.onAnswer(el)) return;
     if (this.rooms.handles(el)) {
+      this.push.fromRoom(el, this.rooms);
       this.stats.fromRoom++;
       metrics.roomStanza();
       this.log.trace({ kind: el.name, type: el.attrs.type, id: el.attrs.id }, "room stanza");
@@ -327,6 +347,7 @@ export class AccountHub {
    */
   shutdown(): Promise<void> {
     this.wanted = false;
+    this.push.close();
     clearTimeout(this.reconnectTimer);
     const done = this.session?.close() ?? Promise.resolve();
     this.session = undefined;
