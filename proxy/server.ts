@@ -18,6 +18,7 @@ import { attachWebSocket } from "./websocket/listener.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
 import { AccountRegistry } from "./account/registry.js";
+import { FileRoomMarkStore } from "./state/room-marks.js";
 import { readProxyHeader, socketWithPrefix, sourceFilter } from "./proxy-protocol-reader.js";
 import { metrics } from "./metrics.js";
 import { randomBytes } from "node:crypto";
@@ -84,6 +85,7 @@ export class ProxyServer {
       rooms: { historyLimit: cfg.roomHistory, historyBytes: cfg.roomHistoryBytes, maxHeldPms: cfg.maxHeldPms, maxHeldPmBytes: cfg.maxHeldPmBytes, maxOutboxStanzas: cfg.maxRoomOutbox, maxOutboxBytes: cfg.maxRoomOutboxBytes, maxPendingIqs: cfg.maxPendingIqs, maxAccountOutboxStanzas: cfg.maxAccountOutbox, maxAccountOutboxBytes: cfg.maxAccountOutboxBytes, idleLeaveMs: cfg.roomIdleLeaveMs, awayPresence: cfg.awayPresence, joinTimeoutMs: cfg.joinTimeoutMs },
       maxRooms: cfg.limits.maxRoomsPerAccount,
       log: this.log,
+      ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: new FileRoomMarkStore(cfg.stateDir) } } : {}),
     });
     return {
       config: cfg,

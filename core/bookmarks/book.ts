@@ -23,16 +23,24 @@ export class BookmarkBook {
    * a room it was removed from, as a client joining its autojoin bookmarks at login does) and the
    * rooms whose autojoin went away since the last look.
    */
-  loaded(pep: Bookmark[] | undefined, legacy: Bookmark[] | undefined, compat: boolean): BookmarkDiff {
+  loaded(pep: Bookmark[] | undefined, legacy: Bookmark[] | undefined, compat: boolean, since: readonly BookmarkChange[] = []): BookmarkDiff {
     this.compat = compat;
     if (pep !== undefined) this.pep = toSet(pep);
     if (legacy !== undefined) this.legacy = toSet(legacy);
+    // Changes seen after the fetch went out may not be in its answers (another leg's publish, or
+    // the server answered first): applied again on top. Each is idempotent.
+    for (const c of since) this.change(c);
     const d = this.recompute();
     return { join: [...this.current.values()].filter((b) => b.autojoin), leave: d.leave };
   }
 
   /** A change seen in passing (a client's publish, retract or XEP-0048 store; a PEP notification). */
   apply(change: BookmarkChange): BookmarkDiff {
+    this.change(change);
+    return this.recompute();
+  }
+
+  private change(change: BookmarkChange): void {
     switch (change.kind) {
       case "upsert":
         for (const b of change.bookmarks) this.pep.set(b.room, b);
@@ -50,7 +58,6 @@ export class BookmarkBook {
         if (this.compat) this.pep = toSet(change.bookmarks);
         break;
     }
-    return this.recompute();
   }
 
   private recompute(): BookmarkDiff {

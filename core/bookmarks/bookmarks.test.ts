@@ -3,7 +3,7 @@ import { parseStanza } from "../xml/element.js";
 import { BookmarkBook } from "./book.js";
 import { type Bookmark, effective, fromStorage, toSet } from "./bookmark.js";
 import { diffBookmarks } from "./diff.js";
-import { clientChange, eventChanges, fetchRequests, hasCompat, legacyResult, pepResult } from "./stanzas.js";
+import { type BookmarkChange, clientChange, eventChanges, fetchRequests, hasCompat, legacyResult, pepResult } from "./stanzas.js";
 
 const A = "alice@example.org";
 const el = (s: string) => parseStanza(Buffer.from(s));
@@ -119,6 +119,14 @@ describe("diff and the account's book", () => {
     expect(book.loaded([bm("r@c", true)], undefined, false)).toEqual({ join: [bm("r@c", true)], leave: ["q@c"] });
     expect(book.apply({ kind: "purge" })).toEqual({ join: [], leave: ["r@c"] });
     expect(book.bookmarks.size).toBe(0);
+  });
+
+  it("changes seen while a fetch was under way are applied on top of its answers", () => {
+    const book = new BookmarkBook();
+    const added: BookmarkChange = { kind: "upsert", bookmarks: [bm("new@c", true)] };
+    expect(book.apply(added)).toEqual({ join: [bm("new@c", true)], leave: [] });
+    // the answers predate the publish: the room is not left
+    expect(book.loaded([bm("a@c", true)], [], false, [added, { kind: "remove", rooms: ["a@c"] }])).toEqual({ join: [bm("new@c", true)], leave: [] });
   });
 
   it("a failed request keeps what was known; with compat a XEP-0048 store is the whole list", () => {

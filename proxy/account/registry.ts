@@ -3,6 +3,7 @@ import type { RoomMachineOptions } from "../../core/muc/room-machine.js";
 import type { Logger } from "../log.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { AccountHub } from "./account-hub.js";
+import type { RoomMarkStore } from "../state/room-marks.js";
 
 export interface RegistryOptions {
   target: (domain: string) => UpstreamTarget;
@@ -13,6 +14,8 @@ export interface RegistryOptions {
   maxRooms?: number;
   /** How often idle-leave and IQ timeouts are checked. */
   tickMs?: number;
+  /** --bookmarks follow: accounts follow their bookmarks; marks kept in this store (docs/architecture.md §4.6). */
+  bookmarks?: { marks: RoomMarkStore | undefined };
 }
 
 /**
@@ -34,7 +37,7 @@ export class AccountRegistry {
     if (!a) {
       const domain = rawDomain(bare);
       a = new AccountHub(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
-        maxRooms: this.opts.maxRooms });
+        maxRooms: this.opts.maxRooms, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}) });
       this.accounts.set(bare, a);
     }
     return a;
