@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import http from "node:http";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join as joinPath } from "node:path";
 import { connectClient, xml, type Element, type TestClient } from "../support/client.js";
@@ -42,10 +43,17 @@ async function publishBookmark(c: TestClient, room: string, autojoin: boolean, n
       xml("publish-options", {}, xml("x", { xmlns: "jabber:x:data", type: "submit" },
         field("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options", "hidden"),
         field("pubsub#persist_items", "true"),
-        // ejabberd 23.01 refuses this field in publish-options (resource-constraint "Unknown field"); its PEP default is not 1
-        ...(kind === "ejabberd" ? [] : [field("pubsub#max_items", "max")]),
-        field("pubsub#send_last_published_item", "never"),
+        // ejabberd 23.01 refuses these fields in publish-options (resource-constraint "Unknown field")
+        ...(kind === "ejabberd" ? [] : [field("pubsub#max_items", "max"), field("pubsub#send_last_published_item", "never")]),
         field("pubsub#access_model", "whitelist")))),
+  );
+  if (kind !== "ejabberd") return;
+  // ejabberd 23.01 creates the node keeping one item: configure it as XEP-0402 §3.2 asks (XEP-0060 §8.2.4), as clients do
+  await c.xmpp.iqCaller.set(
+    xml("pubsub", { xmlns: `${NS_PUBSUB}#owner` },
+      xml("configure", { node: NS_BM }, xml("x", { xmlns: "jabber:x:data", type: "submit" },
+        field("FORM_TYPE", "http://jabber.org/protocol/pubsub#node_config", "hidden"),
+        field("pubsub#max_items", "1000")))),
   );
 }
 
@@ -60,6 +68,20 @@ async function addLegacyBookmark(c: TestClient, room: string, nick: string): Pro
   const kept = (storage?.getChildren("conference") ?? []).filter((e) => e.attrs.jid !== room);
   const conf = xml("conference", { jid: room, autojoin: "true", name: "legacy" }, xml("nick", {}, nick));
   await c.xmpp.iqCaller.set(xml("query", { xmlns: "jabber:iq:private" }, xml("storage", { xmlns: "storage:bookmarks" }, ...kept, conf)));
+}
+
+/**
+ * XEP-0115 caps with `urn:xmpp:bookmarks:1+notify` (XEP-0163 §4, XEP-0402 §3.4): the client answers the
+ * server's disco#info and sends available presence, so the server sends it PEP notifications.
+ */
+async function wantNotifications(c: TestClient): Promise<void> {
+  const NS_DISCO = "http://jabber.org/protocol/disco#info";
+  const NODE = "https://minimix.test/caps";
+  const features = [NS_DISCO, "http://jabber.org/protocol/caps", `${NS_BM}+notify`].sort();
+  const ver = createHash("sha1").update(`client/pc//t<${features.map((f) => `${f}<`).join("")}`).digest("base64");
+  (c.xmpp as unknown as { iqCallee: { get(ns: string, name: string, h: () => Element): void } }).iqCallee.get(NS_DISCO, "query", () =>
+    xml("query", { xmlns: NS_DISCO, node: `${NODE}#${ver}` }, xml("identity", { category: "client", type: "pc", name: "t" }), ...features.map((f) => xml("feature", { var: f }))));
+  await c.send(xml("presence", {}, xml("c", { xmlns: "http://jabber.org/protocol/caps", hash: "sha-1", node: NODE, ver })));
 }
 
 const unavailableFrom = (room: string, nick: string) => (el: Element) =>
@@ -139,6 +161,15 @@ describe.each(upstreamServers())("the account follows its bookmarks ($kind)", (s
 
     const phone = await dora("phone");
     await until("the account joined the autojoin room", () => occupantsSeen(bob, room).has("dee"), 20_000);
+    // What the account session can learn by itself: with no presence (no +notify caps, XEP-0163 §4)
+    // neither server sends it PEP notifications of its own account's publishes.
+    const { room: other } = await bobsRoom("notify");
+    const logMark = proxy.logs().length;
+    await publish(setter, other, true, "dee");
+    await sleep(1500);
+    expect(proxy.logs().slice(logMark).filter((l) => l.msg === "account session ignored a stanza" && l.kind === "message")).toEqual([]);
+    expect(occupantsSeen(bob, other).has("dee")).toBe(false); // learnt at the next login
+    await retractBookmark(setter, other);
     await phone.stop();
     await groupchat(bob, room, "posted while no client was connected");
     await bob.waitFor((el) => el.getChildText("body") === "posted while no client was connected");
@@ -197,6 +228,30 @@ describe.each(upstreamServers())("the account follows its bookmarks ($kind)", (s
     await bob.waitFor(unavailableFrom(room, "dora"));
   });
 
+  it("a change made on a device not behind the proxy reaches the account through a connected client's PEP notifications", async () => {
+    const { room, bob } = await bobsRoom("notified");
+    const phone = await dora("notified-phone");
+    await wantNotifications(phone);
+    await sleep(500); // the server's disco#info of the caps
+    const setter = await doraDirect("notified-setter");
+    await publish(setter, room, true, "dora");
+    await phone.waitFor((el) => el.is("message") && el.getChild("event", `${NS_PUBSUB}#event`) !== undefined);
+    await until("the account joined, with no new login", () => occupantsSeen(bob, room).has("dora"));
+    await retractBookmark(setter, room);
+    if (shared.kind === "prosody") {
+      await bob.waitFor(unavailableFrom(room, "dora"));
+    } else {
+      // ejabberd 23.01 sends no retraction notification (its PEP nodes do not notify retracts, whatever
+      // the retract's notify='true'): the account learns it at the next client login's fetch
+      await sleep(1500);
+      expect(phone.received.filter((el) => el.getChild("event", `${NS_PUBSUB}#event`)?.getChild("items")?.getChild("retract"))).toEqual([]);
+      expect(occupantsSeen(bob, room).has("dora")).toBe(true);
+      await dora("notified-next-login");
+      await bob.waitFor(unavailableFrom(room, "dora"));
+    }
+    for (const c of [phone, setter]) await c.stop();
+  });
+
   it("a XEP-0048-only client's bookmark is followed", async () => {
     const { room, bob } = await bobsRoom("legacy");
     const old = await dora("legacy-client");
@@ -217,11 +272,20 @@ describe.each(upstreamServers())("the account follows its bookmarks ($kind)", (s
     await publish(setter, room, true, "dora");
     let phone = await dora("restart-phone");
     await until("the account joined", () => occupantsSeen(bob, room).has("dora"));
+    await groupchat(bob, room, "long before the restart");
+    await bob.waitFor((el) => el.getChildText("body") === "long before the restart");
+    await sleep(6500); // more than the 5 s margin the rejoin's <history since> leaves
     await groupchat(bob, room, "before the restart");
     await bob.waitFor((el) => el.getChildText("body") === "before the restart");
+    const lastSeenAbout = Date.now();
     await sleep(300);
     await phone.stop();
     await proxy.stop(); // SIGTERM: the marks are written, the account session ends
+    const marksDir = joinPath(stateDir, "room-marks");
+    const [file] = readdirSync(marksDir);
+    const marks = JSON.parse(readFileSync(joinPath(marksDir, file!), "utf8")) as { account: string; rooms: Record<string, number> };
+    expect(marks.account).toBe(`dora@${up.domain}`);
+    expect(marks.rooms[room]).toBeGreaterThan(lastSeenAbout - 2000);
     await bob.waitFor(unavailableFrom(room, "dora"));
     await groupchat(bob, room, "while the proxy was down");
     await bob.waitFor((el) => el.getChildText("body") === "while the proxy was down");
@@ -238,5 +302,8 @@ describe.each(upstreamServers())("the account follows its bookmarks ($kind)", (s
     expect(codes(self)).toContain("110");
     await phone.waitFor((el) => el.getChildText("body") === "while the proxy was down");
     expect(groupchatsWithBody(phone, room, "while the proxy was down")).toHaveLength(1);
+    expect(groupchatsWithBody(phone, room, "before the restart")).toHaveLength(1);
+    // the account asked only since its mark: what it saw long before is not in its buffer any more
+    expect(groupchatsWithBody(phone, room, "long before the restart")).toHaveLength(0);
   });
 });
