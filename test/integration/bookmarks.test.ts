@@ -266,6 +266,23 @@ describe.each(upstreamServers())("the account follows its bookmarks ($kind)", (s
     for (const c of [old, other]) await c.stop();
   });
 
+  it("--bookmarks ignore: only client joins count", async () => {
+    const { room, bob } = await bobsRoom("ignored");
+    const setter = await doraDirect("ignored-setter");
+    await publish(setter, room, true, "dora");
+    const other = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, extraArgs: ["--bookmarks", "ignore"] });
+    try {
+      const phone = await connect(other.port, "dora", "ignored-phone");
+      await sleep(1500);
+      expect(occupantsSeen(bob, room).has("dora")).toBe(false);
+      expect(other.logs().filter((l) => l.msg === "bookmarks fetched")).toEqual([]);
+      await phone.stop();
+    } finally {
+      await other.stop();
+      await retractBookmark(setter, room);
+    }
+  });
+
   it("after a proxy restart the account is back in its rooms at the next login, with nothing missed", async () => {
     const { room, bob } = await bobsRoom("restart");
     const setter = await doraDirect("restart-setter");
