@@ -178,6 +178,14 @@ describe("parseArgs: every flag", () => {
     expectConfigError(() => parseArgs(["--away-presence", "dnd"]), 'config: --away-presence: expected xa|away|keep, got "dnd"', "away-presence");
   });
 
+  it("--push-rooms, --push-body", () => {
+    for (const v of ["mentions", "all", "off"]) expect(flags(["--push-rooms", v]).pushRooms).toBe(v);
+    expectConfigError(() => parseArgs(["--push-rooms", "some"]), 'config: --push-rooms: expected mentions|all|off, got "some"', "push-rooms");
+    expect(flags(["--push-body"]).pushBody).toBe(true);
+    expect(flags([]).pushBody).toBeUndefined();
+    expectConfigError(() => parseArgs(["--push-body=maybe"]), 'config: --push-body: expected true or false, got "maybe"');
+  });
+
   it("--log-level", () => {
     for (const l of ["trace", "debug", "info", "warn", "error", "fatal", "silent"]) expect(flags(["--log-level", l]).logLevel).toBe(l);
     expectConfigError(
@@ -211,6 +219,8 @@ describe("parseArgs: every flag", () => {
     ["max-account-outbox-bytes", "maxAccountOutboxBytes", "4096", 4096, "1023", "1024", "1073741824"],
     ["room-idle-leave", "roomIdleLeave", "60", 60, "31536001", "0", "31536000"],
     ["join-timeout", "joinTimeout", "45", 45, "3601", "0", "3600"],
+    ["push-interval", "pushInterval", "30", 30, "3601", "0", "3600"],
+    ["push-timeout", "pushTimeout", "5", 5, "0", "1", "600"],
     ["max-buffered-bytes", "maxBufferedBytes", "536870912", 536_870_912, "1048575", "1048576", "1099511627776"],
   ] as const)("--%s (integer with bounds)", (flag, field, good, parsed, bad, min, max) => {
     expect(flags([`--${flag}`, good])[field]).toBe(parsed);

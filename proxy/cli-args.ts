@@ -34,6 +34,9 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" |
 export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 export type UpstreamTls = "starttls" | "direct";
 export const UPSTREAM_TLS_MODES: readonly UpstreamTls[] = ["starttls", "direct"];
+import { PUSH_ROOMS_MODES, type PushRoomsMode } from "../core/push/trigger.js";
+export type { PushRoomsMode };
+
 export type AwayPresence = "xa" | "away" | "keep";
 export const AWAY_PRESENCES: readonly AwayPresence[] = ["xa", "away", "keep"];
 export type BookmarksMode = "follow" | "ignore";
@@ -80,7 +83,7 @@ export interface PartialConfig {
   logLevel?: LogLevel;
   stateDir?: string;
   /** SASL mechanisms to offer clients, strongest first (not used by the client leg yet: issue 12). */
-  clientSasl?: ClientSaslMechanism[];
+  clientSasl?: ClientSaslMechanism[] | "auto";
   /** Admin HTTP server (/metrics, /status); null = off. */
   metrics?: HostPort | null;
   maxStanzaSize?: number;
@@ -114,6 +117,11 @@ export interface PartialConfig {
   smAckEvery?: number;
   csiMaxHeld?: number;
   csiMaxHeldBytes?: number;
+  /** XEP-0357 push for sleeping devices (docs/architecture.md §8.6). */
+  pushRooms?: PushRoomsMode;
+  pushInterval?: number;
+  pushBody?: boolean;
+  pushTimeout?: number;
 }
 
 export type ParsedArgs =
@@ -161,7 +169,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "proxy-protocol-from", type: "strings", metavar: "CIDR", default: "127.0.0.0/8 and ::1 (loopback only)", help: "with --proxy-protocol: the load balancers allowed to connect, as an address or CIDR, IPv4 or IPv6 (repeatable); any other source is closed before TLS" },
   { name: "log-level", type: "string", metavar: "LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { name: "state-dir", type: "string", metavar: "DIR", default: "$XDG_STATE_HOME/minimix-proxy or ~/.local/state/minimix-proxy", help: "persistent state: the dev certificate, the clients' SCRAM credential records (DIR/credentials)" },
-  { name: "client-sasl", type: "strings", metavar: "MECH", default: CLIENT_SASL_MECHANISMS.join(","), help: "SASL mechanisms to offer clients (repeatable or comma-separated); not used yet: clients are offered PLAIN only until SCRAM is wired to the client leg" },
+  { name: "client-sasl", type: "strings", metavar: "MECH", default: "auto", help: "SASL mechanisms to offer clients (repeatable or comma-separated), or auto: the SCRAM hashes the server offers, each also as -PLUS, and PLAIN" },
   { name: "metrics", type: "string", metavar: "HOST:PORT", default: "127.0.0.1:5290", help: "HTTP server for /metrics (Prometheus) and /status (loopback only); \"off\" disables" },
   { name: "max-stanza-size", type: "integer", metavar: "BYTES", min: 1024, max: 67_108_864, default: "262144", help: "largest stanza accepted from a client (the upstream may send 16x: MAM pages, avatars)" },
   { name: "max-depth", type: "integer", metavar: "N", min: 4, max: 1024, default: "64", help: "deepest XML element nesting accepted" },
@@ -193,6 +201,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "csi-max-held", type: "integer", metavar: "N", min: 0, max: 100_000, default: "256", help: "XEP-0352: room stanzas held per inactive session (latest presence per occupant, latest chat state per sender); one more flushes them all; 0 = room traffic is never held" },
   { name: "csi-max-held-bytes", type: "integer", metavar: "BYTES", min: 0, max: 1_073_741_824, default: "262144 (256 KiB)", help: "XEP-0352: bytes of those held room stanzas per inactive session" },
   { name: "sm-ack-every", type: "integer", metavar: "N", min: 1, max: 100_000, default: "5", help: "XEP-0198: ask the client for an ack (<r/>) once this many stanzas are unacknowledged (or after 5 s)" },
+  { name: "push-rooms", type: "string", metavar: "mentions|all|off", default: "mentions", help: "XEP-0357: which groupchat messages wake a sleeping device that registered push (room PMs and 1:1 messages always do)" },
+  { name: "push-interval", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "10", help: "XEP-0357: at most one publish per device per interval; what comes meanwhile is counted into the next (0 = no coalescing)" },
+  { name: "push-body", type: "boolean", default: "false", help: "XEP-0357: put the message body in the push summary (it then reaches the app server and its push service)" },
+  { name: "push-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "30", help: "XEP-0357: a publish the app server has not answered by then is given up (counted as a passing error)" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
 ];
@@ -491,6 +503,12 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("sm-ack-every", (n) => (p.smAckEvery = n));
   setInt("csi-max-held", (n) => (p.csiMaxHeld = n));
   setInt("csi-max-held-bytes", (n) => (p.csiMaxHeldBytes = n));
+  const pushRooms = oneOf("push-rooms", PUSH_ROOMS_MODES);
+  if (pushRooms) p.pushRooms = pushRooms;
+  setInt("push-interval", (n) => (p.pushInterval = n));
+  const pushBody = raw.get("push-body");
+  if (pushBody?.type === "boolean") p.pushBody = pushBody.value;
+  setInt("push-timeout", (n) => (p.pushTimeout = n));
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {
@@ -509,16 +527,17 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
  * names are case-sensitive on the wire, so they are stored in their registered upper-case form).
  * Returned strongest first without duplicates; at least one.
  */
-function parseClientSasl(values: string[], source: Source): ClientSaslMechanism[] {
+function parseClientSasl(values: string[], source: Source): ClientSaslMechanism[] | "auto" {
+  const names = values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+  if (names.some((n) => n.toLowerCase() === "auto")) {
+    if (names.length > 1) throw fail(source, "client-sasl", "\"auto\" stands alone: it cannot be combined with mechanism names");
+    return "auto";
+  }
   const wanted = new Set<ClientSaslMechanism>();
-  for (const v of values) {
-    for (const raw of v.split(",")) {
-      const name = raw.trim().toUpperCase();
-      if (name === "") continue;
-      const m = CLIENT_SASL_MECHANISMS.find((c) => c === name);
-      if (m === undefined) throw fail(source, "client-sasl", `unknown mechanism ${quote(raw.trim())} (expected some of ${CLIENT_SASL_MECHANISMS.join(", ")})`);
-      wanted.add(m);
-    }
+  for (const raw of names) {
+    const m = CLIENT_SASL_MECHANISMS.find((c) => c === raw.toUpperCase());
+    if (m === undefined) throw fail(source, "client-sasl", `unknown mechanism ${quote(raw)} (expected auto, or some of ${CLIENT_SASL_MECHANISMS.join(", ")})`);
+    wanted.add(m);
   }
   if (wanted.size === 0) throw fail(source, "client-sasl", "no mechanism given: clients could not log in");
   return CLIENT_SASL_MECHANISMS.filter((m) => wanted.has(m));

@@ -71,18 +71,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger(config.logLevel);
-  // The client-leg SCRAM records (issue 12): checked before any client is taken, so a damaged or
-  // unreadable store stops the start with its code instead of failing someone's login later. Not yet
-  // handed to the client leg, which still offers PLAIN only (the SASL wiring comes with issue 12).
+  // The client leg's SCRAM records (docs/architecture.md §3.5): checked before any client is taken, so
+  // a damaged or unreadable store stops the start with its code instead of failing someone's login later.
+  let store: FileCredentialStore;
   try {
-    const { store, accounts } = await FileCredentialStore.open(config.stateDir);
-    log.info({ store: store.description, accounts }, "credential store checked");
+    const opened = await FileCredentialStore.open(config.stateDir);
+    store = opened.store;
+    log.info({ store: store.description, accounts: opened.accounts }, "credential store checked");
   } catch (err) {
     if (!(err instanceof CredentialStoreError)) throw err;
     log.fatal({ code: err.code, reason: err.message, path: err.path }, "could not start: credential store unusable");
     return 1;
   }
-  const server = new ProxyServer(config, log);
+  const server = new ProxyServer(config, log, { credentials: store });
   try {
     await server.start();
   } catch (err) {

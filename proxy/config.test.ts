@@ -38,7 +38,7 @@ describe("defaults", () => {
       proxyProtocolFrom: [{ address: "127.0.0.0", prefix: 8, family: "ipv4" }, { address: "::1", prefix: 128, family: "ipv6" }],
       logLevel: "info",
       stateDir: "/home/u/.local/state/minimix-proxy",
-      clientSasl: ["SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"],
+      clientSasl: "auto",
       limits: { maxStanzaSize: 262144, maxDepth: 64, authTimeoutMs: 30_000, maxUnauthenticatedPerIp: 32, maxUnauthenticated: 1024, maxRoomsPerAccount: 100,
         slowClientTimeoutMs: 60_000, maxBufferedBytes: 268_435_456 },
       keepaliveMs: 60_000,
@@ -59,6 +59,7 @@ describe("defaults", () => {
       joinTimeoutMs: 30_000,
       sm: { maxQueue: 5000, maxQueueBytes: 4_194_304, resumeTimeoutMs: 300_000, ackEvery: 5 },
       csi: { maxHeld: 256, maxHeldBytes: 262_144 },
+      push: { rooms: "mentions", intervalMs: 10_000, withBody: false, timeoutMs: 30_000 },
       metrics: { host: "127.0.0.1", port: 5290 },
     });
   });
@@ -162,7 +163,9 @@ describe("--client-sasl", () => {
 
   it("refuses unknown mechanisms and an empty list", () => {
     expect(() => loadConfig(["--domain", "example.org", "--client-sasl", "SCRAM-SHA-1,DIGEST-MD5"], ENV)).toThrow(
-      /^config: --client-sasl: unknown mechanism "DIGEST-MD5" \(expected some of SCRAM-SHA-512-PLUS, /);
+      /^config: --client-sasl: unknown mechanism "DIGEST-MD5" \(expected auto, or some of SCRAM-SHA-512-PLUS, /);
+    expect(loadConfig(["--domain", "example.org", "--client-sasl", "AUTO"], ENV).clientSasl).toBe("auto");
+    expect(() => loadConfig(["--domain", "example.org", "--client-sasl", "auto,PLAIN"], ENV)).toThrow(/^config: --client-sasl: "auto" stands alone/);
     expect(() => loadConfig(["--domain", "example.org", "--client-sasl", " , "], ENV)).toThrow(/^config: --client-sasl: no mechanism given/);
     expect(() => loadConfig(["--config", file('domain = "example.org"\nclient-sasl = []\n')], ENV)).toThrow(/^config: client-sasl: no mechanism given.* in /);
   });
@@ -200,6 +203,10 @@ sm-resume-timeout = 60
 sm-ack-every = 2
 csi-max-held = 50
 csi-max-held-bytes = 10000
+push-rooms = "all"
+push-interval = 0
+push-body = true
+push-timeout = 5
 metrics = "[::1]:9100"
 `;
 
@@ -248,6 +255,7 @@ metrics = "[::1]:9100"
       joinTimeoutMs: 12_000,
       sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 60_000, ackEvery: 2 },
       csi: { maxHeld: 50, maxHeldBytes: 10_000 },
+      push: { rooms: "all", intervalMs: 0, withBody: true, timeoutMs: 5_000 },
       metrics: { host: "::1", port: 9100 },
       configFile: p,
     });
@@ -415,7 +423,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(48);
+    expect(fileKeys).toHaveLength(52);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

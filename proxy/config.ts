@@ -12,10 +12,11 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { TomlDate, TomlError, parse as parseToml } from "smol-toml";
-import { CLIENT_SASL_MECHANISMS, type ClientSaslMechanism } from "../core/sasl/mechanisms.js";
+import type { ClientSaslMechanism } from "../core/sasl/mechanisms.js";
 import {
   type AwayPresence,
   type BookmarksMode,
+  type PushRoomsMode,
   ConfigError,
   OPTIONS,
   fail,
@@ -84,7 +85,8 @@ export interface Config {
    * SASL mechanisms to offer clients, strongest first (core/sasl/mechanisms.ts). Not used by the
    * client leg yet, which offers PLAIN only until the SCRAM verifier is wired in (issue 12).
    */
-  clientSasl: ClientSaslMechanism[];
+  /** --client-sasl: a fixed list, or "auto" (mirror the server's SCRAM hashes; proxy/downstream/sasl-offer.ts). */
+  clientSasl: ClientSaslMechanism[] | "auto";
   limits: Limits;
   /** Whitespace keepalive interval per leg; 0 = off. */
   keepaliveMs: number;
@@ -113,12 +115,21 @@ export interface Config {
   sm: SmConfig;
   /** XEP-0352 room traffic held per inactive session (docs/architecture.md §8.5). */
   csi: { maxHeld: number; maxHeldBytes: number };
+  /** XEP-0357 push for sleeping devices (docs/architecture.md §8.6). */
+  push: PushConfig;
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
   /** Absolute path of the config file that was read, if any. */
   configFile?: string;
   /** Subcommand from the command line (e.g. "check"), if any. */
   command?: string;
+}
+
+export interface PushConfig {
+  rooms: PushRoomsMode;
+  intervalMs: number;
+  withBody: boolean;
+  timeoutMs: number;
 }
 
 export interface SmConfig {
@@ -170,6 +181,9 @@ export const DEFAULTS = {
   smAckEvery: 5,
   csiMaxHeld: 256,
   csiMaxHeldBytes: 262_144,
+  pushRooms: "mentions",
+  pushInterval: 10,
+  pushTimeout: 30,
   metrics: { host: "127.0.0.1", port: 5290 },
   wsPath: "/xmpp-websocket",
 } as const;
@@ -386,7 +400,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     proxyProtocolFrom: m.proxyProtocolFrom ?? DEFAULTS.proxyProtocolFrom.map((c) => ({ ...c })),
     logLevel: m.logLevel ?? DEFAULTS.logLevel,
     stateDir: resolve(m.stateDir ?? defaultStateDir(env)),
-    clientSasl: m.clientSasl ?? [...CLIENT_SASL_MECHANISMS],
+    clientSasl: m.clientSasl ?? "auto",
     limits: {
       maxStanzaSize: m.maxStanzaSize ?? DEFAULTS.maxStanzaSize,
       maxDepth: m.maxDepth ?? DEFAULTS.maxDepth,
@@ -420,6 +434,12 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       ackEvery: m.smAckEvery ?? DEFAULTS.smAckEvery,
     },
     csi: { maxHeld: m.csiMaxHeld ?? DEFAULTS.csiMaxHeld, maxHeldBytes: m.csiMaxHeldBytes ?? DEFAULTS.csiMaxHeldBytes },
+    push: {
+      rooms: m.pushRooms ?? DEFAULTS.pushRooms,
+      intervalMs: (m.pushInterval ?? DEFAULTS.pushInterval) * 1000,
+      withBody: m.pushBody ?? false,
+      timeoutMs: (m.pushTimeout ?? DEFAULTS.pushTimeout) * 1000,
+    },
   };
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };

@@ -1,3 +1,5 @@
+import type { CredentialKeeper } from "./credentials/keeper.js";
+import type { SaslOffer } from "./downstream/sasl-offer.js";
 import type { Logger } from "./log.js";
 import type { Config } from "./config.js";
 import type { CertStore } from "../tls/cert-store.js";
@@ -30,4 +32,8 @@ export interface ProxyContext {
   readonly buffers: BufferBudget<OutputHolder>;
   /** XEP-0198 resumption ids and hibernating sessions (docs/architecture.md §8.4). */
   readonly resumption: Resumption<BoundSession>;
+  /** The client leg's SCRAM records (docs/architecture.md §3.5). */
+  readonly credentials: CredentialKeeper;
+  /** The SASL mechanisms offered to clients (--client-sasl). */
+  readonly saslOffer: SaslOffer;
 }

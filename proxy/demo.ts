@@ -8,6 +8,8 @@ import { loadConfig } from "./config.js";
 import { pickFreePort, readUpstreamEnv } from "./local-upstream.js";
 import { createLogger } from "./log.js";
 import { ProxyServer } from "./server.js";
+import { FileCredentialStore } from "./credentials/file-store.js";
+import { runImport } from "./import/run.js";
 
 /**
  * `npm start`: a throwaway Prosody on loopback with demo users, and the proxy in front of it.
@@ -44,7 +46,11 @@ async function main(): Promise<void> {
     "--log-level", process.env.LOG_LEVEL ?? "info",
   ]);
   const log = createLogger(config.logLevel);
-  const server = new ProxyServer(config, log);
+  // the demo users' SCRAM records, read from the throwaway Prosody: a SCRAM or SCRAM-PLUS client logs
+  // in at first contact and gets the account-level MUC (README, "Logging in")
+  const { store } = await FileCredentialStore.open(config.stateDir);
+  const imported = await runImport({ prosodyData: join(dir, "prosody", "data"), dryRun: false }, config.domains, store, () => undefined);
+  const server = new ProxyServer(config, log, { credentials: store });
   await server.start();
   const ca = server.devCertFile ?? join(dir, "state", "dev-cert.pem");
 
@@ -57,6 +63,8 @@ minimix-proxy demo is running.
   users           alice@localhost / alicepass
                   bob@localhost   / bobpass
                   carol@localhost / carolpass
+  SASL            SCRAM-SHA-1(-PLUS) and PLAIN; SCRAM records imported from Prosody
+                  for ${imported.counts.new + imported.counts.updated + imported.counts.unchanged} accounts
   group chat      any room at conference.localhost (e.g. test@conference.localhost)
   CA to trust     ${ca}
                   (a self-signed development certificate; trust it in your client,

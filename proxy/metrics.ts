@@ -38,6 +38,9 @@ const ACCOUNT_SESSION_STATES = ["down", "opening", "up"] as const;
 /** XEP-0198 events on the client leg (docs/architecture.md §8.4). */
 export type SmEvent = "enabled" | "resumed" | "resume_failed" | "expired";
 const SM_EVENTS: readonly SmEvent[] = ["enabled", "resumed", "resume_failed", "expired"];
+/** XEP-0357 publishes by outcome (docs/architecture.md §8.6). */
+export type PushOutcome = "sent" | "ok" | "error" | "gone" | "timeout" | "dropped";
+const PUSH_OUTCOMES: readonly PushOutcome[] = ["sent", "ok", "error", "gone", "timeout", "dropped"];
 /** RFC 6120 §6.5 SASL conditions plus the proxy's own reasons; anything else is counted as "other". */
 const AUTH_CONDITIONS = new Set([
   "aborted", "account-disabled", "credentials-expired", "encryption-required", "incorrect-encoding",
@@ -77,6 +80,7 @@ export class ProxyMetrics {
   private readonly refusals: Counter<"kind">;
   private readonly smEvents: Counter<"event">;
   private readonly smBounces: Counter;
+  private readonly pushes: Counter<"outcome">;
   private fanOutCount = 0;
   private readonly breachedClient = new WeakSet<object>();
   private readonly breachedUpstream = new WeakSet<object>();
@@ -164,6 +168,12 @@ export class ProxyMetrics {
       help: "Unacknowledged stanzas answered with recipient-unavailable to their sender when their session ended (docs/architecture.md §8.4)",
       registers,
     });
+    this.pushes = new Counter({
+      name: `${PREFIX}push_publishes_total`,
+      help: "XEP-0357 publishes to app servers for sleeping devices: sent, answered ok, error (kept), gone (registration removed), timeout, dropped (no way to send, or too many unanswered)",
+      labelNames: ["outcome"] as const, registers,
+    });
+    for (const outcome of PUSH_OUTCOMES) this.pushes.inc({ outcome }, 0);
     new Gauge({
       name: `${PREFIX}sm_hibernating_sessions`, help: "XEP-0198 sessions whose connection dropped, waiting for their client to resume", registers,
       collect() {
@@ -275,6 +285,11 @@ export class ProxyMetrics {
   /** Unacknowledged stanzas bounced to their senders when their session ended. */
   smBounced(n: number): void {
     if (n > 0) this.smBounces.inc(n);
+  }
+
+  /** An XEP-0357 publish sent, answered, timed out or dropped. */
+  push(outcome: PushOutcome): void {
+    this.pushes.inc({ outcome });
   }
 
   connectionAccepted(transport: string): void {

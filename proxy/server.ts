@@ -8,7 +8,7 @@ import type { Config } from "./config.js";
 import type { Logger } from "./log.js";
 import type { OutputHolder, ProxyContext } from "./context.js";
 import { BufferBudget } from "../core/buffer-budget.js";
-import type { UpstreamTarget } from "./upstream/connect.js";
+import { offeredMechanisms, openPreAuth, type UpstreamTarget } from "./upstream/connect.js";
 import { upstreamTarget as targetFor } from "./upstream/target.js";
 import { ClientStream, type ConnectionFactory, type Transport } from "./downstream/client-stream.js";
 import { Resumption } from "./downstream/resumption.js";
@@ -21,6 +21,10 @@ import { AccountRegistry } from "./account/registry.js";
 import { FileRoomMarkStore } from "./state/room-marks.js";
 import { readProxyHeader, socketWithPrefix, sourceFilter } from "./proxy-protocol-reader.js";
 import { metrics } from "./metrics.js";
+import { SaslOffer } from "./downstream/sasl-offer.js";
+import { CredentialKeeper } from "./credentials/keeper.js";
+import { FileCredentialStore } from "./credentials/file-store.js";
+import type { CredentialStore } from "./credentials/store.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
 
@@ -37,6 +41,9 @@ export interface BoundListener {
 /**
  * The composition root: certificates, listeners, the set of live sessions, reload and shutdown.
  */
+/** How long start() waits for the upstream's SASL mechanisms (probeSasl). */
+const PROBE_WAIT_MS = 3000;
+
 export class ProxyServer {
   readonly sessions = new Set<ClientStream>();
   private readonly servers: { server: net.Server | tls.Server; transport: Transport }[] = [];
@@ -57,8 +64,16 @@ export class ProxyServer {
   /** The dev certificate in use when none was configured. */
   devCertFile: string | undefined;
 
-  constructor(readonly config: Config, readonly log: Logger) {
+  /** --client-sasl, with what each domain's server offers (docs/architecture.md §3.5). */
+  readonly saslOffer: SaslOffer;
+  private credentialStore: CredentialStore | undefined;
+  private keeper!: CredentialKeeper;
+
+  /** `opts.credentials`: the store of SCRAM records; by default the file store under --state-dir, opened by start(). */
+  constructor(readonly config: Config, readonly log: Logger, opts: { credentials?: CredentialStore } = {}) {
     this.buffers = new BufferBudget<OutputHolder>(config.limits.maxBufferedBytes, (h) => h.pendingOutput);
+    this.saslOffer = new SaslOffer(config.clientSasl);
+    this.credentialStore = opts.credentials;
   }
 
   /** Sessions whose connection dropped, waiting for a resume (status). */
@@ -84,6 +99,7 @@ export class ProxyServer {
       resourcePrefix: cfg.accountResourcePrefix,
       rooms: { historyLimit: cfg.roomHistory, historyBytes: cfg.roomHistoryBytes, maxHeldPms: cfg.maxHeldPms, maxHeldPmBytes: cfg.maxHeldPmBytes, maxOutboxStanzas: cfg.maxRoomOutbox, maxOutboxBytes: cfg.maxRoomOutboxBytes, maxPendingIqs: cfg.maxPendingIqs, maxAccountOutboxStanzas: cfg.maxAccountOutbox, maxAccountOutboxBytes: cfg.maxAccountOutboxBytes, idleLeaveMs: cfg.roomIdleLeaveMs, awayPresence: cfg.awayPresence, joinTimeoutMs: cfg.joinTimeoutMs },
       maxRooms: cfg.limits.maxRoomsPerAccount,
+      push: cfg.push,
       log: this.log,
       ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: new FileRoomMarkStore(cfg.stateDir) } } : {}),
     });
@@ -97,6 +113,8 @@ export class ProxyServer {
       accounts: this.accounts,
       buffers: this.buffers,
       resumption: this.resumption,
+      credentials: this.keeper,
+      saslOffer: this.saslOffer,
     };
   }
 
@@ -109,13 +127,39 @@ export class ProxyServer {
     return new CertStore([{ certFile: dev.certFile, keyFile: dev.keyFile }]);
   }
 
+  /**
+   * --client-sasl auto mirrors the server's SCRAM hashes (docs/architecture.md §3.5): each domain's
+   * upstream is asked for its SASL mechanisms before the listeners open, for at most PROBE_WAIT_MS
+   * (an upstream that is down must not hold the start; every later upstream login updates them).
+   */
+  private async probeSasl(): Promise<void> {
+    if (this.config.clientSasl !== "auto") return;
+    const probes = this.config.domains.map(async (domain) => {
+      try {
+        const pre = await openPreAuth(targetFor(this.config, domain, this.upstreamCa));
+        this.saslOffer.learn(domain, offeredMechanisms(pre.features));
+        pre.conn.end();
+        this.log.debug({ domain, mechanisms: this.saslOffer.mechanisms(domain) }, "SASL mechanisms to offer clients");
+      } catch (err) {
+        this.log.info({ domain, reason: (err as Error).message }, "upstream SASL mechanisms not known yet: offering every mechanism until a login sees them");
+      }
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(probes), new Promise<void>((r) => (timer = setTimeout(r, PROBE_WAIT_MS)))]);
+    clearTimeout(timer);
+  }
+
   async start(): Promise<BoundListener[]> {
     this.certs = this.loadCerts();
+    // a damaged or unreadable store stops the start (CredentialStoreError with its code), not a login later
+    this.credentialStore ??= (await FileCredentialStore.open(this.config.stateDir)).store;
+    this.keeper = new CredentialKeeper(this.credentialStore, { log: this.log });
     if (this.config.upstreamCa) this.upstreamCa = readFileSync(this.config.upstreamCa);
     if (this.config.upstreamInsecure) {
       this.log.warn("upstream certificate verification is DISABLED (--upstream-insecure): anyone on the path can read passwords");
     }
     const ctx = this.context();
+    await this.probeSasl();
     const onConnection = (transport: Transport) => (socket: net.Socket, peer?: string): void => {
       if (this.stopping) {
         socket.destroy();

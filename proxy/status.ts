@@ -15,6 +15,11 @@ export interface StatusSession {
   connectedSeconds: number;
   /** Hibernating (XEP-0198, no connection): seconds left for its client to resume it. */
   resumeWithinSeconds?: number;
+  /**
+   * Logged in by a SCRAM exchange relayed to the server (no record for the account): its MUC
+   * traffic passes through unchanged, the account layer does not serve it (docs/architecture.md §3.5).
+   */
+  mucPassThrough?: true;
 }
 
 export interface StatusRoom {
@@ -62,6 +67,7 @@ export interface StatusSource {
     readonly state: string;
     readonly jid: string | undefined;
     readonly startedAt: number;
+    readonly mucPassThrough?: boolean;
   }>;
   /** XEP-0198 sessions without a connection, waiting for a resume (docs/architecture.md §8.4). */
   readonly hibernating?: Iterable<{
@@ -70,6 +76,7 @@ export interface StatusSource {
     readonly jid: string | undefined;
     readonly startedAt: number;
     readonly resumeDeadline: number | undefined;
+    readonly mucPassThrough?: boolean;
   }>;
   readonly accounts?: {
     all(): Iterable<{
@@ -90,6 +97,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     total++;
     byState[s.state] = (byState[s.state] ?? 0) + 1;
     const entry: StatusSession = { id: s.id, transport: s.transport, state: s.state, connectedSeconds: Math.round((now - s.startedAt) / 1000) };
+    if (s.mucPassThrough === true) entry.mucPassThrough = true;
     if (s.jid === undefined) {
       unbound.push(entry);
       continue;
@@ -106,6 +114,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     hibernating++;
     const entry: StatusSession = { id: h.connId, transport: h.transport, state: "hibernating", jid: h.jid,
       connectedSeconds: Math.round((now - h.startedAt) / 1000) };
+    if (h.mucPassThrough === true) entry.mucPassThrough = true;
     if (h.resumeDeadline !== undefined) entry.resumeWithinSeconds = Math.max(0, Math.round((h.resumeDeadline - now) / 1000));
     const bare = rawBare(h.jid).toLowerCase();
     const list = byAccount.get(bare) ?? [];
@@ -133,7 +142,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     });
     byAccount.delete(a.bare);
   }
-  // bound sessions whose account the registry already forgot (should not happen; shown anyway)
+  // bound sessions of accounts the account layer does not hold: MUC pass-through sessions (SCRAM relayed)
   for (const [bare, sessions] of byAccount) {
     accounts.push({ jid: bare, accountSession: { state: "down" }, sessions, rooms: [], stats: { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 } });
   }
@@ -175,7 +184,8 @@ export function formatStatus(st: Status): string {
     lines.push(`  sessions: ${a.sessions.length}`);
     for (const s of a.sessions) {
       const resume = s.resumeWithinSeconds !== undefined ? `, resume within ${duration(s.resumeWithinSeconds)}` : "";
-      lines.push(`    ${s.jid ?? `#${s.id}`}  ${s.transport}  ${s.state}${resume}  connected ${duration(s.connectedSeconds)}`);
+      const pass = s.mucPassThrough ? "  MUC passes through (SCRAM relayed: no record for the account yet)" : "";
+      lines.push(`    ${s.jid ?? `#${s.id}`}  ${s.transport}  ${s.state}${resume}  connected ${duration(s.connectedSeconds)}${pass}`);
     }
     lines.push(`  rooms: ${a.rooms.length}`);
     for (const r of a.rooms) {

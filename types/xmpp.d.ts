@@ -4,6 +4,13 @@ declare module "@xmpp/xml" {
   export { Element };
   export function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: (Element | string)[]): Element;
   export default xml;
+  /** Streaming parser: "start" with the stream header, "element" with each top-level child (test/support/component.ts). */
+  export class Parser {
+    write(data: string): void;
+    on(event: "start" | "element", listener: (el: Element) => void): this;
+    on(event: "error", listener: (err: Error) => void): this;
+    on(event: "end", listener: (el: Element) => void): this;
+  }
 }
 
 declare module "@xmpp/client" {

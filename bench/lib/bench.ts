@@ -18,6 +18,7 @@ import { type Summary, median, perRound, quantile, ratioOf, sortNum, summarize }
 import { type InactiveOptions, type InactiveResults, measureInactive } from "./inactive.js";
 import { mobileTargets } from "./mobile-targets.js";
 import { type SwitchOptions, type SwitchResults, measureSwitch } from "./switch.js";
+import { type LoginOptions, type LoginResults, measureLogin } from "./login.js";
 import { Tap } from "./tap.js";
 import { BenchClient, sleep } from "./xmpp.js";
 
@@ -33,13 +34,15 @@ export interface BenchOptions {
   m6: SwitchOptions;
   /** Issue 11 (b): an inactive phone in busy rooms — what reaches it, direct vs proxy. */
   m7: InactiveOptions;
+  /** Issue 12: a SCRAM login through the proxy (verified against its record) vs straight to Prosody. */
+  m8: LoginOptions;
   profile: boolean;
   /** Which measurements to run (default all). */
   only?: Measurement[];
   log?: (msg: string) => void;
 }
 
-export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7"] as const;
+export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"] as const;
 export type Measurement = (typeof MEASUREMENTS)[number];
 
 export const FULL: BenchOptions = {
@@ -52,6 +55,7 @@ export const FULL: BenchOptions = {
   m5: { levels: [100, 1000, 5000], seconds: 1, relayLevel: 1000, settleMs: 2000 },
   m6: { rooms: 50, occupants: 10, roomMessages: 100, chats: 10, outageMs: 1000 },
   m7: { rooms: 20, occupants: 6, seconds: 60, eventsPerSecond: 15, bodies: 6, burstGapMs: 50, rounds: 3 },
+  m8: { sequential: 40, burst: 200, parallel: 8, mobileRttMs: 100, mobileLogins: 10 },
   profile: true,
 };
 
@@ -65,6 +69,7 @@ export const QUICK: BenchOptions = {
   m5: { levels: [20, 100], seconds: 0.3, relayLevel: 0, settleMs: 300 },
   m6: { rooms: 10, occupants: 3, roomMessages: 20, chats: 5, outageMs: 400 },
   m7: { rooms: 5, occupants: 3, seconds: 5, eventsPerSecond: 15, bodies: 3, burstGapMs: 50, rounds: 2 },
+  m8: { sequential: 10, burst: 40, parallel: 4, mobileRttMs: 100, mobileLogins: 3 },
   profile: false,
 };
 
@@ -79,6 +84,7 @@ export const SMOKE: BenchOptions = {
   m5: { levels: [5], seconds: 0.2, relayLevel: 0, settleMs: 50 },
   m6: { rooms: 2, occupants: 1, roomMessages: 2, chats: 2, outageMs: 100 },
   m7: { rooms: 2, occupants: 2, seconds: 1, eventsPerSecond: 20, bodies: 2, burstGapMs: 50, rounds: 1 },
+  m8: { sequential: 2, burst: 4, parallel: 2, mobileRttMs: 20, mobileLogins: 1 },
   profile: false,
 };
 
@@ -148,6 +154,7 @@ export interface Results {
   };
   switchBack?: SwitchResults;
   inactive?: InactiveResults;
+  login?: LoginResults;
   profile?: { chat?: ProfileSummary; groupchat?: ProfileSummary };
   targets: Target[];
   errors: string[];
@@ -242,6 +249,12 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
     });
     if (want("m7")) await step("7. an inactive phone in busy rooms", async () => {
       results.inactive = await measureInactive(o.m7, { direct: env.direct, proxy: env.proxy, directPort: prosody.tlsPort, proxyPort: proxyChild.port, muc: prosody.muc }, users, log);
+    });
+    if (want("m8")) await step("8. SCRAM login cost", async () => {
+      results.login = await measureLogin(o.m8, o.rounds, {
+        direct: env.direct, proxy: env.proxy, proxyPid: proxyChild.pid, prosodyPid: prosody.pid,
+        plainLogin: async (u) => (await BenchClient.open(env.proxy.ep, u.user, u.pass)).end(),
+      }, users.alice, log);
     });
     if (o.profile && (want("m1") || want("m2"))) await step("profile", () => profile(o, env, users, results));
   } finally {

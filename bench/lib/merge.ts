@@ -6,7 +6,7 @@
  */
 import { type Measurement, type Results, judge } from "./bench.js";
 
-type Section = "passthrough" | "cpu" | "accountWin" | "reconnect" | "scale" | "switchBack" | "inactive" | "profile";
+type Section = "passthrough" | "cpu" | "accountWin" | "reconnect" | "scale" | "switchBack" | "inactive" | "login" | "profile";
 
 /** The result sections each measurement writes (m1 and m2 both run the pass-through measurement; the profile goes with them). */
 export const SECTIONS: Record<Measurement, Section[]> = {
@@ -17,9 +17,10 @@ export const SECTIONS: Record<Measurement, Section[]> = {
   m5: ["scale"],
   m6: ["switchBack"],
   m7: ["inactive"],
+  m8: ["login"],
 };
 
-const ALL: Section[] = ["passthrough", "cpu", "accountWin", "reconnect", "scale", "switchBack", "inactive", "profile"];
+const ALL: Section[] = ["passthrough", "cpu", "accountWin", "reconnect", "scale", "switchBack", "inactive", "login", "profile"];
 
 function stamp(r: Results): string {
   return `${r.meta.date}${r.meta.quick ? " (quick)" : ""}`;

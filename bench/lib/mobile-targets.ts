@@ -2,7 +2,7 @@
 import type { Results, Target } from "./bench.js";
 import { isSupported } from "./switch.js";
 
-/** Issue 11's targets; a proxy path that is not supported yet gets a verdict without a figure. */
+/** Issue 11's and issue 12's targets; a proxy path that is not supported yet gets a verdict without a figure. */
 export function mobileTargets(r: Results): Target[] {
   const t: Target[] = [];
   const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : String(x));
@@ -52,6 +52,19 @@ export function mobileTargets(r: Results): Target[] {
       t.push({ id: "inactive-bytes", target: `An inactive phone in ${what}: bytes reaching it through the proxy ≤ 0.5× direct (Prosody's csi_simple), every message with a body delivered`, measured: `not supported: ${why} (${ctx})`, ratio: NaN, limit: "≤ 0.5", met: false, unsupported: why });
       t.push({ id: "inactive-bursts", target: `An inactive phone in ${what}: write bursts reaching it through the proxy ≤ 0.5× direct`, measured: `not supported: ${why} (${ctx})`, ratio: NaN, limit: "≤ 0.5", met: false, unsupported: why });
     }
+  }
+  const lg = r.login;
+  if (lg) {
+    t.push({
+      id: "login-scram-mobile", target: `A SCRAM-SHA-1 login (connect → bound) through the proxy no slower than a direct login to Prosody, over a ${f(lg.options.mobileRttMs, 0)} ms RTT link (p50)`,
+      measured: `proxy ${f(lg.mobile.proxy.median, 0)} ms, direct ${f(lg.mobile.direct.median, 0)} ms`,
+      ratio: lg.mobile.proxyVsDirect.median, limit: "≤ 1", met: lg.mobile.proxyVsDirect.median <= 1,
+    });
+    t.push({
+      id: "login-scram", target: "A SCRAM-SHA-1 login (connect → bound) through the proxy no slower than a direct login to Prosody, on loopback (p50; CPU-bound: three processes on two cores)",
+      measured: `proxy ${f(lg.proxy.p50Ms.median, 1)} ms, direct ${f(lg.direct.p50Ms.median, 1)} ms; logins per second of one core: proxy ${f(lg.perCoreSecond.proxy, 0)}, Prosody ${f(lg.perCoreSecond.direct, 0)}`,
+      ratio: lg.proxyVsDirect.median, limit: "≤ 1", met: lg.proxyVsDirect.median <= 1,
+    });
   }
   return t;
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Results } from "./bench.js";
 import type { PhoneSide } from "./inactive.js";
 import { type SwitchSide, isSupported } from "./switch.js";
+import type { LoginSide } from "./login.js";
 import { ROOT } from "./procs.js";
 import { type Summary, fmt, fmtS, quantile, sortNum } from "./stats.js";
 import { COLORS, type Point, panel, svgDoc } from "./svg.js";
@@ -210,6 +211,7 @@ export function markdown(r: Results): string {
     L.push(`CPU per stanza, largest level ÷ smallest: ${fmtS(s.growth, 2)}.`, "");
   }
   mobileSections(r, L);
+  loginSection(r, L);
   if (r.profile && (r.profile.chat || r.profile.groupchat)) {
     L.push("## Profile of the proxy (node --cpu-prof)", "");
     L.push("A separate proxy process per load, run with `--cpu-prof` (200 µs sampling); only the samples of a 3 s saturated window after a 1 s warm-up count (start-up, logins and shutdown are cut off); self time, idle excluded. Native work (TLS, syscalls) is charged to the JS function that called it. " +
@@ -234,7 +236,7 @@ export function markdown(r: Results): string {
 }
 
 const SECTION_TITLES: Record<string, string> = {
-  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", profile: "profile",
+  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", login: "8", profile: "profile",
 };
 
 /** Sections 6 and 7 (issue 11). */
@@ -293,6 +295,32 @@ function mobileSections(r: Results, L: string[]): void {
     L.push(`Prosody's csi_simple vs an active phone: bytes ${fmtS(ip.directVsActive.bytes, 2)}, bursts ${fmtS(ip.directVsActive.bursts, 2)}.` +
       (ip.proxyVsDirect ? ` Proxy ÷ direct: bytes **${fmtS(ip.proxyVsDirect.bytes, 2)}**, bursts **${fmtS(ip.proxyVsDirect.bursts, 2)}**, TLS records ${fmtS(ip.proxyVsDirect.records, 2)}.` : ""), "");
   }
+}
+
+/** Section 8 (issue 12). */
+function loginSection(r: Results, L: string[]): void {
+  const lg = r.login;
+  if (!lg) return;
+  const o = lg.options;
+  L.push("## 8. SCRAM login cost", "");
+  L.push("alice logs in with SCRAM-SHA-1 over direct TLS with the SaltedPassword she cached for the server's salt (RFC 5802 §5.1; " +
+    "what a real client does after its first login: no PBKDF2 on the client), timed from the TCP connect to the bind result " +
+    "(a server-chosen resource; the first moment the client can send). **Direct**: Prosody 0.12 verifies her. **Proxy**: the proxy has her record from a PLAIN login made before (the server's " +
+    "salt mirrored) and verifies her proof with HMACs. Her own upstream leg (TCP, TLS, the server's features) was opened when her stream " +
+    "was offered SASL, its SCRAM exchange begun when her client-first arrived; the proxy answers `<success/>` as soon as her proof " +
+    "verifies, and the upstream leg finishes (its final round trip, the restart) while she restarts her stream, whose features wait for it. " +
+    `Latency: ${o.sequential} logins one after the other per round (the round's median). Throughput: ${o.burst} logins, ${o.parallel} at a time; ` +
+    "CPU from /proc of the serving process (the proxy, or Prosody when direct) and of Prosody. Logins per second of one core = 1000 ÷ CPU ms per login.", "");
+  const row = (name: string, x: LoginSide): string[] => [name, fmtS(x.p50Ms, 1), fmtS(x.perSecond, 0), fmtS(x.cpuMsPerLogin, 2), fmtS(x.serverCpuMsPerLogin, 2)];
+  L.push(table(["Path", "login p50 ms", "logins/s (wall)", "CPU ms per login (serving process)", "Prosody CPU ms per login"],
+    [row("direct to Prosody", lg.direct), row("through the proxy", lg.proxy)]), "");
+  if (lg.mobile) {
+    L.push(`Over an emulated mobile link (${fmt(o.mobileRttMs, 0)} ms round trip between the phone and Prosody or the proxy, a delay pipe in the ` +
+      `benchmark process; the proxy's own leg to Prosody on loopback), ${o.mobileLogins} logins per round: direct **${fmtS(lg.mobile.direct, 0)} ms**, ` +
+      `through the proxy **${fmtS(lg.mobile.proxy, 0)} ms**, proxy ÷ direct **${fmtS(lg.mobile.proxyVsDirect, 2)}**.`, "");
+  }
+  L.push(`On loopback, proxy ÷ direct login time: **${fmtS(lg.proxyVsDirect, 2)}**. Logins per second of one core: the proxy ${fmt(lg.perCoreSecond.proxy, 0)}, ` +
+    `Prosody (direct) ${fmt(lg.perCoreSecond.direct, 0)}. SCRAM-SHA-1-PLUS (tls-exporter) through the proxy: p50 ${fmtS(lg.proxyPlusP50Ms, 1)} ms.`, "");
 }
 
 function scale(s: Summary, f: number): Summary {

@@ -12,7 +12,8 @@
  *
  * Counting never changes what is forwarded: counting errors only stop counting.
  */
-import net from "node:net";
+import type net from "node:net";
+import { LoopbackPipe } from "./loopback-pipe.js";
 
 export interface WireCounts {
   bytes: number;
@@ -77,21 +78,12 @@ export class WireConn implements WireCounts {
   }
 }
 
-export class WirePipe {
-  private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
+export class WirePipe extends LoopbackPipe {
   /** Connections in accept order. */
   readonly conns: WireConn[] = [];
-  port = 0;
 
-  constructor(private readonly targetPort: number, private readonly gapMs: number) {}
-
-  async start(): Promise<number> {
-    const server = net.createServer((down) => this.accept(down));
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    this.port = (server.address() as net.AddressInfo).port;
-    return this.port;
+  constructor(targetPort: number, private readonly gapMs: number) {
+    super(targetPort);
   }
 
   /** Resolves with the counters of the next connection accepted (call before connecting). */
@@ -107,24 +99,9 @@ export class WirePipe {
     });
   }
 
-  private accept(down: net.Socket): void {
+  protected connect(down: net.Socket, up: net.Socket): void {
     const conn = new WireConn(this.gapMs);
     this.conns.push(conn);
-    const up = net.connect({ host: "127.0.0.1", port: this.targetPort });
-    down.setNoDelay(true);
-    up.setNoDelay(true);
-    this.sockets.add(down);
-    this.sockets.add(up);
-    const kill = (): void => {
-      down.destroy();
-      up.destroy();
-      this.sockets.delete(down);
-      this.sockets.delete(up);
-    };
-    for (const s of [down, up]) {
-      s.on("error", kill);
-      s.on("close", kill);
-    }
     down.pipe(up);
     up.on("data", (chunk: Buffer) => {
       conn.arrived(chunk, performance.now());
@@ -133,10 +110,5 @@ export class WirePipe {
         down.once("drain", () => up.resume());
       }
     });
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }

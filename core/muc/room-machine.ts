@@ -228,6 +228,12 @@ export class RoomMachine {
     return bare !== undefined && this.core.rooms.has(bare);
   }
 
+  /** The account's nick in a room it is in or joining (XEP-0357 mentions, docs/architecture.md §8.6); undefined otherwise. */
+  nickIn(bareJid: string): string | undefined {
+    const bare = bareOf(bareJid);
+    return bare === undefined ? undefined : this.core.rooms.get(bare)?.nick;
+  }
+
   hasState(): boolean {
     return this.core.rooms.size > 0;
   }

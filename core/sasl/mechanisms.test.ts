@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { SaslError } from "./errors.js";
-import { CLIENT_SASL_MECHANISMS, isPlusMechanism, mechanismStrength, offeredMechanisms, parseClientSaslMechanism, selectMechanism } from "./mechanisms.js";
+import {
+  CLIENT_SASL_MECHANISMS,
+  isPlusMechanism,
+  mechanismStrength,
+  mirrorServerMechanisms,
+  offeredMechanisms,
+  parseClientSaslMechanism,
+  scramHashesOf,
+  selectMechanism,
+} from "./mechanisms.js";
 
 function condition(fn: () => unknown): string {
   try {
@@ -57,5 +66,26 @@ describe("client-leg mechanisms", () => {
     // stronger than something offered, but not offered: not "too weak"
     expect(condition(() => selectMechanism("SCRAM-SHA-512", strong))).toBe("invalid-mechanism");
     expect(condition(() => selectMechanism("SCRAM-SHA-1", ["SCRAM-SHA-256", "PLAIN"]))).toBe("invalid-mechanism");
+  });
+});
+
+describe("--client-sasl auto", () => {
+  it("mirrors the server's SCRAM hashes, each with and without -PLUS, and keeps PLAIN", () => {
+    expect(mirrorServerMechanisms(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"])).toEqual(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"]);
+    // a server offering only the -PLUS form of a hash, or SHA-256 beside SHA-1, in any order
+    expect(mirrorServerMechanisms(["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256-PLUS"])).toEqual(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
+    // unknown names and a server with no SCRAM: PLAIN only
+    expect(mirrorServerMechanisms(["X-OAUTH2", "PLAIN", "scram-sha-1"])).toEqual(["PLAIN"]);
+    expect(mirrorServerMechanisms([])).toEqual(["PLAIN"]);
+  });
+
+  it("offers everything while the server's mechanisms are not known", () => {
+    expect(mirrorServerMechanisms(undefined)).toEqual([...CLIENT_SASL_MECHANISMS]);
+  });
+
+  it("scramHashesOf: the hashes of a mechanism list, strongest first, once each", () => {
+    expect(scramHashesOf(CLIENT_SASL_MECHANISMS)).toEqual(["SHA-512", "SHA-256", "SHA-1"]);
+    expect(scramHashesOf(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"])).toEqual(["SHA-1"]);
+    expect(scramHashesOf(["PLAIN"])).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
  * offers, and what a client's choice turns into (RFC 6120 §6.4.2, §6.5).
  */
 import { SaslError } from "./errors.js";
-import { parseScramMechanism, type ScramMechanism } from "./scram-primitives.js";
+import { parseScramMechanism, SCRAM_HASHES, type ScramHash, type ScramMechanism } from "./scram-primitives.js";
 
 export type ClientSaslMechanism = ScramMechanism | "PLAIN";
 
@@ -60,4 +60,26 @@ export function selectMechanism(requested: string, offered: readonly ClientSaslM
     throw new SaslError("mechanism-too-weak", "mechanism weaker than this server allows");
   }
   throw new SaslError("invalid-mechanism", "mechanism not offered");
+}
+
+/**
+ * --client-sasl auto: the SCRAM hashes the server offers (with or without -PLUS), each offered to
+ * clients both ways, and PLAIN. A client then picks a hash for which an imported record exists and
+ * for which an unknown account's login can be relayed to the server (docs/architecture.md §3.5).
+ * With nothing known about the server yet (`serverOffered` undefined), everything.
+ */
+export function mirrorServerMechanisms(serverOffered: readonly string[] | undefined): ClientSaslMechanism[] {
+  if (serverOffered === undefined) return [...CLIENT_SASL_MECHANISMS];
+  const hashes = new Set<ScramHash>();
+  for (const name of serverOffered) {
+    const m = parseScramMechanism(name.trim());
+    if (m !== null) hashes.add(m.hash);
+  }
+  return CLIENT_SASL_MECHANISMS.filter((m) => m === "PLAIN" || hashes.has(parseScramMechanism(m)!.hash));
+}
+
+/** The SCRAM hashes among `mechanisms`, strongest first, without duplicates. */
+export function scramHashesOf(mechanisms: readonly ClientSaslMechanism[]): ScramHash[] {
+  const set = new Set(mechanisms.flatMap((m) => (m === "PLAIN" ? [] : [parseScramMechanism(m)!.hash])));
+  return SCRAM_HASHES.filter((h) => set.has(h)).reverse();
 }

@@ -113,6 +113,22 @@ describe("salted password reuse", () => {
     });
   }
 
+  it(`a secret supplied later ("later", supply): the client-first goes out first, the proof is the same`, () => {
+    const a = new ScramClient("SHA-1", "user", { password: "pencil" }, SHA1.nonce);
+    a.clientFirst();
+    a.clientFinal(SHA1.serverFirst);
+    const b = new ScramClient("SHA-1", "user", "later", SHA1.nonce);
+    expect(b.clientFirst()).toBe(SHA1.clientFirst);
+    b.supply(a.clientKeys);
+    expect(() => b.supply(a.clientKeys)).toThrow(SaslError);
+    expect(b.clientFinal(SHA1.serverFirst)).toBe(SHA1.clientFinal);
+    b.verifyServerFinal(SHA1.serverFinal);
+    // nothing supplied: clientFinal cannot run
+    const c = new ScramClient("SHA-1", "user", "later", SHA1.nonce);
+    c.clientFirst();
+    expect(() => c.clientFinal(SHA1.serverFirst)).toThrow(SaslError);
+  });
+
   it("refuses when the server's salt changed", () => {
     const a = new ScramClient("SHA-256", "user", { password: "pencil" }, SHA256.nonce);
     a.clientFirst();

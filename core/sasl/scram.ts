@@ -127,12 +127,12 @@ export class ScramClient {
   /**
    * @param username the SCRAM authentication identity (in XMPP, the account's localpart).
    * @param secret the password, the salted password from an earlier successful exchange, or
-   *   ClientKey/ServerKey (for the salt and iteration count they were made with).
+   *   ClientKey/ServerKey (for the salt and iteration count they were made with), or "later" (supply()).
    * @param options a fixed nonce (tests only; a string is taken as the nonce), the GS2 flag, an authzid.
    * Throws SaslError("malformed-request") if username/password fail SASLprep, the username is empty,
    * a given nonce is not RFC 5802 "printable", or a channel-binding type is not a valid cb-name.
    */
-  constructor(hash: ScramHash, username: string, secret: ScramSecret, options?: string | ScramClientOptions) {
+  constructor(hash: ScramHash, username: string, secret: ScramSecret | "later", options?: string | ScramClientOptions) {
     if (hash !== "SHA-1" && hash !== "SHA-256" && hash !== "SHA-512") throw new SaslError("invalid-mechanism", "unsupported SCRAM hash");
     const opts: ScramClientOptions = typeof options === "string" ? { nonce: options } : (options ?? {});
     this.hash = hash;
@@ -142,31 +142,7 @@ export class ScramClient {
     if (user === null) throw malformed("username contains characters prohibited by SASLprep");
     if (user === "") throw malformed("empty username");
 
-    if ("password" in secret) {
-      // RFC 5802 §2.2 Normalize(str); saslprep.ts says why unassigned code points are allowed here.
-      const pw = saslprep(secret.password);
-      if (pw === null) throw malformed("password contains characters prohibited by SASLprep");
-      if (pw === "") throw malformed("empty password");
-      this.#password = pw;
-    } else {
-      if (!Number.isSafeInteger(secret.iterations) || secret.salt.length === 0) throw malformed("invalid cached SCRAM keys");
-      const salt = Buffer.from(secret.salt);
-      if ("saltedPassword" in secret) {
-        if (secret.saltedPassword.length !== this.#length) {
-          throw malformed(`cached salted password has the wrong length for SCRAM-${hash}`);
-        }
-        const saltedPassword = Buffer.from(secret.saltedPassword);
-        this.#cached = { ...keysFromSaltedPassword(hash, saltedPassword), saltedPassword, salt, iterations: secret.iterations };
-        this.#keys = { saltedPassword, salt, iterations: secret.iterations };
-      } else {
-        if (secret.clientKey.length !== this.#length || secret.serverKey.length !== this.#length) {
-          throw malformed(`cached ClientKey/ServerKey have the wrong length for SCRAM-${hash}`);
-        }
-        this.#cached = { clientKey: Buffer.from(secret.clientKey), serverKey: Buffer.from(secret.serverKey), salt, iterations: secret.iterations };
-      }
-      const c = this.#cached;
-      this.#clientKeys = { clientKey: c.clientKey, serverKey: c.serverKey, salt, iterations: c.iterations };
-    }
+    if (secret !== "later") this.#setSecret(secret);
 
     const cnonce = opts.nonce ?? randomNonce();
     if (!PRINTABLE_NONCE.test(cnonce)) throw malformed("client nonce must be printable ASCII without ','");
@@ -190,6 +166,46 @@ export class ScramClient {
       this.#gs2Header = `p=${gs2.type},${authzid},`;
       this.#cbindInput = Buffer.concat([Buffer.from(this.#gs2Header, "utf8"), gs2.data]).toString("base64");
       this.#plus = true;
+    }
+  }
+
+  /**
+   * The secret for a client built with "later": the client-first message can go out before it is known
+   * (the proxy sends it upstream while its own client still computes the proof that yields the
+   * ClientKey, docs/architecture.md §3.5). Call before clientFinal, once.
+   */
+  supply(secret: ScramSecret): void {
+    if (this.#password !== undefined || this.#cached !== undefined) {
+      throw new SaslError("temporary-auth-failure", "SCRAM secret supplied twice", "SASL_STATE");
+    }
+    this.#setSecret(secret);
+  }
+
+  #setSecret(secret: ScramSecret): void {
+    if ("password" in secret) {
+      // RFC 5802 §2.2 Normalize(str); saslprep.ts says why unassigned code points are allowed here.
+      const pw = saslprep(secret.password);
+      if (pw === null) throw malformed("password contains characters prohibited by SASLprep");
+      if (pw === "") throw malformed("empty password");
+      this.#password = pw;
+    } else {
+      if (!Number.isSafeInteger(secret.iterations) || secret.salt.length === 0) throw malformed("invalid cached SCRAM keys");
+      const salt = Buffer.from(secret.salt);
+      if ("saltedPassword" in secret) {
+        if (secret.saltedPassword.length !== this.#length) {
+          throw malformed(`cached salted password has the wrong length for SCRAM-${this.hash}`);
+        }
+        const saltedPassword = Buffer.from(secret.saltedPassword);
+        this.#cached = { ...keysFromSaltedPassword(this.hash, saltedPassword), saltedPassword, salt, iterations: secret.iterations };
+        this.#keys = { saltedPassword, salt, iterations: secret.iterations };
+      } else {
+        if (secret.clientKey.length !== this.#length || secret.serverKey.length !== this.#length) {
+          throw malformed(`cached ClientKey/ServerKey have the wrong length for SCRAM-${this.hash}`);
+        }
+        this.#cached = { clientKey: Buffer.from(secret.clientKey), serverKey: Buffer.from(secret.serverKey), salt, iterations: secret.iterations };
+      }
+      const c = this.#cached;
+      this.#clientKeys = { clientKey: c.clientKey, serverKey: c.serverKey, salt, iterations: c.iterations };
     }
   }
 

@@ -15,6 +15,10 @@ import type { Bookmark } from "../../core/bookmarks/bookmark.js";
 import type { BookmarkChange } from "../../core/bookmarks/stanzas.js";
 import type { RoomMarkStore } from "../state/room-marks.js";
 import { BookmarkFollower } from "./bookmarks.js";
+import type { PushConfig } from "../config.js";
+import { AccountPush } from "../push/account-push.js";
+
+const DEFAULT_PUSH: PushConfig = { rooms: "mentions", intervalMs: 10_000, withBody: false, timeoutMs: 30_000 };
 
 /** A downstream session, as the account sees it: where to write stanzas for it. */
 export interface SessionLink {
@@ -31,6 +35,8 @@ export interface AccountHubOptions {
   log: Logger;
   /** Rooms the account may be in (joined or joining); a join beyond it is refused here. Default: no limit. */
   maxRooms?: number;
+  /** XEP-0357 (docs/architecture.md §8.6); default: the config defaults. */
+  push?: PushConfig;
   /** Reconnect backoff bounds for the account session. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
@@ -44,6 +50,8 @@ export interface AccountHubOptions {
  */
 export class AccountHub {
   readonly rooms: RoomMachine;
+  /** XEP-0357 registrations of the account's devices and the publishes for them (docs/architecture.md §8.6). */
+  readonly push: AccountPush;
   private readonly sessions = new Map<string, SessionLink>();
   /** The account session, from the start of its connect until it is closed or lost. */
   private session: AccountSession | undefined;
@@ -70,6 +78,12 @@ export class AccountHub {
     this.rooms = new RoomMachine(bare, opts.rooms);
     this.log = opts.log.child({ account: bare });
     this.backoff = opts.backoffMinMs ?? 1000;
+    this.push = new AccountPush(bare, opts.push ?? DEFAULT_PUSH, {
+      accountSession: () => {
+        const s = this.session;
+        return s?.online ? (xml) => s.send(xml) : undefined;
+      },
+    }, this.log);
     if (opts.bookmarks) {
       const host = { bare, rooms: this.rooms, execute: (a: Action[]) => this.execute(a), maxRooms: opts.maxRooms };
       this.bookmarks = new BookmarkFollower(host, opts.bookmarks.marks, this.log, opts.rooms.rejoinSinceMarginMs);
@@ -122,12 +136,14 @@ export class AccountHub {
       this.execute(this.rooms.sessionReplaced(link.jid, Date.now()));
     }
     this.sessions.set(link.jid, link);
+    this.push.online(link.jid);
   }
 
   /** The session of `link` is gone. A link replaced meanwhile touches nothing of its successor. */
   detach(link: SessionLink): void {
     if (this.sessions.get(link.jid) !== link) return;
     this.sessions.delete(link.jid);
+    this.push.gone(link.jid);
     this.execute(this.rooms.sessionGone(link.jid, Date.now()));
   }
 
@@ -262,6 +278,7 @@ export class AccountHub {
           this.outbox.length = 0;
           void this.session?.close();
           this.session = undefined;
+          this.push.noRooms();
           this.log.info("account session closed: no rooms left");
           break;
         case "roomLeft":
@@ -348,7 +365,10 @@ export class AccountHub {
   }
 
   private onRoomStanza(el: Element): void {
+    // the answers to the proxy's own publishes (XEP-0357 §7) concern nobody else
+    if (el.name === "iq" && this.push.onAnswer(el)) return;
     if (this.rooms.handles(el)) {
+      this.push.fromRoom(el, this.rooms);
       this.stats.fromRoom++;
       metrics.roomStanza();
       this.log.trace({ kind: el.name, type: el.attrs.type, id: el.attrs.id }, "room stanza");
@@ -368,6 +388,7 @@ export class AccountHub {
     // the marks first, while the rooms are still known (docs/architecture.md §4.6)
     const marks = this.saveMarks();
     this.wanted = false;
+    this.push.close();
     clearTimeout(this.reconnectTimer);
     const done = this.session?.close() ?? Promise.resolve();
     this.session = undefined;

@@ -1,6 +1,7 @@
 import { rawDomain } from "../../core/jid.js";
 import type { RoomMachineOptions } from "../../core/muc/room-machine.js";
 import type { Logger } from "../log.js";
+import type { PushConfig } from "../config.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { AccountHub } from "./account-hub.js";
 import type { RoomMarkStore } from "../state/room-marks.js";
@@ -12,6 +13,8 @@ export interface RegistryOptions {
   log: Logger;
   /** Rooms one account may be in (--max-rooms-per-account). */
   maxRooms?: number;
+  /** XEP-0357 (docs/architecture.md §8.6); default: the config defaults. */
+  push?: PushConfig;
   /** How often idle-leave and IQ timeouts are checked. */
   tickMs?: number;
   /** --bookmarks follow: accounts follow their bookmarks; marks kept in this store (docs/architecture.md §4.6). */
@@ -37,7 +40,7 @@ export class AccountRegistry {
     if (!a) {
       const domain = rawDomain(bare);
       a = new AccountHub(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
-        maxRooms: this.opts.maxRooms, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}) });
+        maxRooms: this.opts.maxRooms, push: this.opts.push, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}) });
       this.accounts.set(bare, a);
     }
     return a;

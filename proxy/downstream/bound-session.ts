@@ -1,8 +1,10 @@
-import type { Element } from "ltx";
+import { Element } from "ltx";
 import { rawBare } from "../../core/jid.js";
 import type { FramingError, StreamErrorCondition } from "../../core/xml/errors.js";
 import { parseStanza } from "../../core/xml/element.js";
-import { NS_BIND, NS_BOOKMARKS, NS_BOOKMARKS_LEGACY, NS_CARBONS, NS_CSI, NS_MUC } from "../../core/xml/ns.js";
+import { NS_BIND, NS_BOOKMARKS, NS_BOOKMARKS_LEGACY, NS_CARBONS, NS_CSI, NS_MUC, NS_PUSH } from "../../core/xml/ns.js";
+import { parsePushCommand, type PushCommand } from "../../core/push/commands.js";
+import { PUSH_ID_PREFIX } from "../push/account-push.js";
 import { clientChange, eventChanges } from "../../core/bookmarks/stanzas.js";
 import { BookmarkFetch } from "./bookmark-fetch.js";
 import { CsiFilter } from "../../core/csi/filter.js";
@@ -82,10 +84,20 @@ export class BoundSession implements Resumable {
   private readonly csi: CsiFilter;
   /** The server offered CSI itself: <active/>/<inactive/> are passed on for its own 1:1 traffic. */
   private readonly upstreamCsi: boolean;
+  /** XEP-0357 <enable/>/<disable/> IQs sent to the server, by id, awaiting its answer (§8.6). */
+  private readonly pushIqs = new Map<string, PushCommand>();
 
-  constructor(private readonly ctx: ProxyContext, private readonly upstream: AuthenticatedUpstream, secret: UpstreamSecret,
+  /**
+   * Logged in by relaying SCRAM to the server (no record, docs/architecture.md §3.5): the proxy holds
+   * nothing that logs the account session in, so this session's MUC traffic passes through its own
+   * leg unchanged and it is not attached to the account layer.
+   */
+  readonly mucPassThrough: boolean;
+
+  constructor(private readonly ctx: ProxyContext, private readonly upstream: AuthenticatedUpstream, secret: UpstreamSecret | undefined,
     readonly log: Logger, client: SessionClient) {
     this.secret = secret;
+    this.mucPassThrough = secret === undefined;
     this.client = client;
     this.connId = client.id;
     this.transport = client.transport;
@@ -113,6 +125,7 @@ export class BoundSession implements Resumable {
     // XEP-0352 §5.1: what the client sends is handled after what it was held from; a stanza from
     // the client flushes what CSI held for it first (it is looking at the app)
     if (!this.csi.active && (name === "message" || name === "presence" || name === "iq")) this.writeHeld(this.csi.clientSent());
+    if (name === "iq" && this.account && bytesInclude(bytes, NS_PUSH)) this.pushCommand(bytes);
     // a bookmark change on its way to the server (docs/architecture.md §4.6): followed, and passed on
     if (name === "iq" && this.account?.followsBookmarks && bytesInclude(bytes, "bookmarks")) this.noticeClientBookmarks(bytes);
     if (this.account && this.link && this.mayConcernRoom(name, bytes)) {
@@ -141,6 +154,54 @@ export class BoundSession implements Resumable {
     }
     const change = clientChange(el, account.bare);
     if (change) void account.bookmarkChanged(change);
+  }
+
+  /**
+   * XEP-0357 <enable/>/<disable/> (docs/architecture.md §8.6): recorded for this session's device,
+   * then passed to the server as sent, so that a server with a push module of its own pushes where it
+   * can (offline and archived messages). Its answer is looked at in `pushCommandAnswer`.
+   */
+  private pushCommand(bytes: Buffer): void {
+    let el: Element;
+    try {
+      el = parseStanza(bytes);
+    } catch {
+      return; // the relay below reports what cannot be read
+    }
+    const cmd = parsePushCommand(el, this.bare);
+    const id = el.attrs.id;
+    if (!cmd || !this.jid) return;
+    if (cmd.kind === "enable") this.account!.push.enable(this.jid, cmd.registration);
+    else this.account!.push.disable(this.jid, cmd.service, cmd.node);
+    if (typeof id !== "string") return;
+    this.pushIqs.set(id, cmd);
+    // a client that never waits for answers must not grow this: the oldest goes
+    if (this.pushIqs.size > 8) this.pushIqs.delete(this.pushIqs.keys().next().value as string);
+  }
+
+  /**
+   * The server's answer to a push command of the client. A result from an <enable/> says the server
+   * pushes too (so the proxy leaves it the archived room PMs of an ended session, §8.6). An error
+   * (a server without a push module: stock Prosody 0.12 without mod_cloud_notify, ejabberd without
+   * mod_push) becomes a result: the proxy holds the registration and pushes itself, which is what the
+   * client asked for (XEP-0357 §5: the result confirms that notifications are enabled).
+   */
+  private pushCommandAnswer(cmd: PushCommand, bytes: Buffer): Buffer {
+    let el: Element;
+    try {
+      el = parseStanza(bytes);
+    } catch {
+      return bytes;
+    }
+    if (el.attrs.type === "result") {
+      if (cmd.kind === "enable" && this.jid) this.account?.push.serverAccepted(this.jid, cmd.registration);
+      return bytes;
+    }
+    const condition = el.getChild("error")?.children.find((c): c is Element => typeof c !== "string" && c.name !== "text")?.name;
+    this.log.info({ command: cmd.kind, condition }, "the server refused a push command: the proxy answers it (it pushes itself)");
+    const attrs: Record<string, string> = { type: "result" };
+    for (const a of ["id", "from", "to"]) if (typeof el.attrs[a] === "string") attrs[a] = el.attrs[a] as string;
+    return Buffer.from(new Element("iq", attrs).toString());
   }
 
   /**
@@ -277,6 +338,33 @@ export class BoundSession implements Resumable {
       else if (name === "iq" && this.bookmarkFetch?.expects(peekAttr(bytes, "id"))) return this.bookmarkAnswer(bytes);
       else if (name === "message" && this.account?.followsBookmarks && (bytesInclude(bytes, NS_BOOKMARKS) || bytesInclude(bytes, NS_BOOKMARKS_LEGACY))) this.noticeBookmarkEvent(bytes);
       let out: Buffer = bytes;
+      if (name === "iq" && this.account) {
+        const id = peekAttr(bytes, "id");
+        // the answer to a publish the proxy made on this leg while it hibernated (§8.6): nobody else's
+        const answerType = id?.startsWith(PUSH_ID_PREFIX) ? peekAttr(bytes, "type") : undefined;
+        if (answerType === "result" || answerType === "error") {
+          try {
+            this.account.push.onAnswer(parseStanza(bytes));
+          } catch {
+            // unreadable: dropped like any answer to the proxy
+          }
+          return;
+        }
+        const cmd = id === undefined ? undefined : this.pushIqs.get(id);
+        const type = cmd ? peekAttr(bytes, "type") : undefined;
+        if (cmd && (type === "result" || type === "error")) {
+          this.pushIqs.delete(id!);
+          out = this.pushCommandAnswer(cmd, bytes);
+        }
+      }
+      // a hibernating device with a push registration: does this wake it? (§8.6)
+      if (name === "message" && !this.client && this.jid && this.account?.push.registered(this.jid)) {
+        try {
+          this.account.push.fromOwnLeg(this.jid, parseStanza(bytes));
+        } catch {
+          // not readable: no push for it
+        }
+      }
       if (name === "message" && this.account && this.jid && this.account.rooms.hasState() && bytesInclude(bytes, NS_CARBONS)) {
         let v: ReturnType<AccountHub["carbonOnLeg"]> = { kind: "pass" };
         try {
@@ -335,7 +423,8 @@ export class BoundSession implements Resumable {
     const jid = el.getChild("bind", NS_BIND)?.getChildText("jid");
     if (jid) {
       this.jid = jid;
-      this.log.info({ jid }, "resource bound");
+      this.log.info({ jid, mucPassThrough: this.mucPassThrough || undefined }, "resource bound");
+      if (this.mucPassThrough) return;
       const account = this.ctx.accounts.get(rawBare(jid).toLowerCase());
       if (this.secret) account.setSecret(this.secret);
       this.secret = undefined;
@@ -468,6 +557,8 @@ export class BoundSession implements Resumable {
     sm.hibernate();
     this.hibernatingSince = Date.now();
     this.ctx.resumption.hibernate(sm.id, this, sm.timeoutMs);
+    // XEP-0357: a device that registered push is asleep; publishes may go on this leg (§8.6)
+    if (this.jid) this.account?.push.hibernating(this.jid, (xml) => void this.upstream.conn.write(xml));
     this.log.info({ jid: this.jid, unacked: sm.unacked, timeoutS: sm.timeoutMs / 1000 }, "connection lost: session hibernating until its client resumes");
   }
 
@@ -497,6 +588,7 @@ export class BoundSession implements Resumable {
     this.hibernatingSince = undefined;
     this.client = client;
     this.ctx.resumption.wake(sm.id);
+    if (this.jid) this.account?.push.online(this.jid);
     const resend = sm.resume(h, this.bare.slice(this.bare.indexOf("@") + 1));
     client.conn.write(resumed(sm.id, sm.inbound.h));
     // the unacked stanzas, in order, exactly once; one write each (a WebSocket message each)

@@ -11,7 +11,12 @@ import type { OutputHolder, ProxyContext } from "../context.js";
 import { XmppConnection, type ConnectionOptions, type StreamHandler } from "../stream/xmpp-connection.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import { filterPostAuthFeatures, preTlsFeatures, saslFeatures } from "./features.js";
-import { PlainSaslServer, type SaslHost } from "./sasl.js";
+import { SaslServer, type LoginOutcome, type SaslHost } from "./sasl.js";
+import { EarlyUpstream } from "./early-upstream.js";
+import type { AuthenticatedUpstream } from "../upstream/connect.js";
+import { UpstreamError } from "../upstream/errors.js";
+import { channelBindings } from "../channel-binding.js";
+import type { ClientSaslMechanism } from "../../core/sasl/mechanisms.js";
 import { BoundSession, type SessionClient, type Transport } from "./bound-session.js";
 import { metrics } from "../metrics.js";
 
@@ -71,7 +76,9 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   private headerSent = false;
   private domain: string | undefined;
   private upstreamFeatures = "";
-  private readonly sasl: PlainSaslServer;
+  private readonly sasl: SaslServer;
+  /** The SASL mechanisms this stream advertised (docs/architecture.md §3.5). */
+  private offered: ClientSaslMechanism[] = [];
   private authTimer: NodeJS.Timeout | undefined;
   readonly startedAt = Date.now();
   username: string | undefined;
@@ -81,6 +88,10 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   private budgetDrainArmed = false;
   /** A stream error was sent (fail): the stream is on its way out. */
   private ending = false;
+  /** The client restarted its stream before the upstream leg was ready: its features are owed. */
+  private featuresWanted = false;
+  /** The upstream connection opened when SASL is offered (docs/architecture.md §3.5). */
+  private readonly early = new EarlyUpstream();
 
 
   constructor(private readonly ctx: ProxyContext, socket: Socket | ConnectionFactory, transport: Transport, private readonly events: StreamEvents,
@@ -95,7 +106,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     const opts = { limits, keepaliveMs: ctx.config.keepaliveMs };
     this.conn = typeof socket === "function" ? socket(this, opts) : new XmppConnection(socket, this, opts);
     this.conn.framer.setLimits({ maxStanzaSize: Math.min(limits.maxStanzaSize, PRE_AUTH_MAX_STANZA) });
-    this.sasl = new PlainSaslServer(this.saslHost());
+    this.sasl = new SaslServer(this.saslHost());
     this.authTimer = setTimeout(() => (metrics.limitBreach("client", "AUTH_TIMEOUT"), this.fail("connection-timeout", "authentication took too long")), ctx.config.limits.authTimeoutMs);
     this.authTimer.unref();
     this.log.debug("connection accepted");
@@ -108,6 +119,11 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   /** The negotiation phase, for status and metrics. */
   get state(): string {
     return this.phase;
+  }
+
+  /** Its session's MUC traffic passes through (SCRAM relayed, docs/architecture.md §3.5); status. */
+  get mucPassThrough(): boolean {
+    return this.session?.mucPassThrough ?? false;
   }
 
   /** The full JID bound on this stream, once known. */
@@ -139,10 +155,20 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
       case "pre-tls":
         this.conn.write(preTlsFeatures());
         break;
-      case "tls":
-        this.conn.write(saslFeatures());
+      case "tls": {
+        const tls = this.conn.tlsSocket;
+        const types = tls ? [...channelBindings(tls, "server").keys()] : [];
+        this.offered = this.ctx.saslOffer.forStream(to, types);
+        this.conn.write(saslFeatures(this.offered, types));
+        this.early.start(this.ctx.upstreamTarget(to));
         break;
+      }
       case "authed":
+        // a SCRAM login answered before its upstream leg was ready (§3.5): the features follow it
+        if (!this.session) {
+          this.featuresWanted = true;
+          break;
+        }
         this.conn.write(this.upstreamFeatures);
         this.phase = "open";
         break;
@@ -190,6 +216,8 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     this.phase = "closed";
     clearTimeout(this.authTimer);
     this.ctx.buffers.forget(this);
+    this.sasl.close();
+    this.early.close();
     const jid = this.jid;
     // after a stream error or the client's own close the session has ended already; otherwise a
     // resumable one hibernates (docs/architecture.md §8.4)
@@ -232,28 +260,72 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
       get waiting() {
         return stream.phase === "authenticating";
       },
+      get offered() {
+        return stream.offered;
+      },
+      upstream: () => this.early.take(this.ctx.upstreamTarget(this.domain ?? this.ctx.config.domains[0]!)),
+      channelBindings: () => {
+        const tls = this.conn.tlsSocket;
+        return tls ? channelBindings(tls, "server") : new Map<string, Buffer>();
+      },
       write: (xml) => void this.conn.write(xml),
       fail: (condition, text) => this.fail(condition, text),
       onFramingError: (err) => this.onFramingError(err),
-      authenticating: (username) => {
+      busy: (username) => {
         this.phase = "authenticating";
         this.username = username;
       },
-      refused: () => {
-        this.phase = "tls";
+      ready: () => {
+        if (this.phase === "authenticating") this.phase = "tls";
       },
-      authenticated: (up, secret) => {
-        this.upstreamFeatures = filterPostAuthFeatures(up.features, [smFeature()]);
-        this.session = new BoundSession(this.ctx, up, secret, this.log, this);
+      authenticated: (up, outcome) => {
+        if (up instanceof Promise) {
+          up.then((u) => this.upstreamReady(u, outcome), (err: unknown) => this.upstreamFailedAfterSuccess(err));
+        } else {
+          this.upstreamReady(up, outcome);
+        }
         clearTimeout(this.authTimer);
+        this.early.close();
         this.events.authenticated?.(this);
         this.conn.framer.setLimits({ maxStanzaSize: this.ctx.config.limits.maxStanzaSize });
         this.phase = "authed";
         this.conn.restart();
         this.headerSent = false;
-        this.conn.write(`<success xmlns='${NS_SASL}'/>`);
+        // RFC 6120 §6.4.6: SCRAM's server-final-message travels as additional data with success
+        this.conn.write(outcome.additionalData ? `<success xmlns='${NS_SASL}'>${outcome.additionalData}</success>` : `<success xmlns='${NS_SASL}'/>`);
       },
     };
+  }
+
+  /** The session's upstream leg is logged in: the session exists from here on. */
+  private upstreamReady(up: AuthenticatedUpstream, outcome: LoginOutcome): void {
+    if (this.phase === "closed" || this.ending) {
+      up.conn.end();
+      return;
+    }
+    this.upstreamFeatures = filterPostAuthFeatures(up.features, [smFeature()]);
+    this.session = new BoundSession(this.ctx, up, outcome.secret, this.log, this);
+    if (this.featuresWanted) {
+      this.featuresWanted = false;
+      this.conn.write(this.upstreamFeatures);
+      this.phase = "open";
+    }
+  }
+
+  /**
+   * The upstream leg of a login already answered with <success/> failed (§3.5): the stream ends with
+   * not-authorized and the reason (the server refused the record's secret), or remote-connection-failed.
+   */
+  private upstreamFailedAfterSuccess(err: unknown): void {
+    if (this.phase === "closed" || this.ending) return;
+    const ue = err instanceof UpstreamError ? err : undefined;
+    if (ue?.code === "UPSTREAM_AUTH") {
+      this.log.info({ condition: ue.condition }, "upstream refused the login after the proxy verified it");
+      return this.fail("not-authorized", ue.text ?? "the server refused the login");
+    }
+    this.log.warn({ code: ue?.code ?? "INTERNAL", reason: (err as Error).message }, "upstream unavailable");
+    metrics.upstreamFailed("session", ue?.code);
+    this.fail(ue?.streamCondition ?? "remote-connection-failed", ue?.condition === "host-unknown" ? "the server does not serve this domain" : "the proxy could not reach the server");
   }
 
   // ---------------------------------------------------------------- XEP-0198 (docs/architecture.md §8.4)
@@ -382,6 +454,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     if (this.phase === "closed") return;
     this.ending = true;
     this.ctx.buffers.forget(this);
+    this.early.close();
     const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
     this.conn.fail(condition, text, h, appCondition);
     this.session?.streamFailed();

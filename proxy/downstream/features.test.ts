@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseStanza } from "../../core/xml/element.js";
-import { filterPostAuthFeatures } from "./features.js";
+import { filterPostAuthFeatures, saslFeatures } from "./features.js";
+import { SaslOffer } from "./sasl-offer.js";
 
 describe("filterPostAuthFeatures", () => {
   const server = parseStanza(`<stream:features xmlns:stream='http://etherx.jabber.org/streams'>` +
@@ -21,5 +22,44 @@ describe("filterPostAuthFeatures", () => {
     const bare = parseStanza("<stream:features xmlns:stream='http://etherx.jabber.org/streams'><sm xmlns='urn:xmpp:sm:3'/></stream:features>");
     expect(filterPostAuthFeatures(bare, ["<x/>"])).toBe("<stream:features><csi xmlns=\"urn:xmpp:csi:0\"/><x/></stream:features>");
     expect(filterPostAuthFeatures(bare)).toBe("<stream:features><csi xmlns=\"urn:xmpp:csi:0\"/></stream:features>");
+  });
+});
+
+describe("saslFeatures", () => {
+  it("lists the mechanisms in order and, with a -PLUS one, the XEP-0440 channel-binding types", () => {
+    const out = saslFeatures(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"], ["tls-exporter", "tls-server-end-point"]);
+    const el = parseStanza(out.replace("<stream:features>", "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"));
+    expect(el.getChild("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl")!.getChildren("mechanism").map((m) => m.getText())).toEqual(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"]);
+    const cb = el.getChild("sasl-channel-binding", "urn:xmpp:sasl-cb:0")!;
+    expect(cb.getChildren("channel-binding").map((c) => c.attrs.type)).toEqual(["tls-exporter", "tls-server-end-point"]);
+  });
+
+  it("no channel-binding list without a -PLUS mechanism or without types", () => {
+    expect(saslFeatures(["SCRAM-SHA-1", "PLAIN"], ["tls-exporter"])).not.toContain("sasl-cb");
+    expect(saslFeatures(["PLAIN"], [])).toBe("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+  });
+});
+
+describe("SaslOffer", () => {
+  it("auto: everything until the server's mechanisms are learnt, then its hashes; -PLUS only with channel binding", () => {
+    const o = new SaslOffer("auto");
+    expect(o.knows("Example.org")).toBe(false);
+    expect(o.forStream("example.org", ["tls-exporter"])).toHaveLength(7);
+    o.learn("Example.org", ["SCRAM-SHA-1", "PLAIN"]);
+    o.learn("example.org", []); // an empty list (a server that sent none) does not erase what is known
+    expect(o.knows("example.org")).toBe(true);
+    expect(o.forStream("example.org", ["tls-exporter"])).toEqual(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"]);
+    expect(o.forStream("example.org", [])).toEqual(["SCRAM-SHA-1", "PLAIN"]);
+    expect(o.hashes("example.org")).toEqual(["SHA-1"]);
+    expect(o.serverOffers("example.org", "SCRAM-SHA-1")).toBe(true);
+    expect(o.serverOffers("example.org", "SCRAM-SHA-256")).toBe(false);
+    expect(o.serverOffers("other.org", "SCRAM-SHA-1")).toBeUndefined();
+  });
+
+  it("a configured list is offered as it is, whatever the server offers", () => {
+    const o = new SaslOffer(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
+    o.learn("example.org", ["SCRAM-SHA-1", "PLAIN"]);
+    expect(o.forStream("example.org", ["tls-exporter"])).toEqual(["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
+    expect(o.hashes("example.org")).toEqual(["SHA-256"]);
   });
 });

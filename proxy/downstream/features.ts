@@ -7,12 +7,17 @@ export function preTlsFeatures(): string {
 }
 
 /**
- * Only PLAIN, and only over TLS: the proxy must learn the password to authenticate upstream with
- * SCRAM and to open the account session later (docs/architecture.md §3.1). No -PLUS: the client's TLS channel ends
- * at the proxy, so channel binding could never match upstream.
+ * The SASL offer after TLS (docs/architecture.md §3.5): `mechanisms` strongest first (SaslOffer), and
+ * when a -PLUS one is among them, the XEP-0440 §3 list of the channel-binding types this connection
+ * can bind to, so a client picks one the proxy computes (RFC 9266 tls-exporter on TLS 1.3).
  */
-export function saslFeatures(): string {
-  return `<stream:features><mechanisms xmlns='${NS_SASL}'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`;
+export function saslFeatures(mechanisms: readonly string[], channelBindingTypes: readonly string[]): string {
+  const mechs = mechanisms.map((m) => `<mechanism>${m}</mechanism>`).join("");
+  const plus = mechanisms.some((m) => m.endsWith("-PLUS")) && channelBindingTypes.length > 0;
+  const cb = plus
+    ? `<sasl-channel-binding xmlns='${NS_SASL_CB}'>${channelBindingTypes.map((t) => `<channel-binding type='${t}'/>`).join("")}</sasl-channel-binding>`
+    : "";
+  return `<stream:features><mechanisms xmlns='${NS_SASL}'>${mechs}</mechanisms>${cb}</stream:features>`;
 }
 
 /**

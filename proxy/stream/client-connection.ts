@@ -17,6 +17,8 @@ export interface ClientConnection {
   readonly writableLength: number;
   /** The negotiated TLS version ("TLSv1.3"), when encrypted. */
   readonly tlsProtocol: string | undefined;
+  /** The TLS socket the proxy terminates for this client, once encrypted: channel binding (SCRAM -PLUS). */
+  readonly tlsSocket: tls.TLSSocket | undefined;
   /** Returns false when the output is over its high-water mark (caller should back off). */
   write(data: string | Buffer): boolean;
   /** Stream restart (RFC 6120 §4.3.3): the peer opens a fresh stream next. */

@@ -141,6 +141,11 @@ export class XmppConnection {
     return this.socket.writableLength;
   }
 
+  /** The TLS socket, once encrypted (ClientConnection). */
+  get tlsSocket(): tls.TLSSocket | undefined {
+    return this.socket instanceof tls.TLSSocket && this.socket.encrypted ? this.socket : undefined;
+  }
+
   /** The negotiated TLS version, once encrypted (ClientConnection). */
   get tlsProtocol(): string | undefined {
     return this.socket instanceof tls.TLSSocket ? this.socket.getProtocol() ?? undefined : undefined;

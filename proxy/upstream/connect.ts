@@ -5,7 +5,8 @@ import { parseStanza } from "../../core/xml/element.js";
 import type { FramerLimits } from "../../core/xml/framer.js";
 import { NS_SASL, NS_STREAMS_ERR, NS_TLS } from "../../core/xml/ns.js";
 import { streamHeader } from "../../core/xml/stream.js";
-import { ScramClient, pickMechanism } from "../../core/sasl/scram.js";
+import { ScramClient, pickMechanism, type ScramHash } from "../../core/sasl/scram.js";
+import { SaslError } from "../../core/sasl/errors.js";
 import { decodeSaslBase64, encodeSaslBase64 } from "../../core/sasl/base64.js";
 import { encodePlain } from "../../core/sasl/plain.js";
 import { FrameQueue, TimeoutError, type Frame } from "../stream/frame-queue.js";
@@ -25,13 +26,16 @@ export interface UpstreamTarget {
   keepaliveMs: number;
 }
 
-/** What the proxy may keep instead of a password (docs/architecture.md §3.3): SCRAM's SaltedPassword. */
-export interface ScramSecret {
-  hash: "SHA-256" | "SHA-1";
-  saltedPassword: Buffer;
-  salt: Buffer;
-  iterations: number;
-}
+/**
+ * What the proxy may keep instead of a password (docs/architecture.md §3.3): SCRAM's SaltedPassword,
+ * or ClientKey and ServerKey (what a verified client proof reveals, §3.5), for the server's salt and
+ * iteration count of `hash`. Either logs in with exactly SCRAM-<hash>, and only while the server's
+ * salt and count stay the same.
+ */
+export type ScramSecret = { hash: ScramHash; salt: Buffer; iterations: number } &
+  ({ saltedPassword: Buffer } | { clientKey: Buffer; serverKey: Buffer });
+/** The SaltedPassword form: what a SCRAM login with the password leaves. */
+export type SaltedPasswordSecret = Extract<ScramSecret, { saltedPassword: Buffer }>;
 export type UpstreamSecret = { password: string } | ScramSecret;
 
 export interface AuthenticatedUpstream {
@@ -41,8 +45,10 @@ export interface AuthenticatedUpstream {
   /** Post-authentication stream features, as the server sent them. */
   features: Element;
   mechanism: string;
-  /** Present after a SCRAM exchange: what the account session may re-use. */
-  scram?: ScramSecret;
+  /** The SASL mechanisms the server offered before authentication (RFC 6120 §6.4.1). */
+  saslMechanisms: string[];
+  /** Present after a SCRAM exchange with the password: what the account session may re-use. */
+  scram?: SaltedPasswordSecret;
   connectMs: number;
 }
 
@@ -93,15 +99,31 @@ export async function openStream(conn: XmppConnection, queue: FrameQueue, t: Ups
   return features;
 }
 
+/**
+ * One secure context per trusted CA (the --upstream-ca contents, or Node's store): given `ca`,
+ * tls.connect would build a new context and parse the PEM for every connection, which the profile of a
+ * login through the proxy showed as its largest JavaScript cost (bench m8).
+ */
+const upstreamContexts = new Map<string | Buffer | undefined, tls.SecureContext>();
+
+function upstreamContext(ca: string | Buffer | undefined): tls.SecureContext {
+  let c = upstreamContexts.get(ca);
+  if (c === undefined) {
+    c = tls.createSecureContext({ minVersion: "TLSv1.2", ...(ca ? { ca } : {}) });
+    if (upstreamContexts.size >= 16) upstreamContexts.clear(); // a handful of targets at most; never grows unbounded
+    upstreamContexts.set(ca, c);
+  }
+  return c;
+}
+
 /** TLS options for the upstream leg, direct TLS and STARTTLS alike. */
 export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
   const o: tls.ConnectionOptions = {
-    minVersion: "TLSv1.2",
+    secureContext: upstreamContext(t.ca),
     rejectUnauthorized: !t.insecure,
     ALPNProtocols: t.tls === "direct" ? ["xmpp-client"] : undefined,
   };
   if (!net.isIP(t.domain)) o.servername = t.domain;
-  if (t.ca) o.ca = t.ca;
   return o;
 }
 
@@ -156,13 +178,18 @@ export async function startTls(conn: XmppConnection, queue: FrameQueue, t: Upstr
   }
 }
 
+/** The SASL mechanisms a features element offers (RFC 6120 §6.4.1), as sent. */
+export function offeredMechanisms(features: Element): string[] {
+  return (features.getChild("mechanisms", NS_SASL)?.getChildren("mechanism") ?? []).map((m) => m.getText().trim());
+}
+
 async function authenticate(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget, features: Element,
-  username: string, secret: UpstreamSecret): Promise<{ mechanism: string; scram?: ScramSecret }> {
-  const offered = (features.getChild("mechanisms", NS_SASL)?.getChildren("mechanism") ?? []).map((m) => m.getText().trim());
-  let mechanism = pickMechanism(offered);
-  if ("saltedPassword" in secret) {
+  username: string, secret: UpstreamSecret): Promise<{ mechanism: string; scram?: SaltedPasswordSecret }> {
+  const offered = offeredMechanisms(features);
+  let mechanism: string | null = pickMechanism(offered);
+  if (!("password" in secret)) {
     // a stored SCRAM secret only works with the very mechanism it was derived for
-    const want = secret.hash === "SHA-256" ? "SCRAM-SHA-256" : "SCRAM-SHA-1";
+    const want = `SCRAM-${secret.hash}`;
     mechanism = offered.includes(want) ? want : null;
   }
   if (!mechanism) {
@@ -174,16 +201,37 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
     await saslOutcome(queue, t);
     return { mechanism };
   }
-  const hash = mechanism === "SCRAM-SHA-256" ? "SHA-256" : "SHA-1";
+  const hash: ScramHash = "password" in secret ? (mechanism === "SCRAM-SHA-256" ? "SHA-256" : "SHA-1") : secret.hash;
   const client = new ScramClient(hash, username, "password" in secret ? { password: secret.password } : secret);
   conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${encodeSaslBase64(client.clientFirst())}</auth>`);
   const challenge = await saslStep(queue, t);
   if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
+  await finishScram(conn, queue, t, client, unb64(challenge.getText()));
+  return { mechanism, scram: "password" in secret ? { hash, ...client.keys } : undefined };
+}
+
+/** The server's next SASL element; a <failure/> → UpstreamError UPSTREAM_AUTH with its condition and text. */
+export async function saslStep(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
+  const el = await expectStanza(queue, t.timeoutMs, "SASL");
+  if (el.name === "failure") {
+    const cond = el.children.find((c): c is Element => typeof c !== "string" && c.name !== "text");
+    const text = el.getChildText("text") ?? undefined;
+    throw new UpstreamError("UPSTREAM_AUTH", cond?.name ?? "not-authorized", `upstream SASL failure: ${cond?.name ?? "?"}`, text);
+  }
+  return el;
+}
+
+/** client-final for `serverFirst`, then <success/> with a server signature that must verify (RFC 5802 §5). */
+async function finishScram(conn: XmppConnection, queue: FrameQueue, t: UpstreamTarget, client: ScramClient, serverFirst: string): Promise<void> {
   let final: string;
   try {
-    final = await client.clientFinalAsync(unb64(challenge.getText()));
+    final = await client.clientFinalAsync(serverFirst);
   } catch (err) {
     conn.write(`<abort xmlns='${NS_SASL}'/>`);
+    // a kept secret meets another salt or count: the password was changed on the server (§3.5)
+    if (err instanceof SaslError && err.code === "SASL_NEEDS_PASSWORD") {
+      throw new UpstreamError("UPSTREAM_AUTH", "credentials-expired", "the server's SCRAM salt or iteration count changed: the kept secret is stale", undefined, { stale: true });
+    }
     throw new UpstreamError("UPSTREAM_AUTH", "temporary-auth-failure", `SCRAM: ${(err as Error).message}`);
   }
   conn.write(`<response xmlns='${NS_SASL}'>${encodeSaslBase64(final)}</response>`);
@@ -194,17 +242,6 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
     // RFC 5802 §5: a wrong server signature means we may be talking to an impostor
     throw new UpstreamError("UPSTREAM_AUTH", "temporary-auth-failure", "SCRAM server signature did not verify");
   }
-  return { mechanism, scram: { hash, ...client.keys } };
-}
-
-async function saslStep(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
-  const el = await expectStanza(queue, t.timeoutMs, "SASL");
-  if (el.name === "failure") {
-    const cond = el.children.find((c): c is Element => typeof c !== "string" && c.name !== "text");
-    const text = el.getChildText("text") ?? undefined;
-    throw new UpstreamError("UPSTREAM_AUTH", cond?.name ?? "not-authorized", `upstream SASL failure: ${cond?.name ?? "?"}`, text);
-  }
-  return el;
 }
 
 async function saslOutcome(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {
@@ -213,13 +250,17 @@ async function saslOutcome(queue: FrameQueue, t: UpstreamTarget): Promise<Elemen
   return el;
 }
 
-/**
- * Opens an authenticated stream to the real server: connect (TCP+STARTTLS or direct TLS),
- * SASL with the strongest mechanism offered (never -PLUS: the TLS channel differs on our two
- * legs, RFC 5802 §6), then the stream restart (RFC 6120 §6.4.6). Resource binding is left to
- * the caller (a client binds through us; the account session binds itself).
- */
-export async function openUpstream(t: UpstreamTarget, username: string, secret: UpstreamSecret): Promise<AuthenticatedUpstream> {
+/** A stream to the real server, TLS done, waiting for SASL (RFC 6120 §6.4.1). */
+export interface PreAuthUpstream {
+  conn: XmppConnection;
+  queue: FrameQueue;
+  /** The pre-authentication features: the SASL mechanisms the server offers. */
+  features: Element;
+  started: number;
+}
+
+/** Connect (TCP+STARTTLS or direct TLS) and read the SASL features. The connection is closed on failure. */
+export async function openPreAuth(t: UpstreamTarget): Promise<PreAuthUpstream> {
   const started = Date.now();
   const socket = await connectSocket(t);
   const queue = new FrameQueue();
@@ -233,12 +274,87 @@ export async function openUpstream(t: UpstreamTarget, username: string, secret: 
       await startTls(conn, queue, t);
       features = await openStream(conn, queue, t);
     }
-    const auth = await authenticate(conn, queue, t, features, username, secret);
-    conn.restart();
-    features = await openStream(conn, queue, t);
-    return { conn, queue, features, mechanism: auth.mechanism, scram: auth.scram, connectMs: Date.now() - started };
+    return { conn, queue, features, started };
   } catch (err) {
     conn.end(500);
+    throw err;
+  }
+}
+
+/** After the server's <success/>: the stream restart (RFC 6120 §6.4.6) and the post-authentication features. */
+export async function restartAfterAuth(pre: PreAuthUpstream, t: UpstreamTarget, mechanism: string): Promise<AuthenticatedUpstream> {
+  pre.conn.restart();
+  const features = await openStream(pre.conn, pre.queue, t);
+  return { conn: pre.conn, queue: pre.queue, features, mechanism, saslMechanisms: offeredMechanisms(pre.features), connectMs: Date.now() - pre.started };
+}
+
+/** A SCRAM login upstream whose client-first went out before its secret was known (beginScram). */
+export interface PendingScram {
+  /** The mechanism ("SCRAM-<hash>"). */
+  mechanism: string;
+  /** client-final with `secret`, the server's verdict, the restart: the authenticated stream. */
+  finish(secret: ScramSecret): Promise<AuthenticatedUpstream>;
+  /** Not needed after all: the connection is closed. */
+  abort(): void;
+}
+
+/**
+ * SCRAM-<hash> upstream in two halves (docs/architecture.md §3.5): <auth/> with client-first goes out
+ * now and the server-first is read, while the proxy's own client still computes the proof whose
+ * ClientKey is the secret; finish() then needs one round trip and the restart. The connection is
+ * closed on any failure. UPSTREAM_PROTOCOL when the server does not offer the mechanism.
+ */
+export async function beginScram(pre: PreAuthUpstream, t: UpstreamTarget, username: string, hash: ScramHash): Promise<PendingScram> {
+  const mechanism = `SCRAM-${hash}`;
+  try {
+    const offered = offeredMechanisms(pre.features);
+    if (!offered.includes(mechanism)) {
+      throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `upstream does not offer ${mechanism} (${offered.join(" ") || "none"})`);
+    }
+    const client = new ScramClient(hash, username, "later");
+    pre.conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${encodeSaslBase64(client.clientFirst())}</auth>`);
+    const challenge = await saslStep(pre.queue, t);
+    if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
+    const serverFirst = unb64(challenge.getText());
+    return {
+      mechanism,
+      finish: async (secret) => {
+        try {
+          client.supply(secret);
+          await finishScram(pre.conn, pre.queue, t, client, serverFirst);
+          return await restartAfterAuth(pre, t, mechanism);
+        } catch (err) {
+          pre.conn.end(500);
+          throw err;
+        }
+      },
+      abort: () => pre.conn.end(500),
+    };
+  } catch (err) {
+    pre.conn.end(500);
+    throw err;
+  }
+}
+
+/**
+ * Opens an authenticated stream to the real server: connect (TCP+STARTTLS or direct TLS),
+ * SASL with the strongest mechanism offered (never -PLUS: the TLS channel differs on our two
+ * legs, RFC 5802 §6), then the stream restart (RFC 6120 §6.4.6). Resource binding is left to
+ * the caller (a client binds through us; the account session binds itself).
+ */
+export async function openUpstream(t: UpstreamTarget, username: string, secret: UpstreamSecret): Promise<AuthenticatedUpstream> {
+  return loginOn(await openPreAuth(t), t, username, secret);
+}
+
+/** SASL and the stream restart on a connection openPreAuth made; it is closed on failure. */
+export async function loginOn(pre: PreAuthUpstream, t: UpstreamTarget, username: string, secret: UpstreamSecret): Promise<AuthenticatedUpstream> {
+  try {
+    const auth = await authenticate(pre.conn, pre.queue, t, pre.features, username, secret);
+    const up = await restartAfterAuth(pre, t, auth.mechanism);
+    if (auth.scram) up.scram = auth.scram;
+    return up;
+  } catch (err) {
+    pre.conn.end(500);
     throw err;
   }
 }

@@ -14,6 +14,8 @@ export interface UpstreamErrorDetail {
   step?: string;
   /** The socket or TLS error underneath (ECONNREFUSED, a certificate error, a reset), as Node gave it. */
   cause?: Error;
+  /** UPSTREAM_AUTH with a kept SCRAM secret: the server's salt or count changed, the secret is stale. */
+  stale?: boolean;
 }
 
 /**
@@ -26,6 +28,8 @@ export class UpstreamError extends Error {
   readonly condition: string;
   readonly text?: string;
   readonly step?: string;
+  /** See UpstreamErrorDetail.stale. */
+  readonly stale: boolean;
   declare readonly cause?: Error;
   constructor(code: UpstreamErrorCode, condition: string, message: string, text?: string, detail: UpstreamErrorDetail = {}) {
     super(message, detail.cause === undefined ? undefined : { cause: detail.cause });
@@ -34,6 +38,7 @@ export class UpstreamError extends Error {
     this.condition = condition;
     this.text = text;
     if (detail.step !== undefined) this.step = detail.step;
+    this.stale = detail.stale === true;
   }
 
   get streamCondition(): StreamErrorCondition {

@@ -1,5 +1,5 @@
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
+import { TLSSocket } from "node:tls";
 import type { WebSocket, RawData } from "ws";
 import { FramingError, type StreamErrorCondition } from "../../core/xml/errors.js";
 import { streamError } from "../../core/xml/stream.js";
@@ -54,6 +54,11 @@ export class WebSocketConnection implements ClientConnection {
 
   get writableLength(): number {
     return this.ws.bufferedAmount;
+  }
+
+  /** The wss:// TLS socket when the proxy terminates it; undefined for ws:// (behind a TLS-terminating proxy). */
+  get tlsSocket(): TLSSocket | undefined {
+    return this.socket instanceof TLSSocket ? this.socket : undefined;
   }
 
   get tlsProtocol(): string | undefined {

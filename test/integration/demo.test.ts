@@ -17,6 +17,7 @@ describe("npm start (the demo)", () => {
     const port = Number(/STARTTLS\s+127\.0\.0\.1:(\d+)/.exec(out)![1]);
     const dir = /data in (\S+)/.exec(out)![1]!;
     expect(out).toMatch(/alice@localhost \/ alicepass/);
+    expect(out).toMatch(/SCRAM records imported from Prosody\s+for 3 accounts/);
     expect(out).toMatch(/CA to trust\s+\S+dev-cert\.pem/);
     const ca = /CA to trust\s+(\S+)/.exec(out)![1]!;
     // a real client that trusts exactly the CA the demo printed (Node reads it only at start-up)

@@ -150,6 +150,28 @@ describe.each(upstreamServers().map((s) => s.kind))("import-credentials from a r
     expect(() => v.clientFinal(final)).toThrow(SaslError);
   });
 
+  it.each(USERS)("$user: a -PLUS login through the proxy at first contact, verified against the imported record", async ({ user, pass }) => {
+    const proxy = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, extraArgs: ["--state-dir", stateDir] });
+    try {
+      for (const plus of ["tls-exporter", "tls-server-end-point"]) {
+        const r = await scramLogin({ port: proxy.port, username: user, secret: { password: pass }, hash: "SHA-1", plus, bind: `first-${plus}` });
+        try {
+          expect(r.offered).toContain("SCRAM-SHA-1-PLUS");
+          expect(r.outcome).toBe("success"); // the proxy's v= verified: it holds the server's ServerKey
+          expect(r.session?.jid).toBe(`${user}@${up.domain}/first-${plus}`);
+        } finally {
+          r.session?.close();
+        }
+      }
+      const line = await proxy.waitForLog((l) => l.msg === "authenticated" && l.mechanism === "SCRAM-SHA-1-PLUS");
+      expect(line.upstreamMechanism).toBe("SCRAM-SHA-1");
+      expect(proxy.logs().some((l) => /relaying/.test(l.msg))).toBe(false);
+      expect(proxy.stdout()).not.toContain(pass);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("the proxy starts on the imported store; a damaged record stops it with CREDENTIAL_STORE_CORRUPT", async () => {
     const proxy = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, extraArgs: ["--state-dir", stateDir] });
     try {

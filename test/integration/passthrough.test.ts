@@ -162,13 +162,13 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       await raw.waitClosed();
     });
 
-    it("offers only PLAIN after TLS, and refuses other mechanisms", async () => {
+    it("offers the server's SCRAM hash (also -PLUS) and PLAIN after TLS (--client-sasl auto), and refuses other mechanisms", async () => {
       const raw = await RawClient.connect(proxy.port);
       await raw.startTls();
       raw.send(raw.header());
       const m = await raw.waitFor(/<mechanisms[^>]*>(.*?)<\/mechanisms>/);
-      expect(m[1]).toBe("<mechanism>PLAIN</mechanism>");
-      raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>biwsbj1hbGljZSxyPXh5eg==</auth>");
+      expect(m[1]).toBe("<mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism>");
+      raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-512'>biwsbj1hbGljZSxyPXh5eg==</auth>");
       await raw.waitFor(/<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-mechanism\/>/);
       raw.close();
     });
@@ -185,8 +185,9 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       // what the proxy picked for a client login
       const c = await client("bob", "mech");
       const line = await proxy.waitForLog((l) => l.msg === "authenticated" && l.user === "bob@localhost");
-      expect(line.mechanism).toBe(traits(server.kind).picked);
-      expect(String(line.mechanism)).not.toMatch(/-PLUS$/);
+      expect(line.mechanism).toBe("PLAIN");
+      expect(line.upstreamMechanism).toBe(traits(server.kind).picked);
+      expect(String(line.upstreamMechanism)).not.toMatch(/-PLUS$/);
       expect(c.jid).toBe("bob@localhost/mech");
     });
 

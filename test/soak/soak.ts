@@ -4,8 +4,8 @@
  * sent was delivered to every session that was joined when it was sent, exactly once, and the
  * proxy's RSS and open file descriptors are back near their baseline once everyone has left.
  *
- * Sessions are minimal clients built from the proxy's own stream code (openUpstream does STARTTLS +
- * SASL PLAIN against the proxy, the byte-level framer reads the stanzas), so thousands of
+ * Sessions are minimal clients built from the proxy's own stream code (openPreAuth does STARTTLS,
+ * loginOn SASL PLAIN against the proxy, the byte-level framer reads the stanzas), so thousands of
  * stanzas cost the test process little. Observers — one per room, straight on the server — keep the
  * rooms alive, send too, timestamp each message's reflection, and see each account's occupant come and go.
  *
@@ -48,7 +48,8 @@
 import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
-import { openUpstream, type UpstreamTarget } from "../../proxy/upstream/connect.js";
+import { loginOn, openPreAuth, type UpstreamTarget } from "../../proxy/upstream/connect.js";
+import { NS_SASL } from "../../core/xml/ns.js";
 import type { XmppConnection } from "../../proxy/stream/xmpp-connection.js";
 import type { FrameQueue } from "../../proxy/stream/frame-queue.js";
 import { peekAttr, bytesInclude } from "../../core/xml/peek.js";
@@ -205,7 +206,12 @@ class Session {
   constructor(readonly user: string, readonly resource: string, private readonly engine: Engine) {}
 
   async open(target: UpstreamTarget, pass: string): Promise<void> {
-    const up = await openUpstream(target, this.user, { password: pass });
+    const pre = await openPreAuth(target);
+    // PLAIN: the soak is about the account layer, which needs the password or a SCRAM record; a SCRAM
+    // login without a record would be relayed and bypass it (docs/architecture.md §3.5)
+    const mechs = pre.features.getChild("mechanisms", NS_SASL);
+    if (mechs) mechs.children = mechs.children.filter((c) => typeof c !== "string" && c.getText().trim() === "PLAIN");
+    const up = await loginOn(pre, target, this.user, { password: pass });
     this.conn = up.conn;
     this.conn.write(`<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${this.resource}</resource></bind></iq>`);
     this.jid = await awaitBind(up.queue, target.timeoutMs);

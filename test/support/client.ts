@@ -28,6 +28,13 @@ export interface ConnectOptions {
    * feature from the client, for tests about plain connections.
    */
   sm?: boolean;
+  /**
+   * SASL: "PLAIN" (the default) hides every other mechanism from the client, so the proxy learns the
+   * password and the account layer runs (the MUC suites are about it; an account without a SCRAM
+   * record would otherwise be relayed and pass through, docs/architecture.md §3.5). "offered" leaves
+   * the proxy's offer as it is: @xmpp/client then picks SCRAM-SHA-1.
+   */
+  sasl?: "PLAIN" | "offered";
 }
 
 /** An @xmpp/client for `o`, with its automatic reconnect off (tests decide when to connect). */
@@ -44,14 +51,20 @@ function newClient(o: ConnectOptions): Client {
     timeout: 10_000,
   });
   xmpp.reconnect.stop();
-  if (o.sm === false) {
-    // runs before the stream-features middleware sees the element
-    xmpp.prependListener("element", (el: Element) => {
-      if (!el.is("features", "http://etherx.jabber.org/streams")) return;
-      el.children = el.children.filter((c) => typeof c === "string" || !c.is("sm", "urn:xmpp:sm:3"));
-    });
-  }
+  filterFeatures(xmpp, o);
   return xmpp;
+}
+
+/** Hides stream features from `xmpp` as `o.sm` and `o.sasl` say (ConnectOptions). */
+export function filterFeatures(xmpp: Client, o: Pick<ConnectOptions, "sm" | "sasl">): void {
+  const plainOnly = (o.sasl ?? "PLAIN") === "PLAIN";
+  // runs before the stream-features middleware sees the element
+  xmpp.prependListener("element", (el: Element) => {
+    if (!el.is("features", "http://etherx.jabber.org/streams")) return;
+    if (o.sm === false) el.children = el.children.filter((c) => typeof c === "string" || !c.is("sm", "urn:xmpp:sm:3"));
+    const mechs = plainOnly ? el.getChild("mechanisms", "urn:ietf:params:xml:ns:xmpp-sasl") : undefined;
+    if (mechs) mechs.children = mechs.children.filter((c) => typeof c !== "string" && c.getText() === "PLAIN");
+  });
 }
 
 /**

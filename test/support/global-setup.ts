@@ -16,6 +16,8 @@ export interface ProvidedUpstream {
   dir: string;
   pid: number;
   users: { user: string; pass: string }[];
+  /** XEP-0114 listener for the push app server stand-in (test/support/component.ts). */
+  component?: { port: number; host: string; secret: string };
 }
 
 declare module "vitest" {
@@ -49,7 +51,8 @@ const started: Upstream[] = [];
 let certDir: string | undefined;
 
 function provided(u: Upstream): ProvidedUpstream {
-  return { kind: u.kind, port: u.port, tlsPort: u.tlsPort, domain: u.domain, muc: u.muc, certFile: u.certFile, dir: u.dir, pid: u.pid, users: u.users };
+  return { kind: u.kind, port: u.port, tlsPort: u.tlsPort, domain: u.domain, muc: u.muc, certFile: u.certFile, dir: u.dir, pid: u.pid, users: u.users,
+    ...(u.component ? { component: u.component } : {}) };
 }
 
 /**

@@ -23,6 +23,17 @@ export interface ScramLoginOptions {
   /** Bind to this channel-binding type of the connection (SCRAM-*-PLUS). */
   plus?: string;
   timeoutMs?: number;
+  /** After success: restart the stream, bind this resource, and keep the connection (ScramLoginResult.session). */
+  bind?: string;
+}
+
+/** A bound stream after a successful login with `bind`: raw access for the test, closed by close(). */
+export interface ScramSession {
+  jid: string;
+  write(xml: string): void;
+  /** Resolves with the first match in what arrived after bind (kept, not consumed). */
+  waitFor(re: RegExp): Promise<RegExpMatchArray>;
+  close(): void;
 }
 
 export interface ScramLoginResult {
@@ -38,6 +49,12 @@ export interface ScramLoginResult {
   serverFirst?: string;
   /** The client after the exchange (its clientKeys, its keys with a password). */
   client: ScramClient;
+  /** The <failure/>'s <text/>, if any. */
+  text?: string;
+  /** With `bind`: the bound stream. */
+  session?: ScramSession;
+  /** With `bind`: the stream error that came instead of the features or the bind result. */
+  streamError?: { condition: string; text?: string };
 }
 
 const HEADER = (domain: string): string =>
@@ -103,6 +120,7 @@ export async function scramLogin(o: ScramLoginOptions): Promise<ScramLoginResult
     socket = await secure(tls.connect({ socket: plain, ...tlsOptions }));
     attach(socket);
   }
+  let keep = false;
   try {
     const tlsSocket = socket as tls.TLSSocket;
     socket.write(HEADER(domain));
@@ -120,17 +138,41 @@ export async function scramLogin(o: ScramLoginOptions): Promise<ScramLoginResult
     buf = "";
     socket.write(`<auth xmlns='${NS_SASL}' mechanism='${client.mechanism}'>${Buffer.from(client.clientFirst()).toString("base64")}</auth>`);
     const step = await waitFor(/<challenge[^>]*>([^<]*)<\/challenge>|<failure[\s\S]*?<\/failure>/);
-    if (step[0].startsWith("<failure")) return { offered, channelBindingTypes, outcome: "failure", condition: failureCondition(step[0]), client };
+    if (step[0].startsWith("<failure")) return { offered, channelBindingTypes, outcome: "failure", condition: failureCondition(step[0]), text: failureText(step[0]), client };
     const serverFirst = Buffer.from(step[1] ?? "", "base64").toString("utf8");
     buf = "";
     socket.write(`<response xmlns='${NS_SASL}'>${Buffer.from(client.clientFinal(serverFirst)).toString("base64")}</response>`);
     const end = await waitFor(/<success[^>]*\/>|<success[^>]*>([^<]*)<\/success>|<failure[\s\S]*?<\/failure>/);
-    if (end[0].startsWith("<failure")) return { offered, channelBindingTypes, outcome: "failure", condition: failureCondition(end[0]), serverFirst, client };
+    if (end[0].startsWith("<failure")) return { offered, channelBindingTypes, outcome: "failure", condition: failureCondition(end[0]), text: failureText(end[0]), serverFirst, client };
     client.verifyServerFinal(Buffer.from(end[1] ?? "", "base64").toString("utf8"));
-    return { offered, channelBindingTypes, outcome: "success", serverFirst, client };
+    if (o.bind === undefined) return { offered, channelBindingTypes, outcome: "success", serverFirst, client };
+    buf = "";
+    socket.write(HEADER(domain));
+    const streamError = (m: RegExpMatchArray): ScramLoginResult => ({
+      offered, channelBindingTypes, outcome: "success", serverFirst, client,
+      streamError: { condition: failureCondition(m[0].replace(/^<stream:error>/, "<failure>")), text: failureText(m[0]) },
+    });
+    const f = await waitFor(/<stream:features[\s\S]*?<\/stream:features>|<stream:error>[\s\S]*?<\/stream:error>/);
+    if (f[0].startsWith("<stream:error")) return streamError(f);
+    buf = "";
+    socket.write(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${o.bind}</resource></bind></iq>`);
+    const b = await waitFor(/<jid>([^<]+)<\/jid>|<stream:error>[\s\S]*?<\/stream:error>/);
+    if (b[0].startsWith("<stream:error")) return streamError(b);
+    const jid = b[1]!;
+    const s = socket;
+    keep = true;
+    return {
+      offered, channelBindingTypes, outcome: "success", serverFirst, client,
+      session: { jid, write: (x) => void s.write(x), waitFor, close: () => s.destroy() },
+    };
   } finally {
-    socket.destroy();
+    if (!keep) socket.destroy();
   }
+}
+
+function failureText(failure: string): string | undefined {
+  const t = /<text[^>]*>([^<]*)<\/text>/.exec(failure)?.[1];
+  return t?.replace(/&apos;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 }
 
 function failureCondition(failure: string): string {

@@ -33,11 +33,19 @@ export interface Upstream {
   dir: string;
   pid: number;
   logFile: string;
+  /** The XEP-0114 listener for the external component `host` (a push app server stand-in), when the script was given one. */
+  component?: UpstreamComponent;
   /**
    * `script stop DIR`, then SIGKILL if the pid survived. Safe to call twice. A directory startUpstream
    * created itself is deleted too, unless UPSTREAM_KEEP_DIR=1 (to read the logs after a failure).
    */
   stop(): Promise<void>;
+}
+
+export interface UpstreamComponent {
+  port: number;
+  host: string;
+  secret: string;
 }
 
 export interface StartUpstreamOptions {
@@ -81,7 +89,7 @@ export async function startUpstream(kind: UpstreamKind, opts: StartUpstreamOptio
   const timeout = opts.timeoutMs ?? (!installed ? 900_000 : kind === "prosody" ? 45_000 : 90_000);
 
   for (let attempt = 0; ; attempt++) {
-    const env = { ...process.env, ...opts.env, ...portEnv(kind, await freePorts(kind === "prosody" ? 2 : 3)) };
+    const env = { ...process.env, ...opts.env, ...portEnv(kind, await freePorts(kind === "prosody" ? 3 : 4)) };
     if (opts.users !== undefined) env[kind === "prosody" ? "PROSODY_USERS" : "EJABBERD_USERS"] = opts.users;
     try {
       await run(script, ["start", dir], env, timeout);
@@ -133,7 +141,10 @@ function fromEnv(
   const pid = Number(need("UPSTREAM_PID"));
   const dir = need("UPSTREAM_DIR");
   let stopping: Promise<void> | undefined;
+  const componentPort = vars.UPSTREAM_COMPONENT_PORT;
+  const component = componentPort ? { port: Number(componentPort), host: need("UPSTREAM_COMPONENT_HOST"), secret: need("UPSTREAM_COMPONENT_SECRET") } : undefined;
   return {
+    ...(component ? { component } : {}),
     kind,
     host: need("UPSTREAM_HOST"),
     port: Number(need("UPSTREAM_PORT")),
@@ -174,9 +185,13 @@ function parseUsers(s: string): UpstreamUser[] {
 }
 
 function portEnv(kind: UpstreamKind, ports: number[]): Record<string, string> {
-  const [c2s, tls, dist] = ports.map(String);
-  if (kind === "prosody") return { PROSODY_C2S_PORT: c2s as string, PROSODY_C2S_TLS_PORT: tls as string };
-  return { EJABBERD_C2S_PORT: c2s as string, EJABBERD_C2S_TLS_PORT: tls as string, EJABBERD_DIST_PORT: dist as string };
+  if (kind === "prosody") {
+    const [c2s, tls, component] = ports.map(String);
+    return { PROSODY_C2S_PORT: c2s as string, PROSODY_C2S_TLS_PORT: tls as string, PROSODY_COMPONENT_PORT: component as string };
+  }
+  const [c2s, tls, dist, component] = ports.map(String);
+  return { EJABBERD_C2S_PORT: c2s as string, EJABBERD_C2S_TLS_PORT: tls as string, EJABBERD_DIST_PORT: dist as string,
+    EJABBERD_COMPONENT_PORT: component as string };
 }
 
 /** Free ports below the ephemeral range (see proxy/local-upstream.ts), never one handed out before. */

@@ -1,6 +1,6 @@
 import { WebSocket, type RawData } from "ws";
 import { client } from "@xmpp/client";
-import { startTestClient, type TestClient } from "./client.js";
+import { filterFeatures, startTestClient, type TestClient } from "./client.js";
 
 /**
  * @xmpp/websocket 0.14 opens `new WebSocket(url, ["xmpp"])` with the global WebSocket, which
@@ -26,6 +26,7 @@ export async function connectWsClient(o: WsConnectOptions): Promise<TestClient> 
   provideWebSocket();
   const xmpp = client({ service: o.url, domain: o.domain ?? "localhost", username: o.username, password: o.password, resource: o.resource, timeout: 10_000 });
   xmpp.reconnect.stop();
+  filterFeatures(xmpp, {});
   return startTestClient(xmpp);
 }
 
