@@ -151,6 +151,9 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     if (!(major >= 1)) return this.fail("unsupported-version", "XMPP 1.0 streams only", header());
     this.conn.write(header());
     this.headerSent = true;
+    // the session's upstream connection starts with the client's first stream header (a STARTTLS
+    // client is still to do its TLS): docs/architecture.md §3.5, early-upstream.ts
+    if (this.phase === "pre-tls" || this.phase === "tls") this.early.start(this.ctx.upstreamTarget(to));
     switch (this.phase) {
       case "pre-tls":
         this.conn.write(preTlsFeatures());
@@ -160,7 +163,6 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         const types = tls ? [...channelBindings(tls, "server").keys()] : [];
         this.offered = this.ctx.saslOffer.forStream(to, types);
         this.conn.write(saslFeatures(this.offered, types));
-        this.early.start(this.ctx.upstreamTarget(to));
         break;
       }
       case "authed":

@@ -1,8 +1,8 @@
 /**
- * The session's upstream connection, opened when the client's encrypted stream is offered SASL rather
- * than when its credentials arrive (docs/architecture.md §3.5): TCP, TLS and the server's stream
- * features then run while the client picks a mechanism and computes its proof, and a login through the
- * proxy costs about what a direct one does (bench m8). Used once, by whichever login runs (PLAIN,
+ * The session's upstream connection, opened when the client's first stream header names a domain the
+ * proxy serves rather than when its credentials arrive (docs/architecture.md §3.5): TCP, TLS and the
+ * server's stream features then run while the client does its STARTTLS, picks a mechanism and computes
+ * its proof, and a login through the proxy costs about what a direct one does (bench m8). Used once, by whichever login runs (PLAIN,
  * SCRAM verified or relayed); closed if the stream ends first. Unauthenticated connections are bounded
  * per address and in total (--max-unauthenticated*), so this opens at most one upstream connection per
  * connection those limits let in.
