@@ -168,6 +168,11 @@ describe("parseArgs: every flag", () => {
     expectConfigError(() => parseArgs(["--upstream-insecure", "false"]), 'config: unexpected argument "false"');
   });
 
+  it("--bookmarks", () => {
+    for (const v of ["follow", "ignore"]) expect(flags(["--bookmarks", v]).bookmarks).toBe(v);
+    expectConfigError(() => parseArgs(["--bookmarks", "sync"]), 'config: --bookmarks: expected follow|ignore, got "sync"', "bookmarks");
+  });
+
   it("--away-presence", () => {
     for (const v of ["xa", "away", "keep"]) expect(flags(["--away-presence", v]).awayPresence).toBe(v);
     expectConfigError(() => parseArgs(["--away-presence", "dnd"]), 'config: --away-presence: expected xa|away|keep, got "dnd"', "away-presence");

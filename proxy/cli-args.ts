@@ -39,6 +39,8 @@ export type { PushRoomsMode };
 
 export type AwayPresence = "xa" | "away" | "keep";
 export const AWAY_PRESENCES: readonly AwayPresence[] = ["xa", "away", "keep"];
+export type BookmarksMode = "follow" | "ignore";
+export const BOOKMARKS_MODES: readonly BookmarksMode[] = ["follow", "ignore"];
 
 export interface HostPort {
   /** Without IPv6 brackets: "::1", "0.0.0.0", "xmpp.example.com". */
@@ -106,6 +108,7 @@ export interface PartialConfig {
   maxAccountOutboxBytes?: number;
   roomIdleLeave?: number;
   awayPresence?: AwayPresence;
+  bookmarks?: BookmarksMode;
   joinTimeout?: number;
   /** XEP-0198 on the client leg (docs/architecture.md §8.4). */
   smMaxQueue?: number;
@@ -190,6 +193,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "max-pending-iqs", type: "integer", metavar: "N", min: 1, max: 100_000, default: "1000", help: "IQs per account carried through the account session awaiting a reply; beyond it resource-constraint" },
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
   { name: "away-presence", type: "string", metavar: "xa|away|keep", default: "xa", help: "the account's room presence while no session is in the room (keep = the last one)" },
+  { name: "bookmarks", type: "string", metavar: "follow|ignore", default: "follow", help: "the account joins its autojoin bookmarks (XEP-0402/0048) and follows their changes" },
   { name: "join-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "30", help: "a client's room join the account could not complete (or rejoin, after an upstream loss) is answered with an error after this long (0 = wait)" },
   { name: "sm-max-queue", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "5000", help: "XEP-0198: stanzas sent to a client and not acknowledged yet, kept per session; beyond it a connected session ends with resource-constraint, a hibernating one expires" },
   { name: "sm-max-queue-bytes", type: "integer", metavar: "BYTES", min: 1024, max: 1_073_741_824, default: "4194304 (4 MiB)", help: "XEP-0198: bytes of those unacknowledged stanzas per session" },
@@ -490,6 +494,8 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   setInt("room-idle-leave", (n) => (p.roomIdleLeave = n));
   const away = oneOf("away-presence", AWAY_PRESENCES);
   if (away) p.awayPresence = away;
+  const bookmarks = oneOf("bookmarks", BOOKMARKS_MODES);
+  if (bookmarks) p.bookmarks = bookmarks;
   setInt("join-timeout", (n) => (p.joinTimeout = n));
   setInt("sm-max-queue", (n) => (p.smMaxQueue = n));
   setInt("sm-max-queue-bytes", (n) => (p.smMaxQueueBytes = n));

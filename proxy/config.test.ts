@@ -55,6 +55,7 @@ describe("defaults", () => {
       maxAccountOutboxBytes: 1_048_576,
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
+      bookmarks: "follow",
       joinTimeoutMs: 30_000,
       sm: { maxQueue: 5000, maxQueueBytes: 4_194_304, resumeTimeoutMs: 300_000, ackEvery: 5 },
       csi: { maxHeld: 256, maxHeldBytes: 262_144 },
@@ -194,6 +195,7 @@ room-history = 50
 room-history-bytes = 65536
 room-idle-leave = 600
 away-presence = "away"
+bookmarks = "ignore"
 join-timeout = 12
 sm-max-queue = 100
 sm-max-queue-bytes = 65536
@@ -249,6 +251,7 @@ metrics = "[::1]:9100"
       maxAccountOutboxBytes: 1_048_576,
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
+      bookmarks: "ignore",
       joinTimeoutMs: 12_000,
       sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 60_000, ackEvery: 2 },
       csi: { maxHeld: 50, maxHeldBytes: 10_000 },
@@ -281,6 +284,7 @@ metrics = "[::1]:9100"
         "--room-history", "1",
         "--room-idle-leave", "0",
         "--away-presence", "keep",
+        "--bookmarks", "ignore",
         "--join-timeout", "0",
         "--sm-resume-timeout", "0",
         "--sm-ack-every", "1",
@@ -313,6 +317,7 @@ metrics = "[::1]:9100"
       maxAccountOutboxBytes: 1_048_576,
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
+      bookmarks: "ignore",
       joinTimeoutMs: 0,
       sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 0, ackEvery: 1 },
     });
@@ -418,7 +423,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(51);
+    expect(fileKeys).toHaveLength(52);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -15,6 +15,7 @@ import { TomlDate, TomlError, parse as parseToml } from "smol-toml";
 import type { ClientSaslMechanism } from "../core/sasl/mechanisms.js";
 import {
   type AwayPresence,
+  type BookmarksMode,
   type PushRoomsMode,
   ConfigError,
   OPTIONS,
@@ -106,6 +107,8 @@ export interface Config {
   roomIdleLeaveMs: number;
   /** The account's room presence while no session is in a room it did not leave. */
   awayPresence: AwayPresence;
+  /** XEP-0402/0048: the account joins its autojoin bookmarks and follows them (docs/architecture.md §4.6). */
+  bookmarks: BookmarksMode;
   /** A session waiting on a room join gets an error after this long; 0 = waits. */
   joinTimeoutMs: number;
   /** XEP-0198 on the client leg (docs/architecture.md §8.4). */
@@ -170,6 +173,7 @@ export const DEFAULTS = {
   maxAccountOutboxBytes: 1_048_576,
   roomIdleLeave: 7200,
   awayPresence: "xa",
+  bookmarks: "follow",
   joinTimeout: 30,
   smMaxQueue: 5000,
   smMaxQueueBytes: 4_194_304,
@@ -421,6 +425,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     maxAccountOutboxBytes: m.maxAccountOutboxBytes ?? DEFAULTS.maxAccountOutboxBytes,
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
+    bookmarks: m.bookmarks ?? DEFAULTS.bookmarks,
     joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,
     sm: {
       maxQueue: m.smMaxQueue ?? DEFAULTS.smMaxQueue,

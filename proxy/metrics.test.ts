@@ -5,7 +5,7 @@ import type { RoomSnapshot } from "../core/muc/room-state.js";
 function room(over: Partial<RoomSnapshot> = {}): RoomSnapshot {
   return {
     room: "r@muc.example.org", nick: "alice", state: "joined", upstreamJoined: true, sessions: ["alice@example.org/a", "alice@example.org/b"],
-    waiting: [], occupants: 3, buffered: 7, subject: undefined, idleSince: undefined, ...over,
+    waiting: [], occupants: 3, buffered: 7, subject: undefined, idleSince: undefined, source: "client", lastSeen: undefined, ...over,
   };
 }
 

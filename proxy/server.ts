@@ -18,6 +18,7 @@ import { attachWebSocket } from "./websocket/listener.js";
 import { CertStore } from "../tls/cert-store.js";
 import { ensureDevCert } from "../tls/dev-cert.js";
 import { AccountRegistry } from "./account/registry.js";
+import { FileRoomMarkStore } from "./state/room-marks.js";
 import { readProxyHeader, socketWithPrefix, sourceFilter } from "./proxy-protocol-reader.js";
 import { metrics } from "./metrics.js";
 import { SaslOffer } from "./downstream/sasl-offer.js";
@@ -100,6 +101,7 @@ export class ProxyServer {
       maxRooms: cfg.limits.maxRoomsPerAccount,
       push: cfg.push,
       log: this.log,
+      ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: new FileRoomMarkStore(cfg.stateDir) } } : {}),
     });
     return {
       config: cfg,

@@ -9,11 +9,11 @@ function source(): StatusSource {
     {
       room: "dev@muc.example.org", nick: "alice", state: "joined", upstreamJoined: true,
       sessions: ["alice@example.org/phone", "alice@example.org/laptop"], waiting: [], occupants: 4, buffered: 12,
-      subject: "Release planning", idleSince: undefined,
+      subject: "Release planning", idleSince: undefined, source: "client", lastSeen: NOW - 1000,
     },
     {
       room: "quiet@muc.example.org", nick: "al", state: "joined", upstreamJoined: false,
-      sessions: [], waiting: [], occupants: 1, buffered: 1, subject: undefined, idleSince: NOW - 125_000,
+      sessions: [], waiting: [], occupants: 1, buffered: 1, subject: undefined, idleSince: NOW - 125_000, source: "bookmark", lastSeen: undefined,
     },
   ];
   return {
@@ -52,7 +52,8 @@ describe("status", () => {
     expect(st.hibernating).toBe(1);
     expect(alice.sessions[2]).toEqual({ id: "5", transport: "direct-tls", state: "hibernating", jid: "alice@example.org/tablet",
       connectedSeconds: 600, resumeWithinSeconds: 250 });
-    expect(alice.rooms[0]).toMatchObject({ room: "dev@muc.example.org", occupants: 4, buffered: 12, subject: "Release planning" });
+    expect(alice.rooms[0]).toMatchObject({ room: "dev@muc.example.org", occupants: 4, buffered: 12, subject: "Release planning", source: "client" });
+    expect(alice.rooms[1]).toMatchObject({ source: "bookmark" });
     expect(alice.rooms[0]!.idleSeconds).toBeUndefined();
     expect(alice.rooms[1]!.idleSeconds).toBe(125);
     expect(alice.stats.fannedOut).toBe(30);
@@ -70,10 +71,10 @@ describe("status", () => {
     expect(text).toMatch(/alice@example.org\/phone {2}starttls {2}open {2}connected 1h00m/);
     expect(text).toContain("hibernating sessions (XEP-0198, waiting for their client to resume): 1");
     expect(text).toMatch(/alice@example.org\/tablet {2}direct-tls {2}hibernating, resume within 4m10s {2}connected 10m00s/);
-    expect(text).toContain("dev@muc.example.org as alice: joined, 4 other occupants, 12 buffered messages");
+    expect(text).toContain("dev@muc.example.org as alice (from client joins): joined, 4 other occupants, 12 buffered messages");
     expect(text).toContain('subject: "Release planning"');
     expect(text).toContain("sessions in room: alice@example.org/phone, alice@example.org/laptop");
-    expect(text).toContain("quiet@muc.example.org as al: rejoining, 1 other occupant, 1 buffered message, idle 2m05s (no session in it)");
+    expect(text).toContain("quiet@muc.example.org as al (from bookmarks): rejoining, 1 other occupant, 1 buffered message, idle 2m05s (no session in it)");
     expect(text).toContain("account bob@example.org");
     expect(text).toContain("account session: down");
     expect(text.endsWith("\n")).toBe(true);

@@ -37,6 +37,8 @@ export interface StatusRoom {
   subject?: string;
   /** Seconds since the last session left; absent while a session is in the room. */
   idleSeconds?: number;
+  /** Why the account is in the room: an autojoin bookmark it follows, or sessions' joins (docs/architecture.md §4.6). */
+  source: "bookmark" | "client";
 }
 
 export interface StatusAccount {
@@ -130,7 +132,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
       rooms: a.rooms.rooms().map((r) => {
         const room: StatusRoom = {
           room: r.room, nick: r.nick, state: r.state, upstreamJoined: r.upstreamJoined,
-          sessions: r.sessions, waiting: r.waiting, occupants: r.occupants, buffered: r.buffered,
+          sessions: r.sessions, waiting: r.waiting, occupants: r.occupants, buffered: r.buffered, source: r.source,
         };
         if (r.subject !== undefined) room.subject = r.subject;
         if (r.idleSince !== undefined) room.idleSeconds = Math.round((now - r.idleSince) / 1000);
@@ -189,7 +191,8 @@ export function formatStatus(st: Status): string {
     for (const r of a.rooms) {
       const joined = r.state === "joined" ? (r.upstreamJoined ? "joined" : "rejoining") : "joining";
       const idle = r.idleSeconds !== undefined ? `, idle ${duration(r.idleSeconds)} (no session in it)` : "";
-      lines.push(`    ${r.room} as ${r.nick}: ${joined}, ${r.occupants} other occupant${r.occupants === 1 ? "" : "s"}, ${r.buffered} buffered message${r.buffered === 1 ? "" : "s"}${idle}`);
+      const from = r.source === "bookmark" ? "from bookmarks" : "from client joins";
+      lines.push(`    ${r.room} as ${r.nick} (${from}): ${joined}, ${r.occupants} other occupant${r.occupants === 1 ? "" : "s"}, ${r.buffered} buffered message${r.buffered === 1 ? "" : "s"}${idle}`);
       if (r.subject !== undefined) lines.push(`      subject: ${JSON.stringify(r.subject)}`);
       lines.push(`      sessions in room: ${r.sessions.length === 0 ? "none" : r.sessions.join(", ")}`);
       if (r.waiting.length > 0) lines.push(`      waiting for the join: ${r.waiting.join(", ")}`);

@@ -42,7 +42,8 @@ export type RoomLeftReason =
   | "join-timeout" // every session waiting on the account's first join gave up (--join-timeout)
   | "join-refused" // the room refused the account's join (§7.2 errors)
   | "rejoin-refused" // the room refused the rejoin after an upstream loss (e.g. banned meanwhile)
-  | "removed"; // the room removed the account's occupant (kick, ban, affiliation, destroy…)
+  | "removed" // the room removed the account's occupant (kick, ban, affiliation, destroy…)
+  | "bookmark-removed"; // the user retracted the room's bookmark or switched its autojoin off (docs/architecture.md §4.6)
 
 export const PASSTHROUGH: Action = Object.freeze({ kind: "passthrough" }) as Action;
 

@@ -37,7 +37,7 @@ function presence(core: MachineState, session: string, stanza: Element, to: JidP
   const involved = room?.involves(session) ?? false;
   // Never forward a session's error to the room: rooms kick occupants for errors (issue 3 §4).
   if (type === "error") return involved ? [] : [PASSTHROUGH];
-  if (type === "unavailable") return room && involved ? leave(core, room, session, stanza) : [PASSTHROUGH];
+  if (type === "unavailable") return room && involved ? leave(core, room, session, stanza, now) : [PASSTHROUGH];
   if (type !== undefined) return [PASSTHROUGH]; // probe/subscription presences are not occupancy
   if (stanza.getChild("x", NS_MUC) !== undefined) {
     if (to.resource === undefined) return [PASSTHROUGH]; // §7.2.1 needs a nick; the room answers jid-malformed
@@ -140,16 +140,22 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
 }
 
 /** §7.14 explicit leave: answered locally; the account leaves only with its last session. */
-function leave(core: MachineState, room: RoomState, session: string, stanza: Element): Action[] {
+function leave(core: MachineState, room: RoomState, session: string, stanza: Element, now: number): Action[] {
   const out: Action[] = [];
   const waiting = room.waiting.get(session);
   const nick = waiting && waiting.nick !== room.nick && room.phase === "joining" ? waiting.nick : room.nick;
+  const joined = room.sessions.get(session);
   room.waiting.delete(session);
   room.sessions.delete(session);
   room.resyncs.delete(session);
   out.push(toSession(session, leaveSelfPresence(room, session, nick, stanza)));
   if (room.pendingNick?.session === session) room.pendingNick.session = undefined;
-  if (room.empty()) {
+  if (room.empty() && room.bookmarked) {
+    // The account follows the room's autojoin bookmark (docs/architecture.md §4.6): it stays, as
+    // after a disconnect, until the bookmark goes. A client that leaves for good also un-bookmarks.
+    room.idleSince = now;
+    if (joined) core.awayAggregate(room, joined.presence, out);
+  } else if (room.empty()) {
     // The last session left explicitly: the account leaves (if it is in the room at all on this
     // connection). The room's unavailable echo then finds no state and is dropped; a later join of
     // the same room starts fresh and ignores that echo (see from-room.ts).

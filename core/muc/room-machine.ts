@@ -7,6 +7,7 @@ import { type CarbonVerdict, sentCarbon } from "./carbons.js";
 import { joinTimeoutError, releaseHistory } from "./join.js";
 import { splitBare as bareOf, splitJid as parseJid } from "../jid.js";
 import { upstreamLeave } from "./leave.js";
+import { bookmarkJoin, bookmarkLeave } from "./bookmarked.js";
 import { isHoldablePm } from "./held-pms.js";
 import type { RoomSnapshot, RoomState } from "./room-state.js";
 
@@ -163,8 +164,8 @@ export class RoomMachine {
       // A room that never ends its history with a subject (§7.2.16): the held sessions get their slices anyway.
       if (room.historyHoldSince !== undefined && now - room.historyHoldSince >= core.opts.historyHoldMs) out.push(...releaseHistory(room, now, core.opts.defaultHistoryStanzas));
       if (room.outSince !== undefined && core.upstream === "up" && now - room.outSince >= rejoinAfterShutdownMs) core.rejoin(room, now, out);
-      // idleLeaveMs 0 = never (--room-idle-leave 0)
-      if (idleLeaveMs <= 0 || !room.empty() || room.idleSince === undefined) continue;
+      // idleLeaveMs 0 = never (--room-idle-leave 0); a bookmarked room is held for the bookmark
+      if (idleLeaveMs <= 0 || room.bookmarked || !room.empty() || room.idleSince === undefined) continue;
       if (now - room.idleSince < idleLeaveMs) continue;
       core.leaveUpstream(room, upstreamLeave(room, undefined), out);
       core.dropRoom(room, out, "idle-timeout");
@@ -196,6 +197,25 @@ export class RoomMachine {
       core.leaveUpstream(room, upstreamLeave(room, undefined), out);
       core.dropRoom(room, out, "join-timeout");
     } else if (room.empty() && room.idleSince === undefined) room.idleSince = now;
+  }
+
+  /**
+   * The account follows an autojoin bookmark of `roomJid` (docs/architecture.md §4.6): it joins with
+   * the bookmark's nick and password, asking `<history since>` the last message it saw there (a
+   * proxy restart: `since`), else as much history as the buffer holds, so sessions joining later
+   * are answered from state. No session is involved and none is forced in. A room the account is
+   * in already only becomes bookmarked.
+   */
+  bookmarkJoin(roomJid: string, nick: string, password: string | undefined, since: number | undefined, now: number): Action[] {
+    return bookmarkJoin(this.core, roomJid, nick, password, since, now);
+  }
+
+  /**
+   * The room's autojoin bookmark was retracted or switched off (docs/architecture.md §4.6): every
+   * session in it gets its own leave (§7.14: unavailable, 110), and the account leaves the room.
+   */
+  bookmarkLeave(roomJid: string): Action[] {
+    return bookmarkLeave(this.core, roomJid);
   }
 
   rooms(): RoomSnapshot[] {

@@ -43,6 +43,10 @@ export interface RoomSnapshot {
   buffered: number;
   subject: string | undefined;
   idleSince: number | undefined;
+  /** Why the account is in the room: an autojoin bookmark it follows, or only sessions' joins (docs/architecture.md §4.6). */
+  source: "bookmark" | "client";
+  /** Time of the last stanza from the room (the basis of <history since> after a proxy restart). */
+  lastSeen: number | undefined;
 }
 
 /** Per (account, room) state, docs/architecture.md §5.2. Plain data; the decisions live in the handlers. */
@@ -93,6 +97,12 @@ export class RoomState {
   readonly sessions = new Map<string, RoomSession>();
   readonly waiting = new Map<string, JoinRequest>();
   idleSince: number | undefined;
+  /**
+   * The account follows an autojoin bookmark of this room (docs/architecture.md §4.6): it stays in the
+   * room with no session (no idle leave, and the last session's leave is not the account's) until
+   * the bookmark goes or its autojoin is switched off.
+   */
+  bookmarked = false;
   /**
    * When the account's join for this occupancy went on the wire. A rejoin never asks history
    * from before it: older messages belong to an earlier occupancy (e.g. before a kick) that
@@ -179,6 +189,8 @@ export class RoomState {
       buffered: this.history.size,
       subject: this.subject?.getChildText("subject") ?? undefined,
       idleSince: this.idleSince,
+      source: this.bookmarked ? "bookmark" : "client",
+      lastSeen: this.lastSeen,
     };
   }
 }

@@ -11,6 +11,10 @@ import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
 import { NS_MUC } from "../../core/xml/ns.js";
 import { errorReply } from "../../core/xml/errors.js";
+import type { Bookmark } from "../../core/bookmarks/bookmark.js";
+import type { BookmarkChange } from "../../core/bookmarks/stanzas.js";
+import type { RoomMarkStore } from "../state/room-marks.js";
+import { BookmarkFollower } from "./bookmarks.js";
 import type { PushConfig } from "../config.js";
 import { AccountPush } from "../push/account-push.js";
 
@@ -36,6 +40,8 @@ export interface AccountHubOptions {
   /** Reconnect backoff bounds for the account session. */
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /** --bookmarks follow: the account follows its bookmarks, with per-room marks kept here (docs/architecture.md §4.6). */
+  bookmarks?: { marks: RoomMarkStore | undefined };
 }
 
 /**
@@ -65,6 +71,9 @@ export class AccountHub {
   /** Room stanzas the server sent once to the account and the proxy delivered to N sessions. */
   stats = { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0, joinsRefused: 0 };
 
+  /** Set with --bookmarks follow (docs/architecture.md §4.6). */
+  private readonly bookmarks: BookmarkFollower | undefined;
+
   constructor(readonly bare: string, private readonly opts: AccountHubOptions) {
     this.rooms = new RoomMachine(bare, opts.rooms);
     this.log = opts.log.child({ account: bare });
@@ -75,6 +84,35 @@ export class AccountHub {
         return s?.online ? (xml) => s.send(xml) : undefined;
       },
     }, this.log);
+    if (opts.bookmarks) {
+      const host = { bare, rooms: this.rooms, execute: (a: Action[]) => this.execute(a), maxRooms: opts.maxRooms };
+      this.bookmarks = new BookmarkFollower(host, opts.bookmarks.marks, this.log, opts.rooms.rejoinSinceMarginMs);
+    }
+  }
+
+  /** Does the account follow its bookmarks (--bookmarks follow)? Sessions then fetch them at login and report changes. */
+  get followsBookmarks(): boolean {
+    return this.bookmarks !== undefined;
+  }
+
+  /** The answers of a bookmark fetch made at a client login (docs/architecture.md §4.6). */
+  bookmarksFetched(token: number, pep: Bookmark[] | undefined, legacy: Bookmark[] | undefined, compat: boolean): Promise<void> {
+    return this.bookmarks?.fetched(token, pep, legacy, compat) ?? Promise.resolve();
+  }
+
+  /** A session sends a bookmark fetch: returns the token its answers go back with. */
+  bookmarkFetchStarted(): number {
+    return this.bookmarks?.fetchStarted() ?? 0;
+  }
+
+  /** A bookmark change seen on a client leg. */
+  bookmarkChanged(change: BookmarkChange): Promise<void> {
+    return this.bookmarks?.changed(change) ?? Promise.resolve();
+  }
+
+  /** Writes the room marks if they changed (every tick, and at shutdown). */
+  saveMarks(): Promise<void> {
+    return this.bookmarks?.save() ?? Promise.resolve();
   }
 
   /** Fresh credentials from a successful login (SCRAM's SaltedPassword, not the password: docs/architecture.md §3.3). */
@@ -194,9 +232,10 @@ export class AccountHub {
 
   tick(now: number): void {
     this.execute(this.rooms.tick(now));
+    void this.saveMarks();
   }
 
-  private execute(actions: Action[]): void {
+  execute(actions: Action[]): void {
     // Consecutive stanzas for the same session (a join answered from state: occupants, self,
     // history, subject) are handed over together, so they can go out in one write.
     let runLink: SessionLink | undefined;
@@ -346,11 +385,13 @@ export class AccountHub {
    * (docs/architecture.md §4.5). Resolves when its socket is closed.
    */
   shutdown(): Promise<void> {
+    // the marks first, while the rooms are still known (docs/architecture.md §4.6)
+    const marks = this.saveMarks();
     this.wanted = false;
     this.push.close();
     clearTimeout(this.reconnectTimer);
     const done = this.session?.close() ?? Promise.resolve();
     this.session = undefined;
-    return done;
+    return Promise.all([marks, done]).then(() => undefined);
   }
 }

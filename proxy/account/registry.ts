@@ -4,6 +4,7 @@ import type { Logger } from "../log.js";
 import type { PushConfig } from "../config.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { AccountHub } from "./account-hub.js";
+import type { RoomMarkStore } from "../state/room-marks.js";
 
 export interface RegistryOptions {
   target: (domain: string) => UpstreamTarget;
@@ -16,6 +17,8 @@ export interface RegistryOptions {
   push?: PushConfig;
   /** How often idle-leave and IQ timeouts are checked. */
   tickMs?: number;
+  /** --bookmarks follow: accounts follow their bookmarks; marks kept in this store (docs/architecture.md §4.6). */
+  bookmarks?: { marks: RoomMarkStore | undefined };
 }
 
 /**
@@ -37,7 +40,7 @@ export class AccountRegistry {
     if (!a) {
       const domain = rawDomain(bare);
       a = new AccountHub(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
-        maxRooms: this.opts.maxRooms, push: this.opts.push });
+        maxRooms: this.opts.maxRooms, push: this.opts.push, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}) });
       this.accounts.set(bare, a);
     }
     return a;

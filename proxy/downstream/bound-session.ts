@@ -2,9 +2,11 @@ import { Element } from "ltx";
 import { rawBare } from "../../core/jid.js";
 import type { FramingError, StreamErrorCondition } from "../../core/xml/errors.js";
 import { parseStanza } from "../../core/xml/element.js";
-import { NS_BIND, NS_CARBONS, NS_CSI, NS_MUC, NS_PUSH } from "../../core/xml/ns.js";
+import { NS_BIND, NS_BOOKMARKS, NS_BOOKMARKS_LEGACY, NS_CARBONS, NS_CSI, NS_MUC, NS_PUSH } from "../../core/xml/ns.js";
 import { parsePushCommand, type PushCommand } from "../../core/push/commands.js";
 import { PUSH_ID_PREFIX } from "../push/account-push.js";
+import { clientChange, eventChanges } from "../../core/bookmarks/stanzas.js";
+import { BookmarkFetch } from "./bookmark-fetch.js";
 import { CsiFilter } from "../../core/csi/filter.js";
 import { offersCsi } from "./features.js";
 import { bytesInclude, peekAttr } from "../../core/xml/peek.js";
@@ -58,6 +60,8 @@ export class BoundSession implements Resumable {
   readonly connId: string;
   readonly transport: Transport;
   private client: SessionClient | undefined;
+  /** The bookmark fetch made on the own leg after bind, until its three answers are in (docs/architecture.md §4.6). */
+  private bookmarkFetch: BookmarkFetch | undefined;
   /** The account-level MUC layer for this session's account, once bound. */
   private account: AccountHub | undefined;
   /** This session's link in its account (identity matters: a later stream may bind the same JID). */
@@ -122,6 +126,8 @@ export class BoundSession implements Resumable {
     // the client flushes what CSI held for it first (it is looking at the app)
     if (!this.csi.active && (name === "message" || name === "presence" || name === "iq")) this.writeHeld(this.csi.clientSent());
     if (name === "iq" && this.account && bytesInclude(bytes, NS_PUSH)) this.pushCommand(bytes);
+    // a bookmark change on its way to the server (docs/architecture.md §4.6): followed, and passed on
+    if (name === "iq" && this.account?.followsBookmarks && bytesInclude(bytes, "bookmarks")) this.noticeClientBookmarks(bytes);
     if (this.account && this.link && this.mayConcernRoom(name, bytes)) {
       let el: Element;
       try {
@@ -134,6 +140,20 @@ export class BoundSession implements Resumable {
     if (!up.conn.write(bytes) && this.client) this.backOff(this.client.conn, up.conn);
     // XEP-0198 §4: handled = the proxy took responsibility for it (forwarded, or taken by the account layer)
     this.sm?.inbound.handled(name);
+  }
+
+  /** A client's IQ that may change the account's bookmarks (XEP-0402 publish/retract, XEP-0048 store). */
+  private noticeClientBookmarks(bytes: Buffer): void {
+    const account = this.account;
+    if (!account) return;
+    let el: Element;
+    try {
+      el = parseStanza(bytes);
+    } catch {
+      return; // the framer accepted it; the server will judge it
+    }
+    const change = clientChange(el, account.bare);
+    if (change) void account.bookmarkChanged(change);
   }
 
   /**
@@ -315,6 +335,8 @@ export class BoundSession implements Resumable {
       }
       if (this.closed) return;
       if (name === "iq" && this.jid === undefined) this.captureBind(bytes);
+      else if (name === "iq" && this.bookmarkFetch?.expects(peekAttr(bytes, "id"))) return this.bookmarkAnswer(bytes);
+      else if (name === "message" && this.account?.followsBookmarks && (bytesInclude(bytes, NS_BOOKMARKS) || bytesInclude(bytes, NS_BOOKMARKS_LEGACY))) this.noticeBookmarkEvent(bytes);
       let out: Buffer = bytes;
       if (name === "iq" && this.account) {
         const id = peekAttr(bytes, "id");
@@ -409,7 +431,47 @@ export class BoundSession implements Resumable {
       this.link = { jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) };
       account.attach(this.link);
       this.account = account;
+      if (account.followsBookmarks) this.fetchBookmarks(account);
     }
+  }
+
+  /**
+   * At each client login the account's bookmarks are fetched on this session's own leg, explicitly
+   * (Prosody and ejabberd default to send_last_published_item = never): the account then joins its
+   * autojoin rooms — after a proxy restart, this is when it comes back (docs/architecture.md §4.6).
+   */
+  private fetchBookmarks(account: AccountHub): void {
+    const f = new BookmarkFetch(account.bare, account.bookmarkFetchStarted());
+    this.bookmarkFetch = f;
+    for (const r of f.requests()) this.upstream.conn.write(r);
+  }
+
+  /** An answer to the login's bookmark fetch: taken off the leg; the last one hands the lists to the account. */
+  private bookmarkAnswer(bytes: Buffer): void {
+    const f = this.bookmarkFetch;
+    let el: Element;
+    try {
+      el = parseStanza(bytes);
+    } catch {
+      return;
+    }
+    const done = f?.answer(el);
+    if (!f || !done || this.bookmarkFetch !== f) return;
+    this.bookmarkFetch = undefined;
+    void this.account?.bookmarksFetched(f.token, done.pep, done.legacy, done.compat);
+  }
+
+  /** A PEP notification on the own leg (XEP-0060 §7.1.2): a change made on any device, followed; the client gets it too. */
+  private noticeBookmarkEvent(bytes: Buffer): void {
+    const account = this.account;
+    if (!account) return;
+    let el: Element;
+    try {
+      el = parseStanza(bytes);
+    } catch {
+      return;
+    }
+    for (const c of eventChanges(el, account.bare)) void account.bookmarkChanged(c);
   }
 
   /**

@@ -139,7 +139,7 @@ describe(`operations against a real ${server.kind}`, () => {
     expect(st.stdout).toMatch(/account session: up as alice@localhost\/minimix-[0-9a-f]+/);
     expect(st.stdout).toMatch(/alice@localhost\/phone {2}starttls {2}open/);
     expect(st.stdout).toMatch(/alice@localhost\/laptop {2}direct-tls {2}open/);
-    expect(st.stdout).toMatch(new RegExp(`${room.replace(/[.]/g, "\\.")} as alice: joined, \\d+ other occupants?, \\d+ buffered messages?`));
+    expect(st.stdout).toMatch(new RegExp(`${room.replace(/[.]/g, "\\.")} as alice \\(from client joins\\): joined, \\d+ other occupants?, \\d+ buffered messages?`));
     expect(st.stdout).toMatch(/sessions in room: alice@localhost\/(phone|laptop), alice@localhost\/(phone|laptop)/);
 
     const js = await run(["status", "--json", "--metrics", `127.0.0.1:${proxy.metricsPort}`]);
@@ -151,6 +151,7 @@ describe(`operations against a real ${server.kind}`, () => {
     const r = alice.rooms.find((x) => x.room === room)!;
     expect(r.sessions.sort()).toEqual(["alice@localhost/laptop", "alice@localhost/phone"]);
     expect(r.occupants).toBeGreaterThanOrEqual(1); // bob
+    expect(r.source).toBe("client");
     expect(r.buffered).toBeGreaterThanOrEqual(3);
     expect(alice.stats.fromRoom).toBeGreaterThanOrEqual(3);
   });

@@ -165,6 +165,7 @@ modules_enabled = {
   "roster"; "saslauth"; "tls"; "disco"; "carbons"; "pep"; "private";
   "blocklist"; "vcard4"; "vcard_legacy"; "version"; "uptime"; "time"; "ping";
   "register"; "mam"; "smacks"; "csi_simple"; $CLOUD_NOTIFY
+  "bookmarks";   -- XEP-0402 + XEP-0048 compat (urn:xmpp:bookmarks:1#compat), for --bookmarks follow (issue 14)
 }
 modules_disabled = { "s2s"; "s2s_auth_certs" }   -- no listener on 5269
 allow_registration = false
