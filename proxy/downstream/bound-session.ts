@@ -144,16 +144,10 @@ export class BoundSession implements Resumable {
 
   /** A client's IQ that may change the account's bookmarks (XEP-0402 publish/retract, XEP-0048 store). */
   private noticeClientBookmarks(bytes: Buffer): void {
-    const account = this.account;
-    if (!account) return;
-    let el: Element;
-    try {
-      el = parseStanza(bytes);
-    } catch {
-      return; // the framer accepted it; the server will judge it
-    }
-    const change = clientChange(el, account.bare);
-    if (change) void account.bookmarkChanged(change);
+    const found = this.parsedForAccount(bytes);
+    if (!found) return;
+    const change = clientChange(found.el, found.account.bare);
+    if (change) void found.account.bookmarkChanged(change);
   }
 
   /**
@@ -463,15 +457,20 @@ export class BoundSession implements Resumable {
 
   /** A PEP notification on the own leg (XEP-0060 §7.1.2): a change made on any device, followed; the client gets it too. */
   private noticeBookmarkEvent(bytes: Buffer): void {
+    const found = this.parsedForAccount(bytes);
+    if (!found) return;
+    for (const c of eventChanges(found.el, found.account.bare)) void found.account.bookmarkChanged(c);
+  }
+
+  /** A stanza looked at for the account layer's bookmarks: parsed, with the account; undefined without one or when it does not parse (the framer accepted it; the server judges it). */
+  private parsedForAccount(bytes: Buffer): { account: AccountHub; el: Element } | undefined {
     const account = this.account;
-    if (!account) return;
-    let el: Element;
+    if (!account) return undefined;
     try {
-      el = parseStanza(bytes);
+      return { account, el: parseStanza(bytes) };
     } catch {
-      return;
+      return undefined;
     }
-    for (const c of eventChanges(el, account.bare)) void account.bookmarkChanged(c);
   }
 
   /**
