@@ -23,11 +23,6 @@ export class SaslOffer {
     if (mechanisms.length > 0) this.#server.set(domain.toLowerCase(), [...mechanisms]);
   }
 
-  /** Whether the server's mechanisms for `domain` are known. */
-  knows(domain: string): boolean {
-    return this.#server.has(domain.toLowerCase());
-  }
-
   /** The mechanisms for `domain` before the per-connection channel-binding filter. */
   mechanisms(domain: string): ClientSaslMechanism[] {
     if (this.configured !== "auto") return [...this.configured];
@@ -42,10 +37,5 @@ export class SaslOffer {
   /** The hashes records are kept for after a password login (those clients may use). */
   hashes(domain: string): ScramHash[] {
     return scramHashesOf(this.mechanisms(domain));
-  }
-
-  /** Whether the server offers `mechanism` itself for `domain` (undefined: not known yet). */
-  serverOffers(domain: string, mechanism: string): boolean | undefined {
-    return this.#server.get(domain.toLowerCase())?.includes(mechanism);
   }
 }

@@ -25,12 +25,13 @@ const MAX_AUTH_ATTEMPTS = 3;
 /** How a login ended well (docs/architecture.md §3.5). */
 export interface LoginOutcome {
   mechanism: ClientSaslMechanism;
-  /** What logs the account session in; undefined for a relayed login (nothing was learnt). */
+  /**
+   * What logs the account session in; undefined for a relayed login (nothing was learnt): the
+   * session's MUC traffic then passes through (BoundSession.mucPassThrough).
+   */
   secret: UpstreamSecret | undefined;
   /** RFC 6120 §6.4.6 additional data with success (SCRAM's server-final-message), base64. */
   additionalData?: string;
-  /** The exchange was relayed to the server: the session's MUC traffic passes through. */
-  relayed: boolean;
 }
 
 /** What a SASL exchange needs from the client stream it runs on. */
@@ -128,9 +129,9 @@ export class SaslServer {
         this.exchange = undefined;
         this.failure(condition, text);
       },
-      upstreamFailed: (err, log, text) => {
+      upstreamFailed: (err, log) => {
         this.exchange = undefined;
-        this.upstreamFailed(err, log, text);
+        this.upstreamFailed(err, log);
       },
       done: () => {
         this.exchange = undefined;
@@ -171,7 +172,7 @@ export class SaslServer {
           return;
         }
         // keep SCRAM's SaltedPassword, not the password (unless upstream only offered PLAIN): docs/architecture.md §3.3
-        host.authenticated(up, { mechanism: "PLAIN", secret: up.scram ?? { password: creds.password }, relayed: false });
+        host.authenticated(up, { mechanism: "PLAIN", secret: up.scram ?? { password: creds.password } });
         log.info({ mechanism: "PLAIN", upstreamMechanism: up.mechanism, upstreamMs: up.connectMs }, "authenticated");
         metrics.authSucceeded(up.connectMs);
         // the records SCRAM logins are verified with (§3.5): made or refreshed after the server said yes
@@ -186,11 +187,11 @@ export class SaslServer {
   }
 
   /** The upstream login failed: a SASL failure the client may retry after, or the stream ends. */
-  private upstreamFailed(err: unknown, log: Logger, authText?: string): void {
+  private upstreamFailed(err: unknown, log: Logger): void {
     if (err instanceof UpstreamError && err.code === "UPSTREAM_AUTH") {
       this.host.ready();
       log.info({ condition: err.condition }, "authentication failed upstream");
-      return this.failure(SASL_CONDITIONS.has(err.condition) ? err.condition : "not-authorized", authText ?? err.text);
+      return this.failure(SASL_CONDITIONS.has(err.condition) ? err.condition : "not-authorized", err.text);
     }
     const ue = err instanceof UpstreamError ? err : undefined;
     log.warn({ code: ue?.code ?? "INTERNAL", reason: (err as Error).message }, "upstream unavailable");

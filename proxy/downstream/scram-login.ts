@@ -42,7 +42,7 @@ export interface ScramLoginEvents {
   /** A SASL failure for the client (the exchange is over). */
   failure(condition: string, text?: string): void;
   /** The server could not be used (the exchange is over): SaslServer.upstreamFailed. */
-  upstreamFailed(err: unknown, log: Logger, authText?: string): void;
+  upstreamFailed(err: unknown, log: Logger): void;
   /** The login succeeded (the exchange is over). */
   done(): void;
 }
@@ -226,7 +226,7 @@ export class ScramLogin implements SaslExchange {
     up.catch(() => undefined);
     this.#state = "over";
     this.#events.done();
-    host.authenticated(up, { mechanism, secret, additionalData: Buffer.from(ok.serverFinal, "utf8").toString("base64"), relayed: false });
+    host.authenticated(up, { mechanism, secret, additionalData: Buffer.from(ok.serverFinal, "utf8").toString("base64") });
   }
 
   /** A relay step: forward the server's challenge, or finish on its success. */
@@ -247,7 +247,7 @@ export class ScramLogin implements SaslExchange {
       if (this.#over() || !host.waiting) return void up.conn.end();
       this.#state = "over";
       this.#events.done();
-      host.authenticated(up, { mechanism: this.#mechanism, secret: undefined, additionalData: answer.data, relayed: true });
+      host.authenticated(up, { mechanism: this.#mechanism, secret: undefined, additionalData: answer.data });
       this.#log.info({ mechanism: this.#mechanism, upstreamMs: up.connectMs }, "authenticated (relayed to the server: no record, MUC traffic passes through)");
       metrics.authSucceeded(up.connectMs);
     } catch (err) {
