@@ -20,7 +20,10 @@ import { writeReport } from "./lib/report.js";
 
 const quick = process.argv.includes("--quick") || /^(1|true|yes)$/i.test(process.env.BENCH_QUICK ?? "");
 const opts = { ...(quick ? QUICK : FULL) };
-if (process.env.BENCH_PROFILE !== undefined) opts.profile = /^(1|true|yes)$/i.test(process.env.BENCH_PROFILE);
+if (process.env.BENCH_PROFILE !== undefined) {
+  opts.profile = /^(1|true|yes)$/i.test(process.env.BENCH_PROFILE);
+  opts.m9 = { ...opts.m9, profile: opts.profile }; // m9 profiles by default in a full run, also under BENCH_ONLY
+}
 const outDir = process.env.BENCH_OUT ?? join(ROOT, "bench");
 
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length) ?? process.env.BENCH_ONLY;

@@ -20,6 +20,7 @@ import { mobileTargets } from "./mobile-targets.js";
 import { type SwitchOptions, type SwitchResults, measureSwitch } from "./switch.js";
 import { type LoginOptions, type LoginResults, measureLogin } from "./login.js";
 import { Tap } from "./tap.js";
+import { type HotPathOptions, type HotPathResults, measureHotPath } from "./hotpath.js";
 import { BenchClient, sleep } from "./xmpp.js";
 
 export interface BenchOptions {
@@ -36,13 +37,15 @@ export interface BenchOptions {
   m7: InactiveOptions;
   /** Issue 12: a SCRAM login through the proxy (verified against its record) vs straight to Prosody. */
   m8: LoginOptions;
+  /** Issue 15: CPU per room delivery (K=1, K=4) and per chat message, one at a time, vs the pipe relay. */
+  m9: HotPathOptions;
   profile: boolean;
   /** Which measurements to run (default all). */
   only?: Measurement[];
   log?: (msg: string) => void;
 }
 
-export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"] as const;
+export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"] as const;
 export type Measurement = (typeof MEASUREMENTS)[number];
 
 export const FULL: BenchOptions = {
@@ -56,6 +59,7 @@ export const FULL: BenchOptions = {
   m6: { rooms: 50, occupants: 10, roomMessages: 100, chats: 10, outageMs: 1000 },
   m7: { rooms: 20, occupants: 6, seconds: 60, eventsPerSecond: 15, bodies: 6, burstGapMs: 50, rounds: 3 },
   m8: { sequential: 40, burst: 200, parallel: 8, mobileRttMs: 100, mobileLogins: 10 },
+  m9: { ks: [1, 4], window: 1, seconds: 2, profile: true },
   profile: true,
 };
 
@@ -70,6 +74,7 @@ export const QUICK: BenchOptions = {
   m6: { rooms: 10, occupants: 3, roomMessages: 20, chats: 5, outageMs: 400 },
   m7: { rooms: 5, occupants: 3, seconds: 5, eventsPerSecond: 15, bodies: 3, burstGapMs: 50, rounds: 2 },
   m8: { sequential: 10, burst: 40, parallel: 4, mobileRttMs: 100, mobileLogins: 3 },
+  m9: { ks: [1, 4], window: 1, seconds: 0.5, profile: false },
   profile: false,
 };
 
@@ -85,6 +90,7 @@ export const SMOKE: BenchOptions = {
   m6: { rooms: 2, occupants: 1, roomMessages: 2, chats: 2, outageMs: 100 },
   m7: { rooms: 2, occupants: 2, seconds: 1, eventsPerSecond: 20, bodies: 2, burstGapMs: 50, rounds: 1 },
   m8: { sequential: 2, burst: 4, parallel: 2, mobileRttMs: 20, mobileLogins: 1 },
+  m9: { ks: [1], window: 1, seconds: 0.2, profile: false },
   profile: false,
 };
 
@@ -155,6 +161,7 @@ export interface Results {
   switchBack?: SwitchResults;
   inactive?: InactiveResults;
   login?: LoginResults;
+  hotPath?: HotPathResults;
   profile?: { chat?: ProfileSummary; groupchat?: ProfileSummary };
   targets: Target[];
   errors: string[];
@@ -255,6 +262,19 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
         direct: env.direct, proxy: env.proxy, proxyPid: proxyChild.pid, prosodyPid: prosody.pid,
         plainLogin: async (u) => (await BenchClient.open(env.proxy.ep, u.user, u.pass)).end(),
       }, users.alice, log);
+    });
+    if (want("m9")) await step("9. the hot path: CPU per room delivery and chat message", async () => {
+      results.hotPath = await measureHotPath(o.m9, o.rounds, {
+        direct: env.direct, relay: env.relay, proxy: env.proxy,
+        startProfiled: (dir) => {
+          const child = startProxy({
+            upstreamPort: env.prosody.tlsPort, upstreamTls: "direct", upstreamCa: env.prosody.certFile, cert: env.cert,
+            nodeFlags: ["--cpu-prof", "--cpu-prof-dir", dir, "--cpu-prof-interval", "200"],
+          });
+          void child.then((c) => env.children.push(c), () => undefined);
+          return child;
+        },
+      }, users, prosody.muc, log);
     });
     if (o.profile && (want("m1") || want("m2"))) await step("profile", () => profile(o, env, users, results));
   } finally {
@@ -570,10 +590,10 @@ function log(o: BenchOptions, m: string): void {
 
 async function profile(o: BenchOptions, env: BenchEnv, u: U, results: Results): Promise<void> {
   const dir = join(ROOT, "bench", "profiles");
-  rmSync(dir, { recursive: true, force: true });
   const out: NonNullable<Results["profile"]> = {};
   for (const kind of ["chat", "groupchat"] as const) {
     const sub = join(dir, kind);
+    rmSync(sub, { recursive: true, force: true }); // only its own: other measurements profile into bench/profiles/ too
     const spawnAt = Date.now();
     const child = await startProxy({
       upstreamPort: env.prosody.tlsPort, upstreamTls: "direct", upstreamCa: env.prosody.certFile, cert: env.cert,
@@ -674,6 +694,21 @@ export function judge(r: Results): Target[] {
       id: "sessions", target: "5k sessions on this machine",
       measured: `${top.established} of ${top.sessions} idle sessions established and kept (login ${f(top.loginSeconds, 1)} s)`,
       ratio: top.established / 5000, limit: "≥ 1 (of 5000)", met: top.established >= 5000,
+    });
+  }
+  if (r.hotPath) {
+    const h = r.hotPath;
+    for (const { k, cost } of h.room) {
+      t.push({
+        id: `hot-room-k${k}`, target: `Proxy CPU per room delivery ≤ 2× the pipe relay's (K=${k}, one message at a time)`,
+        measured: `proxy ${f(cost.proxy.median, 1)} µs, relay ${f(cost.relay.median, 1)} µs per delivery`,
+        ratio: cost.ratio.median, limit: "≤ 2", met: cost.ratio.median <= 2,
+      });
+    }
+    t.push({
+      id: "hot-chat", target: "Proxy CPU per chat message ≤ 1.5× the pipe relay's (one at a time)",
+      measured: `proxy ${f(h.chat.proxy.median, 1)} µs, relay ${f(h.chat.relay.median, 1)} µs per message`,
+      ratio: h.chat.ratio.median, limit: "≤ 1.5", met: h.chat.ratio.median <= 1.5,
     });
   }
   t.push(...mobileTargets(r));

@@ -6,7 +6,8 @@ import type { PhoneSide } from "./inactive.js";
 import { type SwitchSide, isSupported } from "./switch.js";
 import type { LoginSide } from "./login.js";
 import { ROOT } from "./procs.js";
-import { type Summary, fmt, fmtS, quantile, sortNum } from "./stats.js";
+import { type Summary, fmt, fmtS, quantile, sortNum, table } from "./stats.js";
+import { hotPathSection } from "./hotpath.js";
 import { COLORS, type Point, panel, svgDoc } from "./svg.js";
 
 const PATHS = ["direct", "relay", "proxy"] as const;
@@ -106,10 +107,6 @@ export function scalingSvg(r: Results): string | undefined {
   }
   if (body.length === 0) return undefined;
   return svgDoc(2 * W, y + (x > 0 ? H : 0), body, "minimix-proxy: scaling, reconnect and the account-level win");
-}
-
-function table(head: string[], rows: string[][]): string {
-  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
 }
 
 export function markdown(r: Results): string {
@@ -212,6 +209,7 @@ export function markdown(r: Results): string {
   }
   mobileSections(r, L);
   loginSection(r, L);
+  hotPathSection(r.hotPath, L);
   if (r.profile && (r.profile.chat || r.profile.groupchat)) {
     L.push("## Profile of the proxy (node --cpu-prof)", "");
     L.push("A separate proxy process per load, run with `--cpu-prof` (200 µs sampling); only the samples of a 3 s saturated window after a 1 s warm-up count (start-up, logins and shutdown are cut off); self time, idle excluded. Native work (TLS, syscalls) is charged to the JS function that called it. " +
@@ -236,7 +234,7 @@ export function markdown(r: Results): string {
 }
 
 const SECTION_TITLES: Record<string, string> = {
-  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", login: "8", profile: "profile",
+  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", login: "8", hotPath: "9", profile: "profile",
 };
 
 /** Sections 6 and 7 (issue 11). */

@@ -64,3 +64,8 @@ export async function perRound<T>(rounds: number, order: T[], fn: (item: T, roun
     for (let i = 0; i < order.length; i++) await fn(order[(i + r) % order.length]!, r);
   }
 }
+
+/** A Markdown table. */
+export function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}

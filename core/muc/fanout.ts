@@ -80,6 +80,13 @@ export function fanOut(stanza: Element, sessions: Iterable<string>): Action[] {
   return out;
 }
 
+/** fanOut for a template made elsewhere (the fast path splices the server's own bytes: from-room-bytes.ts). */
+export function fanOutTemplate(t: AddressTemplate, sessions: Iterable<string>): Action[] {
+  const out: Action[] = [];
+  for (const s of sessions) out.push(new FanOutCopy(s, t));
+  return out;
+}
+
 const kept = new WeakMap<Element, AddressTemplate | null>();
 
 /**

@@ -1,4 +1,5 @@
 import { Element } from "ltx";
+import { parseStanza } from "../xml/element.js";
 import { NS_DELAY, NS_HINTS, NS_MUC, NS_SID } from "../xml/ns.js";
 import { attr, isoStamp, copyOf } from "./stanza.js";
 
@@ -36,13 +37,43 @@ export function parseHistoryRequest(mucX: Element | undefined): HistoryRequest |
   return req;
 }
 
-/** One buffered room message. `time` is when the room says it was sent (its delay stamp) or when we got it. */
-export interface BufferedMessage {
-  stanza: Element; // as received from the room (addressed to the account session)
-  time: number;
-  arrival: number;
-  key: string;
-  bytes: number; // UTF-8 length of its XML, counted against the byte bound
+/**
+ * One buffered room message. `time` is when the room says it was sent (its delay stamp) or when we got
+ * it. A message kept by the fast path (pushRaw: a live groupchat message routed from its bytes,
+ * docs/architecture.md §2.2) holds only its XML; its element and identity are built the first time a
+ * join's replay or a rejoin's de-duplication asks for them, which most buffered messages never see.
+ */
+export class BufferedMessage {
+  #stanza: Element | undefined;
+  #raw: string | undefined;
+  #key: string | undefined;
+
+  constructor(
+    source: Element | string,
+    readonly time: number,
+    readonly arrival: number,
+    /** UTF-8 length of its XML, counted against the byte bound. */
+    readonly bytes: number,
+    private readonly roomBare: string,
+  ) {
+    if (typeof source === "string") this.#raw = source;
+    else this.#stanza = source;
+  }
+
+  /** As received from the room (addressed to the account session). */
+  get stanza(): Element {
+    return (this.#stanza ??= parseStanza(this.#raw!));
+  }
+
+  /** Identity across a live delivery and a history replay (messageKey). */
+  get key(): string {
+    return (this.#key ??= messageKey(this.stanza, this.roomBare));
+  }
+
+  /** Whether the identity was computed (it is then counted in the buffer's key index). */
+  get keyed(): boolean {
+    return this.#key !== undefined;
+  }
 }
 
 /**
@@ -106,7 +137,8 @@ export function ensureDelay(el: Element, roomBare: string, time: number): Elemen
  */
 export class HistoryBuffer {
   private readonly entries: BufferedMessage[] = [];
-  private readonly keys = new Map<string, number>(); // key → count in buffer
+  private readonly keys = new Map<string, number>(); // key → count in buffer, over the keyed entries
+  private unkeyed = 0; // entries kept by pushRaw whose key is not computed yet
   private totalBytes = 0;
   private evicted = false;
 
@@ -134,6 +166,11 @@ export class HistoryBuffer {
   }
 
   has(stanza: Element): boolean {
+    if (this.unkeyed > 0) {
+      // the fast path kept these without their identity: index them now (a rejoin's overlap check)
+      for (const m of this.entries) if (!m.keyed) this.countKey(m.key, 1);
+      this.unkeyed = 0;
+    }
     return this.keys.has(messageKey(stanza, this.roomBare));
   }
 
@@ -141,24 +178,47 @@ export class HistoryBuffer {
   push(stanza: Element, arrival: number): boolean {
     if (this.limit <= 0 || !isStorable(stanza)) return false;
     const bytes = utf8Length(stanza.toString());
-    if (bytes > this.maxBytes) {
-      this.evicted = true;
-      return false;
-    }
-    const key = messageKey(stanza, this.roomBare);
-    this.entries.push({ stanza: copyOf(stanza), time: messageTime(stanza, arrival), arrival, key, bytes });
-    this.totalBytes += bytes;
-    this.keys.set(key, (this.keys.get(key) ?? 0) + 1);
+    if (!this.fits(bytes)) return false;
+    const m = new BufferedMessage(copyOf(stanza), messageTime(stanza, arrival), arrival, bytes, this.roomBare);
+    this.countKey(m.key, 1);
+    this.keep(m);
+    return true;
+  }
+
+  /**
+   * Keeps a live message the fast path routed from its bytes: the caller has checked that it is
+   * storable and has no delay (so its time is its arrival); `bytes` is its UTF-8 length.
+   */
+  pushRaw(xml: string, bytes: number, arrival: number): boolean {
+    if (this.limit <= 0 || !this.fits(bytes)) return false;
+    this.unkeyed++;
+    this.keep(new BufferedMessage(xml, arrival, arrival, bytes, this.roomBare));
+    return true;
+  }
+
+  private fits(bytes: number): boolean {
+    if (bytes <= this.maxBytes) return true;
+    this.evicted = true;
+    return false;
+  }
+
+  private keep(m: BufferedMessage): void {
+    this.entries.push(m);
+    this.totalBytes += m.bytes;
     while (this.entries.length > this.limit || this.totalBytes > this.maxBytes) {
       const dropped = this.entries.shift();
       if (!dropped) break;
       this.evicted = true;
       this.totalBytes -= dropped.bytes;
-      const n = (this.keys.get(dropped.key) ?? 1) - 1;
-      if (n <= 0) this.keys.delete(dropped.key);
-      else this.keys.set(dropped.key, n);
+      if (dropped.keyed) this.countKey(dropped.key, -1);
+      else this.unkeyed--;
     }
-    return true;
+  }
+
+  private countKey(key: string, d: 1 | -1): void {
+    const n = (this.keys.get(key) ?? 0) + d;
+    if (n <= 0) this.keys.delete(key);
+    else this.keys.set(key, n);
   }
 
   /**

@@ -375,7 +375,12 @@ export class MachineState {
 
   /** The bare-JID-normalised account session resource check for stanzas from upstream. */
   addressedToAccount(stanza: Element): boolean {
-    const to = splitJid(attr(stanza, "to"));
+    return this.addressedToAccountJid(attr(stanza, "to"));
+  }
+
+  /** addressedToAccount for a `to` already read (the fast path peeks it from the bytes). */
+  addressedToAccountJid(toJid: string | undefined): boolean {
+    const to = splitJid(toJid);
     if (!to || to.bare !== this.accountBare) return false;
     if (to.resource !== undefined && this.accountResource !== undefined && to.resource !== this.accountResource) return false;
     return true;

@@ -23,6 +23,7 @@ import { NS_MUC, NS_MUC_USER } from "../xml/ns.js";
 import { statusCodes } from "./status-codes.js";
 import { attr } from "./stanza.js";
 import { iso } from "./test-kit.js";
+import { type TwinStats, twinMachine } from "./twin-machine.js";
 
 const ACCOUNTS = ["alice@example.org", "bob@example.org"] as const;
 const SESSIONS: Record<string, string[]> = {
@@ -75,6 +76,7 @@ interface Leg {
   net: Element[]; // in flight from the server to the account session
 }
 
+const twinStats: TwinStats = { fast: 0, slow: 0 };
 const stats = { toSession: 0, live: 0, liveDelivered: 0, rejoins: 0, maxJoined: 0, kicks: 0 };
 
 class World {
@@ -93,7 +95,8 @@ class World {
 
   constructor(idleLeaveMs: number) {
     for (const a of ACCOUNTS) {
-      const machine = new RoomMachine(a, { idleLeaveMs, historyLimit: 500 });
+      // the proxy's routing (byte fast path first), checked against the element path at every step
+      const machine = twinMachine(a, { idleLeaveMs, historyLimit: 500 }, twinStats);
       machine.setAccountSessionJid(accountSession(a));
       this.legs.set(a, { account: a, machine, state: "closed", queue: [], net: [] });
     }
@@ -463,5 +466,8 @@ describe("RoomMachine property: random interleavings", () => {
     expect(stats.rejoins).toBeGreaterThan(10);
     expect(stats.kicks).toBeGreaterThan(10);
     expect(stats.maxJoined).toBeGreaterThanOrEqual(2);
+    // the byte fast path decided most live messages, and left the rest (rejoin history, holds) to the element path
+    expect(twinStats.fast).toBeGreaterThan(50);
+    expect(twinStats.slow).toBeGreaterThan(10);
   });
 });

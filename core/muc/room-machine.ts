@@ -2,6 +2,7 @@ import type { Element } from "ltx";
 import { type Action, toSession } from "./actions.js";
 import { MachineState, type RoomMachineOptions, DEFAULT_OPTIONS, type UpstreamState } from "./machine-state.js";
 import { fromRoom, isRoomStanza } from "./from-room.js";
+import { fromRoomBytes } from "./from-room-bytes.js";
 import { fromSession } from "./from-session.js";
 import { type CarbonVerdict, sentCarbon } from "./carbons.js";
 import { joinTimeoutError, releaseHistory } from "./join.js";
@@ -41,6 +42,15 @@ export class RoomMachine {
 
   fromRoom(stanza: Element, now: number): Action[] {
     return fromRoom(this.core, stanza, now);
+  }
+
+  /**
+   * The fast path for a `message` the account session received, from its bytes: the actions
+   * `fromRoom` would return for it, or undefined when deciding needs the element (then call
+   * `handles`/`fromRoom` with the parsed stanza). See from-room-bytes.ts.
+   */
+  fromRoomBytes(bytes: Buffer, now: number): Action[] | undefined {
+    return fromRoomBytes(this.core, bytes, now);
   }
 
   /**

@@ -15,6 +15,8 @@ import fc from "fast-check";
 import { Framer, type FrameEvent, type FramerLimits } from "./framer.js";
 import { FramingError } from "./errors.js";
 import { parseStanza } from "./element.js";
+import { attrSpan, directChildren, peekAttr } from "./peek.js";
+import { Element } from "ltx";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const HEADER = "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
@@ -237,6 +239,32 @@ const ATTACKS: { label: string; input: () => Buffer; code: string }[] = [
 ];
 
 // ----------------------------------------------------------------------------------------------- tests
+
+describe("byte peeks (the room fast path) agree with the parser", () => {
+  it("directChildren and attrSpan give what ltx builds, for any well-formed stanza", () => {
+    fc.assert(
+      fc.property(stanza, (s) => {
+        const bytes = Buffer.from(s);
+        const el = parseStanza(bytes);
+        const kids = el.children.filter((c): c is Element => c instanceof Element).map((c) => ({ name: c.name, xmlns: c.attrs.xmlns as string | undefined }));
+        expect(directChildren(bytes)).toEqual(kids);
+        for (const [k, v] of Object.entries(el.attrs as Record<string, string>)) {
+          if (!/^[\x20-\x7e]+$/.test(k)) continue; // the peeks take ASCII names (to, from, type, xmlns)
+          const span = attrSpan(bytes, k);
+          expect(span).toBeDefined();
+          // the raw value between its quotes: what splicing replaces
+          const q = bytes[span!.start - 1];
+          expect(q === 0x22 || q === 0x27).toBe(true);
+          expect(bytes[span!.end]).toBe(q);
+          const raw = bytes.toString("utf8", span!.start, span!.end);
+          expect(raw.includes(String.fromCharCode(q!))).toBe(false);
+          if (!raw.includes("&")) expect(raw).toBe(v);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
 
 describe("framer fuzz", () => {
   it("differential: valid stanzas come out as exactly the input split, for any chunking", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { peekAttr } from "./peek.js";
+import { attrSpan, directChildren, peekAttr } from "./peek.js";
 
 describe("peekAttr", () => {
   it("reads single- and double-quoted attributes of the top tag only", () => {
@@ -20,5 +20,36 @@ describe("peekAttr", () => {
     expect(peekAttr(Buffer.from(`<stream:stream xmlns:stream='s' xmlns='jabber:client'>`), "xmlns:stream")).toBe("s");
     expect(peekAttr(Buffer.from(`<presence/>`), "to")).toBeUndefined();
     expect(peekAttr(Buffer.from(`<presence to=''/>`), "to")).toBe("");
+  });
+});
+
+describe("attrSpan", () => {
+  it("finds the raw value between the quotes, escapes and all", () => {
+    const b = Buffer.from(`<message id=" to='x'" to="r@c/n&amp;ü" type='groupchat'/>`);
+    const s = attrSpan(b, "to")!;
+    expect(b.toString("utf8", s.start, s.end)).toBe("r@c/n&amp;ü");
+    expect(attrSpan(b, "from")).toBeUndefined();
+  });
+});
+
+describe("directChildren", () => {
+  it("names the direct children with their own xmlns, skipping nested ones, CDATA and '>' in values", () => {
+    const b = Buffer.from(
+      `<message to='a' type='groupchat'><body>x &lt; y<![CDATA[<subject>]]></body><html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'><p a='>'>hi</p></body></html>` +
+        `<no-store xmlns="urn:xmpp:hints"/><x:delay xmlns:x='urn:xmpp:delay'/></message>`,
+    );
+    expect(directChildren(b)).toEqual([
+      { name: "body", xmlns: undefined },
+      { name: "html", xmlns: "http://jabber.org/protocol/xhtml-im" },
+      { name: "no-store", xmlns: "urn:xmpp:hints" },
+      { name: "x:delay", xmlns: undefined },
+    ]);
+  });
+  it("gives an empty list for a childless stanza and undefined for truncated bytes", () => {
+    expect(directChildren(Buffer.from(`<message to='a'/>`))).toEqual([]);
+    expect(directChildren(Buffer.from(`<message to='a'>text</message>`))).toEqual([]);
+    expect(directChildren(Buffer.from(`<message to='a'><body>x</body>`))).toBeUndefined();
+    expect(directChildren(Buffer.from(`<message to='a'><body a='>`))).toBeUndefined();
+    expect(directChildren(Buffer.from(`<message to='a'><![CDATA[x</message>`))).toBeUndefined();
   });
 });

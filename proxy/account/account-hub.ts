@@ -10,6 +10,7 @@ import { AccountSession, AccountSessionClosed } from "./account-session.js";
 import { answerOwnIq } from "./own-iq.js";
 import { metrics } from "../metrics.js";
 import { NS_MUC } from "../../core/xml/ns.js";
+import { peekAttr } from "../../core/xml/peek.js";
 import { errorReply } from "../../core/xml/errors.js";
 import type { Bookmark } from "../../core/bookmarks/bookmark.js";
 import type { BookmarkChange } from "../../core/bookmarks/stanzas.js";
@@ -315,6 +316,7 @@ export class AccountHub {
     const s = new AccountSession(this.opts.target, rawLocal(this.bare), () => this.secret, this.opts.resourcePrefix, this.log, {
       up: (jid) => this.onUp(s, jid),
       stanza: (el) => this.onRoomStanza(el),
+      bytes: (name, bytes) => this.onRoomBytes(name, bytes),
       down: (reason) => this.onDown(s, reason),
     });
     this.session = s;
@@ -362,6 +364,21 @@ export class AccountHub {
       this.log.info({ reason, retryMs: this.backoff }, "account session will reconnect");
       this.retry();
     }
+  }
+
+  /**
+   * The fast path (docs/architecture.md §2.2): a live groupchat message is routed from its bytes when
+   * the machine can decide without the element. Not while a device sleeps: push looks at the element.
+   */
+  private onRoomBytes(name: string, bytes: Buffer): boolean {
+    if (name !== "message" || this.push.wantsRoomStanzas) return false;
+    const actions = this.rooms.fromRoomBytes(bytes, Date.now());
+    if (!actions) return false;
+    this.stats.fromRoom++;
+    metrics.roomStanza();
+    if (this.log.isLevelEnabled("trace")) this.log.trace({ kind: name, type: "groupchat", id: peekAttr(bytes, "id"), fast: true }, "room stanza");
+    this.execute(actions);
+    return true;
   }
 
   private onRoomStanza(el: Element): void {

@@ -22,6 +22,11 @@ export interface AccountSessionEvents {
   up(jid: string): void;
   /** A stanza from upstream that is not the account session's own business. */
   stanza(el: Element): void;
+  /**
+   * Offered every stanza first, as framed bytes (docs/architecture.md §2.2 fast path): true when it
+   * was handled from them, so it is never parsed.
+   */
+  bytes?(name: string, bytes: Buffer): boolean;
   /** The upstream stream is gone (not after close()). */
   down(reason: string): void;
 }
@@ -137,6 +142,7 @@ export class AccountSession {
     onOpen: () => this.lost("upstream restarted the stream"),
     onStanza: (name, bytes) => {
       if (name === "stream:error") return this.lost("upstream stream error");
+      if (this.events.bytes?.(name, bytes)) return;
       let el: Element;
       try {
         el = parseStanza(bytes);

@@ -108,6 +108,11 @@ export class AccountPush {
     if (t) this.send(this.devices.offerOwn(session, t, Date.now()));
   }
 
+  /** Whether fromRoom may act: a device sleeps (else room stanzas need not be shown to push at all). */
+  get wantsRoomStanzas(): boolean {
+    return this.devices.anyAsleep;
+  }
+
   /** A stanza from a room to the account session. */
   fromRoom(el: Element, rooms: RoomView): void {
     if (el.name !== "message" || !this.devices.anyAsleep) return;

@@ -1,0 +1,186 @@
+/**
+ * Measurement 9 (issue 15): what one room delivery and one chat message cost the proxy, next to the
+ * floor a Node process cannot beat — the TLS pipe relay (bench/relay.ts) — on the same traffic.
+ *
+ * - room delivery: K sessions of alice joined to one room through the path (the relay, or the proxy,
+ *   where the account session receives each message once and fans it out); bob, straight on the
+ *   server, posts one message at a time (window 1: the next one when all K sessions have the last), as
+ *   a real room does — one stanza per read and per write, so the per-stanza fixed costs (event loop,
+ *   TLS records, system calls) count as they do in production, not only the parse. CPU of the proxy /
+ *   relay process (user+sys from /proc) ÷ deliveries.
+ * - chat: alice → bob through the path, one at a time; CPU ÷ messages (each crosses twice).
+ * - a CPU profile of the proxy under each load (node --cpu-prof), ranked by self time.
+ *
+ * The paths run interleaved, the order rotating every round; every ratio is proxy ÷ relay of one run.
+ */
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { ChatPair, FanOut } from "./measure.js";
+import type { Path } from "./paths.js";
+import { type Child, ROOT, startProxy } from "./procs.js";
+import { type ProfileSummary, summarizeProfile } from "./profile.js";
+import { type Summary, fmt, fmtS, perRound, ratioOf, summarize, table } from "./stats.js";
+
+type Cred = { user: string; pass: string };
+
+export interface HotPathOptions {
+  /** Session counts of the room deliveries. */
+  ks: number[];
+  /** Messages in flight (1: one at a time). */
+  window: number;
+  /** Seconds measured per path, round and load. */
+  seconds: number;
+  /** Profile the proxy under each load. */
+  profile: boolean;
+}
+
+export interface HotPathCost {
+  /** CPU µs per room delivery / per chat message. */
+  proxy: Summary;
+  relay: Summary;
+  /** proxy ÷ relay, per round. */
+  ratio: Summary;
+  /** Deliveries (messages) per second during the measurement. */
+  rate: { proxy: Summary; relay: Summary };
+}
+
+export interface HotPathResults {
+  options: HotPathOptions;
+  room: { k: number; cost: HotPathCost }[];
+  chat: HotPathCost;
+  profiles?: { name: string; summary: ProfileSummary; cpuUsPerUnit: number }[];
+}
+
+export interface HotPathEnv {
+  direct: Path;
+  relay: Path;
+  proxy: Path;
+  /** For a profiled proxy of its own. */
+  startProfiled: (dir: string) => Promise<Child>;
+}
+
+const us = (s: number): number => s * 1e6;
+
+export async function measureHotPath(o: HotPathOptions, rounds: number, env: HotPathEnv, u: { alice: Cred; bob: Cred }, muc: string, log: (m: string) => void): Promise<HotPathResults> {
+  const tag = process.pid.toString(36);
+  const paths = [env.relay, env.proxy];
+  const room: HotPathResults["room"] = [];
+  for (const k of o.ks) {
+    log(`  room deliveries, K=${k}`);
+    const fans = new Map<string, FanOut>();
+    const cpu: Record<string, number[]> = { relay: [], proxy: [] };
+    const rate: Record<string, number[]> = { relay: [], proxy: [] };
+    try {
+      for (const p of paths) fans.set(p.name, await FanOut.open(p, env.direct, u.alice, u.bob, k, `bench-hot-${tag}-${k}-${p.name}@${muc}`));
+      for (const p of paths) await fans.get(p.name)!.run(o.window, Math.min(0.5, o.seconds), [p.pid!]); // warm-up: JIT
+      await perRound(rounds, paths, async (p) => {
+        const r = await fans.get(p.name)!.run(o.window, o.seconds, [p.pid!]);
+        cpu[p.name]!.push(us(r.cpu[0]!) / r.delivered);
+        rate[p.name]!.push(r.rate);
+      });
+    } finally {
+      for (const f of fans.values()) f.close();
+    }
+    room.push({ k, cost: cost(cpu, rate) });
+  }
+
+  log("  chat");
+  const pairs = new Map<string, ChatPair>();
+  const cpu: Record<string, number[]> = { relay: [], proxy: [] };
+  const rate: Record<string, number[]> = { relay: [], proxy: [] };
+  try {
+    for (const p of paths) pairs.set(p.name, await ChatPair.open(p, u.alice, u.bob));
+    for (const p of paths) await pairs.get(p.name)!.throughput(o.window, Math.min(0.5, o.seconds), [p.pid!]);
+    await perRound(rounds, paths, async (p) => {
+      const r = await pairs.get(p.name)!.throughput(o.window, o.seconds, [p.pid!]);
+      cpu[p.name]!.push(us(r.cpu[0]!) / r.delivered);
+      rate[p.name]!.push(r.rate);
+    });
+  } finally {
+    for (const p of pairs.values()) p.close();
+  }
+  const result: HotPathResults = { options: o, room, chat: cost(cpu, rate) };
+  if (o.profile) result.profiles = await profiles(o, env, u, muc, log);
+  return result;
+}
+
+function cost(cpu: Record<string, number[]>, rate: Record<string, number[]>): HotPathCost {
+  return {
+    proxy: summarize(cpu.proxy!), relay: summarize(cpu.relay!), ratio: ratioOf(cpu.proxy!, cpu.relay!),
+    rate: { proxy: summarize(rate.proxy!), relay: summarize(rate.relay!) },
+  };
+}
+
+/** The directory the profiles of this measurement go to (committed: bench/profiles/m9/). */
+export const HOTPATH_PROFILE_DIR = join(ROOT, "bench", "profiles", "m9");
+
+async function profiles(o: HotPathOptions, env: HotPathEnv, u: { alice: Cred; bob: Cred }, muc: string, log: (m: string) => void): Promise<NonNullable<HotPathResults["profiles"]>> {
+  rmSync(HOTPATH_PROFILE_DIR, { recursive: true, force: true });
+  const out: NonNullable<HotPathResults["profiles"]> = [];
+  const loads = [...o.ks.map((k) => `room-k${k}`), "chat"];
+  for (const name of loads) {
+    log(`  profile: ${name}`);
+    const dir = join(HOTPATH_PROFILE_DIR, name);
+    const spawnAt = Date.now();
+    const child = await env.startProfiled(dir);
+    const path: Path = { name: "proxy", ep: { ...env.proxy.ep, port: child.port }, pid: child.pid };
+    let window: [number, number] = [0, 0];
+    let load = { cpu: 0, units: 0 };
+    try {
+      const seconds = Math.max(2, o.seconds * 2);
+      if (name === "chat") {
+        const pair = await ChatPair.open(path, u.alice, u.bob);
+        await pair.throughput(o.window, 1, [child.pid]);
+        const t0 = Date.now();
+        const r = await pair.throughput(o.window, seconds, [child.pid]);
+        window = [t0 - spawnAt + 300, Date.now() - spawnAt];
+        load = { cpu: r.cpu[0]!, units: r.delivered };
+        pair.close();
+      } else {
+        const k = Number(name.slice("room-k".length));
+        const f = await FanOut.open(path, env.direct, u.alice, u.bob, k, `bench-hotprof-${process.pid.toString(36)}-${k}@${muc}`);
+        await f.run(o.window, 1, [child.pid]);
+        const t0 = Date.now();
+        const r = await f.run(o.window, seconds, [child.pid]);
+        window = [t0 - spawnAt + 300, Date.now() - spawnAt];
+        load = { cpu: r.cpu[0]!, units: r.delivered };
+        f.close();
+      }
+    } finally {
+      await child.stop();
+    }
+    const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    if (file) out.push({ name, summary: { ...summarizeProfile(join(dir, file), ROOT, 25, window), procCpuMs: load.cpu * 1000 }, cpuUsPerUnit: load.units > 0 ? us(load.cpu) / load.units : 0 });
+  }
+  return out;
+}
+
+/** Section 9 of RESULTS.md. */
+export function hotPathSection(h: HotPathResults | undefined, L: string[]): void {
+  if (!h) return;
+  const o = h.options;
+  L.push("## 9. The hot path: CPU per room delivery and per chat message", "");
+  L.push(`K sessions of alice in one room, through the pipe relay (bench/relay.ts: TLS in, TLS out, \`pipe()\`) or through the proxy (the ` +
+    "account session receives each message once and fans it out to the K sessions); bob, straight on Prosody, posts " +
+    `${o.window === 1 ? "one message at a time (the next when all K sessions have the last)" : `with ${o.window} messages in flight`}, so every ` +
+    "stanza is its own read and its own write, as in a real room, and the per-stanza fixed costs (event loop, TLS records, system calls) count. " +
+    "Chat: alice → bob through the path, the same way. CPU is the proxy's or the relay's process (user+sys, /proc) ÷ deliveries or messages " +
+    `(a chat message crosses the path twice). ${fmt(o.seconds, 1)} s per path and round, paths interleaved.`, "");
+  const row = (name: string, c: HotPathCost): string[] => [name, fmtS(c.proxy, 1), fmtS(c.relay, 1), `**${fmtS(c.ratio, 2)}**`, fmtS(c.rate.proxy, 0), fmtS(c.rate.relay, 0)];
+  L.push(table(["Load", "proxy CPU µs", "relay CPU µs", "proxy ÷ relay", "proxy per s", "relay per s"],
+    [...h.room.map((r) => row(`room delivery, K=${r.k}`, r.cost)), row("chat message", h.chat)]), "");
+  if (h.profiles?.length) {
+    L.push("### Where the proxy's time goes (node --cpu-prof)", "");
+    L.push("A separate proxy process per load with `--cpu-prof` (200 µs sampling), the same load as above over a longer window; self time of " +
+      "the samples in the window, idle excluded. Native work (TLS, system calls) is charged to the JS function that called it, or to " +
+      "(program)/(idle) when libuv does it outside JS. Raw profiles: bench/profiles/m9/ (Chrome DevTools or speedscope).", "");
+    for (const p of h.profiles) {
+      const s = p.summary;
+      L.push(`#### ${p.name}`, "");
+      L.push(`${fmt(p.cpuUsPerUnit, 1)} µs of process CPU per ${p.name === "chat" ? "message" : "delivery"} while profiled; ` +
+        `${fmt((s.busyPct / 100) * s.totalMs, 0)} ms of non-idle samples in ${fmt(s.totalMs, 0)} ms, /proc: ${fmt(s.procCpuMs ?? NaN, 0)} ms.`, "");
+      L.push(table(["function", "where", "self ms", "% of busy"], s.functions.slice(0, 15).map((f) => [`\`${f.name}\``, f.where, fmt(f.selfMs, 1), fmt(f.pct, 1)])), "");
+      L.push(table(["file", "self ms", "% of busy"], s.files.slice(0, 8).map((f) => [f.name, fmt(f.selfMs, 1), fmt(f.pct, 1)])), "");
+    }
+  }
+}
