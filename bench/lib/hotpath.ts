@@ -72,7 +72,7 @@ export async function measureHotPath(o: HotPathOptions, rounds: number, env: Hot
     const rate: Record<string, number[]> = { relay: [], proxy: [] };
     try {
       for (const p of paths) fans.set(p.name, await FanOut.open(p, env.direct, u.alice, u.bob, k, `bench-hot-${tag}-${k}-${p.name}@${muc}`));
-      for (const p of paths) await fans.get(p.name)!.run(o.window, Math.min(0.5, o.seconds), [p.pid!]); // warm-up: JIT
+      for (const p of paths) await fans.get(p.name)!.run(o.window, warmUp(o), [p.pid!]); // warm-up: JIT
       await perRound(rounds, paths, async (p) => {
         const r = await fans.get(p.name)!.run(o.window, o.seconds, [p.pid!]);
         cpu[p.name]!.push(us(r.cpu[0]!) / r.delivered);
@@ -90,7 +90,7 @@ export async function measureHotPath(o: HotPathOptions, rounds: number, env: Hot
   const rate: Record<string, number[]> = { relay: [], proxy: [] };
   try {
     for (const p of paths) pairs.set(p.name, await ChatPair.open(p, u.alice, u.bob));
-    for (const p of paths) await pairs.get(p.name)!.throughput(o.window, Math.min(0.5, o.seconds), [p.pid!]);
+    for (const p of paths) await pairs.get(p.name)!.throughput(o.window, warmUp(o), [p.pid!]);
     await perRound(rounds, paths, async (p) => {
       const r = await pairs.get(p.name)!.throughput(o.window, o.seconds, [p.pid!]);
       cpu[p.name]!.push(us(r.cpu[0]!) / r.delivered);
@@ -102,6 +102,11 @@ export async function measureHotPath(o: HotPathOptions, rounds: number, env: Hot
   const result: HotPathResults = { options: o, room, chat: cost(cpu, rate) };
   if (o.profile) result.profiles = await profiles(o, env, u, muc, log);
   return result;
+}
+
+/** Long enough for V8 to have optimized the hot functions (a running proxy's steady state, not its first second). */
+function warmUp(o: HotPathOptions): number {
+  return Math.max(o.seconds, Math.min(3, o.seconds * 4));
 }
 
 function cost(cpu: Record<string, number[]>, rate: Record<string, number[]>): HotPathCost {
@@ -130,7 +135,7 @@ async function profiles(o: HotPathOptions, env: HotPathEnv, u: { alice: Cred; bo
       const seconds = Math.max(2, o.seconds * 2);
       if (name === "chat") {
         const pair = await ChatPair.open(path, u.alice, u.bob);
-        await pair.throughput(o.window, 1, [child.pid]);
+        await pair.throughput(o.window, warmUp(o), [child.pid]);
         const t0 = Date.now();
         const r = await pair.throughput(o.window, seconds, [child.pid]);
         window = [t0 - spawnAt + 300, Date.now() - spawnAt];
@@ -139,7 +144,7 @@ async function profiles(o: HotPathOptions, env: HotPathEnv, u: { alice: Cred; bo
       } else {
         const k = Number(name.slice("room-k".length));
         const f = await FanOut.open(path, env.direct, u.alice, u.bob, k, `bench-hotprof-${process.pid.toString(36)}-${k}@${muc}`);
-        await f.run(o.window, 1, [child.pid]);
+        await f.run(o.window, warmUp(o), [child.pid]);
         const t0 = Date.now();
         const r = await f.run(o.window, seconds, [child.pid]);
         window = [t0 - spawnAt + 300, Date.now() - spawnAt];
