@@ -13,7 +13,8 @@
  *
  * The paths run interleaved, the order rotating every round; every ratio is proxy ÷ relay of one run.
  */
-import { readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { ChatPair, FanOut } from "./measure.js";
 import type { Path } from "./paths.js";
@@ -119,6 +120,9 @@ function cost(cpu: Record<string, number[]>, rate: Record<string, number[]>): Ho
 /** The directory the profiles of this measurement go to (committed: bench/profiles/m9/). */
 export const HOTPATH_PROFILE_DIR = join(ROOT, "bench", "profiles", "m9");
 
+/** Where the compressed raw profiles are kept in the repository (open with Chrome DevTools or speedscope after gunzip). */
+export const HOTPATH_PROFILE_KEEP = join(ROOT, "bench", "cpu-profiles");
+
 async function profiles(o: HotPathOptions, env: HotPathEnv, u: { alice: Cred; bob: Cred }, muc: string, log: (m: string) => void): Promise<NonNullable<HotPathResults["profiles"]>> {
   rmSync(HOTPATH_PROFILE_DIR, { recursive: true, force: true });
   const out: NonNullable<HotPathResults["profiles"]> = [];
@@ -155,6 +159,11 @@ async function profiles(o: HotPathOptions, env: HotPathEnv, u: { alice: Cred; bo
       await child.stop();
     }
     const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
+    if (file) {
+      // the raw profile, compressed, is committed beside the figures (bench/profiles/ itself is not)
+      mkdirSync(HOTPATH_PROFILE_KEEP, { recursive: true });
+      writeFileSync(join(HOTPATH_PROFILE_KEEP, `m9-${name}.cpuprofile.gz`), gzipSync(readFileSync(join(dir, file)), { level: 9 }));
+    }
     if (file) out.push({ name, summary: { ...summarizeProfile(join(dir, file), ROOT, 25, window), procCpuMs: load.cpu * 1000 }, cpuUsPerUnit: load.units > 0 ? us(load.cpu) / load.units : 0 });
   }
   return out;
@@ -178,7 +187,7 @@ export function hotPathSection(h: HotPathResults | undefined, L: string[]): void
     L.push("### Where the proxy's time goes (node --cpu-prof)", "");
     L.push("A separate proxy process per load with `--cpu-prof` (200 µs sampling), the same load as above over a longer window; self time of " +
       "the samples in the window, idle excluded. Native work (TLS, system calls) is charged to the JS function that called it, or to " +
-      "(program)/(idle) when libuv does it outside JS. Raw profiles: bench/profiles/m9/ (Chrome DevTools or speedscope).", "");
+      "(program)/(idle) when libuv does it outside JS. Raw profiles: bench/cpu-profiles/m9-*.cpuprofile.gz (gunzip, then Chrome DevTools or speedscope).", "");
     for (const p of h.profiles) {
       const s = p.summary;
       L.push(`#### ${p.name}`, "");
