@@ -19,6 +19,7 @@ import { type InactiveOptions, type InactiveResults, measureInactive } from "./i
 import { mobileTargets } from "./mobile-targets.js";
 import { type SwitchOptions, type SwitchResults, measureSwitch } from "./switch.js";
 import { type LoginOptions, type LoginResults, measureLogin } from "./login.js";
+import { type FirstJoinOptions, type FirstJoinResults, measureFirstJoin } from "./first-join.js";
 import { Tap } from "./tap.js";
 import { BenchClient, sleep } from "./xmpp.js";
 
@@ -36,13 +37,15 @@ export interface BenchOptions {
   m7: InactiveOptions;
   /** Issue 12: a SCRAM login through the proxy (verified against its record) vs straight to Prosody. */
   m8: LoginOptions;
+  /** Issue 15: a logged-in client's first join of a room, through the proxy vs straight to Prosody. */
+  m10: FirstJoinOptions;
   profile: boolean;
   /** Which measurements to run (default all). */
   only?: Measurement[];
   log?: (msg: string) => void;
 }
 
-export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"] as const;
+export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m10"] as const;
 export type Measurement = (typeof MEASUREMENTS)[number];
 
 export const FULL: BenchOptions = {
@@ -56,6 +59,7 @@ export const FULL: BenchOptions = {
   m6: { rooms: 50, occupants: 10, roomMessages: 100, chats: 10, outageMs: 1000 },
   m7: { rooms: 20, occupants: 6, seconds: 60, eventsPerSecond: 15, bodies: 6, burstGapMs: 50, rounds: 3 },
   m8: { sequential: 40, burst: 200, parallel: 8, mobileRttMs: 100, mobileLogins: 10 },
+  m10: { occupants: 10, joins: 4, settleMs: 300 },
   profile: true,
 };
 
@@ -70,6 +74,7 @@ export const QUICK: BenchOptions = {
   m6: { rooms: 10, occupants: 3, roomMessages: 20, chats: 5, outageMs: 400 },
   m7: { rooms: 5, occupants: 3, seconds: 5, eventsPerSecond: 15, bodies: 3, burstGapMs: 50, rounds: 2 },
   m8: { sequential: 10, burst: 40, parallel: 4, mobileRttMs: 100, mobileLogins: 3 },
+  m10: { occupants: 5, joins: 2, settleMs: 300 },
   profile: false,
 };
 
@@ -85,6 +90,7 @@ export const SMOKE: BenchOptions = {
   m6: { rooms: 2, occupants: 1, roomMessages: 2, chats: 2, outageMs: 100 },
   m7: { rooms: 2, occupants: 2, seconds: 1, eventsPerSecond: 20, bodies: 2, burstGapMs: 50, rounds: 1 },
   m8: { sequential: 2, burst: 4, parallel: 2, mobileRttMs: 20, mobileLogins: 1 },
+  m10: { occupants: 2, joins: 1, settleMs: 100 },
   profile: false,
 };
 
@@ -155,6 +161,7 @@ export interface Results {
   switchBack?: SwitchResults;
   inactive?: InactiveResults;
   login?: LoginResults;
+  firstJoin?: FirstJoinResults;
   profile?: { chat?: ProfileSummary; groupchat?: ProfileSummary };
   targets: Target[];
   errors: string[];
@@ -255,6 +262,18 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
         direct: env.direct, proxy: env.proxy, proxyPid: proxyChild.pid, prosodyPid: prosody.pid,
         plainLogin: async (u) => (await BenchClient.open(env.proxy.ep, u.user, u.pass)).end(),
       }, users.alice, log);
+    });
+    if (want("m10")) await step("10. first join", async () => {
+      // two more proxies: the shipped start mode without the linger (each login's own account session),
+      // and the start mode of before issue 15 (at the first join); see first-join.ts
+      const mk = async (extraArgs: string[]): Promise<Path> => {
+        const c = await startProxy({ upstreamPort: prosody.tlsPort, upstreamTls: "direct", upstreamCa: prosody.certFile, cert, extraArgs });
+        children.push(c);
+        return { name: "proxy", ep: ep(c.port), pid: c.pid };
+      };
+      const proxy = await mk(["--account-session-start", "login", "--account-session-linger", "0"]);
+      const proxyJoin = await mk(["--account-session-start", "join"]);
+      results.firstJoin = await measureFirstJoin(o.m10, o.rounds, { direct: env.direct, proxy, proxyJoin, muc: prosody.muc }, users.carol, users.bob, log);
     });
     if (o.profile && (want("m1") || want("m2"))) await step("profile", () => profile(o, env, users, results));
   } finally {
