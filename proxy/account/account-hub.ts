@@ -354,11 +354,13 @@ export class AccountHub {
           this.roomsWant = true;
           // Already online (started at login, or lingering): the machine is told at once, before the
           // join that follows this action is executed, so the join goes straight out (actions.ts).
-          if (this.session?.online) this.accountSessionUp(this.session);
+          if (this.session?.online) this.accountSessionUp(this.session, true);
           else this.reconsider();
           break;
         case "closeAccountSession":
           this.roomsWant = false;
+          // what was queued for the rooms goes with them (the machine counted it out: actions.ts)
+          this.outbox.length = 0;
           this.push.noRooms();
           if (this.inUse) this.log.info("account session has no rooms left: kept for the account's sessions");
           else if (this.policy.start === "login" && this.policy.lingerMs > 0) this.reconsider();
@@ -437,10 +439,13 @@ export class AccountHub {
     if (this.roomsWant) this.accountSessionUp(s);
   }
 
-  /** The machine's rooms get the online account session: what was queued goes out, then the (re)joins. */
-  private accountSessionUp(s: AccountSession): void {
+  /**
+   * The machine's rooms get the online account session: what was queued goes out, then the (re)joins.
+   * `sameStream`: it was online before the rooms wanted it (the echoes of earlier leaves may still come).
+   */
+  private accountSessionUp(s: AccountSession, sameStream = false): void {
     for (const el of this.outbox.splice(0)) s.send(el);
-    this.execute(this.rooms.accountSessionUp(Date.now()));
+    this.execute(this.rooms.accountSessionUp(Date.now(), sameStream));
   }
 
   private onDown(s: AccountSession, reason: string): void {

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { connectClient, xml, type TestClient } from "../support/client.js";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { upstreamServers } from "../support/servers.js";
-import { createRoom, isSelfPresence, join, sleep, uniqueRoom } from "../support/muc.js";
+import { createRoom, groupchat, isSelfPresence, join, sleep, uniqueRoom } from "../support/muc.js";
 import { TcpRelay } from "../support/tcp-relay.js";
 import { until } from "../support/poll.js";
 
@@ -92,6 +92,37 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       expect(isSelfPresence(self, room)).toBe(true);
       expect(online(proxy, "alice@localhost")).toBe(1);
       expect(closedLogs(proxy, "alice@localhost")).toEqual([]);
+    });
+  });
+
+  describe("--account-session-start login: the last room left and joined again at once", () => {
+    let proxy: ProxyProcess;
+    beforeAll(async () => {
+      proxy = await startProxy({ upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile });
+    });
+    afterAll(async () => {
+      await proxy?.stop();
+    });
+
+    it("on the kept account session the old leave's echo does not end the new occupancy", async () => {
+      const room = uniqueRoom(server.muc, "quick");
+      const bob = await connect(server.port, "bob", "quick");
+      await createRoom(bob, room, "bob");
+      const carol = await connect(proxy.port, "carol", "quick");
+      await proxy.waitForLog((l) => l.msg === "account session online" && l.account === "carol@localhost", 10_000);
+      expect(isSelfPresence(await join(carol, room, "carol"), room)).toBe(true);
+      // her leave is answered from state at once; the server's echo of the account's leave comes later,
+      // on the same account-session stream the re-join goes out on (docs/architecture.md §4.1)
+      await carol.send(xml("presence", { to: `${room}/carol`, type: "unavailable" }));
+      await carol.waitFor((el) => el.is("presence") && el.attrs.from === `${room}/carol` && el.attrs.type === "unavailable");
+      const again = await join(carol, room, "carol");
+      expect(isSelfPresence(again, room)).toBe(true);
+      expect(again.attrs.type).toBeUndefined();
+      await sleep(500);
+      const id = await groupchat(bob, room, "still in");
+      await carol.waitFor((el) => el.attrs.id === id);
+      expect(proxy.logs().filter((l) => l.msg === "account leaves room" && l.room === room)).toHaveLength(1);
+      expect(online(proxy, "carol@localhost")).toBe(1);
     });
   });
 
