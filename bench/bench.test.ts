@@ -64,9 +64,14 @@ describe("npm run bench (smoke sizes)", () => {
     if (isSupported(ip.proxy)) finitePositive(ip.proxy.bytes.median);
     else expect(ip.proxy.reason).toMatch(/proxy/);
 
+    // issue 15: first joins on every path, PLAIN logins beside the SCRAM ones
+    const fj = r.firstJoin!;
+    for (const v of [fj.settled, fj.immediate]) for (const x of [v.direct, v.proxy, v.proxyJoin]) finitePositive(x.median);
+    finitePositive(r.login!.plain!.proxy.median);
+
     // every target of the issue gets a verdict with a finite ratio (met or missed is not the test's business)
     const ids = r.targets.map((t) => t.id);
-    for (const id of ["latency", "throughput", "cpu-chat", "cpu-groupchat", "account-k2", "reconnect", "sessions", "switch-resume", "switch-full", "inactive-bytes", "inactive-bursts"]) {
+    for (const id of ["latency", "throughput", "cpu-chat", "cpu-groupchat", "account-k2", "reconnect", "sessions", "switch-resume", "switch-full", "inactive-bytes", "inactive-bursts", "login-15", "first-join"]) {
       expect(ids).toContain(id);
     }
     // …except where the proxy does not support it yet: then no figure and the reason instead

@@ -41,6 +41,9 @@ export type AwayPresence = "xa" | "away" | "keep";
 export const AWAY_PRESENCES: readonly AwayPresence[] = ["xa", "away", "keep"];
 export type BookmarksMode = "follow" | "ignore";
 export const BOOKMARKS_MODES: readonly BookmarksMode[] = ["follow", "ignore"];
+/** When the account session logs in (docs/architecture.md §4.1). */
+export type AccountSessionStart = "login" | "join";
+export const ACCOUNT_SESSION_STARTS: readonly AccountSessionStart[] = ["login", "join"];
 
 export interface HostPort {
   /** Without IPv6 brackets: "::1", "0.0.0.0", "xmpp.example.com". */
@@ -109,6 +112,8 @@ export interface PartialConfig {
   roomIdleLeave?: number;
   awayPresence?: AwayPresence;
   bookmarks?: BookmarksMode;
+  accountSessionStart?: AccountSessionStart;
+  accountSessionLinger?: number;
   joinTimeout?: number;
   /** XEP-0198 on the client leg (docs/architecture.md §8.4). */
   smMaxQueue?: number;
@@ -194,6 +199,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "room-idle-leave", type: "integer", metavar: "SECONDS", min: 0, max: 31_536_000, default: "7200", help: "leave a room after it has been idle this long (0 = never)" },
   { name: "away-presence", type: "string", metavar: "xa|away|keep", default: "xa", help: "the account's room presence while no session is in the room (keep = the last one)" },
   { name: "bookmarks", type: "string", metavar: "follow|ignore", default: "follow", help: "the account joins its autojoin bookmarks (XEP-0402/0048) and follows their changes" },
+  { name: "account-session-start", type: "string", metavar: "login|join", default: "login", help: "the account session logs in when a client of the account logs in (a first join then costs no login), or only at the account's first room join" },
+  { name: "account-session-linger", type: "integer", metavar: "SECONDS", min: 0, max: 86_400, default: "300", help: "with --account-session-start login: the account session stays logged in this long after its last client session and room are gone (0 = closes at once)" },
   { name: "join-timeout", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "30", help: "a client's room join the account could not complete (or rejoin, after an upstream loss) is answered with an error after this long (0 = wait)" },
   { name: "sm-max-queue", type: "integer", metavar: "N", min: 1, max: 1_000_000, default: "5000", help: "XEP-0198: stanzas sent to a client and not acknowledged yet, kept per session; beyond it a connected session ends with resource-constraint, a hibernating one expires" },
   { name: "sm-max-queue-bytes", type: "integer", metavar: "BYTES", min: 1024, max: 1_073_741_824, default: "4194304 (4 MiB)", help: "XEP-0198: bytes of those unacknowledged stanzas per session" },
@@ -496,6 +503,9 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   if (away) p.awayPresence = away;
   const bookmarks = oneOf("bookmarks", BOOKMARKS_MODES);
   if (bookmarks) p.bookmarks = bookmarks;
+  const start = oneOf("account-session-start", ACCOUNT_SESSION_STARTS);
+  if (start) p.accountSessionStart = start;
+  setInt("account-session-linger", (n) => (p.accountSessionLinger = n));
   setInt("join-timeout", (n) => (p.joinTimeout = n));
   setInt("sm-max-queue", (n) => (p.smMaxQueue = n));
   setInt("sm-max-queue-bytes", (n) => (p.smMaxQueueBytes = n));

@@ -56,6 +56,7 @@ describe("defaults", () => {
       roomIdleLeaveMs: 7_200_000,
       awayPresence: "xa",
       bookmarks: "follow",
+      accountSession: { start: "login", lingerMs: 300_000 },
       joinTimeoutMs: 30_000,
       sm: { maxQueue: 5000, maxQueueBytes: 4_194_304, resumeTimeoutMs: 300_000, ackEvery: 5 },
       csi: { maxHeld: 256, maxHeldBytes: 262_144 },
@@ -196,6 +197,8 @@ room-history-bytes = 65536
 room-idle-leave = 600
 away-presence = "away"
 bookmarks = "ignore"
+account-session-start = "join"
+account-session-linger = 0
 join-timeout = 12
 sm-max-queue = 100
 sm-max-queue-bytes = 65536
@@ -252,6 +255,7 @@ metrics = "[::1]:9100"
       roomIdleLeaveMs: 600_000,
       awayPresence: "away",
       bookmarks: "ignore",
+      accountSession: { start: "join", lingerMs: 0 },
       joinTimeoutMs: 12_000,
       sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 60_000, ackEvery: 2 },
       csi: { maxHeld: 50, maxHeldBytes: 10_000 },
@@ -285,6 +289,7 @@ metrics = "[::1]:9100"
         "--room-idle-leave", "0",
         "--away-presence", "keep",
         "--bookmarks", "ignore",
+        "--account-session-linger", "60",
         "--join-timeout", "0",
         "--sm-resume-timeout", "0",
         "--sm-ack-every", "1",
@@ -318,6 +323,7 @@ metrics = "[::1]:9100"
       roomIdleLeaveMs: 0,
       awayPresence: "keep",
       bookmarks: "ignore",
+      accountSession: { start: "join", lingerMs: 60_000 },
       joinTimeoutMs: 0,
       sm: { maxQueue: 100, maxQueueBytes: 65536, resumeTimeoutMs: 0, ackEvery: 1 },
     });
@@ -423,7 +429,7 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(52);
+    expect(fileKeys).toHaveLength(54);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).

@@ -16,6 +16,7 @@ import type { ClientSaslMechanism } from "../core/sasl/mechanisms.js";
 import {
   type AwayPresence,
   type BookmarksMode,
+  type AccountSessionStart,
   type PushRoomsMode,
   ConfigError,
   OPTIONS,
@@ -109,6 +110,8 @@ export interface Config {
   awayPresence: AwayPresence;
   /** XEP-0402/0048: the account joins its autojoin bookmarks and follows them (docs/architecture.md §4.6). */
   bookmarks: BookmarksMode;
+  /** When the account session logs in, and how long it stays after nothing needs it (docs/architecture.md §4.1). */
+  accountSession: { start: AccountSessionStart; lingerMs: number };
   /** A session waiting on a room join gets an error after this long; 0 = waits. */
   joinTimeoutMs: number;
   /** XEP-0198 on the client leg (docs/architecture.md §8.4). */
@@ -174,6 +177,8 @@ export const DEFAULTS = {
   roomIdleLeave: 7200,
   awayPresence: "xa",
   bookmarks: "follow",
+  accountSessionStart: "login",
+  accountSessionLinger: 300,
   joinTimeout: 30,
   smMaxQueue: 5000,
   smMaxQueueBytes: 4_194_304,
@@ -426,6 +431,7 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     roomIdleLeaveMs: (m.roomIdleLeave ?? DEFAULTS.roomIdleLeave) * 1000,
     awayPresence: m.awayPresence ?? DEFAULTS.awayPresence,
     bookmarks: m.bookmarks ?? DEFAULTS.bookmarks,
+    accountSession: { start: m.accountSessionStart ?? DEFAULTS.accountSessionStart, lingerMs: (m.accountSessionLinger ?? DEFAULTS.accountSessionLinger) * 1000 },
     joinTimeoutMs: (m.joinTimeout ?? DEFAULTS.joinTimeout) * 1000,
     sm: {
       maxQueue: m.smMaxQueue ?? DEFAULTS.smMaxQueue,

@@ -100,6 +100,7 @@ export class ProxyServer {
       rooms: { historyLimit: cfg.roomHistory, historyBytes: cfg.roomHistoryBytes, maxHeldPms: cfg.maxHeldPms, maxHeldPmBytes: cfg.maxHeldPmBytes, maxOutboxStanzas: cfg.maxRoomOutbox, maxOutboxBytes: cfg.maxRoomOutboxBytes, maxPendingIqs: cfg.maxPendingIqs, maxAccountOutboxStanzas: cfg.maxAccountOutbox, maxAccountOutboxBytes: cfg.maxAccountOutboxBytes, idleLeaveMs: cfg.roomIdleLeaveMs, awayPresence: cfg.awayPresence, joinTimeoutMs: cfg.joinTimeoutMs },
       maxRooms: cfg.limits.maxRoomsPerAccount,
       push: cfg.push,
+      accountSession: cfg.accountSession,
       log: this.log,
       ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: new FileRoomMarkStore(cfg.stateDir) } } : {}),
     });

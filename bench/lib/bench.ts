@@ -19,6 +19,7 @@ import { type InactiveOptions, type InactiveResults, measureInactive } from "./i
 import { mobileTargets } from "./mobile-targets.js";
 import { type SwitchOptions, type SwitchResults, measureSwitch } from "./switch.js";
 import { type LoginOptions, type LoginResults, measureLogin } from "./login.js";
+import { type FirstJoinOptions, type FirstJoinResults, measureFirstJoin } from "./first-join.js";
 import { Tap } from "./tap.js";
 import { type HotPathOptions, type HotPathResults, measureHotPath } from "./hotpath.js";
 import { BenchClient, sleep } from "./xmpp.js";
@@ -39,13 +40,15 @@ export interface BenchOptions {
   m8: LoginOptions;
   /** Issue 15: CPU per room delivery (K=1, K=4) and per chat message, one at a time, vs the pipe relay. */
   m9: HotPathOptions;
+  /** Issue 15: a logged-in client's first join of a room, through the proxy vs straight to Prosody. */
+  m10: FirstJoinOptions;
   profile: boolean;
   /** Which measurements to run (default all). */
   only?: Measurement[];
   log?: (msg: string) => void;
 }
 
-export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"] as const;
+export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "m10"] as const;
 export type Measurement = (typeof MEASUREMENTS)[number];
 
 export const FULL: BenchOptions = {
@@ -60,6 +63,7 @@ export const FULL: BenchOptions = {
   m7: { rooms: 20, occupants: 6, seconds: 60, eventsPerSecond: 15, bodies: 6, burstGapMs: 50, rounds: 3 },
   m8: { sequential: 40, burst: 200, parallel: 8, mobileRttMs: 100, mobileLogins: 10 },
   m9: { ks: [1, 4], window: 1, seconds: 2, profile: true },
+  m10: { occupants: 10, joins: 4, settleMs: 300 },
   profile: true,
 };
 
@@ -75,6 +79,7 @@ export const QUICK: BenchOptions = {
   m7: { rooms: 5, occupants: 3, seconds: 5, eventsPerSecond: 15, bodies: 3, burstGapMs: 50, rounds: 2 },
   m8: { sequential: 10, burst: 40, parallel: 4, mobileRttMs: 100, mobileLogins: 3 },
   m9: { ks: [1, 4], window: 1, seconds: 0.5, profile: false },
+  m10: { occupants: 5, joins: 2, settleMs: 300 },
   profile: false,
 };
 
@@ -91,6 +96,7 @@ export const SMOKE: BenchOptions = {
   m7: { rooms: 2, occupants: 2, seconds: 1, eventsPerSecond: 20, bodies: 2, burstGapMs: 50, rounds: 1 },
   m8: { sequential: 2, burst: 4, parallel: 2, mobileRttMs: 20, mobileLogins: 1 },
   m9: { ks: [1], window: 1, seconds: 0.2, profile: false },
+  m10: { occupants: 2, joins: 1, settleMs: 100 },
   profile: false,
 };
 
@@ -162,6 +168,7 @@ export interface Results {
   inactive?: InactiveResults;
   login?: LoginResults;
   hotPath?: HotPathResults;
+  firstJoin?: FirstJoinResults;
   profile?: { chat?: ProfileSummary; groupchat?: ProfileSummary };
   targets: Target[];
   errors: string[];
@@ -275,6 +282,18 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
           return child;
         },
       }, users, prosody.muc, log);
+    });
+    if (want("m10")) await step("10. first join", async () => {
+      // two more proxies: the shipped start mode without the linger (each login's own account session),
+      // and the start mode of before issue 15 (at the first join); see first-join.ts
+      const mk = async (extraArgs: string[]): Promise<Path> => {
+        const c = await startProxy({ upstreamPort: prosody.tlsPort, upstreamTls: "direct", upstreamCa: prosody.certFile, cert, extraArgs });
+        children.push(c);
+        return { name: "proxy", ep: ep(c.port), pid: c.pid };
+      };
+      const proxy = await mk(["--account-session-start", "login", "--account-session-linger", "0"]);
+      const proxyJoin = await mk(["--account-session-start", "join"]);
+      results.firstJoin = await measureFirstJoin(o.m10, o.rounds, { direct: env.direct, proxy, proxyJoin, muc: prosody.muc }, users.carol, users.bob, log);
     });
     if (o.profile && (want("m1") || want("m2"))) await step("profile", () => profile(o, env, users, results));
   } finally {

@@ -24,7 +24,7 @@ import { channelBindings } from "../../proxy/channel-binding.js";
 import type { Path } from "./paths.js";
 import { cpuSeconds, nowMs } from "./procs.js";
 import { type Summary, median, perRound, ratioOf, summarize } from "./stats.js";
-import { pool, sleep } from "./xmpp.js";
+import { BenchClient, pool, sleep } from "./xmpp.js";
 import { DelayPipe } from "./delay-pipe.js";
 
 type Cred = { user: string; pass: string };
@@ -64,6 +64,12 @@ export interface LoginResults {
   mobile: { direct: Summary; proxy: Summary; proxyVsDirect: Summary };
   /** Logins per second of one core: 1000 / CPU ms per login, of the proxy and of Prosody (direct). */
   perCoreSecond: { proxy: number; direct: number };
+  /**
+   * PLAIN logins (connect → bound, `sequential` per round, the round's median), which send the password
+   * every time: through the proxy its upstream SCRAM login reuses the SaltedPassword it computed before
+   * (core/sasl/salted-cache.ts). Absent in runs made before issue 15.
+   */
+  plain?: { direct: Summary; proxy: Summary; proxyVsDirect: Summary };
 }
 
 const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -157,13 +163,27 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     proxy: { p50: [] as number[], perSecond: [] as number[], cpu: [] as number[], server: [] as number[] },
   };
   const plusP50: number[] = [];
+  const plain = { direct: [] as number[], proxy: [] as number[] };
+  let plainSeq = 0;
   const mobile = { direct: [] as number[], proxy: [] as number[] };
   const half = o.mobileRttMs / 2;
   const pipes = { direct: new DelayPipe(env.direct.ep.port, half), proxy: new DelayPipe(env.proxy.ep.port, half) };
   const far = { direct: { ...env.direct, ep: { ...env.direct.ep, port: await pipes.direct.start() } }, proxy: { ...env.proxy, ep: { ...env.proxy.ep, port: await pipes.proxy.start() } } };
   for (const p of [env.direct, env.proxy]) await scramLoginOnce(p, u, keys); // warm-up
   try {
-  await perRound(rounds, ["direct", "proxy", "plus", "mobile-direct", "mobile-proxy"] as const, async (kind) => {
+  await perRound(rounds, ["direct", "proxy", "plus", "mobile-direct", "mobile-proxy", "plain-direct", "plain-proxy"] as const, async (kind) => {
+    if (kind === "plain-direct" || kind === "plain-proxy") {
+      const p = kind === "plain-direct" ? env.direct : env.proxy;
+      const ms: number[] = [];
+      for (let i = 0; i < o.sequential; i++) {
+        const t0 = nowMs();
+        const c = await BenchClient.connect(p.ep, u.user, u.pass, `plain-${++plainSeq}`);
+        ms.push(nowMs() - t0);
+        c.end();
+      }
+      plain[kind === "plain-direct" ? "direct" : "proxy"].push(median(ms));
+      return;
+    }
     if (kind === "mobile-direct" || kind === "mobile-proxy") {
       const which = kind === "mobile-direct" ? "direct" : "proxy";
       const ms: number[] = [];
@@ -213,5 +233,6 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     proxyVsDirect: ratioOf(raw.proxy.p50, raw.direct.p50),
     mobile: { direct: summarize(mobile.direct), proxy: summarize(mobile.proxy), proxyVsDirect: ratioOf(mobile.proxy, mobile.direct) },
     perCoreSecond: { proxy: 1000 / proxy.cpuMsPerLogin.median, direct: 1000 / direct.cpuMsPerLogin.median },
+    plain: { direct: summarize(plain.direct), proxy: summarize(plain.proxy), proxyVsDirect: ratioOf(plain.proxy, plain.direct) },
   };
 }

@@ -6,7 +6,7 @@
  */
 import { type Measurement, type Results, judge } from "./bench.js";
 
-type Section = "passthrough" | "cpu" | "accountWin" | "reconnect" | "scale" | "switchBack" | "inactive" | "login" | "hotPath" | "profile";
+type Section = "passthrough" | "cpu" | "accountWin" | "reconnect" | "scale" | "switchBack" | "inactive" | "login" | "hotPath" | "firstJoin" | "profile";
 
 /** The result sections each measurement writes (m1 and m2 both run the pass-through measurement; the profile goes with them). */
 export const SECTIONS: Record<Measurement, Section[]> = {
@@ -19,9 +19,10 @@ export const SECTIONS: Record<Measurement, Section[]> = {
   m7: ["inactive"],
   m8: ["login"],
   m9: ["hotPath"],
+  m10: ["firstJoin"],
 };
 
-const ALL: Section[] = ["passthrough", "cpu", "accountWin", "reconnect", "scale", "switchBack", "inactive", "login", "hotPath", "profile"];
+const ALL: Section[] = ["passthrough", "cpu", "accountWin", "reconnect", "scale", "switchBack", "inactive", "login", "hotPath", "firstJoin", "profile"];
 
 function stamp(r: Results): string {
   return `${r.meta.date}${r.meta.quick ? " (quick)" : ""}`;

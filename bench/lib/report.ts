@@ -210,6 +210,7 @@ export function markdown(r: Results): string {
   mobileSections(r, L);
   loginSection(r, L);
   hotPathSection(r.hotPath, L);
+  firstJoinSection(r, L);
   if (r.profile && (r.profile.chat || r.profile.groupchat)) {
     L.push("## Profile of the proxy (node --cpu-prof)", "");
     L.push("A separate proxy process per load, run with `--cpu-prof` (200 µs sampling); only the samples of a 3 s saturated window after a 1 s warm-up count (start-up, logins and shutdown are cut off); self time, idle excluded. Native work (TLS, syscalls) is charged to the JS function that called it. " +
@@ -234,7 +235,7 @@ export function markdown(r: Results): string {
 }
 
 const SECTION_TITLES: Record<string, string> = {
-  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", login: "8", hotPath: "9", profile: "profile",
+  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", login: "8", hotPath: "9", firstJoin: "10", profile: "profile",
 };
 
 /** Sections 6 and 7 (issue 11). */
@@ -319,6 +320,26 @@ function loginSection(r: Results, L: string[]): void {
   }
   L.push(`On loopback, proxy ÷ direct login time: **${fmtS(lg.proxyVsDirect, 2)}**. Logins per second of one core: the proxy ${fmt(lg.perCoreSecond.proxy, 0)}, ` +
     `Prosody (direct) ${fmt(lg.perCoreSecond.direct, 0)}. SCRAM-SHA-1-PLUS (tls-exporter) through the proxy: p50 ${fmtS(lg.proxyPlusP50Ms, 1)} ms.`, "");
+  if (lg.plain) {
+    L.push(`PLAIN logins (the password sent every time; connect → bound, ${o.sequential} per round, the bench client's own resource): direct **${fmtS(lg.plain.direct, 1)} ms**, ` +
+      `through the proxy **${fmtS(lg.plain.proxy, 1)} ms**, proxy ÷ direct **${fmtS(lg.plain.proxyVsDirect, 2)}** (the proxy's upstream SCRAM login reuses the SaltedPassword it computed at the first one).`, "");
+  }
+}
+
+/** Section 10 (issue 15). */
+function firstJoinSection(r: Results, L: string[]): void {
+  const fj = r.firstJoin;
+  if (!fj) return;
+  const o = fj.options;
+  L.push("## 10. First join of a room", "");
+  L.push(`carol, logged in (PLAIN, direct TLS), joins a room with ${o.occupants} occupants (bob's sessions straight to Prosody) that her account is not in; ` +
+    "timed from her join presence to her self-presence; then she leaves and logs out, so every sample is a first join. " +
+    "**proxy**: `--account-session-start login` (the default) with `--account-session-linger 0`, so each sample's account session is the one her own login started " +
+    "(with the default linger every login after the first would find it warm). **proxy, start at join**: `--account-session-start join`, as before issue 15: the join waits for the account session's connect, login and bind. " +
+    `**settled**: the join goes out ${o.settleMs} ms after the bind result (a client fetches its roster and sends its presence first); **immediate**: at once, ` +
+    `when the account session may still be logging in. ${o.joins} joins per path, variant and round (the round's median); paths interleaved.`, "");
+  const row = (v: "settled" | "immediate"): string[] => [v, fmtS(fj[v].direct, 1), fmtS(fj[v].proxy, 1), fmtS(fj[v].proxyVsDirect, 2), fmtS(fj[v].proxyJoin, 1), fmtS(fj[v].proxyJoinVsDirect, 2)];
+  L.push(table(["join sent", "direct ms", "proxy ms", "proxy ÷ direct", "proxy, start at join ms", "÷ direct"], [row("settled"), row("immediate")]), "");
 }
 
 function scale(s: Summary, f: number): Summary {

@@ -11,7 +11,12 @@ import type { Element } from "ltx";
  *    machine re-sends what matters: joins with <history since=…> and held stanzas, on
  *    `accountSessionUp`);
  *  - after `accountSessionDown`, while `hasState()` is true, the proxy reconnects (with backoff)
- *    and calls `accountSessionUp` once bound — no new `openAccountSession` is emitted for that.
+ *    and calls `accountSessionUp` once bound — no new `openAccountSession` is emitted for that;
+ *  - the proxy may hold the account session online while no room wants it (started at a client's
+ *    login, or lingering: docs/architecture.md §4.1); an `openAccountSession` that finds it online is
+ *    answered with `accountSessionUp(now, true)` at once (same stream: echoes of earlier leaves still
+ *    awaited), before the actions after it are executed, so the join that follows goes straight out;
+ *    `closeAccountSession` means only that no room needs it, and the proxy drops its queue.
  */
 export type Action =
   | {

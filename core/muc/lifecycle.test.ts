@@ -53,6 +53,21 @@ describe("explicit leave (§7.14)", () => {
     expect(sent(self, PHONE)[0]?.attrs.id).toBe("j9");
   });
 
+  it("the last room left and joined again on the same account-session stream (kept online, §4.1): the old leave's echo is still swallowed", () => {
+    const a = joinedRoom();
+    const left = a.fromSession(PHONE, leave(), 2000);
+    expect(kinds(left)).toContain("closeAccountSession");
+    // the proxy kept the stream: the re-join's openAccountSession is answered with accountSessionUp at once
+    const again = a.fromSession(PHONE, join(ROOM, "alice", { id: "j9" }), 2001);
+    expect(kinds(again)).toEqual(["openAccountSession", "toRoomUpstream"]);
+    expect(a.accountSessionUp(2001, true)).toEqual([]);
+    expect(a.fromRoom(groupchat(ROOM, "bob", ACCOUNT_SESSION, "old"), 2002)).toEqual([]);
+    expect(a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION, [], { type: "unavailable", role: "none" }), 2003)).toEqual([]);
+    expect(a.rooms()[0]?.state).toBe("joining");
+    const self = a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 2004);
+    expect(sent(self, PHONE)[0]?.attrs.id).toBe("j9");
+  });
+
   it("a waiting session can leave; when it was the only one the pending join is undone", () => {
     const a = new RoomMachine(ALICE);
     a.setAccountSessionJid(ACCOUNT_SESSION);

@@ -145,13 +145,18 @@ export class RoomMachine {
     return out;
   }
 
-  /** The account session is (re)connected and bound: (re)join every room that needs it, then flush held stanzas. */
-  accountSessionUp(now: number): Action[] {
+  /**
+   * The account session is (re)connected and bound: (re)join every room that needs it, then flush held
+   * stanzas. `sameStream`: the proxy kept the stream online while no room wanted it (started at a
+   * client's login, or lingering: docs/architecture.md §4.1), so the echoes of leaves sent on it are
+   * still to come and are still swallowed.
+   */
+  accountSessionUp(now: number, sameStream = false): Action[] {
     const out: Action[] = [];
     const core = this.core;
     core.upstream = "up";
     core.accountOutboxEmptied(); // the proxy flushed what it held before calling this
-    core.pendingLeaves.clear(); // a fresh stream carries no echo of an earlier one
+    if (!sameStream) core.pendingLeaves.clear(); // a fresh stream carries no echo of an earlier one
     for (const room of core.rooms.values()) {
       if (room.joinSent) {
         // its first join is already queued on this connection

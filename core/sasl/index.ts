@@ -1,6 +1,7 @@
 export { SaslError, type SaslCondition, type SaslErrorCode } from "./errors.js";
 export { decodeSaslBase64, encodeSaslBase64, decodeUtf8Strict, MAX_SASL_BASE64_LENGTH } from "./base64.js";
 export { saslprep } from "./saslprep.js";
+export { SaltedPasswordCache } from "./salted-cache.js";
 export {
   parsePlainResponse,
   encodePlain,

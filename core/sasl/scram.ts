@@ -18,6 +18,7 @@
 import { decodeSaslBase64 } from "./base64.js";
 import { SaslError } from "./errors.js";
 import { saslprep } from "./saslprep.js";
+import type { SaltedPasswordCache } from "./salted-cache.js";
 import {
   PRINTABLE_NONCE,
   encodeSaslName,
@@ -91,6 +92,12 @@ export interface ScramClientOptions {
   gs2?: ScramClientGs2;
   /** RFC 5802 §5.1 "a": the authorization identity (in XMPP a bare JID), escaped as a saslname. */
   authzid?: string;
+  /**
+   * SaltedPasswords computed before (salted-cache.ts): with a password, PBKDF2 runs only when this
+   * holds nothing for the password, salt and count; the result is remembered once the server's
+   * signature verified.
+   */
+  saltedPasswords?: SaltedPasswordCache;
 }
 
 interface ServerFirst {
@@ -123,6 +130,9 @@ export class ScramClient {
   #clientKeys: ScramClientKeys | undefined;
   #expectedServerSignature: Buffer | undefined;
   #state: State = "initial";
+  readonly #saltedPasswords: SaltedPasswordCache | undefined;
+  /** What to remember in #saltedPasswords once the server's signature verified. */
+  #toRemember: { password: string; salt: Buffer; iterations: number; saltedPassword: Buffer } | undefined;
 
   /**
    * @param username the SCRAM authentication identity (in XMPP, the account's localpart).
@@ -137,6 +147,7 @@ export class ScramClient {
     const opts: ScramClientOptions = typeof options === "string" ? { nonce: options } : (options ?? {});
     this.hash = hash;
     this.#length = hashLength(hash);
+    this.#saltedPasswords = opts.saltedPasswords;
 
     const user = saslprep(username);
     if (user === null) throw malformed("username contains characters prohibited by SASLprep");
@@ -230,7 +241,7 @@ export class ScramClient {
     this.#expectState("first-sent");
     try {
       const sf = this.#parseServerFirst(serverFirst);
-      const derived = this.#cachedFor(sf) ?? fromSalted(this.hash, scramHi(this.hash, this.#takePassword(), sf.salt, sf.iterations));
+      const derived = this.#cachedFor(sf) ?? this.#fromPassword(sf);
       return this.#finish(serverFirst, sf, derived);
     } catch (err) {
       this.#state = "failed";
@@ -244,7 +255,7 @@ export class ScramClient {
     this.#state = "computing";
     try {
       const sf = this.#parseServerFirst(serverFirst);
-      const derived = this.#cachedFor(sf) ?? fromSalted(this.hash, await scramHiAsync(this.hash, this.#takePassword(), sf.salt, sf.iterations));
+      const derived = this.#cachedFor(sf) ?? (await this.#fromPasswordAsync(sf));
       return this.#finish(serverFirst, sf, derived);
     } catch (err) {
       this.#state = "failed";
@@ -277,9 +288,14 @@ export class ScramClient {
     if (expected === undefined) throw new SaslError("temporary-auth-failure", "no server signature computed", "SASL_STATE");
     // Length is not secret (it is fixed per hash); only the content comparison must be constant-time.
     if (!equalBytes(got, expected)) {
+      this.#toRemember = undefined;
       throw new SaslError("not-authorized", "server signature mismatch", "SASL_SERVER_SIGNATURE");
     }
     this.#state = "done";
+    const r = this.#toRemember;
+    this.#toRemember = undefined;
+    // the server proved it knows this SaltedPassword's keys: the password was right
+    if (r) this.#saltedPasswords?.remember(this.hash, r.password, r.salt, r.iterations, r.saltedPassword);
   }
 
   /**
@@ -309,6 +325,28 @@ export class ScramClient {
   }
 
   /** The password is needed once; dropping it afterwards narrows the window in which a heap dump has it. */
+  /** SaltedPassword from the password: from #saltedPasswords when it holds it, else PBKDF2 (sync). */
+  #fromPassword(sf: ServerFirst): Derived {
+    const pw = this.#takePassword();
+    return this.#remembered(sf, pw) ?? this.#computed(sf, pw, scramHi(this.hash, pw, sf.salt, sf.iterations));
+  }
+
+  /** As #fromPassword, PBKDF2 on the libuv thread pool. */
+  async #fromPasswordAsync(sf: ServerFirst): Promise<Derived> {
+    const pw = this.#takePassword();
+    return this.#remembered(sf, pw) ?? this.#computed(sf, pw, await scramHiAsync(this.hash, pw, sf.salt, sf.iterations));
+  }
+
+  #remembered(sf: ServerFirst, pw: string): Derived | undefined {
+    const hit = this.#saltedPasswords?.get(this.hash, pw, sf.salt, sf.iterations);
+    return hit === undefined ? undefined : fromSalted(this.hash, hit);
+  }
+
+  #computed(sf: ServerFirst, pw: string, salted: Buffer): Derived {
+    if (this.#saltedPasswords) this.#toRemember = { password: pw, salt: sf.salt, iterations: sf.iterations, saltedPassword: salted };
+    return fromSalted(this.hash, salted);
+  }
+
   #takePassword(): string {
     const pw = this.#password;
     if (pw === undefined) throw new SaslError("credentials-expired", "password required", "SASL_NEEDS_PASSWORD");

@@ -43,7 +43,22 @@ export interface AccountHubOptions {
   backoffMaxMs?: number;
   /** --bookmarks follow: the account follows its bookmarks, with per-room marks kept here (docs/architecture.md §4.6). */
   bookmarks?: { marks: RoomMarkStore | undefined };
+  /** When the account session logs in and how long it lingers (docs/architecture.md §4.1). Default: at the first join, no linger. */
+  accountSession?: AccountSessionPolicy;
 }
+
+/**
+ * --account-session-start / --account-session-linger (docs/architecture.md §4.1). "login": the account
+ * session logs in as soon as a session of the account is attached (bind), so a first join finds it
+ * online, and stays `lingerMs` after the last session and room are gone. "join": only while the room
+ * machine wants it (first join until closeAccountSession); `lingerMs` is not used.
+ */
+export interface AccountSessionPolicy {
+  start: "login" | "join";
+  lingerMs: number;
+}
+
+const JOIN_ONLY: AccountSessionPolicy = { start: "join", lingerMs: 0 };
 
 /**
  * One account: its downstream sessions, its room machine (core/muc) and its account session.
@@ -68,7 +83,12 @@ export class AccountHub {
   private backoff: number;
   private readonly log: Logger;
   /** Set while the machine wants an account session (first join until closeAccountSession). */
-  private wanted = false;
+  private roomsWant = false;
+  private readonly policy: AccountSessionPolicy;
+  /** Running while the account session is kept warm with nothing using it (docs/architecture.md §4.1). */
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** shutdown() ran: nothing connects any more. */
+  private ended = false;
   /** Room stanzas the server sent once to the account and the proxy delivered to N sessions. */
   stats = { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0, joinsRefused: 0 };
 
@@ -79,6 +99,7 @@ export class AccountHub {
     this.rooms = new RoomMachine(bare, opts.rooms);
     this.log = opts.log.child({ account: bare });
     this.backoff = opts.backoffMinMs ?? 1000;
+    this.policy = opts.accountSession ?? JOIN_ONLY;
     this.push = new AccountPush(bare, opts.push ?? DEFAULT_PUSH, {
       accountSession: () => {
         const s = this.session;
@@ -123,6 +144,65 @@ export class AccountHub {
   }
 
   /**
+   * Something uses the account session now: the machine's rooms, or (--account-session-start login)
+   * an attached session of the account. Sessions relayed without the account layer (mucPassThrough)
+   * are never attached, so they never start one.
+   */
+  private get inUse(): boolean {
+    return this.roomsWant || (this.policy.start === "login" && this.sessions.size > 0);
+  }
+
+  /** In use, or kept warm for the linger. */
+  private get wanted(): boolean {
+    return this.inUse || this.lingerTimer !== undefined;
+  }
+
+  /**
+   * After anything that changes `inUse` (attach, detach, the machine's open/close): connect when
+   * needed and not under way (a reconnect waiting for its backoff keeps its delay); when nothing uses
+   * the session any more, keep it for the linger (login mode) or close it now.
+   */
+  private reconsider(): void {
+    if (this.ended) return;
+    if (this.inUse) {
+      this.stopLinger();
+      if (!this.session && this.reconnectTimer === undefined && this.secret !== undefined) this.scheduleConnect(0);
+      return;
+    }
+    if (this.lingerTimer !== undefined) return;
+    const alive = this.session !== undefined || this.reconnectTimer !== undefined;
+    if (!alive) return;
+    if (this.policy.start === "login" && this.policy.lingerMs > 0) {
+      this.log.debug({ lingerMs: this.policy.lingerMs }, "account session kept warm: nothing uses it");
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        if (!this.inUse) this.closeSession("account session closed: linger over");
+      }, this.policy.lingerMs);
+      this.lingerTimer.unref();
+      return;
+    }
+    this.closeSession("account session closed: nothing uses it");
+  }
+
+  private stopLinger(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+  }
+
+  /** Ends the account session (or its pending connect) for good; `msg` is logged at info. */
+  private closeSession(msg: string): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.outbox.length = 0;
+    const s = this.session;
+    this.session = undefined;
+    if (s) {
+      void s.close();
+      this.log.info(msg);
+    }
+  }
+
+  /**
    * A session bound `link.jid`. Links belong to the session object: the machine addresses
    * sessions by full JID, so there is one live link per JID. A JID still held by another link
    * means a new stream took the resource over (RFC 6120 §7.7.2.2: the server ends the old
@@ -138,6 +218,7 @@ export class AccountHub {
     }
     this.sessions.set(link.jid, link);
     this.push.online(link.jid);
+    this.reconsider();
   }
 
   /** The session of `link` is gone. A link replaced meanwhile touches nothing of its successor. */
@@ -146,6 +227,7 @@ export class AccountHub {
     this.sessions.delete(link.jid);
     this.push.gone(link.jid);
     this.execute(this.rooms.sessionGone(link.jid, Date.now()));
+    this.reconsider();
   }
 
   /**
@@ -270,17 +352,20 @@ export class AccountHub {
           else this.outbox.push(a.stanza);
           break;
         case "openAccountSession":
-          this.wanted = true;
-          if (!this.session) this.scheduleConnect(0);
+          this.roomsWant = true;
+          // Already online (started at login, or lingering): the machine is told at once, before the
+          // join that follows this action is executed, so the join goes straight out (actions.ts).
+          if (this.session?.online) this.accountSessionUp(this.session, true);
+          else this.reconsider();
           break;
         case "closeAccountSession":
-          this.wanted = false;
-          clearTimeout(this.reconnectTimer);
+          this.roomsWant = false;
+          // what was queued for the rooms goes with them (the machine counted it out: actions.ts)
           this.outbox.length = 0;
-          void this.session?.close();
-          this.session = undefined;
           this.push.noRooms();
-          this.log.info("account session closed: no rooms left");
+          if (this.inUse) this.log.info("account session has no rooms left: kept for the account's sessions");
+          else if (this.policy.start === "login" && this.policy.lingerMs > 0) this.reconsider();
+          else this.closeSession("account session closed: no rooms left");
           break;
         case "roomLeft":
           if (a.heldPmsLost !== undefined) {
@@ -307,12 +392,15 @@ export class AccountHub {
 
   private scheduleConnect(delayMs: number): void {
     clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => void this.connect(), delayMs);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delayMs);
     this.reconnectTimer.unref();
   }
 
   private async connect(): Promise<void> {
-    if (this.session || !this.wanted) return;
+    if (this.session || !this.wanted || this.ended) return;
     const s = new AccountSession(this.opts.target, rawLocal(this.bare), () => this.secret, this.opts.resourcePrefix, this.log, {
       up: (jid) => this.onUp(s, jid),
       stanza: (el) => this.onRoomStanza(el),
@@ -349,8 +437,17 @@ export class AccountHub {
   private onUp(s: AccountSession, jid: string): void {
     if (this.session !== s) return;
     this.rooms.setAccountSessionJid(jid);
+    // Up before any room wants it (started at login): the machine hears of it at its first join.
+    if (this.roomsWant) this.accountSessionUp(s);
+  }
+
+  /**
+   * The machine's rooms get the online account session: what was queued goes out, then the (re)joins.
+   * `sameStream`: it was online before the rooms wanted it (the echoes of earlier leaves may still come).
+   */
+  private accountSessionUp(s: AccountSession, sameStream = false): void {
     for (const el of this.outbox.splice(0)) s.send(el);
-    this.execute(this.rooms.accountSessionUp(Date.now()));
+    this.execute(this.rooms.accountSessionUp(Date.now(), sameStream));
   }
 
   private onDown(s: AccountSession, reason: string): void {
@@ -359,11 +456,11 @@ export class AccountHub {
     this.outbox.length = 0;
     this.stats.reconnects++;
     this.execute(this.rooms.accountSessionDown(Date.now()));
-    if (this.wanted || this.rooms.hasState()) {
-      this.wanted = true;
-      this.log.info({ reason, retryMs: this.backoff }, "account session will reconnect");
-      this.retry();
-    }
+    if (this.rooms.hasState()) this.roomsWant = true;
+    // lingering only: nothing needs it back
+    if (!this.inUse) return this.stopLinger();
+    this.log.info({ reason, retryMs: this.backoff }, "account session will reconnect");
+    this.retry();
   }
 
   /**
@@ -404,7 +501,9 @@ export class AccountHub {
   shutdown(): Promise<void> {
     // the marks first, while the rooms are still known (docs/architecture.md §4.6)
     const marks = this.saveMarks();
-    this.wanted = false;
+    this.roomsWant = false;
+    this.ended = true;
+    this.stopLinger();
     this.push.close();
     clearTimeout(this.reconnectTimer);
     const done = this.session?.close() ?? Promise.resolve();

@@ -3,7 +3,7 @@ import type { RoomMachineOptions } from "../../core/muc/room-machine.js";
 import type { Logger } from "../log.js";
 import type { PushConfig } from "../config.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
-import { AccountHub } from "./account-hub.js";
+import { AccountHub, type AccountSessionPolicy } from "./account-hub.js";
 import type { RoomMarkStore } from "../state/room-marks.js";
 
 export interface RegistryOptions {
@@ -15,6 +15,8 @@ export interface RegistryOptions {
   maxRooms?: number;
   /** XEP-0357 (docs/architecture.md §8.6); default: the config defaults. */
   push?: PushConfig;
+  /** When the account session logs in and how long it lingers (docs/architecture.md §4.1); default: at the first join, no linger. */
+  accountSession?: AccountSessionPolicy;
   /** How often idle-leave and IQ timeouts are checked. */
   tickMs?: number;
   /** --bookmarks follow: accounts follow their bookmarks; marks kept in this store (docs/architecture.md §4.6). */
@@ -40,7 +42,7 @@ export class AccountRegistry {
     if (!a) {
       const domain = rawDomain(bare);
       a = new AccountHub(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
-        maxRooms: this.opts.maxRooms, push: this.opts.push, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}) });
+        maxRooms: this.opts.maxRooms, push: this.opts.push, accountSession: this.opts.accountSession, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}) });
       this.accounts.set(bare, a);
     }
     return a;

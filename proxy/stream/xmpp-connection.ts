@@ -181,10 +181,11 @@ export class XmppConnection {
   }
 
   /** Client side of STARTTLS: resolves once the server's certificate was accepted. */
-  upgradeClient(options: tls.ConnectionOptions, handshakeTimeoutMs: number): Promise<void> {
+  upgradeClient(options: tls.ConnectionOptions, handshakeTimeoutMs: number, onSocket?: (secure: tls.TLSSocket) => void): Promise<void> {
     const raw = this.socket;
     this.detach(raw);
     const secure = tls.connect({ ...options, socket: raw });
+    onSocket?.(secure);
     this.socket = secure;
     this.attach(secure);
     this.framer.reset();

@@ -6,6 +6,7 @@ import type { FramerLimits } from "../../core/xml/framer.js";
 import { NS_SASL, NS_STREAMS_ERR, NS_TLS } from "../../core/xml/ns.js";
 import { streamHeader } from "../../core/xml/stream.js";
 import { ScramClient, pickMechanism, type ScramHash } from "../../core/sasl/scram.js";
+import { SaltedPasswordCache } from "../../core/sasl/salted-cache.js";
 import { SaslError } from "../../core/sasl/errors.js";
 import { decodeSaslBase64, encodeSaslBase64 } from "../../core/sasl/base64.js";
 import { encodePlain } from "../../core/sasl/plain.js";
@@ -116,6 +117,59 @@ function upstreamContext(ca: string | Buffer | undefined): tls.SecureContext {
   return c;
 }
 
+/**
+ * The last TLS session (ticket) each upstream gave, per trust context and target: the next connection
+ * offers it (RFC 8446 §2.2 resumption; RFC 5077 tickets on TLS 1.2), which would save the certificate
+ * chain, its verification and the server's signature of a full handshake. Only tickets from
+ * connections whose certificate verified are kept. A server that does not resume what it was offered
+ * is not offered tickets again (until a restart): Prosody 0.12 and ejabberd 23.01 both send TLS 1.3
+ * tickets and resume none (checked; ejabberd has no resumption, processone/ejabberd#1436), so against
+ * them this costs one offered ticket per target and nothing after; a server that resumes gets
+ * shorter handshakes.
+ */
+const tickets = new Map<tls.SecureContext, Map<string, Buffer | "refused">>();
+
+export type UpstreamResumption = "untried" | "offered" | "refused";
+
+function ticketKey(t: UpstreamTarget): string {
+  return `${t.host}|${t.port}|${t.domain}|${t.tls}|${t.insecure ? "insecure" : "verified"}`;
+}
+
+function ticketsOf(t: UpstreamTarget): Map<string, Buffer | "refused"> {
+  const ctx = upstreamContext(t.ca);
+  let m = tickets.get(ctx);
+  if (m === undefined) {
+    if (tickets.size >= 16) tickets.clear();
+    m = new Map();
+    tickets.set(ctx, m);
+  }
+  return m;
+}
+
+/** What the next connection to `t` does about TLS resumption (for tests and status). */
+export function upstreamResumption(t: UpstreamTarget): UpstreamResumption {
+  const v = ticketsOf(t).get(ticketKey(t));
+  return v === undefined ? "untried" : v === "refused" ? "refused" : "offered";
+}
+
+/** Keeps the tickets `s` receives for the next connection to `t`; notes a server that did not resume `offered`. */
+export function keepTickets(s: tls.TLSSocket, t: UpstreamTarget, offered: boolean): void {
+  const m = ticketsOf(t);
+  const key = ticketKey(t);
+  let secured = false;
+  s.once("secureConnect", () => {
+    secured = true;
+    if (offered && !s.isSessionReused()) m.set(key, "refused");
+  });
+  const keep = (session: Buffer): void => {
+    if ((!t.insecure && !s.authorized) || m.get(key) === "refused") return;
+    if (m.size >= 64) m.clear(); // a handful of targets at most
+    m.set(key, session);
+  };
+  // a TLS 1.2 ticket comes before the handshake ends (and the certificate is judged); TLS 1.3 ones after
+  s.on("session", (session: Buffer) => (secured ? keep(session) : s.once("secureConnect", () => keep(session))));
+}
+
 /** TLS options for the upstream leg, direct TLS and STARTTLS alike. */
 export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
   const o: tls.ConnectionOptions = {
@@ -123,6 +177,8 @@ export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
     rejectUnauthorized: !t.insecure,
     ALPNProtocols: t.tls === "direct" ? ["xmpp-client"] : undefined,
   };
+  const session = ticketsOf(t).get(ticketKey(t));
+  if (session !== undefined && session !== "refused") o.session = session;
   if (!net.isIP(t.domain)) o.servername = t.domain;
   return o;
 }
@@ -133,9 +189,15 @@ export function tlsOptions(t: UpstreamTarget): tls.ConnectionOptions {
  */
 export function connectSocket(t: UpstreamTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = t.tls === "direct"
-      ? tls.connect({ host: t.host, port: t.port, ...tlsOptions(t) })
-      : net.connect({ host: t.host, port: t.port });
+    let s: net.Socket;
+    if (t.tls === "direct") {
+      const o = tlsOptions(t);
+      const secure = tls.connect({ host: t.host, port: t.port, ...o });
+      keepTickets(secure, t, o.session !== undefined);
+      s = secure;
+    } else {
+      s = net.connect({ host: t.host, port: t.port });
+    }
     const ready = t.tls === "direct" ? "secureConnect" : "connect";
     const timer = setTimeout(() => {
       s.destroy();
@@ -171,7 +233,8 @@ export async function startTls(conn: XmppConnection, queue: FrameQueue, t: Upstr
   const answer = await expectStanza(queue, t.timeoutMs, "STARTTLS");
   if (answer.name !== "proceed") throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", "upstream refused STARTTLS", undefined, { step: "STARTTLS" });
   try {
-    await conn.upgradeClient(tlsOptions(t), t.timeoutMs);
+    const o = tlsOptions(t);
+    await conn.upgradeClient(o, t.timeoutMs, (secure) => keepTickets(secure, t, o.session !== undefined));
   } catch (err) {
     const cause = err as Error;
     throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed", `upstream TLS: ${cause.message}`, undefined, { step: "STARTTLS", cause });
@@ -202,13 +265,19 @@ async function authenticate(conn: XmppConnection, queue: FrameQueue, t: Upstream
     return { mechanism };
   }
   const hash: ScramHash = "password" in secret ? (mechanism === "SCRAM-SHA-256" ? "SHA-256" : "SHA-1") : secret.hash;
-  const client = new ScramClient(hash, username, "password" in secret ? { password: secret.password } : secret);
+  const client = new ScramClient(hash, username, "password" in secret ? { password: secret.password } : secret, { saltedPasswords });
   conn.write(`<auth xmlns='${NS_SASL}' mechanism='${mechanism}'>${encodeSaslBase64(client.clientFirst())}</auth>`);
   const challenge = await saslStep(queue, t);
   if (challenge.name !== "challenge") throw new UpstreamError("UPSTREAM_PROTOCOL", "temporary-auth-failure", `unexpected <${challenge.name}> during SCRAM`);
   await finishScram(conn, queue, t, client, unb64(challenge.getText()));
   return { mechanism, scram: "password" in secret ? { hash, ...client.keys } : undefined };
 }
+
+/**
+ * SaltedPasswords of PLAIN logins the server accepted, so a client logging in with its password again
+ * costs no PBKDF2 here (core/sasl/salted-cache.ts: keyed under a per-process random key, LRU-bounded).
+ */
+const saltedPasswords = new SaltedPasswordCache(4096);
 
 /** The server's next SASL element; a <failure/> → UpstreamError UPSTREAM_AUTH with its condition and text. */
 export async function saslStep(queue: FrameQueue, t: UpstreamTarget): Promise<Element> {

@@ -31,7 +31,7 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
   beforeAll(async () => {
     proxy = await startProxy({
       upstreamPort: server.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
-      extraArgs: ["--room-idle-leave", "1", "--account-resource-prefix", "mmx-"],
+      extraArgs: ["--room-idle-leave", "1", "--account-resource-prefix", "mmx-", "--account-session-linger", "1"],
     });
   });
   afterAll(async () => {
@@ -105,7 +105,7 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       const room = uniqueRoom(server.muc, "idle");
       const bob = await connect(server.port, "bob", "idle");
       await createRoom(bob, room, "bob");
-      // carol has no other room through this proxy, so her account session closes afterwards
+      // carol has no other room or session through this proxy, so her account session closes afterwards
       const carol = await connect(proxy.port, "carol", "idle");
       await join(carol, room, "carol");
       await carol.stop(); // not a leave: the account stays ...
@@ -113,7 +113,8 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       expect(occupantsSeen(bob, room).has("carol")).toBe(true);
       // ... until the idle time (1 s) has passed and the next tick (every 5 s) sees it
       await bob.waitFor((el) => el.is("presence") && el.attrs.from === `${room}/carol` && el.attrs.type === "unavailable", 12_000);
-      const closed = await proxy.waitForLog((l) => l.msg === "account session closed: no rooms left" && l.account === "carol@localhost", 5000);
+      // no room and no session of hers left: the account session goes after the linger (1 s here, §4.1)
+      const closed = await proxy.waitForLog((l) => l.msg === "account session closed: linger over" && l.account === "carol@localhost", 5000);
       expect(closed).toBeTruthy();
     });
   });

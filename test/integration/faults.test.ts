@@ -59,14 +59,17 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       const room = uniqueRoom(server.muc, "cut");
       const bob = await client(server.port, "bob", "owner");
       await createRoom(bob, room, "bob");
-      const phone = await client(proxy.port, "alice", "phone");
-      const laptop = await client(proxy.port, "alice", "laptop");
-      const beforeJoin = Date.now();
+      const beforeLogin = Date.now();
       await sleep(20);
+      const phone = await client(proxy.port, "alice", "phone");
+      // the account session starts at the phone's login (docs/architecture.md §4.1): the connections
+      // opened since are the phone's own leg (at its first stream header), then the account session's
+      await proxy.waitForLog((l) => l.msg === "account session online" && l.account === "alice@localhost", 10_000);
+      const opened = relay.openedAfter(beforeLogin);
+      expect(opened).toHaveLength(2);
+      const accountConns = opened.slice(1);
+      const laptop = await client(proxy.port, "alice", "laptop");
       for (const c of [phone, laptop]) expect(isSelfPresence(await join(c, room, "alice", { history: { maxstanzas: "0" } }), room)).toBe(true);
-      // the only upstream connection opened since the join is the account session's
-      const accountConns = relay.openedAfter(beforeJoin);
-      expect(accountConns).toHaveLength(1);
       await groupchat(bob, room, "before the cut");
       for (const c of [phone, laptop]) await c.waitFor((el) => el.getChildText("body") === "before the cut");
 
@@ -86,7 +89,8 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
         expect(unavailableFrom(c, room)).toEqual([]);
       }
       // still one occupant for the account in the room (a rejoin, not a second occupant)
-      expect(relay.open().filter((c) => c.openedAt > beforeJoin)).toHaveLength(1);
+      // (open since the phone's login: its leg, the laptop's, and one account session, the cut one gone)
+      expect(relay.open().filter((c) => c.openedAt > beforeLogin)).toHaveLength(3);
       // no leaked upstream sockets: two session legs + one account session
       expect(establishedTo(proxy.child.pid!, relay.port)).toBe(3);
     }, 40_000);
@@ -154,8 +158,9 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     let proxy: ProxyProcess;
     beforeAll(async () => {
       relay = await TcpRelay.start(server.port);
+      // no linger: an account session closes with its account's last session, so "no stray sockets" means none at all
       proxy = await startProxy({ upstreamPort: relay.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
-        extraArgs: ["--upstream-timeout", "1"] });
+        extraArgs: ["--upstream-timeout", "1", "--account-session-linger", "0"] });
     });
     afterAll(async () => {
       await proxy?.stop();
@@ -166,12 +171,15 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       const bob = await client(server.port, "bob", "victim");
       const c = await RawClient.connect(proxy.port);
       const jid = await c.login("alice", "alicepass", `killed-${randomUUID().slice(0, 4)}`);
+      // its login started the account session (§4.1): counted once it is up
+      await proxy.waitForLog((l) => l.msg === "account session online" && l.account === "alice@localhost", 10_000);
       const base = establishedTo(proxy.child.pid!, relay.port);
       c.send(`<message to='${bob.jid}' type='chat' id='half'><body>this stanza never ends`);
       await sleep(100);
       c.socket.destroy(); // killed: no close tag, no FIN handshake of the stream
       await proxy.waitForLog((l) => l.msg === "connection closed" && l.jid === jid);
-      await until("upstream leg closed", () => establishedTo(proxy.child.pid!, relay.port) === base - 1, 5000);
+      // its own leg, and the account session it was the last user of (no linger here)
+      await until("upstream leg and account session closed", () => establishedTo(proxy.child.pid!, relay.port) === base - 2, 5000);
       await sleep(200);
       expect(bob.received.filter((el) => el.attrs.id === "half")).toHaveLength(0);
     });

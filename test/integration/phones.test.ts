@@ -143,6 +143,13 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
   });
 
   it("account session closed while still connecting: that connect is abandoned; a join in that window gets a fresh account session", async () => {
+    // the window exists where the first join opens the account session (--account-session-start join,
+    // docs/architecture.md §4.1); by default it is open from the login on and a leave does not close it
+    const proxy = await startProxy({ upstreamPort: relay.port, upstreamCa: server.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--account-session-start", "join"] });
+    try {
+    const accountSessionsOnline = (account: string): number =>
+      proxy.logs().filter((l) => l.msg === "account session online" && l.account === account).length;
     const room = uniqueRoom(server.muc, "open-close");
     const bob = await direct("bob", "open-close");
     await createRoom(bob, room, "bob");
@@ -170,6 +177,9 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
     await untilValue(() => leg.closed || undefined);
     const id = await groupchat(bob, room, "still there");
     await carol.waitFor((el) => el.attrs.id === id);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("last session gone without a leave: the room sees the account xa (status kept); back to the session's presence when one joins", async () => {

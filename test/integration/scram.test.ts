@@ -52,7 +52,8 @@ describe.each(upstreamServers().map((s) => s.kind))("SCRAM on the client leg, re
     up = await startUpstream(kind, { users: "alice:alicepass bob:bobpass carol:carolpass dave:oldpass erin:erinpass" });
     stateDir = mkdtempSync(join(tmpdir(), "minimix-scram-state-"));
     const common = { upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile };
-    auto = await startProxy({ ...common, extraArgs: ["--state-dir", stateDir] });
+    // no linger: an account session left from a PLAIN login closes with it, so the next login's own shows (§4.1)
+    auto = await startProxy({ ...common, extraArgs: ["--state-dir", stateDir, "--account-session-linger", "0"] });
     all = await startProxy({ ...common, extraArgs: ["--state-dir", stateDir, "--client-sasl", ALL] });
   }, 180_000);
   afterAll(async () => {
@@ -126,7 +127,11 @@ describe.each(upstreamServers().map((s) => s.kind))("SCRAM on the client leg, re
   });
 
   it("a SCRAM-SHA-1 client library (@xmpp/client) after a PLAIN login: the account session logs in with the ClientKey and serves its room joins", async () => {
+    const closed = (): number => auto.logs().filter((l) => /^account session closed/.test(l.msg) && l.account === "erin@localhost").length;
+    const closedBefore = closed();
     await plainLogin(auto, "erin", "erinpass");
+    // the account session that login started (with the SaltedPassword) is gone with it
+    await expect.poll(closed, { timeout: 15_000 }).toBeGreaterThan(closedBefore);
     const owner = await connectClient({ port: auto.port, username: "alice", password: "alicepass", resource: "owner" });
     clients.push(owner);
     const room = uniqueRoom(up.muc, "scram");

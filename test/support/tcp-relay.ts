@@ -29,6 +29,8 @@ export class TcpRelay {
   mode: RelayMode = "pass";
   /** New connections accepted while set start held (see hold): a server that is slow to answer. */
   holdNew = false;
+  /** While set, a new connection whose id (1, 2, …) it refuses is closed at once, as in "refuse" mode. */
+  admit: ((id: number) => boolean) | undefined;
   port = 0;
 
   private constructor(private targetPort: number, private readonly targetHost: string) {
@@ -53,7 +55,8 @@ export class TcpRelay {
   private accept(client: net.Socket): void {
     client.on("error", () => undefined);
     client.setNoDelay(true);
-    if (this.mode === "refuse") {
+    if (this.mode === "refuse" || (this.admit && !this.admit(this.seq + 1))) {
+      if (this.mode !== "refuse") this.seq++;
       client.destroy();
       return;
     }
