@@ -25,6 +25,7 @@ import { SaslOffer } from "./downstream/sasl-offer.js";
 import { CredentialKeeper } from "./credentials/keeper.js";
 import { FileCredentialStore } from "./credentials/file-store.js";
 import type { CredentialStore } from "./credentials/store.js";
+import { startCluster, type Cluster } from "./cluster/cluster.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
 
@@ -68,6 +69,8 @@ export class ProxyServer {
   readonly saslOffer: SaslOffer;
   private credentialStore: CredentialStore | undefined;
   private keeper!: CredentialKeeper;
+  /** --cluster-redis (docs/architecture.md §8.7); undefined for a single node. */
+  cluster: Cluster | undefined;
 
   /** `opts.credentials`: the store of SCRAM records; by default the file store under --state-dir, opened by start(). */
   constructor(readonly config: Config, readonly log: Logger, opts: { credentials?: CredentialStore } = {}) {
@@ -102,6 +105,7 @@ export class ProxyServer {
       push: cfg.push,
       log: this.log,
       ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: new FileRoomMarkStore(cfg.stateDir) } } : {}),
+      ...(this.cluster ? { cluster: this.cluster.gate } : {}),
     });
     return {
       config: cfg,
@@ -158,6 +162,8 @@ export class ProxyServer {
     if (this.config.upstreamInsecure) {
       this.log.warn("upstream certificate verification is DISABLED (--upstream-insecure): anyone on the path can read passwords");
     }
+    // a cluster member that cannot reach Redis does not start: it could not keep one account session per account
+    if (this.config.cluster) this.cluster = await startCluster(this.config.cluster, this.config.accountResourcePrefix, this.log);
     const ctx = this.context();
     await this.probeSasl();
     const onConnection = (transport: Transport) => (socket: net.Socket, peer?: string): void => {
@@ -407,6 +413,8 @@ export class ProxyServer {
     // occupants, docs/architecture.md §4.5); wait for the close to reach the server, bounded
     const accountsClosed = this.accounts.shutdown();
     await Promise.race([accountsClosed, new Promise((r) => setTimeout(r, Math.max(graceMs, 200)).unref())]);
+    // leases not released yet (an account session still closing) go now, so other nodes take the accounts at once
+    await this.cluster?.stop();
     this.log.info({ sessions: n }, "stopped");
   }
 }

@@ -1,0 +1,226 @@
+/**
+ * Several proxy nodes on one Redis (issue 16, docs/architecture.md §8.7), against the real servers:
+ * three proxy processes with --cluster-redis and one private redis-server (test/support/redis.ts).
+ *
+ * What is tested here is slice 1, the lease: one account session per account across the nodes (the
+ * other nodes' sessions of the account wait for the lease: forwarding them to the owner is not built
+ * yet), the same account-session resource on every node, takeover after the owner's SIGKILL, fencing
+ * of an owner paused (SIGSTOP) past its lease, a Redis restart, and a Redis that is down at start.
+ * Bob is straight on the server and owns each room (non-anonymous: he sees the occupants' real JIDs).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { Redis } from "ioredis";
+import { connectClient, xml, type Element, type TestClient } from "../support/client.js";
+import { startProxy, type LogLine, type ProxyProcess } from "../support/proxy-process.js";
+import { createRoom, groupchat, groupchatsWithBody, isSelfPresence, join, NS_MUC, NS_MUC_USER, sleep, uniqueRoom } from "../support/muc.js";
+import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
+import { startRedis, type RedisServer } from "../support/redis.js";
+import { until } from "../support/poll.js";
+
+const cert = inject("proxyCert");
+const TTL_S = 3;
+
+let redis: RedisServer;
+let admin: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  admin.on("error", () => undefined);
+  await admin.connect();
+});
+afterAll(async () => {
+  admin?.disconnect();
+  await redis?.stop();
+});
+
+/** The real JIDs of the occupants with nick `nick` that `observer` currently sees in `room`. */
+function realJids(observer: TestClient, room: string, nick: string): string[] {
+  const present = new Map<string, string>();
+  for (const el of observer.received) {
+    if (!el.is("presence") || el.attrs.from !== `${room}/${nick}`) continue;
+    const jid = String(el.getChild("x", NS_MUC_USER)?.getChild("item")?.attrs.jid ?? "?");
+    if (el.attrs.type === "unavailable") present.clear();
+    else present.set(jid, jid);
+  }
+  return [...present.keys()];
+}
+
+const logs = (p: ProxyProcess, code: string): LogLine[] => p.logs().filter((l) => l.code === code);
+
+describe("cluster: Redis down at start", () => {
+  it("a node that cannot reach --cluster-redis does not start (exit 1, the reason logged, no password)", async () => {
+    const up = upstreamServers()[0]!;
+    const err = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile,
+      extraArgs: ["--cluster-redis", "redis://:hunter2@127.0.0.1:1", "--node-id", "lonely"] }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/exited with 1 during start-up/);
+    expect(err?.message).toMatch(/cluster: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 unreachable/);
+    expect(err?.message).not.toContain("hunter2");
+  });
+});
+
+describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: ProvidedUpstream) => {
+  let nodes: ProxyProcess[] = [];
+  const clients: TestClient[] = [];
+  let bob: TestClient;
+
+  async function node(id: string): Promise<ProxyProcess> {
+    return startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, logLevel: "debug",
+      extraArgs: ["--cluster-redis", redis.url, "--node-id", id, "--cluster-lease-ttl", String(TTL_S), "--join-timeout", "30", "--bookmarks", "ignore"] });
+  }
+  async function alice(p: ProxyProcess, resource: string): Promise<TestClient> {
+    const c = await connectClient({ port: p.port, username: "alice", password: "alicepass", resource });
+    clients.push(c);
+    return c;
+  }
+  /** Sends a join and resolves once the self-presence (or an error) arrives, however long the lease takes. */
+  async function joinSlow(c: TestClient, room: string, nick: string, timeoutMs = 25_000): Promise<Element> {
+    await c.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS_MUC }, xml("history", { maxstanzas: "0" }))));
+    return c.waitFor((el) => el.is("presence") && String(el.attrs.from).startsWith(`${room}/`) && (isSelfPresence(el, room) || el.attrs.type === "error"), timeoutMs);
+  }
+
+  beforeEach(async () => {
+    await admin.flushall();
+    nodes = await Promise.all(["n1", "n2", "n3"].map((id) => node(`${up.kind}-${id}`)));
+    bob = await connectClient({ port: up.port, username: "bob", password: "bobpass", resource: `cluster-${Date.now()}` });
+    clients.push(bob);
+  }, 60_000);
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.stop()));
+    for (const p of nodes) if (p.child.signalCode === null && p.child.exitCode === null) p.child.kill("SIGCONT");
+    await Promise.all(nodes.map((p) => p.stop()));
+  });
+
+  it("one account session for the account: a second node's session waits for the lease, gets it when the owner lets go; the same resource on both", async () => {
+    const [n1, n2] = nodes as [ProxyProcess, ProxyProcess];
+    const room = uniqueRoom(up.muc, "cluster");
+    await createRoom(bob, room, "bob");
+    const a1 = await alice(n1, "phone");
+    expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    const lease = await admin.get(`minimix:lease:alice@${up.domain}`);
+    expect(lease).toMatch(new RegExp(`^${up.kind}-n1:\\d+$`));
+    await until("bob sees alice", () => realJids(bob, room, "alice").length === 1);
+    const first = realJids(bob, room, "alice")[0]!;
+    expect(first).toMatch(new RegExp(`^alice@${up.domain}/minimix-[0-9a-f]{12}$`));
+
+    // alice's laptop lands on n2: n2 must not open a second account session
+    const a2 = await alice(n2, "laptop");
+    const joined2 = joinSlow(a2, room, "alice");
+    await n2.waitForLog((l) => l.code === "LEASE_ELSEWHERE" && l.owner === `${up.kind}-n1`);
+    await sleep(1500);
+    expect(n2.logs().some((l) => l.msg === "account session online")).toBe(false);
+    expect(realJids(bob, room, "alice")).toEqual([first]);
+
+    // the phone leaves: n1's account leaves the room, closes its account session and releases the lease; n2 takes it
+    await a1.send(xml("presence", { to: `${room}/alice`, type: "unavailable" }));
+    const self2 = await joined2;
+    expect(isSelfPresence(self2, room)).toBe(true);
+    expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toMatch(new RegExp(`^${up.kind}-n2:\\d+$`));
+    expect(Number((await admin.get(`minimix:lease:alice@${up.domain}`))!.split(":")[1])).toBeGreaterThan(Number(lease!.split(":")[1]));
+    await until("bob sees alice again", () => realJids(bob, room, "alice").length === 1);
+    // the same account-session resource on every node (docs/architecture.md §8.7)
+    expect(realJids(bob, room, "alice")).toEqual([first]);
+
+    await groupchat(bob, room, "to the laptop");
+    await a2.waitFor((el) => groupchatsWithBody(a2, room, "to the laptop").length > 0);
+  });
+
+  it("SIGKILL of the owner: its lease expires and the next session on a live node takes the account over", async () => {
+    const [n1, n2] = nodes as [ProxyProcess, ProxyProcess];
+    const room = uniqueRoom(up.muc, "cluster");
+    await createRoom(bob, room, "bob");
+    const a1 = await alice(n1, "phone");
+    expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    n1.child.kill("SIGKILL");
+    await n1.stop();
+    const a2 = await alice(n2, "laptop");
+    const t0 = Date.now();
+    const self = await joinSlow(a2, room, "alice");
+    expect(isSelfPresence(self, room)).toBe(true);
+    // within the lease's TTL and a renewal period (no timing assertion beyond "it happened")
+    void t0;
+    expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toMatch(new RegExp(`^${up.kind}-n2:`));
+    await groupchat(bob, room, "after the takeover");
+    await a2.waitFor(() => groupchatsWithBody(a2, room, "after the takeover").length > 0);
+    await until("one alice occupant", () => realJids(bob, room, "alice").length === 1);
+  });
+
+  it("an owner paused past its lease (SIGSTOP) cannot act on the account when it resumes: fenced by its own clock and by the server", async () => {
+    const [, n2, n3] = nodes as [ProxyProcess, ProxyProcess, ProxyProcess];
+    const room = uniqueRoom(up.muc, "cluster");
+    await createRoom(bob, room, "bob");
+    const a2 = await alice(n2, "phone");
+    expect(isSelfPresence(await join(a2, room, "alice"), room)).toBe(true);
+    n2.child.kill("SIGSTOP");
+    try {
+      await sleep(TTL_S * 1000 + 500);
+      const a3 = await alice(n3, "laptop");
+      const self = await joinSlow(a3, room, "alice");
+      expect(isSelfPresence(self, room)).toBe(true);
+      expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toMatch(new RegExp(`^${up.kind}-n3:`));
+    } finally {
+      n2.child.kill("SIGCONT");
+    }
+    // the paused node's client speaks as soon as it resumes (its socket buffered nothing; this is sent after)
+    await groupchat(a2, room, "from the paused node");
+    await n2.waitForLog((l) => l.code === "LEASE_LOST");
+    await sleep(2000);
+    if (process.env.CLUSTER_TEST_TRACE === "1") {
+      const { writeFileSync } = await import("node:fs");
+      writeFileSync(`/tmp/cluster-${up.kind}-n2.log`, n2.stdout());
+      writeFileSync(`/tmp/cluster-${up.kind}-n3.log`, n3.stdout());
+      writeFileSync(`/tmp/cluster-${up.kind}-bob.xml`, bob.received.map((e) => e.toString()).join("\n"));
+    }
+    expect(groupchatsWithBody(bob, room, "from the paused node")).toHaveLength(0);
+    // n2 did not open an account session again: the account is n3's
+    const onlineAfterWake = n2.logs().filter((l) => l.msg === "account session online");
+    expect(onlineAfterWake).toHaveLength(1);
+    expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toMatch(new RegExp(`^${up.kind}-n3:`));
+    // and n3's account session is the one in the room
+    const a3 = clients.at(-1)!;
+    await groupchat(a3, room, "from the owner");
+    await bob.waitFor(() => groupchatsWithBody(bob, room, "from the owner").length > 0);
+    expect(realJids(bob, room, "alice")).toHaveLength(1);
+  });
+
+  it("Redis restarted: the owner keeps its lease through a short outage (AOF), re-acquires after a long one, never two account sessions", async () => {
+    const [, , n3] = nodes as [ProxyProcess, ProxyProcess, ProxyProcess];
+    const [n1] = nodes as [ProxyProcess];
+    const room = uniqueRoom(up.muc, "cluster");
+    await createRoom(bob, room, "bob");
+    const a3 = await alice(n3, "phone");
+    expect(isSelfPresence(await join(a3, room, "alice"), room)).toBe(true);
+    const before = await admin.get(`minimix:lease:alice@${up.domain}`);
+
+    await redis.restart(300);
+    await until("admin reconnected", () => admin.status === "ready");
+    await sleep(1500);
+    expect(logs(n3, "LEASE_LOST")).toHaveLength(0);
+    expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toBe(before);
+    await groupchat(a3, room, "after a short outage");
+    await bob.waitFor(() => groupchatsWithBody(bob, room, "after a short outage").length > 0);
+
+    // a long outage: the lease runs out by n3's own clock, the account session closes; back, n3 re-acquires and rejoins
+    const a1 = await alice(n1, "laptop"); // a session of the account on another node, competing for the lease
+    await redis.halt();
+    await n3.waitForLog((l) => l.code === "LEASE_LOST", 15_000);
+    const joined1 = joinSlow(a1, room, "alice", 40_000);
+    await sleep(1000);
+    await redis.start();
+    await until("admin reconnected", () => admin.status === "ready");
+    await until("a new lease", () => n3.logs().filter((l) => l.code === "LEASE_ACQUIRED").length + n1.logs().filter((l) => l.code === "LEASE_ACQUIRED").length >= 2, 20_000);
+    const owner = (await admin.get(`minimix:lease:alice@${up.domain}`))!.split(":")[0];
+    expect([`${up.kind}-n1`, `${up.kind}-n3`]).toContain(owner);
+    const ownerNode = owner === `${up.kind}-n1` ? n1 : n3;
+    const other = ownerNode === n1 ? n3 : n1;
+    await until("the owner's account session online", () => ownerNode.logs().filter((l) => l.msg === "account session online").length >= 1 + (ownerNode === n3 ? 1 : 0), 20_000);
+    if (ownerNode === n1) expect(isSelfPresence(await joined1, room)).toBe(true);
+    await sleep(1000);
+    // the other node opened no account session after the outage
+    expect(other.logs().filter((l) => l.msg === "account session online")).toHaveLength(other === n3 ? 1 : 0);
+    await until("one alice occupant", () => realJids(bob, room, "alice").length === 1, 15_000);
+    expect(n3.logs().some((l) => l.code === "REDIS_DOWN")).toBe(true);
+    expect(n3.logs().some((l) => l.code === "REDIS_BACK")).toBe(true);
+  });
+});
