@@ -26,6 +26,7 @@ import { CredentialKeeper } from "./credentials/keeper.js";
 import { FileCredentialStore } from "./credentials/file-store.js";
 import type { CredentialStore } from "./credentials/store.js";
 import { startCluster, type Cluster } from "./cluster/cluster.js";
+import type { LeaseKeeper } from "./cluster/leases.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
 
@@ -77,6 +78,11 @@ export class ProxyServer {
     this.buffers = new BufferBudget<OutputHolder>(config.limits.maxBufferedBytes, (h) => h.pendingOutput);
     this.saslOffer = new SaslOffer(config.clientSasl);
     this.credentialStore = opts.credentials;
+  }
+
+  /** The cluster membership, for status and metrics; undefined for a single node. */
+  get clusterStatus(): LeaseKeeper | undefined {
+    return this.cluster?.keeper;
   }
 
   /** Sessions whose connection dropped, waiting for a resume (status). */

@@ -49,6 +49,8 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private redisUp = true;
   private lastHeartbeat = -Infinity;
+  /** The live nodes as last read from Redis (refreshed with each heartbeat), for status and metrics. */
+  knownNodes: NodeInfo[] = [];
   /** For metrics and status. */
   readonly stats = { acquired: 0, lost: 0, released: 0, refused: 0, redisErrors: 0 };
 
@@ -171,6 +173,7 @@ export class LeaseKeeper {
       this.lastHeartbeat = now;
       try {
         await this.backend.heartbeat({ id: this.opts.nodeId, advertise: this.opts.advertise }, this.timing.ttlMs);
+        this.knownNodes = await this.backend.nodes();
         this.reachable(true);
       } catch (err) {
         this.reachable(false, err);

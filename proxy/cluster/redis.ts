@@ -61,13 +61,13 @@ export interface LeaseBackend {
 }
 
 /** Key names: one prefix, so a Redis shared with other software is not polluted. */
-export function keys(prefix = "minimix:"): { lease: (a: string) => string; last: (a: string) => string; fence: string; node: (id: string) => string; nodePattern: string } {
+export function keys(prefix = "minimix:"): { lease: (a: string) => string; last: (a: string) => string; fence: string; node: (id: string) => string; nodes: string } {
   return {
     lease: (a) => `${prefix}lease:${a}`,
     last: (a) => `${prefix}last:${a}`,
     fence: `${prefix}fence`,
     node: (id) => `${prefix}node:${id}`,
-    nodePattern: `${prefix}node:*`,
+    nodes: `${prefix}nodes`,
   };
 }
 
@@ -111,33 +111,34 @@ export class RedisLeaseBackend implements LeaseBackend {
   }
 
   async heartbeat(node: NodeInfo, ttlMs: number): Promise<void> {
-    await this.redis.set(this.k.node(node.id), JSON.stringify({ advertise: node.advertise ?? null }), "PX", ttlMs);
+    await this.redis.multi().set(this.k.node(node.id), JSON.stringify({ advertise: node.advertise ?? null }), "PX", ttlMs).sadd(this.k.nodes, node.id).exec();
   }
 
   async leave(nodeId: string): Promise<void> {
-    await this.redis.del(this.k.node(nodeId));
+    await this.redis.multi().del(this.k.node(nodeId)).srem(this.k.nodes, nodeId).exec();
   }
 
+  /** The members whose heartbeat key is alive; the dead are dropped from the set. */
   async nodes(): Promise<NodeInfo[]> {
+    const ids = (await this.redis.smembers(this.k.nodes)).sort();
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map((id) => this.k.node(id)));
     const out: NodeInfo[] = [];
-    let cursor = "0";
-    do {
-      const [next, found] = await this.redis.scan(cursor, "MATCH", this.k.nodePattern, "COUNT", 100);
-      cursor = next;
-      for (const key of found) {
-        const raw = await this.redis.get(key);
-        if (raw === null) continue;
-        let advertise: string | undefined;
-        try {
-          const v = JSON.parse(raw) as { advertise?: unknown };
-          if (typeof v.advertise === "string") advertise = v.advertise;
-        } catch {
-          // a damaged heartbeat still says the node is alive
-        }
-        out.push({ id: key.slice(this.k.node("").length), advertise });
+    const dead: string[] = [];
+    ids.forEach((id, i) => {
+      const raw = raws[i];
+      if (raw === null || raw === undefined) return void dead.push(id);
+      let advertise: string | undefined;
+      try {
+        const v = JSON.parse(raw) as { advertise?: unknown };
+        if (typeof v.advertise === "string") advertise = v.advertise;
+      } catch {
+        // a damaged heartbeat still says the node is alive
       }
-    } while (cursor !== "0");
-    return out.sort((a, b) => a.id.localeCompare(b.id));
+      out.push({ id, advertise });
+    });
+    if (dead.length > 0) await this.redis.srem(this.k.nodes, ...dead);
+    return out;
   }
 }
 

@@ -75,8 +75,8 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
     return c;
   }
   /** Sends a join and resolves once the self-presence (or an error) arrives, however long the lease takes. */
-  async function joinSlow(c: TestClient, room: string, nick: string, timeoutMs = 25_000): Promise<Element> {
-    await c.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS_MUC }, xml("history", { maxstanzas: "0" }))));
+  async function joinSlow(c: TestClient, room: string, nick: string, timeoutMs = 25_000, history: Record<string, string> = { maxstanzas: "0" }): Promise<Element> {
+    await c.send(xml("presence", { to: `${room}/${nick}` }, xml("x", { xmlns: NS_MUC }, xml("history", history))));
     return c.waitFor((el) => el.is("presence") && String(el.attrs.from).startsWith(`${room}/`) && (isSelfPresence(el, room) || el.attrs.type === "error"), timeoutMs);
   }
 
@@ -102,6 +102,19 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
     expect(lease).toMatch(new RegExp(`^${up.kind}-n1:\\d+$`));
     await until("bob sees alice", () => realJids(bob, room, "alice").length === 1);
     const first = realJids(bob, room, "alice")[0]!;
+
+    // status and metrics show the cluster: the three live nodes, the lease held here
+    let status: { cluster?: { node: string; redis: string; nodes: { id: string }[]; leases: string[] } } = {};
+    await until("status lists the three nodes", () => {
+      void fetch(`http://127.0.0.1:${n1.metricsPort}/status`).then(async (r) => (status = await r.json() as typeof status));
+      return (status.cluster?.nodes.length ?? 0) === 3;
+    });
+    expect(status.cluster).toMatchObject({ node: `${up.kind}-n1`, redis: "reachable", leases: [`alice@${up.domain}`] });
+    expect(status.cluster!.nodes.map((n) => n.id)).toEqual(["n1", "n2", "n3"].map((n) => `${up.kind}-${n}`));
+    const metricsText = await (await fetch(`http://127.0.0.1:${n1.metricsPort}/metrics`)).text();
+    expect(metricsText).toMatch(/^minimix_cluster_leases_held 1$/m);
+    expect(metricsText).toMatch(/^minimix_cluster_redis_up 1$/m);
+    expect(metricsText).toMatch(/^minimix_cluster_lease_events_total\{event="acquired"\} 1$/m);
     expect(first).toMatch(new RegExp(`^alice@${up.domain}/minimix-[0-9a-f]{12}$`));
 
     // alice's laptop lands on n2: n2 must not open a second account session
@@ -124,6 +137,31 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
 
     await groupchat(bob, room, "to the laptop");
     await a2.waitFor((el) => groupchatsWithBody(a2, room, "to the laptop").length > 0);
+  });
+
+  it("SIGTERM of the owner (rolling restart): clients get <system-shutdown/>, the lease is released at once, the account is served on another node, no message lost", async () => {
+    const [n1, n2] = nodes as [ProxyProcess, ProxyProcess];
+    const room = uniqueRoom(up.muc, "cluster");
+    await createRoom(bob, room, "bob");
+    const a1 = await alice(n1, "phone");
+    expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    await groupchat(bob, room, "before the restart");
+    const seen = await a1.waitFor(() => groupchatsWithBody(a1, room, "before the restart").length > 0);
+    void seen;
+    const shutdown = new Promise<string | undefined>((resolve) => a1.xmpp.on("error", (e: { condition?: string }) => resolve(e.condition)));
+    // as a client without MAM does: since about the last message it saw (Prosody stamps whole seconds)
+    const since = new Date(Math.floor(Date.now() / 1000) * 1000 - 2000).toISOString();
+    await n1.stop("SIGTERM");
+    expect(await shutdown).toBe("system-shutdown");
+    // released, not left to expire: no takeover wait
+    expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toBeNull();
+    await groupchat(bob, room, "while alice moves");
+    const a2 = await alice(n2, "phone");
+    const self = await joinSlow(a2, room, "alice", 25_000, { since });
+    expect(isSelfPresence(self, room)).toBe(true);
+    await a2.waitFor(() => groupchatsWithBody(a2, room, "while alice moves").length > 0);
+    expect(n2.logs().find((l) => l.code === "LEASE_ACQUIRED")?.previous).toBeUndefined();
+    expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toMatch(new RegExp(`^${up.kind}-n2:`));
   });
 
   it("SIGKILL of the owner: its lease expires and the next session on a live node takes the account over", async () => {
