@@ -25,7 +25,8 @@ import { SaslOffer } from "./downstream/sasl-offer.js";
 import { CredentialKeeper } from "./credentials/keeper.js";
 import { FileCredentialStore } from "./credentials/file-store.js";
 import type { CredentialStore } from "./credentials/store.js";
-import { startCluster, type Cluster } from "./cluster/cluster.js";
+import { redactedUrl, startCluster, type Cluster } from "./cluster/cluster.js";
+import { RedisCredentialStore, RedisRoomMarkStore } from "./cluster/redis-stores.js";
 import type { LeaseKeeper } from "./cluster/leases.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
@@ -110,7 +111,7 @@ export class ProxyServer {
       maxRooms: cfg.limits.maxRoomsPerAccount,
       push: cfg.push,
       log: this.log,
-      ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: new FileRoomMarkStore(cfg.stateDir) } } : {}),
+      ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: this.cluster ? new RedisRoomMarkStore(this.cluster.redis) : new FileRoomMarkStore(cfg.stateDir) } } : {}),
       ...(this.cluster ? { cluster: this.cluster.gate } : {}),
     });
     return {
@@ -161,15 +162,17 @@ export class ProxyServer {
 
   async start(): Promise<BoundListener[]> {
     this.certs = this.loadCerts();
-    // a damaged or unreadable store stops the start (CredentialStoreError with its code), not a login later
-    this.credentialStore ??= (await FileCredentialStore.open(this.config.stateDir)).store;
+    // a cluster member that cannot reach Redis does not start: it could not keep one account session per account
+    if (this.config.cluster) this.cluster = await startCluster(this.config.cluster, this.config.accountResourcePrefix, this.log);
+    // a cluster shares its credential records in Redis (docs/architecture.md §8.7); a single node keeps them under --state-dir.
+    // A damaged or unreadable file store stops the start (CredentialStoreError with its code), not a login later
+    this.credentialStore ??= this.cluster ? new RedisCredentialStore(this.cluster.redis, `redis:${redactedUrl(this.config.cluster!.redisUrl)}`)
+      : (await FileCredentialStore.open(this.config.stateDir)).store;
     this.keeper = new CredentialKeeper(this.credentialStore, { log: this.log });
     if (this.config.upstreamCa) this.upstreamCa = readFileSync(this.config.upstreamCa);
     if (this.config.upstreamInsecure) {
       this.log.warn("upstream certificate verification is DISABLED (--upstream-insecure): anyone on the path can read passwords");
     }
-    // a cluster member that cannot reach Redis does not start: it could not keep one account session per account
-    if (this.config.cluster) this.cluster = await startCluster(this.config.cluster, this.config.accountResourcePrefix, this.log);
     const ctx = this.context();
     await this.probeSasl();
     const onConnection = (transport: Transport) => (socket: net.Socket, peer?: string): void => {

@@ -139,6 +139,19 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
     await a2.waitFor((el) => groupchatsWithBody(a2, room, "to the laptop").length > 0);
   });
 
+  it("credential records are shared in Redis: made at a PLAIN login on one node, they verify a SCRAM login on another (not relayed)", async () => {
+    const [n1, n2] = nodes as [ProxyProcess, ProxyProcess];
+    const c1 = await connectClient({ port: n1.port, username: "carol", password: "carolpass", resource: "plain" });
+    clients.push(c1);
+    await n1.waitForLog((l) => l.msg === "SCRAM records created after a password login");
+    expect(await admin.hexists("minimix:credentials", `carol@${up.domain}`)).toBe(1);
+    const c2 = await connectClient({ port: n2.port, username: "carol", password: "carolpass", resource: "scram", sasl: "offered" });
+    clients.push(c2);
+    const auth = await n2.waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("authenticated"));
+    expect(auth.msg).toBe("authenticated");
+    expect(auth.mechanism).toBe("SCRAM-SHA-1");
+  });
+
   it("SIGTERM of the owner (rolling restart): clients get <system-shutdown/>, the lease is released at once, the account is served on another node, no message lost", async () => {
     const [n1, n2] = nodes as [ProxyProcess, ProxyProcess];
     const room = uniqueRoom(up.muc, "cluster");
