@@ -65,9 +65,9 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
   const clients: TestClient[] = [];
   let bob: TestClient;
 
-  async function node(id: string): Promise<ProxyProcess> {
+  async function node(id: string, joinTimeoutS = 30): Promise<ProxyProcess> {
     return startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, logLevel: "debug",
-      extraArgs: ["--cluster-redis", redis.url, "--node-id", id, "--cluster-lease-ttl", String(TTL_S), "--join-timeout", "30", "--bookmarks", "ignore"] });
+      extraArgs: ["--cluster-redis", redis.url, "--node-id", id, "--cluster-lease-ttl", String(TTL_S), "--join-timeout", String(joinTimeoutS), "--bookmarks", "ignore"] });
   }
   async function alice(p: ProxyProcess, resource: string): Promise<TestClient> {
     const c = await connectClient({ port: p.port, username: "alice", password: "alicepass", resource });
@@ -137,6 +137,23 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
 
     await groupchat(bob, room, "to the laptop");
     await a2.waitFor((el) => groupchatsWithBody(a2, room, "to the laptop").length > 0);
+  });
+
+  it("a session on a node that does not own its account: 1:1 works, a room join that waits past --join-timeout gets an error presence (not served until forwarding is built)", async () => {
+    const [n1] = nodes as [ProxyProcess];
+    const n4 = await node(`${up.kind}-n4`, 2);
+    nodes.push(n4);
+    const room = uniqueRoom(up.muc, "cluster");
+    await createRoom(bob, room, "bob");
+    const a1 = await alice(n1, "phone");
+    expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    const a4 = await alice(n4, "laptop");
+    const answer = await joinSlow(a4, room, "alice", 20_000);
+    expect(answer.attrs.type).toBe("error");
+    expect(realJids(bob, room, "alice")).toHaveLength(1);
+    // its own leg is the server's as usual: a 1:1 message from bob reaches it
+    await bob.send(xml("message", { to: `alice@${up.domain}/laptop`, type: "chat" }, xml("body", {}, "direct to the laptop")));
+    await a4.waitFor((el) => el.is("message") && el.getChildText("body") === "direct to the laptop");
   });
 
   it("credential records are shared in Redis: made at a PLAIN login on one node, they verify a SCRAM login on another (not relayed)", async () => {
