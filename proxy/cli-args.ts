@@ -127,6 +127,7 @@ export interface PartialConfig {
   nodeId?: string;
   clusterAdvertise?: HostPort;
   clusterLeaseTtl?: number;
+  clusterSecretFile?: string;
 }
 
 export type ParsedArgs =
@@ -213,6 +214,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "cluster-redis", type: "string", metavar: "URL", default: "none (a single node)", help: "join a cluster coordinated by this Redis (redis://[user:pass@]host:port[/db], rediss:// for TLS): one account session per account across the nodes" },
   { name: "node-id", type: "string", metavar: "ID", default: "the host name and --listen port", help: "this node's name in the cluster (unique per node; letters, digits, . _ -)" },
   { name: "cluster-advertise", type: "string", metavar: "HOST:PORT", default: "none", help: "where the other nodes reach this one (node-to-node traffic)" },
+  { name: "cluster-secret-file", type: "string", metavar: "FILE", default: "none (no node-to-node forwarding)", help: "shared secret of the cluster's nodes (at least 32 bytes): authenticates node-to-node connections; with --cluster-advertise, sessions on a node that does not own their account are forwarded to the owner" },
   { name: "cluster-lease-ttl", type: "integer", metavar: "SECONDS", min: 2, max: 300, default: "10", help: "an account lease's lifetime in Redis: how long a dead node's accounts wait before another node takes them" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
@@ -535,6 +537,8 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
     p.clusterAdvertise = hp;
   }
   setInt("cluster-lease-ttl", (n) => (p.clusterLeaseTtl = n));
+  const secretFile = one("cluster-secret-file");
+  if (secretFile !== undefined) p.clusterSecretFile = path("cluster-secret-file", secretFile);
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

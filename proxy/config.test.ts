@@ -443,11 +443,11 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(56);
+    expect(fileKeys).toHaveLength(57);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).
-    const skip = new Set(["cert", "key", "state-dir", "upstream-ca", "cluster-redis", "node-id", "cluster-advertise", "cluster-lease-ttl"]);
+    const skip = new Set(["cert", "key", "state-dir", "upstream-ca", "cluster-redis", "node-id", "cluster-advertise", "cluster-lease-ttl", "cluster-secret-file"]);
     const lines = example.split("\n").map((l) => {
       const m = /^# ([a-z-]+) = (.*)$/.exec(l);
       return m && !skip.has(m[1] ?? "") ? l.slice(2) : l;

@@ -133,6 +133,8 @@ export interface ClusterConfig {
   nodeId: string;
   advertise?: HostPort;
   leaseTtlMs: number;
+  /** Absolute path of the shared secret; with `advertise`: node-to-node forwarding (docs/architecture.md §8.7). */
+  secretFile?: string;
 }
 
 export interface PushConfig {
@@ -334,6 +336,7 @@ export function resolvePaths(p: PartialConfig, base: string, home: string): Part
   if (p.certs) out.certs = p.certs.map((c) => ({ certFile: abs(c.certFile), keyFile: abs(c.keyFile) }));
   if (p.upstreamCa !== undefined) out.upstreamCa = abs(p.upstreamCa);
   if (p.stateDir !== undefined) out.stateDir = abs(p.stateDir);
+  if (p.clusterSecretFile !== undefined) out.clusterSecretFile = abs(p.clusterSecretFile);
   return out;
 }
 
@@ -462,9 +465,10 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       nodeId: m.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 50)}-${first?.port || process.pid}`,
       leaseTtlMs: (m.clusterLeaseTtl ?? DEFAULTS.clusterLeaseTtl) * 1000,
       ...(m.clusterAdvertise ? { advertise: m.clusterAdvertise } : {}),
+      ...(m.clusterSecretFile !== undefined ? { secretFile: resolve(m.clusterSecretFile) } : {}),
     };
   } else {
-    for (const [key, v] of [["node-id", m.nodeId], ["cluster-advertise", m.clusterAdvertise], ["cluster-lease-ttl", m.clusterLeaseTtl]] as const) {
+    for (const [key, v] of [["node-id", m.nodeId], ["cluster-advertise", m.clusterAdvertise], ["cluster-lease-ttl", m.clusterLeaseTtl], ["cluster-secret-file", m.clusterSecretFile]] as const) {
       if (v !== undefined) throw new ConfigError(key, `config: ${key}: only meaningful with cluster-redis (a cluster member)`);
     }
   }

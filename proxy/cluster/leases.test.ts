@@ -38,6 +38,9 @@ class FakeBackend implements LeaseBackend {
     return [];
   }
   async leave(): Promise<void> {}
+  async holder(account: string): Promise<string | undefined> {
+    return this.store.get(account);
+  }
 }
 
 const lines: string[] = [];

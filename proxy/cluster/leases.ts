@@ -155,6 +155,30 @@ export class LeaseKeeper {
     return this.backend.nodes();
   }
 
+  /** Does this node hold a valid lease of `account` right now? (A forwarded session is accepted only then.) */
+  holds(account: string): boolean {
+    return this.held.get(account)?.handle.valid() === true;
+  }
+
+  /**
+   * The live node that owns `account`, when it is another one: its id and advertised address (from its
+   * heartbeat). Undefined when the account is free, ours, or its owner is not reachable as far as
+   * Redis knows. Rejects when Redis does not answer.
+   */
+  async ownerElsewhere(account: string): Promise<NodeInfo | undefined> {
+    if (this.holds(account)) return undefined;
+    const v = await this.backend.holder(account);
+    if (v === undefined) return undefined;
+    const id = v.slice(0, v.lastIndexOf(":"));
+    if (id === this.opts.nodeId) return undefined;
+    let node = this.knownNodes.find((n) => n.id === id);
+    if (!node) {
+      this.knownNodes = await this.backend.nodes();
+      node = this.knownNodes.find((n) => n.id === id);
+    }
+    return node?.advertise !== undefined ? node : undefined;
+  }
+
   /** Marks a lease found invalid by its holder (a write refused) as lost: `onLost` is not called for it. */
   forget(account: string, handle: AccountLease): void {
     const e = this.held.get(account);

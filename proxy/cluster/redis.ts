@@ -56,6 +56,8 @@ export interface LeaseBackend {
   /** The live nodes (heartbeat keys) and this node's own heartbeat. */
   heartbeat(node: NodeInfo, ttlMs: number): Promise<void>;
   nodes(): Promise<NodeInfo[]>;
+  /** The value stored under the account's lease (`<node>:<token>`), or undefined when free. */
+  holder(account: string): Promise<string | undefined>;
   /** Removes this node's heartbeat (a clean stop). */
   leave(nodeId: string): Promise<void>;
 }
@@ -112,6 +114,10 @@ export class RedisLeaseBackend implements LeaseBackend {
 
   async heartbeat(node: NodeInfo, ttlMs: number): Promise<void> {
     await this.redis.multi().set(this.k.node(node.id), JSON.stringify({ advertise: node.advertise ?? null }), "PX", ttlMs).sadd(this.k.nodes, node.id).exec();
+  }
+
+  async holder(account: string): Promise<string | undefined> {
+    return (await this.redis.get(this.k.lease(account))) ?? undefined;
   }
 
   async leave(nodeId: string): Promise<void> {

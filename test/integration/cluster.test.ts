@@ -17,12 +17,20 @@ import { createRoom, groupchat, groupchatsWithBody, isSelfPresence, join, NS_MUC
 import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
 import { startRedis, type RedisServer } from "../support/redis.js";
 import { until } from "../support/poll.js";
+import { pickFreePort } from "../../proxy/local-upstream.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
+import { randomBytes } from "node:crypto";
 
 const cert = inject("proxyCert");
 const TTL_S = 3;
 
 let redis: RedisServer;
 let admin: Redis;
+const secretDir = mkdtempSync(joinPath(tmpdir(), "minimix-cluster-secret-"));
+const secretFile = joinPath(secretDir, "cluster.secret");
+writeFileSync(secretFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -65,9 +73,11 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
   const clients: TestClient[] = [];
   let bob: TestClient;
 
-  async function node(id: string, joinTimeoutS = 30): Promise<ProxyProcess> {
+  /** A node; `forward` false: no --cluster-advertise/--cluster-secret-file (sessions of accounts owned elsewhere wait). */
+  async function node(id: string, o: { joinTimeoutS?: number; forward?: boolean; secret?: string } = {}): Promise<ProxyProcess> {
+    const fwd = o.forward === false ? [] : ["--cluster-advertise", `127.0.0.1:${await pickFreePort()}`, "--cluster-secret-file", o.secret ?? secretFile];
     return startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, logLevel: "debug",
-      extraArgs: ["--cluster-redis", redis.url, "--node-id", id, "--cluster-lease-ttl", String(TTL_S), "--join-timeout", String(joinTimeoutS), "--bookmarks", "ignore"] });
+      extraArgs: ["--cluster-redis", redis.url, "--node-id", id, "--cluster-lease-ttl", String(TTL_S), "--join-timeout", String(o.joinTimeoutS ?? 30), "--bookmarks", "ignore", ...fwd] });
   }
   async function alice(p: ProxyProcess, resource: string): Promise<TestClient> {
     const c = await connectClient({ port: p.port, username: "alice", password: "alicepass", resource });
@@ -82,7 +92,8 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
 
   beforeEach(async () => {
     await admin.flushall();
-    nodes = await Promise.all(["n1", "n2", "n3"].map((id) => node(`${up.kind}-${id}`)));
+    // the lease tests run without forwarding: they are about who holds the account session
+    nodes = await Promise.all(["n1", "n2", "n3"].map((id) => node(`${up.kind}-${id}`, { forward: false })));
     bob = await connectClient({ port: up.port, username: "bob", password: "bobpass", resource: `cluster-${Date.now()}` });
     clients.push(bob);
   }, 60_000);
@@ -141,7 +152,7 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
 
   it("a session on a node that does not own its account: 1:1 works, a room join that waits past --join-timeout gets an error presence (not served until forwarding is built)", async () => {
     const [n1] = nodes as [ProxyProcess];
-    const n4 = await node(`${up.kind}-n4`, 2);
+    const n4 = await node(`${up.kind}-n4`, { joinTimeoutS: 2, forward: false });
     nodes.push(n4);
     const room = uniqueRoom(up.muc, "cluster");
     await createRoom(bob, room, "bob");
@@ -290,5 +301,83 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
     await until("one alice occupant", () => realJids(bob, room, "alice").length === 1, 15_000);
     expect(n3.logs().some((l) => l.code === "REDIS_DOWN")).toBe(true);
     expect(n3.logs().some((l) => l.code === "REDIS_BACK")).toBe(true);
+  });
+});
+
+describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpstream) => {
+  const procs: ProxyProcess[] = [];
+  const clients: TestClient[] = [];
+  let bob: TestClient;
+
+  async function node(id: string, secret = secretFile): Promise<ProxyProcess> {
+    const p = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, logLevel: "debug",
+      extraArgs: ["--cluster-redis", redis.url, "--node-id", id, "--cluster-lease-ttl", String(TTL_S), "--bookmarks", "ignore",
+        "--cluster-advertise", `127.0.0.1:${await pickFreePort()}`, "--cluster-secret-file", secret] });
+    procs.push(p);
+    return p;
+  }
+  async function alice(p: ProxyProcess, resource: string): Promise<TestClient> {
+    const c = await connectClient({ port: p.port, username: "alice", password: "alicepass", resource });
+    clients.push(c);
+    return c;
+  }
+
+  beforeEach(async () => {
+    await admin.flushall();
+    bob = await connectClient({ port: up.port, username: "bob", password: "bobpass", resource: `fwd-${Date.now()}` });
+    clients.push(bob);
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.stop()));
+    await Promise.all(procs.splice(0).map((p) => p.stop()));
+  });
+
+  it("a session on another node is forwarded to the account's owner: one occupant, each room message once to each session, sends go through the one account session", async () => {
+    const n1 = await node(`${up.kind}-f1`);
+    const n2 = await node(`${up.kind}-f2`);
+    const room = uniqueRoom(up.muc, "fwd");
+    await createRoom(bob, room, "bob");
+    const a1 = await alice(n1, "phone");
+    expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    await until("n2 sees n1's heartbeat", () => true);
+    const a2 = await alice(n2, "laptop");
+    await n2.waitForLog((l) => l.code === "FORWARDED");
+    await n1.waitForLog((l) => l.msg === "cluster: forwarded session accepted");
+    // answered from state by the owner: no second account session, no second occupant
+    expect(isSelfPresence(await join(a2, room, "alice"), room)).toBe(true);
+    expect(n2.logs().some((l) => l.msg === "account session online")).toBe(false);
+    expect(realJids(bob, room, "alice")).toHaveLength(1);
+    await groupchat(bob, room, "to both");
+    await a1.waitFor(() => groupchatsWithBody(a1, room, "to both").length > 0);
+    await a2.waitFor(() => groupchatsWithBody(a2, room, "to both").length > 0);
+    await groupchat(a2, room, "from the laptop");
+    await bob.waitFor(() => groupchatsWithBody(bob, room, "from the laptop").length > 0);
+    await a1.waitFor(() => groupchatsWithBody(a1, room, "from the laptop").length > 0);
+    await a2.waitFor(() => groupchatsWithBody(a2, room, "from the laptop").length > 0);
+    await sleep(500);
+    for (const c of [a1, a2]) {
+      expect(groupchatsWithBody(c, room, "to both")).toHaveLength(1);
+      expect(groupchatsWithBody(c, room, "from the laptop")).toHaveLength(1);
+    }
+    expect(groupchatsWithBody(bob, room, "from the laptop")).toHaveLength(1);
+    // the owner serves both sessions: its status lists them under the account
+    const st = await (await fetch(`http://127.0.0.1:${n1.metricsPort}/status`)).json() as { accounts: { jid: string; sessions: { jid?: string }[] }[] };
+    expect(st.accounts.find((a) => a.jid === `alice@${up.domain}`)?.sessions.map((s) => s.jid).sort()).toEqual([`alice@${up.domain}/laptop`, `alice@${up.domain}/phone`]);
+  });
+
+  it("a node with another secret is refused by the owner; the session is then served where it landed (its joins wait for the lease)", async () => {
+    const other = joinPath(secretDir, "other.secret");
+    writeFileSync(other, randomBytes(32).toString("hex"), { mode: 0o600 });
+    const n1 = await node(`${up.kind}-g1`);
+    const n2 = await node(`${up.kind}-g2`, other);
+    const room = uniqueRoom(up.muc, "fwd");
+    await createRoom(bob, room, "bob");
+    const a1 = await alice(n1, "phone");
+    expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    const a2 = await alice(n2, "laptop");
+    await n1.waitForLog((l) => l.code === "FORWARD_REFUSED");
+    await n2.waitForLog((l) => l.code === "FORWARD_FAILED");
+    expect(a2.jid).toBe(`alice@${up.domain}/laptop`);
+    expect(n2.logs().some((l) => l.code === "FORWARDED")).toBe(false);
   });
 });
