@@ -25,6 +25,7 @@ export interface MetricsSource {
     readonly redisReachable: boolean;
     readonly knownNodes: readonly unknown[];
     readonly stats: { acquired: number; lost: number; released: number; refused: number; redisErrors: number };
+    readonly forwarded?: { out: number; in: number; refused: number; failed: number } | undefined;
   } | undefined;
 }
 
@@ -290,6 +291,16 @@ export class ProxyMetrics {
         this.inc({ event: "released" }, s?.released ?? 0);
         this.inc({ event: "refused" }, s?.refused ?? 0);
         this.inc({ event: "redis_error" }, s?.redisErrors ?? 0);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}cluster_forwarded_sessions_total`,
+      help: "Cluster: client sessions forwarded to their account's owner (out), taken from other nodes (in), node-to-node links refused (refused), forwards that failed and were served here (failed)",
+      labelNames: ["direction"] as const, registers,
+      collect() {
+        this.reset();
+        const f = self.source?.clusterStatus?.forwarded;
+        for (const d of ["out", "in", "refused", "failed"] as const) this.inc({ direction: d }, f?.[d] ?? 0);
       },
     });
     if (opts.defaultMetrics !== false) {

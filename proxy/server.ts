@@ -87,8 +87,11 @@ export class ProxyServer {
   }
 
   /** The cluster membership, for status and metrics; undefined for a single node. */
-  get clusterStatus(): LeaseKeeper | undefined {
-    return this.cluster?.keeper;
+  get clusterStatus(): (Pick<LeaseKeeper, "nodeId" | "redisReachable" | "knownNodes" | "heldCount" | "stats"> & { accounts(): string[]; forwarded: Forwarder["stats"] | undefined }) | undefined {
+    const k = this.cluster?.keeper;
+    if (!k) return undefined;
+    return { nodeId: k.nodeId, redisReachable: k.redisReachable, knownNodes: k.knownNodes, heldCount: k.heldCount, stats: k.stats,
+      accounts: () => k.accounts(), forwarded: this.forwarder?.stats };
   }
 
   /** Sessions whose connection dropped, waiting for a resume (status). */
@@ -173,7 +176,9 @@ export class ProxyServer {
       const cc = this.config.cluster;
       // the secret first: a node that cannot read it must not join and take leases it could not serve
       const secret = cc.secretFile !== undefined ? parseSecret(readFileSync(cc.secretFile)) : undefined;
-      this.cluster = await startCluster(cc, this.config.accountResourcePrefix, this.log);
+      this.cluster = await startCluster(cc, this.config.accountResourcePrefix, this.log,
+        // an account the registry holds (sessions, rooms, a wanted account session) is in use
+        (account) => this.accounts?.find(account) !== undefined);
       if (secret && cc.advertise) this.forwarder = new Forwarder(this.cluster.keeper, secret, this.log.child({ node: cc.nodeId }));
     }
     // a cluster shares its credential records in Redis (docs/architecture.md §8.7); a single node keeps them under --state-dir.

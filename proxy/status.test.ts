@@ -89,6 +89,9 @@ describe("status", () => {
     const text = formatStatus(st);
     expect(text).toContain("cluster: node n1, Redis unreachable, 2 live nodes (n1 at 10.0.0.1:5299, n2)");
     expect(text).toContain("account leases held here: 2 (alice@example.org, bob@example.org)");
+    expect(text).toContain("forwarding: off");
+    const withFwd = formatStatus(buildStatus({ ...src, clusterStatus: { ...src.clusterStatus!, forwarded: { out: 3, in: 1, refused: 2, failed: 0 } } }, { version: "9.9.9", startedAt: NOW }, NOW));
+    expect(withFwd).toContain("forwarded sessions since start: 3 to their owner, 1 from other nodes (2 refused, 0 failed)");
   });
 
   it("durations", () => {

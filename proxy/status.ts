@@ -56,6 +56,8 @@ export interface StatusCluster {
   nodes: { id: string; advertise?: string }[];
   /** Accounts whose lease this node holds (their account sessions run here). */
   leases: string[];
+  /** Node-to-node forwarding since start: sessions sent to their owner, taken from other nodes, links refused, forwards that failed. */
+  forwarded?: { out: number; in: number; refused: number; failed: number };
 }
 
 /** What the status reads of the cluster membership (ProxyServer.clusterStatus). */
@@ -64,6 +66,7 @@ export interface StatusClusterSource {
   readonly redisReachable: boolean;
   readonly knownNodes: readonly { id: string; advertise: string | undefined }[];
   accounts(): string[];
+  readonly forwarded?: { out: number; in: number; refused: number; failed: number } | undefined;
 }
 
 export interface Status {
@@ -176,7 +179,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     accounts,
     ...(c ? { cluster: { node: c.nodeId, redis: c.redisReachable ? "reachable" : "unreachable",
       nodes: c.knownNodes.map((n) => (n.advertise !== undefined ? { id: n.id, advertise: n.advertise } : { id: n.id })),
-      leases: c.accounts().sort() } } : {}),
+      leases: c.accounts().sort(), ...(c.forwarded ? { forwarded: { ...c.forwarded } } : {}) } } : {}),
   };
 }
 
@@ -201,6 +204,8 @@ export function formatStatus(st: Status): string {
     const c = st.cluster;
     lines.push(`cluster: node ${c.node}, Redis ${c.redis}, ${c.nodes.length} live node${c.nodes.length === 1 ? "" : "s"} (${c.nodes.map((n) => n.id + (n.advertise ? ` at ${n.advertise}` : "")).join(", ")})`);
     lines.push(`  account leases held here: ${c.leases.length}${c.leases.length > 0 ? ` (${c.leases.join(", ")})` : ""}`);
+    const f = c.forwarded;
+    lines.push(f ? `  forwarded sessions since start: ${f.out} to their owner, ${f.in} from other nodes (${f.refused} refused, ${f.failed} failed)` : "  forwarding: off (no cluster-advertise and cluster-secret-file)");
   }
   if (st.hibernating > 0) lines.push(`hibernating sessions (XEP-0198, waiting for their client to resume): ${st.hibernating}`);
   lines.push(`accounts: ${st.accounts.length}`);

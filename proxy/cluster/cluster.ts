@@ -30,7 +30,7 @@ export class ClusterStartError extends Error {
   readonly code = "CLUSTER_REDIS";
 }
 
-export async function startCluster(cfg: ClusterConfig, resourcePrefix: string, log: Logger): Promise<Cluster> {
+export async function startCluster(cfg: ClusterConfig, resourcePrefix: string, log: Logger, inUse?: (account: string) => boolean): Promise<Cluster> {
   const url = redactedUrl(cfg.redisUrl);
   let redis: Redis;
   try {
@@ -43,6 +43,7 @@ export async function startCluster(cfg: ClusterConfig, resourcePrefix: string, l
     nodeId: cfg.nodeId,
     ttlMs: cfg.leaseTtlMs,
     log: clog,
+    ...(inUse ? { inUse } : {}),
     ...(cfg.advertise ? { advertise: `${cfg.advertise.host}:${cfg.advertise.port}` } : {}),
   });
   keeper.start();

@@ -40,7 +40,8 @@ export class Forwarder {
   async tryForward(req: ForwardRequest, replay: Buffer, release: () => tls.TLSSocket | undefined): Promise<boolean> {
     let owner;
     try {
-      owner = await this.keeper.ownerElsewhere(req.account);
+      // no owner yet: this node claims the account, so its later sessions elsewhere come here
+      owner = await this.keeper.ownerElsewhere(req.account) ?? await this.keeper.claim(req.account);
     } catch (err) {
       this.log.info({ account: req.account, reason: (err as Error).message }, "cluster: owner unknown (Redis did not answer): serving the session here");
       return false;

@@ -48,8 +48,8 @@ const sink = { write: (s: string) => (lines.push(s), true) } as unknown as NodeJ
 const log = createLogger("debug", sink);
 let clock = 0;
 const keepers: LeaseKeeper[] = [];
-function keeper(b: FakeBackend, nodeId = "n1"): LeaseKeeper {
-  const k = new LeaseKeeper(b, { nodeId, ttlMs: 9000, log, now: () => clock });
+function keeper(b: FakeBackend, nodeId = "n1", inUse?: (a: string) => boolean): LeaseKeeper {
+  const k = new LeaseKeeper(b, { nodeId, ttlMs: 9000, log, now: () => clock, ...(inUse ? { inUse } : {}) });
   keepers.push(k);
   return k;
 }
@@ -142,6 +142,47 @@ describe("LeaseKeeper", () => {
     b.down = true;
     await k.release("bob@x");
     expect(b.store.get("bob@x")).toBe("n1:2");
+    expect(k.heldCount).toBe(0);
+  });
+
+  it("claim at a login: takes a free account; another node's claim learns the owner (to forward to)", async () => {
+    const b = new FakeBackend();
+    const k1 = keeper(b, "n1");
+    expect(await k1.claim("alice@x")).toBeUndefined();
+    expect(k1.holds("alice@x")).toBe(true);
+    const k2 = keeper(b, "n2");
+    (k2 as unknown as { knownNodes: { id: string; advertise: string }[] }).knownNodes = [{ id: "n1", advertise: "10.0.0.1:5299" }];
+    expect(await k2.claim("alice@x")).toEqual({ id: "n1", advertise: "10.0.0.1:5299" });
+    expect(k2.holds("alice@x")).toBe(false);
+  });
+
+  it("a lease whose account is not in use here for 30 s is released (a claim whose login failed)", async () => {
+    const b = new FakeBackend();
+    let used = true;
+    const k = keeper(b, "n1", () => used);
+    await k.claim("alice@x");
+    const tick = (): Promise<void> => (k as unknown as { tick(): Promise<void> }).tick();
+    used = false;
+    clock = 1000;
+    await tick();
+    expect(k.holds("alice@x")).toBe(true);
+    clock = 2000;
+    used = true;
+    await tick(); // in use again: the count starts afresh
+    used = false;
+    clock = 3000;
+    await tick();
+    // ticks as the timer makes them: renewals keep the lease alive meanwhile
+    for (clock = 4000; clock <= 3000 + 29_000; clock += 1000) {
+      await tick();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    expect(b.store.has("alice@x")).toBe(true);
+    expect(k.holds("alice@x")).toBe(true);
+    clock = 3000 + 30_000;
+    await tick();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(b.store.has("alice@x")).toBe(false);
     expect(k.heldCount).toBe(0);
   });
 

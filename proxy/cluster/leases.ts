@@ -34,9 +34,19 @@ export interface LeaseKeeperOptions {
   log: Logger;
   /** Monotonic milliseconds; tests pass their own. */
   now?: () => number;
+  /**
+   * Is the account still in use here (sessions, rooms)? A lease claimed at a login (claim()) whose
+   * account is not in use for CLAIM_GRACE_MS is released (the login failed, the client left).
+   */
+  inUse?: (account: string) => boolean;
 }
 
+/** How long a claimed lease may go unused before it is released. */
+export const CLAIM_GRACE_MS = 30_000;
+
 interface Entry {
+  /** Since when the account has not been in use here (undefined: in use). */
+  unusedSince?: number | undefined;
   lease: HeldLease;
   handle: AccountLease;
   onLost: (why: string) => void;
@@ -128,6 +138,17 @@ export class LeaseKeeper {
     return { kind: "held", lease: entry.handle, takeover: previous !== undefined };
   }
 
+  /**
+   * At a login on a node with forwarding: take the account's lease now if it is free, so that the
+   * account's later sessions on other nodes are forwarded here rather than served where they land.
+   * Returns the owner to forward to when another node won, undefined otherwise (claimed, or unknown).
+   */
+  async claim(account: string): Promise<NodeInfo | undefined> {
+    const r = await this.acquire(account, () => undefined);
+    if (r.kind !== "elsewhere") return undefined;
+    return this.ownerElsewhere(account);
+  }
+
   /** Gives the lease back (compare-and-delete), so another node may take the account at once. */
   async release(account: string): Promise<void> {
     const e = this.held.get(account);
@@ -191,7 +212,16 @@ export class LeaseKeeper {
     const now = this.now();
     for (const [account, e] of this.held) {
       if (!isValid(e.lease, now)) this.lose(account, e, "expired");
-      else if (renewDue(e.lease, now, this.timing)) void this.renewOne(account, e);
+      else if (this.opts.inUse && !this.opts.inUse(account)) {
+        e.unusedSince ??= now;
+        if (now - e.unusedSince >= CLAIM_GRACE_MS) {
+          this.opts.log.debug({ account }, "cluster: lease of an account no longer used here released");
+          void this.release(account);
+        } else if (renewDue(e.lease, now, this.timing)) void this.renewOne(account, e);
+      } else {
+        e.unusedSince = undefined;
+        if (renewDue(e.lease, now, this.timing)) void this.renewOne(account, e);
+      }
     }
     if (now - this.lastHeartbeat >= this.timing.renewEveryMs) {
       this.lastHeartbeat = now;

@@ -22,6 +22,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join as joinPath } from "node:path";
 import { randomBytes } from "node:crypto";
+import { scramLogin } from "../support/scram-login.js";
 
 const cert = inject("proxyCert");
 const TTL_S = 3;
@@ -363,6 +364,37 @@ describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpst
     // the owner serves both sessions: its status lists them under the account
     const st = await (await fetch(`http://127.0.0.1:${n1.metricsPort}/status`)).json() as { accounts: { jid: string; sessions: { jid?: string }[] }[] };
     expect(st.accounts.find((a) => a.jid === `alice@${up.domain}`)?.sessions.map((s) => s.jid).sort()).toEqual([`alice@${up.domain}/laptop`, `alice@${up.domain}/phone`]);
+    expect((st as { cluster?: { forwarded?: { in: number } } }).cluster?.forwarded?.in).toBe(1);
+    const m2 = await (await fetch(`http://127.0.0.1:${n2.metricsPort}/metrics`)).text();
+    expect(m2).toMatch(/^minimix_cluster_forwarded_sessions_total\{direction="out"\} 1$/m);
+  });
+
+  it("the first node an account logs in on claims it: a later session elsewhere is forwarded there, before any room was joined", async () => {
+    const n1 = await node(`${up.kind}-h1`);
+    const n2 = await node(`${up.kind}-h2`);
+    const room = uniqueRoom(up.muc, "fwd");
+    await createRoom(bob, room, "bob");
+    await alice(n1, "phone");
+    await n1.waitForLog((l) => l.code === "LEASE_ACQUIRED");
+    const a2 = await alice(n2, "laptop");
+    await n2.waitForLog((l) => l.code === "FORWARDED");
+    expect(isSelfPresence(await join(a2, room, "alice"), room)).toBe(true);
+    expect(n2.logs().some((l) => l.msg === "account session online")).toBe(false);
+    expect(n1.logs().filter((l) => l.msg === "account session online")).toHaveLength(1);
+  });
+
+  it("SCRAM-SHA-1-PLUS through a forwarded session: the owner verifies the binding to the client's TLS connection with the forwarding node (tls-exporter, tls-server-end-point)", async () => {
+    const n1 = await node(`${up.kind}-p1`);
+    const n2 = await node(`${up.kind}-p2`);
+    await alice(n1, "phone"); // a PLAIN login: n1 claims alice, the records go to Redis
+    await n1.waitForLog((l) => l.msg === "SCRAM records created after a password login");
+    for (const plus of ["tls-exporter", "tls-server-end-point"]) {
+      const r = await scramLogin({ port: n2.port, username: "alice", secret: { password: "alicepass" }, hash: "SHA-1", plus });
+      expect(r.outcome, plus).toBe("success");
+    }
+    // the log lines follow the exchange (the owner logs after writing <success/>)
+    await until("both forwarded", () => n2.logs().filter((l) => l.code === "FORWARDED").length === 2);
+    await until("both verified on the owner", () => n1.logs().filter((l) => l.msg === "authenticated" && l.mechanism === "SCRAM-SHA-1-PLUS").length === 2);
   });
 
   it("a node with another secret is refused by the owner; the session is then served where it landed (its joins wait for the lease)", async () => {
