@@ -206,20 +206,25 @@ describe.each(upstreamServers())("cluster of three nodes ($kind)", (up: Provided
     expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toMatch(new RegExp(`^${up.kind}-n2:`));
   });
 
-  it("SIGKILL of the owner: its lease expires and the next session on a live node takes the account over", async () => {
+  it("SIGKILL of the owner: its lease expires, the next session on a live node takes the account over; the client that reconnects with <history since> misses nothing", async () => {
     const [n1, n2] = nodes as [ProxyProcess, ProxyProcess];
     const room = uniqueRoom(up.muc, "cluster");
     await createRoom(bob, room, "bob");
     const a1 = await alice(n1, "phone");
     expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    await groupchat(bob, room, "before the kill");
+    await a1.waitFor(() => groupchatsWithBody(a1, room, "before the kill").length > 0);
+    const since = new Date(Math.floor(Date.now() / 1000) * 1000 - 1000).toISOString();
     n1.child.kill("SIGKILL");
     await n1.stop();
-    const a2 = await alice(n2, "laptop");
-    const t0 = Date.now();
-    const self = await joinSlow(a2, room, "alice");
+    await groupchat(bob, room, "while the owner is dead");
+    // alice's client reconnects (to another node) and rejoins with <history since> the last message it saw
+    const a2 = await alice(n2, "phone");
+    const self = await joinSlow(a2, room, "alice", 25_000, { since });
     expect(isSelfPresence(self, room)).toBe(true);
-    // within the lease's TTL and a renewal period (no timing assertion beyond "it happened")
-    void t0;
+    await a2.waitFor(() => groupchatsWithBody(a2, room, "while the owner is dead").length > 0);
+    expect(groupchatsWithBody(a2, room, "while the owner is dead")).toHaveLength(1);
+    expect(n2.logs().find((l) => l.code === "LEASE_ACQUIRED")?.previous).toBe(`${up.kind}-n1`);
     expect(await admin.get(`minimix:lease:alice@${up.domain}`)).toMatch(new RegExp(`^${up.kind}-n2:`));
     await groupchat(bob, room, "after the takeover");
     await a2.waitFor(() => groupchatsWithBody(a2, room, "after the takeover").length > 0);
