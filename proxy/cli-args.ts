@@ -127,6 +127,12 @@ export interface PartialConfig {
   pushInterval?: number;
   pushBody?: boolean;
   pushTimeout?: number;
+  /** Cluster over Redis (docs/architecture.md §8.7). */
+  clusterRedis?: string;
+  nodeId?: string;
+  clusterAdvertise?: HostPort;
+  clusterLeaseTtl?: number;
+  clusterSecretFile?: string;
 }
 
 export type ParsedArgs =
@@ -212,6 +218,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "push-interval", type: "integer", metavar: "SECONDS", min: 0, max: 3600, default: "10", help: "XEP-0357: at most one publish per device per interval; what comes meanwhile is counted into the next (0 = no coalescing)" },
   { name: "push-body", type: "boolean", default: "false", help: "XEP-0357: put the message body in the push summary (it then reaches the app server and its push service)" },
   { name: "push-timeout", type: "integer", metavar: "SECONDS", min: 1, max: 600, default: "30", help: "XEP-0357: a publish the app server has not answered by then is given up (counted as a passing error)" },
+  { name: "cluster-redis", type: "string", metavar: "URL", default: "none (a single node)", help: "join a cluster coordinated by this Redis (redis://[user:pass@]host:port[/db], rediss:// for TLS): one account session per account across the nodes" },
+  { name: "node-id", type: "string", metavar: "ID", default: "the host name and --listen port", help: "this node's name in the cluster (unique per node; letters, digits, . _ -)" },
+  { name: "cluster-advertise", type: "string", metavar: "HOST:PORT", default: "none", help: "where the other nodes reach this one (node-to-node traffic)" },
+  { name: "cluster-secret-file", type: "string", metavar: "FILE", default: "none (no node-to-node forwarding)", help: "shared secret of the cluster's nodes (at least 32 bytes): authenticates node-to-node connections; with --cluster-advertise, sessions on a node that does not own their account are forwarded to the owner" },
+  { name: "cluster-lease-ttl", type: "integer", metavar: "SECONDS", min: 2, max: 300, default: "10", help: "an account lease's lifetime in Redis: how long a dead node's accounts wait before another node takes them" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
   { name: "version", type: "boolean", cliOnly: true, default: "", help: "print the version and exit" },
 ];
@@ -519,6 +530,25 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
   const pushBody = raw.get("push-body");
   if (pushBody?.type === "boolean") p.pushBody = pushBody.value;
   setInt("push-timeout", (n) => (p.pushTimeout = n));
+  const redisUrl = one("cluster-redis");
+  if (redisUrl !== undefined) {
+    if (!/^rediss?:\/\/[^\s]+$/.test(redisUrl)) throw fail(source, "cluster-redis", `expected redis://host:port or rediss://host:port, got ${quote(redisUrl.replace(/\/\/[^@/]*@/, "//***@"))}`);
+    p.clusterRedis = redisUrl;
+  }
+  const nodeId = one("node-id");
+  if (nodeId !== undefined) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) throw fail(source, "node-id", `expected 1-64 letters, digits, ".", "_" or "-", got ${quote(nodeId)}`);
+    p.nodeId = nodeId;
+  }
+  const advertise = one("cluster-advertise");
+  if (advertise !== undefined) {
+    const hp = parseHostPort(advertise, false);
+    if (typeof hp === "string") throw fail(source, "cluster-advertise", hp);
+    p.clusterAdvertise = hp;
+  }
+  setInt("cluster-lease-ttl", (n) => (p.clusterLeaseTtl = n));
+  const secretFile = one("cluster-secret-file");
+  if (secretFile !== undefined) p.clusterSecretFile = path("cluster-secret-file", secretFile);
 
   const prefix = one("account-resource-prefix");
   if (prefix !== undefined) {

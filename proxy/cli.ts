@@ -73,17 +73,20 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   // The client leg's SCRAM records (docs/architecture.md §3.5): checked before any client is taken, so
   // a damaged or unreadable store stops the start with its code instead of failing someone's login later.
-  let store: FileCredentialStore;
-  try {
-    const opened = await FileCredentialStore.open(config.stateDir);
-    store = opened.store;
-    log.info({ store: store.description, accounts: opened.accounts }, "credential store checked");
-  } catch (err) {
-    if (!(err instanceof CredentialStoreError)) throw err;
-    log.fatal({ code: err.code, reason: err.message, path: err.path }, "could not start: credential store unusable");
-    return 1;
+  // A cluster member keeps them in Redis instead (docs/architecture.md §8.7), opened by server.start().
+  let store: FileCredentialStore | undefined;
+  if (!config.cluster) {
+    try {
+      const opened = await FileCredentialStore.open(config.stateDir);
+      store = opened.store;
+      log.info({ store: store.description, accounts: opened.accounts }, "credential store checked");
+    } catch (err) {
+      if (!(err instanceof CredentialStoreError)) throw err;
+      log.fatal({ code: err.code, reason: err.message, path: err.path }, "could not start: credential store unusable");
+      return 1;
+    }
   }
-  const server = new ProxyServer(config, log, { credentials: store });
+  const server = new ProxyServer(config, log, store ? { credentials: store } : {});
   try {
     await server.start();
   } catch (err) {

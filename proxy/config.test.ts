@@ -156,6 +156,26 @@ describe("--proxy-protocol-from", () => {
   });
 });
 
+describe("cluster", () => {
+  it("absent without --cluster-redis; with it: the node id, advertise address and lease TTL", () => {
+    expect(loadConfig(["--domain", "a.org"], ENV).cluster).toBeUndefined();
+    const c = loadConfig(["--domain", "a.org", "--cluster-redis", "redis://10.0.0.5:6379/1", "--node-id", "n-1", "--cluster-advertise", "10.0.0.11:5299", "--cluster-lease-ttl", "4"], ENV);
+    expect(c.cluster).toEqual({ redisUrl: "redis://10.0.0.5:6379/1", nodeId: "n-1", advertise: { host: "10.0.0.11", port: 5299 }, leaseTtlMs: 4000 });
+    const f = loadConfig(["--config", file('domain = "a.org"\ncluster-redis = "rediss://r:6380"\n')], ENV);
+    expect(f.cluster?.leaseTtlMs).toBe(10_000);
+    expect(f.cluster?.nodeId).toMatch(/^[A-Za-z0-9._-]+-5222$/);
+  });
+
+  it("refuses a bad URL (without echoing its password), a bad node id, and cluster keys without cluster-redis", () => {
+    expectConfigError(() => loadConfig(["--domain", "a.org", "--cluster-redis", "http://u:pw@h"], ENV), /^config: --cluster-redis: expected redis:\/\/host:port/, "cluster-redis");
+    expect(() => loadConfig(["--domain", "a.org", "--cluster-redis", "http://u:pw@h"], ENV)).toThrow(/\/\/\*\*\*@h/);
+    expectConfigError(() => loadConfig(["--domain", "a.org", "--cluster-redis", "redis://h:1", "--node-id", "a b"], ENV), /^config: --node-id: expected 1-64 letters/, "node-id");
+    expectConfigError(() => loadConfig(["--domain", "a.org", "--node-id", "n1"], ENV), /^config: node-id: only meaningful with cluster-redis/, "node-id");
+    expectConfigError(() => loadConfig(["--domain", "a.org", "--cluster-redis", "redis://h:1", "--cluster-lease-ttl", "1"], ENV), /^config: --cluster-lease-ttl: /, "cluster-lease-ttl");
+    expectConfigError(() => loadConfig(["--domain", "a.org", "--cluster-redis", "redis://h:1", "--cluster-advertise", "nope"], ENV), /^config: --cluster-advertise: /, "cluster-advertise");
+  });
+});
+
 describe("--client-sasl", () => {
   it("takes repeated and comma-separated names in any case, strongest first, without duplicates", () => {
     const c = loadConfig(["--domain", "example.org", "--client-sasl", "plain", "--client-sasl", "SCRAM-SHA-1, scram-sha-512-plus,PLAIN"], ENV);
@@ -429,11 +449,11 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(54);
+    expect(fileKeys).toHaveLength(59);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).
-    const skip = new Set(["cert", "key", "state-dir", "upstream-ca"]);
+    const skip = new Set(["cert", "key", "state-dir", "upstream-ca", "cluster-redis", "node-id", "cluster-advertise", "cluster-lease-ttl", "cluster-secret-file"]);
     const lines = example.split("\n").map((l) => {
       const m = /^# ([a-z-]+) = (.*)$/.exec(l);
       return m && !skip.has(m[1] ?? "") ? l.slice(2) : l;

@@ -9,7 +9,7 @@
  * the same names as the flags, and no second, table-based syntax to learn.
  */
 import { readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { TomlDate, TomlError, parse as parseToml } from "smol-toml";
 import type { ClientSaslMechanism } from "../core/sasl/mechanisms.js";
@@ -122,10 +122,22 @@ export interface Config {
   push: PushConfig;
   /** Admin HTTP server (/metrics, /status); absent = off. */
   metrics?: HostPort;
+  /** --cluster-redis: this node is a cluster member (docs/architecture.md §8.7); absent = a single node. */
+  cluster?: ClusterConfig;
   /** Absolute path of the config file that was read, if any. */
   configFile?: string;
   /** Subcommand from the command line (e.g. "check"), if any. */
   command?: string;
+}
+
+export interface ClusterConfig {
+  /** Redis URL (may carry a password: never logged as is). */
+  redisUrl: string;
+  nodeId: string;
+  advertise?: HostPort;
+  leaseTtlMs: number;
+  /** Absolute path of the shared secret; with `advertise`: node-to-node forwarding (docs/architecture.md §8.7). */
+  secretFile?: string;
 }
 
 export interface PushConfig {
@@ -190,6 +202,7 @@ export const DEFAULTS = {
   pushInterval: 10,
   pushTimeout: 30,
   metrics: { host: "127.0.0.1", port: 5290 },
+  clusterLeaseTtl: 10,
   wsPath: "/xmpp-websocket",
 } as const;
 
@@ -328,6 +341,7 @@ export function resolvePaths(p: PartialConfig, base: string, home: string): Part
   if (p.certs) out.certs = p.certs.map((c) => ({ certFile: abs(c.certFile), keyFile: abs(c.keyFile) }));
   if (p.upstreamCa !== undefined) out.upstreamCa = abs(p.upstreamCa);
   if (p.stateDir !== undefined) out.stateDir = abs(p.stateDir);
+  if (p.clusterSecretFile !== undefined) out.clusterSecretFile = abs(p.clusterSecretFile);
   return out;
 }
 
@@ -450,5 +464,19 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
   if (m.upstreamCa !== undefined) cfg.upstreamCa = resolve(m.upstreamCa);
   if (listenWs.length + listenWsPlain.length > 0) cfg.websocket = { listen: listenWs, listenPlain: listenWsPlain, path: m.wsPath ?? DEFAULTS.wsPath };
   if (m.metrics !== null) cfg.metrics = m.metrics ?? { ...DEFAULTS.metrics };
+  if (m.clusterRedis !== undefined) {
+    const first = listen[0] ?? listenTls[0] ?? listenWs[0] ?? listenWsPlain[0];
+    cfg.cluster = {
+      redisUrl: m.clusterRedis,
+      nodeId: m.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 50)}-${first?.port || process.pid}`,
+      leaseTtlMs: (m.clusterLeaseTtl ?? DEFAULTS.clusterLeaseTtl) * 1000,
+      ...(m.clusterAdvertise ? { advertise: m.clusterAdvertise } : {}),
+      ...(m.clusterSecretFile !== undefined ? { secretFile: resolve(m.clusterSecretFile) } : {}),
+    };
+  } else {
+    for (const [key, v] of [["node-id", m.nodeId], ["cluster-advertise", m.clusterAdvertise], ["cluster-lease-ttl", m.clusterLeaseTtl], ["cluster-secret-file", m.clusterSecretFile]] as const) {
+      if (v !== undefined) throw new ConfigError(key, `config: ${key}: only meaningful with cluster-redis (a cluster member)`);
+    }
+  }
   return cfg;
 }

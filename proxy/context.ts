@@ -8,6 +8,7 @@ import type { AccountRegistry } from "./account/registry.js";
 import type { BufferBudget } from "../core/buffer-budget.js";
 import type { Resumption } from "./downstream/resumption.js";
 import type { BoundSession } from "./downstream/bound-session.js";
+import type { Forwarder } from "./cluster/forwarder.js";
 
 /** A client connection's output as the proxy-wide budget sees it (--max-buffered-bytes). */
 export interface OutputHolder {
@@ -36,4 +37,6 @@ export interface ProxyContext {
   readonly credentials: CredentialKeeper;
   /** The SASL mechanisms offered to clients (--client-sasl). */
   readonly saslOffer: SaslOffer;
+  /** A cluster member with forwarding (docs/architecture.md §8.7): sessions whose account another node owns go there. */
+  readonly forward?: Forwarder | undefined;
 }

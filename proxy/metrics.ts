@@ -19,6 +19,14 @@ export interface MetricsSource {
   readonly bufferedBytes?: number;
   /** XEP-0198 sessions whose connection dropped, waiting to be resumed. */
   readonly hibernatingCount?: number;
+  /** --cluster-redis (docs/architecture.md §8.7). */
+  readonly clusterStatus?: {
+    readonly heldCount: number;
+    readonly redisReachable: boolean;
+    readonly knownNodes: readonly unknown[];
+    readonly stats: { acquired: number; lost: number; released: number; refused: number; redisErrors: number };
+    readonly forwarded?: { out: number; in: number; refused: number; failed: number } | undefined;
+  } | undefined;
 }
 
 export interface MetricsAccount {
@@ -251,6 +259,48 @@ export class ProxyMetrics {
       registers,
       collect() {
         this.set(self.fanOutCount - self.roomStanzaCount);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}cluster_leases_held`, help: "Cluster: account leases this node holds (its account sessions); 0 outside a cluster", registers,
+      collect() {
+        this.set(self.source?.clusterStatus?.heldCount ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}cluster_nodes`, help: "Cluster: live nodes by their heartbeats in Redis, as last read; 0 outside a cluster", registers,
+      collect() {
+        this.set(self.source?.clusterStatus?.knownNodes.length ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}cluster_redis_up`, help: "Cluster: 1 while Redis answers, 0 while it does not (or outside a cluster)", registers,
+      collect() {
+        this.set(self.source?.clusterStatus?.redisReachable === true ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}cluster_lease_events_total`,
+      help: "Cluster: account lease events — acquired, lost (taken over or expired), released, refused (another node owns the account), redis_error (a command Redis did not answer)",
+      labelNames: ["event"] as const, registers,
+      collect() {
+        this.reset();
+        const s = self.source?.clusterStatus?.stats;
+        this.inc({ event: "acquired" }, s?.acquired ?? 0);
+        this.inc({ event: "lost" }, s?.lost ?? 0);
+        this.inc({ event: "released" }, s?.released ?? 0);
+        this.inc({ event: "refused" }, s?.refused ?? 0);
+        this.inc({ event: "redis_error" }, s?.redisErrors ?? 0);
+      },
+    });
+    new Counter({
+      name: `${PREFIX}cluster_forwarded_sessions_total`,
+      help: "Cluster: client sessions forwarded to their account's owner (out), taken from other nodes (in), node-to-node links refused (refused), forwards that failed and were served here (failed)",
+      labelNames: ["direction"] as const, registers,
+      collect() {
+        this.reset();
+        const f = self.source?.clusterStatus?.forwarded;
+        for (const d of ["out", "in", "refused", "failed"] as const) this.inc({ direction: d }, f?.[d] ?? 0);
       },
     });
     if (opts.defaultMetrics !== false) {

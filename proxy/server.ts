@@ -25,6 +25,11 @@ import { SaslOffer } from "./downstream/sasl-offer.js";
 import { CredentialKeeper } from "./credentials/keeper.js";
 import { FileCredentialStore } from "./credentials/file-store.js";
 import type { CredentialStore } from "./credentials/store.js";
+import { redactedUrl, startCluster, type Cluster } from "./cluster/cluster.js";
+import { RedisCredentialStore, RedisRoomMarkStore } from "./cluster/redis-stores.js";
+import { Forwarder, type ForwardedClient } from "./cluster/forwarder.js";
+import { parseSecret } from "./cluster/forward.js";
+import type { LeaseKeeper } from "./cluster/leases.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
 
@@ -68,12 +73,25 @@ export class ProxyServer {
   readonly saslOffer: SaslOffer;
   private credentialStore: CredentialStore | undefined;
   private keeper!: CredentialKeeper;
+  /** --cluster-redis (docs/architecture.md §8.7); undefined for a single node. */
+  cluster: Cluster | undefined;
+  /** Node-to-node forwarding (--cluster-advertise with --cluster-secret-file), and its listener. */
+  forwarder: Forwarder | undefined;
+  private forwardServer: tls.Server | undefined;
 
   /** `opts.credentials`: the store of SCRAM records; by default the file store under --state-dir, opened by start(). */
   constructor(readonly config: Config, readonly log: Logger, opts: { credentials?: CredentialStore } = {}) {
     this.buffers = new BufferBudget<OutputHolder>(config.limits.maxBufferedBytes, (h) => h.pendingOutput);
     this.saslOffer = new SaslOffer(config.clientSasl);
     this.credentialStore = opts.credentials;
+  }
+
+  /** The cluster membership, for status and metrics; undefined for a single node. */
+  get clusterStatus(): (Pick<LeaseKeeper, "nodeId" | "redisReachable" | "knownNodes" | "heldCount" | "stats"> & { accounts(): string[]; forwarded: Forwarder["stats"] | undefined }) | undefined {
+    const k = this.cluster?.keeper;
+    if (!k) return undefined;
+    return { nodeId: k.nodeId, redisReachable: k.redisReachable, knownNodes: k.knownNodes, heldCount: k.heldCount, stats: k.stats,
+      accounts: () => k.accounts(), forwarded: this.forwarder?.stats };
   }
 
   /** Sessions whose connection dropped, waiting for a resume (status). */
@@ -102,7 +120,8 @@ export class ProxyServer {
       push: cfg.push,
       accountSession: cfg.accountSession,
       log: this.log,
-      ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: new FileRoomMarkStore(cfg.stateDir) } } : {}),
+      ...(cfg.bookmarks === "follow" ? { bookmarks: { marks: this.cluster ? new RedisRoomMarkStore(this.cluster.redis) : new FileRoomMarkStore(cfg.stateDir) } } : {}),
+      ...(this.cluster ? { cluster: this.cluster.gate } : {}),
     });
     return {
       config: cfg,
@@ -116,6 +135,7 @@ export class ProxyServer {
       resumption: this.resumption,
       credentials: this.keeper,
       saslOffer: this.saslOffer,
+      forward: this.forwarder,
     };
   }
 
@@ -152,8 +172,20 @@ export class ProxyServer {
 
   async start(): Promise<BoundListener[]> {
     this.certs = this.loadCerts();
-    // a damaged or unreadable store stops the start (CredentialStoreError with its code), not a login later
-    this.credentialStore ??= (await FileCredentialStore.open(this.config.stateDir)).store;
+    // a cluster member that cannot reach Redis does not start: it could not keep one account session per account
+    if (this.config.cluster) {
+      const cc = this.config.cluster;
+      // the secret first: a node that cannot read it must not join and take leases it could not serve
+      const secret = cc.secretFile !== undefined ? parseSecret(readFileSync(cc.secretFile)) : undefined;
+      this.cluster = await startCluster(cc, this.config.accountResourcePrefix, this.log,
+        // an account the registry holds (sessions, rooms, a wanted account session) is in use
+        (account) => this.accounts?.find(account) !== undefined);
+      if (secret && cc.advertise) this.forwarder = new Forwarder(this.cluster.keeper, secret, this.log.child({ node: cc.nodeId }));
+    }
+    // a cluster shares its credential records in Redis (docs/architecture.md §8.7); a single node keeps them under --state-dir.
+    // A damaged or unreadable file store stops the start (CredentialStoreError with its code), not a login later
+    this.credentialStore ??= this.cluster ? new RedisCredentialStore(this.cluster.redis, `redis:${redactedUrl(this.config.cluster!.redisUrl)}`)
+      : (await FileCredentialStore.open(this.config.stateDir)).store;
     this.keeper = new CredentialKeeper(this.credentialStore, { log: this.log });
     if (this.config.upstreamCa) this.upstreamCa = readFileSync(this.config.upstreamCa);
     if (this.config.upstreamInsecure) {
@@ -161,6 +193,7 @@ export class ProxyServer {
     }
     const ctx = this.context();
     await this.probeSasl();
+    if (this.forwarder) await this.startForwarding(ctx, this.forwarder);
     const onConnection = (transport: Transport) => (socket: net.Socket, peer?: string): void => {
       if (this.stopping) {
         socket.destroy();
@@ -193,6 +226,41 @@ export class ProxyServer {
     }
     bound.push(...await this.startWebSockets(ctx));
     return bound;
+  }
+
+  /** The owner's end of node-to-node forwarding, on --cluster-advertise (docs/architecture.md §8.7). */
+  private async startForwarding(ctx: ProxyContext, fwd: Forwarder): Promise<void> {
+    const cc = this.config.cluster!;
+    const addr = cc.advertise!;
+    const server = tls.createServer({ ...this.certs.serverOptions(), minVersion: "TLSv1.3", handshakeTimeout: 10_000 }, (s) => {
+      if (this.stopping) return void s.destroy();
+      void fwd.accept(s, cc.nodeId, (sock, client) => this.adoptForwarded(ctx, sock, client));
+    });
+    server.on("tlsClientError", (err, s) => {
+      this.log.info({ ip: s.remoteAddress, reason: err.message }, "cluster: node-to-node TLS handshake failed");
+      s.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(addr.port, addr.host, () => (server.off("error", reject), resolve()));
+    });
+    this.forwardServer = server;
+    this.log.info({ host: addr.host, port: addr.port }, "cluster: listening for forwarded sessions");
+  }
+
+  /** A session another node forwarded: served as if its client were connected here. */
+  private adoptForwarded(ctx: ProxyContext, socket: tls.TLSSocket, client: ForwardedClient): void {
+    socket.on("error", () => undefined);
+    const session = new ClientStream(ctx, socket, "direct-tls", {
+      closed: (s) => {
+        this.sessions.delete(s);
+        this.authenticatedOrGone(s);
+      },
+      authenticated: (s) => this.authenticatedOrGone(s),
+    }, client.ip, client);
+    this.sessions.add(session);
+    this.unauthenticated.set(session, client.ip);
+    this.unauthByIp.set(client.ip, (this.unauthByIp.get(client.ip) ?? 0) + 1);
   }
 
   /** A new client connection becomes a session, counted as unauthenticated until SASL succeeds. */
@@ -397,6 +465,7 @@ export class ProxyServer {
   async stop(graceMs = 2000): Promise<void> {
     this.stopping = true;
     for (const { server } of this.servers) server.close();
+    this.forwardServer?.close();
     const n = this.sessions.size;
     for (const s of this.sessions) s.shutdown();
     // hibernating sessions (XEP-0198) end too: unacknowledged stanzas settled, own legs closed
@@ -408,6 +477,8 @@ export class ProxyServer {
     // occupants, docs/architecture.md §4.5); wait for the close to reach the server, bounded
     const accountsClosed = this.accounts.shutdown();
     await Promise.race([accountsClosed, new Promise((r) => setTimeout(r, Math.max(graceMs, 200)).unref())]);
+    // leases not released yet (an account session still closing) go now, so other nodes take the accounts at once
+    await this.cluster?.stop();
     this.log.info({ sessions: n }, "stopped");
   }
 }

@@ -80,6 +80,20 @@ describe("status", () => {
     expect(text.endsWith("\n")).toBe(true);
   });
 
+  it("a cluster member shows its node, Redis, the live nodes and the leases it holds; a single node shows no cluster", () => {
+    expect(buildStatus(source(), { version: "9.9.9", startedAt: NOW }, NOW).cluster).toBeUndefined();
+    const src: StatusSource = { ...source(), clusterStatus: { nodeId: "n1", redisReachable: false,
+      knownNodes: [{ id: "n1", advertise: "10.0.0.1:5299" }, { id: "n2", advertise: undefined }], accounts: () => ["bob@example.org", "alice@example.org"] } };
+    const st = buildStatus(src, { version: "9.9.9", startedAt: NOW }, NOW);
+    expect(st.cluster).toEqual({ node: "n1", redis: "unreachable", nodes: [{ id: "n1", advertise: "10.0.0.1:5299" }, { id: "n2" }], leases: ["alice@example.org", "bob@example.org"] });
+    const text = formatStatus(st);
+    expect(text).toContain("cluster: node n1, Redis unreachable, 2 live nodes (n1 at 10.0.0.1:5299, n2)");
+    expect(text).toContain("account leases held here: 2 (alice@example.org, bob@example.org)");
+    expect(text).toContain("forwarding: off");
+    const withFwd = formatStatus(buildStatus({ ...src, clusterStatus: { ...src.clusterStatus!, forwarded: { out: 3, in: 1, refused: 2, failed: 0 } } }, { version: "9.9.9", startedAt: NOW }, NOW));
+    expect(withFwd).toContain("forwarded sessions since start: 3 to their owner, 1 from other nodes (2 refused, 0 failed)");
+  });
+
   it("durations", () => {
     expect(duration(5)).toBe("5s");
     expect(duration(3599)).toBe("59m59s");

@@ -49,6 +49,26 @@ export interface StatusAccount {
   stats: { fannedOut: number; fromRoom: number; toRoom: number; reconnects: number };
 }
 
+/** --cluster-redis (docs/architecture.md §8.7): this node, the live nodes, the leases it holds. */
+export interface StatusCluster {
+  node: string;
+  redis: "reachable" | "unreachable";
+  nodes: { id: string; advertise?: string }[];
+  /** Accounts whose lease this node holds (their account sessions run here). */
+  leases: string[];
+  /** Node-to-node forwarding since start: sessions sent to their owner, taken from other nodes, links refused, forwards that failed. */
+  forwarded?: { out: number; in: number; refused: number; failed: number };
+}
+
+/** What the status reads of the cluster membership (ProxyServer.clusterStatus). */
+export interface StatusClusterSource {
+  readonly nodeId: string;
+  readonly redisReachable: boolean;
+  readonly knownNodes: readonly { id: string; advertise: string | undefined }[];
+  accounts(): string[];
+  readonly forwarded?: { out: number; in: number; refused: number; failed: number } | undefined;
+}
+
 export interface Status {
   version: string;
   pid: number;
@@ -57,6 +77,7 @@ export interface Status {
   /** XEP-0198 sessions whose connection dropped, waiting to be resumed (listed under their account). */
   hibernating: number;
   accounts: StatusAccount[];
+  cluster?: StatusCluster;
 }
 
 /** The parts of the running server the status reads (ProxyServer satisfies this). */
@@ -78,6 +99,7 @@ export interface StatusSource {
     readonly resumeDeadline: number | undefined;
     readonly mucPassThrough?: boolean;
   }>;
+  readonly clusterStatus?: StatusClusterSource | undefined;
   readonly accounts?: {
     all(): Iterable<{
       readonly bare: string;
@@ -147,6 +169,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     accounts.push({ jid: bare, accountSession: { state: "down" }, sessions, rooms: [], stats: { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 } });
   }
   accounts.sort((x, y) => x.jid.localeCompare(y.jid));
+  const c = src.clusterStatus;
   return {
     version: info.version,
     pid: process.pid,
@@ -154,6 +177,9 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
     connections: { total, byState, unbound },
     hibernating,
     accounts,
+    ...(c ? { cluster: { node: c.nodeId, redis: c.redisReachable ? "reachable" : "unreachable",
+      nodes: c.knownNodes.map((n) => (n.advertise !== undefined ? { id: n.id, advertise: n.advertise } : { id: n.id })),
+      leases: c.accounts().sort(), ...(c.forwarded ? { forwarded: { ...c.forwarded } } : {}) } } : {}),
   };
 }
 
@@ -173,6 +199,13 @@ export function formatStatus(st: Status): string {
   lines.push(`connections: ${st.connections.total}${states ? ` (${states})` : ""}`);
   if (st.connections.unbound.length > 0) {
     lines.push(`  not yet bound: ${st.connections.unbound.map((s) => `#${s.id} ${s.transport} ${s.state} ${duration(s.connectedSeconds)}`).join("; ")}`);
+  }
+  if (st.cluster) {
+    const c = st.cluster;
+    lines.push(`cluster: node ${c.node}, Redis ${c.redis}, ${c.nodes.length} live node${c.nodes.length === 1 ? "" : "s"} (${c.nodes.map((n) => n.id + (n.advertise ? ` at ${n.advertise}` : "")).join(", ")})`);
+    lines.push(`  account leases held here: ${c.leases.length}${c.leases.length > 0 ? ` (${c.leases.join(", ")})` : ""}`);
+    const f = c.forwarded;
+    lines.push(f ? `  forwarded sessions since start: ${f.out} to their owner, ${f.in} from other nodes (${f.refused} refused, ${f.failed} failed)` : "  forwarding: off (no cluster-advertise and cluster-secret-file)");
   }
   if (st.hibernating > 0) lines.push(`hibernating sessions (XEP-0198, waiting for their client to resume): ${st.hibernating}`);
   lines.push(`accounts: ${st.accounts.length}`);

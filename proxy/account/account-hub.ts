@@ -18,6 +18,19 @@ import type { RoomMarkStore } from "../state/room-marks.js";
 import { BookmarkFollower } from "./bookmarks.js";
 import type { PushConfig } from "../config.js";
 import { AccountPush } from "../push/account-push.js";
+import type { ClusterGate } from "../cluster/gate.js";
+import type { AccountLease } from "../cluster/leases.js";
+
+/**
+ * After a takeover (the previous owner never released the lease), how long the new account session
+ * waits between its bind and its first room stanza, dropping what it receives meanwhile: the bind made
+ * the server replace the old owner's session (same resource, §8.7), and ejabberd removes that session's
+ * occupants asynchronously, sending each room's unavailable to the (same) full JID — a join sent at once
+ * can reach the room before the old session's unavailable, which then removes the new occupant, and the
+ * goodbyes would read as this session's removal (both seen in test/integration/cluster.test.ts).
+ * Prosody replaces the old session synchronously, within the bind.
+ */
+const TAKEOVER_SETTLE_MS = 1000;
 
 const DEFAULT_PUSH: PushConfig = { rooms: "mentions", intervalMs: 10_000, withBody: false, timeoutMs: 30_000 };
 
@@ -45,6 +58,8 @@ export interface AccountHubOptions {
   bookmarks?: { marks: RoomMarkStore | undefined };
   /** When the account session logs in and how long it lingers (docs/architecture.md §4.1). Default: at the first join, no linger. */
   accountSession?: AccountSessionPolicy;
+  /** --cluster-redis: the account session needs the account's lease, and binds the cluster-wide resource (docs/architecture.md §8.7). */
+  cluster?: ClusterGate;
 }
 
 /**
@@ -94,6 +109,15 @@ export class AccountHub {
 
   /** Set with --bookmarks follow (docs/architecture.md §4.6). */
   private readonly bookmarks: BookmarkFollower | undefined;
+  /** Cluster member: the account's lease while this node owns it (docs/architecture.md §8.7). */
+  private lease: AccountLease | undefined;
+  private acquiring = false;
+  /** The lease was taken over from a node that did not release it: settle after the bind (TAKEOVER_SETTLE_MS). */
+  private takeover = false;
+  /** Between such a bind and the end of the settle time: room stanzas wait in the outbox. */
+  private settling = false;
+  /** The node that owned the account at the last refused acquire (logged once per owner). */
+  private ownerElsewhere: string | undefined;
 
   constructor(readonly bare: string, private readonly opts: AccountHubOptions) {
     this.rooms = new RoomMachine(bare, opts.rooms);
@@ -103,7 +127,7 @@ export class AccountHub {
     this.push = new AccountPush(bare, opts.push ?? DEFAULT_PUSH, {
       accountSession: () => {
         const s = this.session;
-        return s?.online ? (xml) => s.send(xml) : undefined;
+        return s?.online && this.mayWrite() ? (xml) => s.send(xml) : undefined;
       },
     }, this.log);
     if (opts.bookmarks) {
@@ -194,12 +218,10 @@ export class AccountHub {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.outbox.length = 0;
-    const s = this.session;
-    this.session = undefined;
-    if (s) {
-      void s.close();
-      this.log.info(msg);
-    }
+    const had = this.session !== undefined;
+    // a cluster member gives the lease back, so another node may take the account at once (§8.7)
+    void this.closeAndRelease();
+    if (had) this.log.info(msg);
   }
 
   /**
@@ -269,6 +291,7 @@ export class AccountHub {
     // a replaced stream (its server leg got <conflict/>) speaks for nobody any more: dropped
     if (this.sessions.get(link.jid) !== link) return true;
     if (this.refuseJoinOverLimit(link, el)) return true;
+    this.mayWrite(); // a lease lost while this node was paused is noticed before the machine acts (§8.7)
     const actions = this.rooms.fromSession(link.jid, el, Date.now());
     let pass = false;
     for (const a of actions) if (a.kind === "passthrough") pass = true;
@@ -314,6 +337,7 @@ export class AccountHub {
   }
 
   tick(now: number): void {
+    this.mayWrite();
     this.execute(this.rooms.tick(now));
     void this.saveMarks();
   }
@@ -348,8 +372,9 @@ export class AccountHub {
         }
         case "toRoomUpstream":
           this.stats.toRoom++;
-          if (this.session?.online) this.session.send(a.stanza);
-          else this.outbox.push(a.stanza);
+          if (!this.session?.online || this.settling) this.outbox.push(a.stanza);
+          // last line of fencing (§8.7): never written without a valid lease; the machine re-sends joins on the next up
+          else if (this.mayWrite()) this.session.send(a.stanza);
           break;
         case "openAccountSession":
           this.roomsWant = true;
@@ -401,12 +426,17 @@ export class AccountHub {
 
   private async connect(): Promise<void> {
     if (this.session || !this.wanted || this.ended) return;
+    if (this.opts.cluster && !(await this.holdLease())) return;
+    if (this.session || !this.wanted || this.ended) return;
+    // after a takeover, what reaches the new session before the settle time is over was meant for the old one
+    this.settling = this.takeover;
+    this.takeover = false;
     const s = new AccountSession(this.opts.target, rawLocal(this.bare), () => this.secret, this.opts.resourcePrefix, this.log, {
       up: (jid) => this.onUp(s, jid),
       stanza: (el) => this.onRoomStanza(el),
       bytes: (name, bytes) => this.onRoomBytes(name, bytes),
       down: (reason) => this.onDown(s, reason),
-    });
+    }, this.opts.cluster?.resource(this.bare));
     this.session = s;
     const used = this.secret;
     try {
@@ -435,7 +465,16 @@ export class AccountHub {
   }
 
   private onUp(s: AccountSession, jid: string): void {
-    if (this.session !== s) return;
+    if (this.session !== s || !this.mayWrite()) return;
+    if (this.settling) {
+      this.log.info({ ms: TAKEOVER_SETTLE_MS }, "cluster: account taken over: waiting for the server to remove the previous owner's session");
+      const t = setTimeout(() => {
+        this.settling = false;
+        this.onUp(s, jid);
+      }, TAKEOVER_SETTLE_MS);
+      t.unref();
+      return;
+    }
     this.rooms.setAccountSessionJid(jid);
     // Up before any room wants it (started at login): the machine hears of it at its first join.
     if (this.roomsWant) this.accountSessionUp(s);
@@ -453,6 +492,7 @@ export class AccountHub {
   private onDown(s: AccountSession, reason: string): void {
     if (this.session !== s) return;
     this.session = undefined;
+    this.settling = false;
     this.outbox.length = 0;
     this.stats.reconnects++;
     this.execute(this.rooms.accountSessionDown(Date.now()));
@@ -468,7 +508,8 @@ export class AccountHub {
    * the machine can decide without the element. Not while a device sleeps: push looks at the element.
    */
   private onRoomBytes(name: string, bytes: Buffer): boolean {
-    if (name !== "message" || this.push.wantsRoomStanzas) return false;
+    // settling after a takeover (§8.7): the element path drops what was meant for the previous owner
+    if (name !== "message" || this.push.wantsRoomStanzas || this.settling) return false;
     const actions = this.rooms.fromRoomBytes(bytes, Date.now());
     if (!actions) return false;
     this.stats.fromRoom++;
@@ -479,6 +520,12 @@ export class AccountHub {
   }
 
   private onRoomStanza(el: Element): void {
+    if (this.settling) {
+      // the same full JID as the previous owner's session: its rooms' goodbyes (ejabberd sends the
+      // removed occupant's unavailable to the real JID, now ours) concern nothing this session sent
+      this.log.debug({ kind: el.name, type: el.attrs.type, from: el.attrs.from }, "cluster: stanza for the previous owner's session dropped");
+      return;
+    }
     // the answers to the proxy's own publishes (XEP-0357 §7) concern nobody else
     if (el.name === "iq" && this.push.onAnswer(el)) return;
     if (this.rooms.handles(el)) {
@@ -490,7 +537,7 @@ export class AccountHub {
       return;
     }
     const answer = answerOwnIq(el);
-    if (answer) this.session?.send(answer);
+    if (answer && this.mayWrite()) this.session?.send(answer);
     else this.log.debug({ kind: el.name, type: el.attrs.type, id: el.attrs.id }, "account session ignored a stanza");
   }
 
@@ -506,8 +553,89 @@ export class AccountHub {
     this.stopLinger();
     this.push.close();
     clearTimeout(this.reconnectTimer);
-    const done = this.session?.close() ?? Promise.resolve();
-    this.session = undefined;
+    const done = this.closeAndRelease();
     return Promise.all([marks, done]).then(() => undefined);
+  }
+
+  /** Closes the account session; a cluster member then gives the lease back, so another node may take the account at once. */
+  private closeAndRelease(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    this.settling = false;
+    const closed = s?.close() ?? Promise.resolve();
+    const c = this.opts.cluster;
+    if (!c || !this.lease) return closed;
+    this.lease = undefined;
+    return closed.then(() => c.release(this.bare));
+  }
+
+  /**
+   * Cluster member (docs/architecture.md §8.7): the account's lease for this node, acquired or confirmed
+   * with Redis. False: another node owns the account, or Redis did not answer; a retry is scheduled.
+   */
+  private async holdLease(): Promise<boolean> {
+    const c = this.opts.cluster!;
+    if (this.acquiring) return false; // the connect in flight goes on once it has the answer
+    this.acquiring = true;
+    let r;
+    try {
+      r = await c.acquire(this.bare, (why) => this.leaseLost(why));
+    } finally {
+      this.acquiring = false;
+    }
+    if (r.kind === "held") {
+      this.ownerElsewhere = undefined;
+      this.takeover = r.takeover;
+      if (!this.wanted) {
+        void c.release(this.bare);
+        return false;
+      }
+      this.lease = r.lease;
+      return true;
+    }
+    this.lease = undefined;
+    if (r.kind === "elsewhere" && r.owner !== this.ownerElsewhere) {
+      this.ownerElsewhere = r.owner;
+      this.log.info({ owner: r.owner, retryMs: r.retryMs, code: "LEASE_ELSEWHERE" }, "cluster: account owned by another node: no account session here");
+    } else if (r.kind === "unavailable") {
+      this.log.warn({ reason: r.reason, retryMs: r.retryMs, code: "LEASE_UNAVAILABLE" }, "cluster: account lease unknown (Redis did not answer): account session waits");
+    }
+    if (this.wanted) this.scheduleConnect(r.retryMs);
+    return false;
+  }
+
+  /**
+   * May the account session write now? Always, outside a cluster. A cluster member needs a valid lease:
+   * one whose local deadline passed (the process was paused, Redis unreachable) is lost here, before
+   * anything is written — the account session is closed, sessions see no leave, and a new owner is
+   * found by the next connect (docs/architecture.md §8.7).
+   */
+  private mayWrite(): boolean {
+    const c = this.opts.cluster;
+    if (!c) return true;
+    const l = this.lease;
+    if (l?.valid()) return true;
+    if (l) {
+      c.forget(this.bare, l);
+      this.log.warn({ token: l.token, code: "LEASE_LOST" }, "cluster: account lease expired before a write: account session closed");
+      this.leaseLost("expired");
+    }
+    return false;
+  }
+
+  /** The lease is gone (taken over, or expired): stop acting on the account at once. */
+  private leaseLost(why: string): void {
+    this.lease = undefined;
+    metrics.refused("LEASE_LOST");
+    const s = this.session;
+    if (!s) return;
+    this.session = undefined;
+    this.settling = false;
+    this.outbox.length = 0;
+    void s.close();
+    this.log.info({ why }, "cluster: account session closed: lease lost");
+    this.execute(this.rooms.accountSessionDown(Date.now()));
+    if (this.rooms.hasState()) this.roomsWant = true;
+    if (this.wanted) this.scheduleConnect(this.opts.backoffMinMs ?? 1000);
   }
 }

@@ -52,8 +52,10 @@ export class AccountSession {
     prefix: string,
     private readonly log: Logger,
     private readonly events: AccountSessionEvents,
+    /** A cluster member binds the same resource on every node (docs/architecture.md §8.7); else a new random suffix. */
+    resource?: string,
   ) {
-    this.resource = `${prefix}${randomBytes(4).toString("hex")}`;
+    this.resource = resource ?? `${prefix}${randomBytes(4).toString("hex")}`;
   }
 
   get online(): boolean {

@@ -5,6 +5,7 @@ import type { PushConfig } from "../config.js";
 import type { UpstreamSecret, UpstreamTarget } from "../upstream/connect.js";
 import { AccountHub, type AccountSessionPolicy } from "./account-hub.js";
 import type { RoomMarkStore } from "../state/room-marks.js";
+import type { ClusterGate } from "../cluster/gate.js";
 
 export interface RegistryOptions {
   target: (domain: string) => UpstreamTarget;
@@ -21,6 +22,8 @@ export interface RegistryOptions {
   tickMs?: number;
   /** --bookmarks follow: accounts follow their bookmarks; marks kept in this store (docs/architecture.md §4.6). */
   bookmarks?: { marks: RoomMarkStore | undefined };
+  /** --cluster-redis: account sessions need the account's lease (docs/architecture.md §8.7). */
+  cluster?: ClusterGate;
 }
 
 /**
@@ -42,7 +45,8 @@ export class AccountRegistry {
     if (!a) {
       const domain = rawDomain(bare);
       a = new AccountHub(bare, { target: this.opts.target(domain), resourcePrefix: this.opts.resourcePrefix, rooms: this.opts.rooms, log: this.opts.log,
-        maxRooms: this.opts.maxRooms, push: this.opts.push, accountSession: this.opts.accountSession, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}) });
+        maxRooms: this.opts.maxRooms, push: this.opts.push, accountSession: this.opts.accountSession, ...(this.opts.bookmarks ? { bookmarks: this.opts.bookmarks } : {}),
+        ...(this.opts.cluster ? { cluster: this.opts.cluster } : {}) });
       this.accounts.set(bare, a);
     }
     return a;

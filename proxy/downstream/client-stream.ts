@@ -19,6 +19,9 @@ import { channelBindings } from "../channel-binding.js";
 import type { ClientSaslMechanism } from "../../core/sasl/mechanisms.js";
 import { BoundSession, type SessionClient, type Transport } from "./bound-session.js";
 import { metrics } from "../metrics.js";
+import { authAccount } from "../cluster/forward.js";
+import type { ForwardedClient } from "../cluster/forwarder.js";
+import type { TLSSocket } from "node:tls";
 
 export type { Transport } from "./bound-session.js";
 
@@ -92,11 +95,14 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   private featuresWanted = false;
   /** The upstream connection opened when SASL is offered (docs/architecture.md §3.5). */
   private readonly early = new EarlyUpstream();
-
+  /** The forwarded stream's first header was taken (the forwarding node answered it already). */
+  private forwardOpened = false;
 
   constructor(private readonly ctx: ProxyContext, socket: Socket | ConnectionFactory, transport: Transport, private readonly events: StreamEvents,
     /** The client's address: the socket's, or what a PROXY protocol header reported. */
-    readonly ip: string | undefined = typeof socket === "function" ? undefined : socket.remoteAddress) {
+    readonly ip: string | undefined = typeof socket === "function" ? undefined : socket.remoteAddress,
+    /** A session another node forwarded here (docs/architecture.md §8.7): its TLS is that node's. */
+    private readonly forwarded?: ForwardedClient) {
     this.id = ctx.nextConnId();
     this.transport = transport;
     // a WebSocket is encrypted already (wss), or plain on loopback behind a TLS-terminating proxy
@@ -149,6 +155,14 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     this.domain = to;
     const major = Number((attrs.version ?? "0").split(".")[0]);
     if (!(major >= 1)) return this.fail("unsupported-version", "XMPP 1.0 streams only", header());
+    if (this.forwarded && !this.forwardOpened && this.phase === "tls") {
+      // the forwarding node sent its header and features; the client's <auth/> follows (§8.7)
+      this.forwardOpened = true;
+      this.headerSent = true;
+      this.early.start(this.ctx.upstreamTarget(to));
+      this.offered = this.ctx.saslOffer.forStream(to, [...this.forwarded.channelBindings.keys()]);
+      return;
+    }
     this.conn.write(header());
     this.headerSent = true;
     // the session's upstream connection starts with the client's first stream header (a STARTTLS
@@ -193,6 +207,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         if (name === "starttls") return void this.startTls();
         return this.fail("policy-violation", "encryption is required: use STARTTLS");
       case "tls":
+        if (name === "auth" && this.ctx.forward && !this.forwarded) return void this.authOrForward(bytes);
         return this.sasl.onElement(name, bytes);
       case "authenticating":
         return this.fail("not-authorized", "stanza sent during authentication");
@@ -227,6 +242,46 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     this.log.info({ jid, phase: was, ms: Date.now() - this.startedAt, bytesIn: this.conn.bytesIn, bytesOut: this.conn.bytesOut,
       error: err?.message }, "connection closed");
     this.events.closed(this);
+  }
+
+  // ---------------------------------------------------------------- cluster forwarding (§8.7)
+
+  /**
+   * A cluster member: the account the client names in its <auth/> may be owned by another node; then
+   * the stream goes there (Forwarder.tryForward), else SASL runs here as usual.
+   */
+  private async authOrForward(bytes: Buffer): Promise<void> {
+    const fwd = this.ctx.forward!;
+    const tls = this.conn.tlsSocket;
+    const domain = this.domain ?? this.ctx.config.domains[0]!;
+    let account: string | undefined;
+    try {
+      const el = parseStanza(bytes);
+      account = authAccount(String(el.attrs.mechanism ?? ""), el.getText(), domain);
+    } catch {
+      account = undefined;
+    }
+    if (account === undefined || tls === undefined || !(this.conn instanceof XmppConnection)) return this.sasl.onElement("auth", bytes);
+    const conn = this.conn;
+    this.phase = "authenticating";
+    conn.pause();
+    const replay = Buffer.concat([Buffer.from(`<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' to='${domain}' version='1.0'>`), bytes]);
+    const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: channelBindings(tls, "server") }, replay, () => {
+      if (this.phase !== "authenticating" || conn.isClosed) return undefined;
+      clearTimeout(this.authTimer);
+      this.phase = "closed";
+      this.ctx.buffers.forget(this);
+      this.sasl.close();
+      this.early.close();
+      const s = conn.release() as TLSSocket;
+      this.log.info({ account }, "connection forwarded to the account's owner node");
+      this.events.closed(this);
+      return s;
+    });
+    if (forwarded || this.phase !== "authenticating") return;
+    this.phase = "tls";
+    conn.resume();
+    this.sasl.onElement("auth", bytes);
   }
 
   // ---------------------------------------------------------------- negotiation
@@ -267,6 +322,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
       },
       upstream: () => this.early.take(this.ctx.upstreamTarget(this.domain ?? this.ctx.config.domains[0]!)),
       channelBindings: () => {
+        if (this.forwarded) return this.forwarded.channelBindings;
         const tls = this.conn.tlsSocket;
         return tls ? channelBindings(tls, "server") : new Map<string, Buffer>();
       },
@@ -274,6 +330,11 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
       fail: (condition, text) => this.fail(condition, text),
       onFramingError: (err) => this.onFramingError(err),
       busy: (username) => {
+        // a forwarded stream is accepted for the account whose lease this node holds, and no other
+        if (this.forwarded && `${username.toLowerCase()}@${this.domain ?? ""}` !== this.forwarded.account) {
+          this.log.warn({ account: this.forwarded.account, code: "FORWARD_MISMATCH" }, "forwarded stream authenticates another account");
+          return this.fail("not-authorized", "forwarded for another account");
+        }
         this.phase = "authenticating";
         this.username = username;
       },

@@ -248,4 +248,18 @@ export class XmppConnection {
   destroy(): void {
     this.finish();
   }
+
+  /**
+   * Hands the socket over (node-to-node forwarding, docs/architecture.md §8.7): this connection lets go
+   * of it — no handler call, no close — and counts as closed. Bytes the framer holds are not returned:
+   * call it only at an element boundary with nothing buffered.
+   */
+  release(): Socket {
+    this.closed = true;
+    clearInterval(this.keepalive);
+    clearTimeout(this.closing);
+    this.detach(this.socket);
+    this.socket.pause();
+    return this.socket;
+  }
 }

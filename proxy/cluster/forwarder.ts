@@ -1,0 +1,106 @@
+/**
+ * Both ends of node-to-node forwarding for one node (docs/architecture.md §8.7): the forwarding side
+ * (a client on this node whose account another live node owns) and the owner's listener on
+ * --cluster-advertise. The wire protocol is proxy/cluster/forward.ts.
+ */
+import * as tls from "node:tls";
+import type { Logger } from "../log.js";
+import { CHANNEL_BINDING_TYPES, type ChannelBindingType } from "../../core/sasl/channel-binding.js";
+import type { LeaseKeeper } from "./leases.js";
+import { answer, FORWARD_VERSION, openLink, pipeBoth, readLine, verifyRequest, type ForwardHeader } from "./forward.js";
+
+const LINK_TIMEOUT_MS = 5000;
+
+export interface ForwardRequest {
+  account: string;
+  domain: string;
+  ip: string;
+  channelBindings: ReadonlyMap<string, Buffer>;
+}
+
+/** A forwarded session as the owner adopts it. */
+export interface ForwardedClient {
+  account: string;
+  ip: string;
+  from: string;
+  channelBindings: Map<ChannelBindingType, Buffer>;
+}
+
+export class Forwarder {
+  readonly stats = { out: 0, in: 0, refused: 0, failed: 0 };
+
+  constructor(private readonly keeper: LeaseKeeper, private readonly secret: Buffer, private readonly log: Logger) {}
+
+  /**
+   * If another live node owns the account: opens a link to it; once the owner accepted, `release` takes
+   * the client's socket from its stream, the `replay` bytes go first, then both ways are piped. True
+   * when the session is forwarded; false when it is to be served here (no other owner, Redis or the
+   * owner unreachable, the owner refused).
+   */
+  async tryForward(req: ForwardRequest, replay: Buffer, release: () => tls.TLSSocket | undefined): Promise<boolean> {
+    let owner;
+    try {
+      // no owner yet: this node claims the account, so its later sessions elsewhere come here
+      owner = await this.keeper.ownerElsewhere(req.account) ?? await this.keeper.claim(req.account);
+    } catch (err) {
+      this.log.info({ account: req.account, reason: (err as Error).message }, "cluster: owner unknown (Redis did not answer): serving the session here");
+      return false;
+    }
+    if (!owner?.advertise) return false;
+    const address = parseAddress(owner.advertise);
+    if (!address) return false;
+    const header: ForwardHeader = { v: FORWARD_VERSION, account: req.account, domain: req.domain, ip: req.ip, from: this.keeper.nodeId,
+      cb: Object.fromEntries([...req.channelBindings].map(([k, v]) => [k, v.toString("base64")])) };
+    let link: tls.TLSSocket;
+    try {
+      link = await openLink(address, owner.id, header, this.secret, LINK_TIMEOUT_MS);
+    } catch (err) {
+      this.stats.failed++;
+      this.log.warn({ account: req.account, owner: owner.id, reason: (err as Error).message, code: "FORWARD_FAILED" }, "cluster: could not forward to the account's owner: serving the session here");
+      return false;
+    }
+    const client = release();
+    if (!client) {
+      link.destroy();
+      return true; // the client went meanwhile: nothing left to serve
+    }
+    this.stats.out++;
+    link.write(replay);
+    pipeBoth(client, link, this.log);
+    this.log.info({ account: req.account, owner: owner.id, code: "FORWARDED" }, "cluster: session forwarded to the account's owner node");
+    return true;
+  }
+
+  /** The owner's side of one incoming link: verified, checked against our lease, answered. */
+  async accept(s: tls.TLSSocket, nodeId: string, adopt: (s: tls.TLSSocket, client: ForwardedClient) => void): Promise<void> {
+    s.on("error", () => undefined);
+    let h: ForwardHeader;
+    try {
+      h = verifyRequest(await readLine(s, LINK_TIMEOUT_MS), this.secret, s);
+    } catch (err) {
+      this.log.warn({ ip: s.remoteAddress, reason: (err as Error).message, code: "FORWARD_REFUSED" }, "cluster: node-to-node connection refused");
+      this.stats.refused++;
+      s.destroy();
+      return;
+    }
+    const ok = this.keeper.holds(h.account);
+    answer(s, this.secret, { v: FORWARD_VERSION, ok, node: nodeId });
+    if (!ok) {
+      this.stats.refused++;
+      this.log.info({ account: h.account, from: h.from, code: "FORWARD_REFUSED" }, "cluster: forwarded session refused: this node does not hold the account's lease");
+      s.end();
+      return;
+    }
+    this.stats.in++;
+    this.log.info({ account: h.account, from: h.from }, "cluster: forwarded session accepted");
+    adopt(s, { account: h.account, ip: h.ip, from: h.from, channelBindings: new Map(CHANNEL_BINDING_TYPES.filter((t) => typeof h.cb[t] === "string").map((t) => [t, Buffer.from(h.cb[t]!, "base64")])) });
+    s.resume();
+  }
+}
+
+function parseAddress(a: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(a);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  return port > 0 && port < 65536 ? { host: m[1]!, port } : undefined;
+}
