@@ -99,14 +99,16 @@ describe("ProxyMetrics", () => {
     const accounts = [
       { rooms: { rooms: () => [room(), room({ room: "s@muc.example.org", state: "joining", sessions: [], waiting: ["alice@example.org/a"], buffered: 0 })], upstreamState: () => "up" } },
       { rooms: { rooms: () => [], upstreamState: () => "down" } },
+      // online with no room (started at a login, or lingering): the hub's state counts, not the machine's
+      { accountSessionState: "up", rooms: { rooms: () => [], upstreamState: () => "down" } },
     ];
     const m = fresh({ sessions, accounts: { all: () => accounts } });
     const { body } = await m.render(undefined);
     expect(sample(body, 'minimix_connections{transport="starttls",state="open"}')).toBe(2);
     expect(sample(body, 'minimix_connections{transport="direct-tls",state="tls"}')).toBe(1);
     expect(sample(body, 'minimix_connections{transport="direct-tls",state="open"}')).toBe(0);
-    expect(sample(body, "minimix_accounts")).toBe(2);
-    expect(sample(body, 'minimix_account_sessions{state="up"}')).toBe(1);
+    expect(sample(body, "minimix_accounts")).toBe(3);
+    expect(sample(body, 'minimix_account_sessions{state="up"}')).toBe(2);
     expect(sample(body, 'minimix_account_sessions{state="down"}')).toBe(1);
     expect(sample(body, 'minimix_rooms{state="joined"}')).toBe(1);
     expect(sample(body, 'minimix_rooms{state="joining"}')).toBe(1);

@@ -28,9 +28,9 @@ function source(): StatusSource {
     ],
     accounts: {
       all: () => [
-        { bare: "alice@example.org", accountSessionJid: "alice@example.org/minimix-1a2b", stats: { fannedOut: 30, fromRoom: 15, toRoom: 2, reconnects: 1 },
+        { bare: "alice@example.org", accountSessionJid: "alice@example.org/minimix-1a2b", accountSessionState: "up", stats: { fannedOut: 30, fromRoom: 15, toRoom: 2, reconnects: 1 },
           rooms: { rooms: () => rooms, upstreamState: () => "up" } },
-        { bare: "bob@example.org", accountSessionJid: undefined, stats: { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 },
+        { bare: "bob@example.org", accountSessionJid: undefined, accountSessionState: "down", stats: { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 },
           rooms: { rooms: () => [], upstreamState: () => "down" } },
       ],
     },

@@ -104,6 +104,8 @@ export interface StatusSource {
     all(): Iterable<{
       readonly bare: string;
       readonly accountSessionJid: string | undefined;
+      /** up / opening / down as the hub sees it (AccountHub.accountSessionState). */
+      readonly accountSessionState: string;
       readonly stats: StatusAccount["stats"];
       readonly rooms: { rooms(): RoomSnapshot[]; upstreamState(): string };
     }>;
@@ -145,7 +147,7 @@ export function buildStatus(src: StatusSource, info: { version: string; startedA
   }
   const accounts: StatusAccount[] = [];
   for (const a of src.accounts?.all() ?? []) {
-    const accountSession: StatusAccount["accountSession"] = { state: a.rooms.upstreamState() };
+    const accountSession: StatusAccount["accountSession"] = { state: a.accountSessionState };
     if (a.accountSessionJid !== undefined) accountSession.jid = a.accountSessionJid;
     accounts.push({
       jid: a.bare,

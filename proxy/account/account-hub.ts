@@ -278,6 +278,16 @@ export class AccountHub {
     return this.session?.jid;
   }
 
+  /**
+   * Where the account session is, for status and metrics: `up` online and bound (with or without rooms:
+   * it may have started at a login or be lingering, docs/architecture.md §4.1), `opening` connecting,
+   * waiting to reconnect, or wanted by rooms and waiting for fresh credentials, `down` not wanted.
+   */
+  get accountSessionState(): "up" | "opening" | "down" {
+    if (this.session?.online) return "up";
+    return this.session !== undefined || this.reconnectTimer !== undefined || this.roomsWant ? "opening" : "down";
+  }
+
   /** True when nothing is left: no sessions, no rooms, no account session. The registry then forgets it (and its secret). */
   get idle(): boolean {
     return this.sessions.size === 0 && !this.rooms.hasState() && !this.wanted;

@@ -41,8 +41,10 @@ describe.each(upstreamServers().map((u) => u.kind))(`soak against a private real
     proxy = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, logLevel: "info",
       // the soak's clients all come from 127.0.0.1 and log in by the hundred
       // a room whose sessions all dropped (no explicit leave) is kept for --room-idle-leave (docs/architecture.md §6.6): short
-      // here, so that at the end every account has left every room and its account session is closed
-      extraArgs: ["--max-unauthenticated-per-ip", "1024", "--room-idle-leave", "3"] });
+      // here, so that at the end every account has left every room and its account session is closed —
+      // after a 1 s linger (--account-session-linger, docs/architecture.md §4.1; the default 300 s would
+      // keep one upstream session per account past the end)
+      extraArgs: ["--max-unauthenticated-per-ip", "1024", "--room-idle-leave", "3", "--account-session-linger", "1"] });
     if (saved === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = saved;
   }, 180_000);

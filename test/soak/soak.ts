@@ -628,7 +628,8 @@ class Engine {
     this.check(checkAt);
     this.result.stanzasReceived = this.stanzas;
 
-    // back to baseline: no upstream sockets (account sessions leave with their last session), fds and RSS
+    // back to baseline: no upstream sockets (account sessions close after their last session and room,
+    // and the linger the soak's proxy runs with), fds and RSS
     const settleStart = Date.now();
     for (;;) {
       const st = procStatus(o.proxyPid);
