@@ -190,6 +190,9 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       const slow = await RawClient.connect(proxy.port);
       raws.push(slow);
       const jid = await slow.login("carol", "carolpass", `stall-${randomUUID().slice(0, 4)}`);
+      // the account session starts at login (docs/architecture.md §4.1) and outlives this session (the linger):
+      // count the sockets once it is up, so only the own leg's goes
+      await proxy.waitForLog((l) => l.msg === "account session online" && l.account === `carol@${server.domain}`);
       const base = establishedTo(proxy.child.pid!, server.port);
       slow.socket.pause();
       const bob = await connectClient({ port: server.port, username: "bob", password: "bobpass", resource: `chatflood-${randomUUID().slice(0, 4)}` });
