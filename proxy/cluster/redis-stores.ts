@@ -12,8 +12,8 @@
  */
 import type { Redis } from "ioredis";
 import { CredentialError } from "../../core/credentials/errors.js";
-import { decodeAccountCredentials, encodeAccountCredentials, normalizeAccount, type AccountCredentials } from "../../core/credentials/record.js";
-import { CredentialStoreError, type CredentialStore } from "../credentials/store.js";
+import { decodeAccountCredentials, normalizeAccount, type AccountCredentials } from "../../core/credentials/record.js";
+import { CredentialStoreError, type CredentialStore, encodeForStore } from "../credentials/store.js";
 import { RoomMarkError, type RoomMarks, type RoomMarkStore } from "../state/room-marks.js";
 
 const CREDENTIALS_KEY = "minimix:credentials";
@@ -41,12 +41,7 @@ export class RedisCredentialStore implements CredentialStore {
   }
 
   async put(credentials: AccountCredentials): Promise<void> {
-    let text: string;
-    try {
-      text = encodeAccountCredentials(credentials);
-    } catch (cause) {
-      throw new CredentialStoreError("CREDENTIAL_STORE_WRITE", `credential record not written: ${(cause as Error).message}`, undefined, { cause });
-    }
+    const text = encodeForStore(credentials);
     try {
       await this.redis.hset(CREDENTIALS_KEY, credentials.account, text);
     } catch (cause) {

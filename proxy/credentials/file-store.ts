@@ -17,11 +17,10 @@ import { join } from "node:path";
 import { CredentialError } from "../../core/credentials/errors.js";
 import {
   decodeAccountCredentials,
-  encodeAccountCredentials,
   normalizeAccount,
   type AccountCredentials,
 } from "../../core/credentials/record.js";
-import { CredentialStoreError, type CredentialStore } from "./store.js";
+import { CredentialStoreError, type CredentialStore, encodeForStore } from "./store.js";
 
 export const CREDENTIALS_SUBDIR = "credentials";
 const SUFFIX = ".json";
@@ -169,12 +168,7 @@ export class FileCredentialStore implements CredentialStore {
   }
 
   async put(credentials: AccountCredentials): Promise<void> {
-    let text: string;
-    try {
-      text = encodeAccountCredentials(credentials);
-    } catch (cause) {
-      throw new CredentialStoreError("CREDENTIAL_STORE_WRITE", `credential record not written: ${(cause as Error).message}`, undefined, { cause });
-    }
+    const text = encodeForStore(credentials);
     const path = join(this.dir, fileNameFor(credentials.account));
     const tmp = join(this.dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString("hex")}`);
     try {

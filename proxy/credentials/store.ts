@@ -7,7 +7,7 @@
  * Callers must expect every method to reject with a CredentialStoreError at run time (a disk or a
  * network fails), and turn it into a temporary-auth-failure for the one login, never a crash.
  */
-import type { AccountCredentials } from "../../core/credentials/record.js";
+import { type AccountCredentials, encodeAccountCredentials } from "../../core/credentials/record.js";
 
 export interface CredentialStore {
   /** The record set of a normalised bare JID, or undefined when there is none. */
@@ -42,5 +42,14 @@ export class CredentialStoreError extends Error {
     super(message, options);
     this.code = code;
     this.path = path;
+  }
+}
+
+/** The stored JSON form of a record set, for any store; one that does not validate is a CREDENTIAL_STORE_WRITE error. */
+export function encodeForStore(credentials: AccountCredentials): string {
+  try {
+    return encodeAccountCredentials(credentials);
+  } catch (cause) {
+    throw new CredentialStoreError("CREDENTIAL_STORE_WRITE", `credential record not written: ${(cause as Error).message}`, undefined, { cause });
   }
 }
