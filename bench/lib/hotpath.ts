@@ -62,47 +62,56 @@ export interface HotPathEnv {
 
 const us = (s: number): number => s * 1e6;
 
+/** One load on one path, run repeatedly: FanOut (room deliveries) or ChatPair (chat), the same closed loop. */
+interface Load {
+  run(window: number, seconds: number, pids: number[]): Promise<{ rate: number; delivered: number; cpu: number[] }>;
+  close(): void;
+}
+
+type OpenLoad = (path: Path) => Promise<Load>;
+
+function roomLoad(env: HotPathEnv, u: { alice: Cred; bob: Cred }, k: number, room: (path: Path) => string): OpenLoad {
+  return (path) => FanOut.open(path, env.direct, u.alice, u.bob, k, room(path));
+}
+
+function chatLoad(u: { alice: Cred; bob: Cred }): OpenLoad {
+  return async (path) => {
+    const pair = await ChatPair.open(path, u.alice, u.bob);
+    return { run: (w, s, pids) => pair.throughput(w, s, pids), close: () => pair.close() };
+  };
+}
+
 export async function measureHotPath(o: HotPathOptions, rounds: number, env: HotPathEnv, u: { alice: Cred; bob: Cred }, muc: string, log: (m: string) => void): Promise<HotPathResults> {
   const tag = process.pid.toString(36);
-  const paths = [env.relay, env.proxy];
   const room: HotPathResults["room"] = [];
   for (const k of o.ks) {
     log(`  room deliveries, K=${k}`);
-    const fans = new Map<string, FanOut>();
-    const cpu: Record<string, number[]> = { relay: [], proxy: [] };
-    const rate: Record<string, number[]> = { relay: [], proxy: [] };
-    try {
-      for (const p of paths) fans.set(p.name, await FanOut.open(p, env.direct, u.alice, u.bob, k, `bench-hot-${tag}-${k}-${p.name}@${muc}`));
-      for (const p of paths) await fans.get(p.name)!.run(o.window, warmUp(o), [p.pid!]); // warm-up: JIT
-      await perRound(rounds, paths, async (p) => {
-        const r = await fans.get(p.name)!.run(o.window, o.seconds, [p.pid!]);
-        cpu[p.name]!.push(us(r.cpu[0]!) / r.delivered);
-        rate[p.name]!.push(r.rate);
-      });
-    } finally {
-      for (const f of fans.values()) f.close();
-    }
-    room.push({ k, cost: cost(cpu, rate) });
+    room.push({ k, cost: await sideBySide(o, rounds, env, roomLoad(env, u, k, (p) => `bench-hot-${tag}-${k}-${p.name}@${muc}`)) });
   }
-
   log("  chat");
-  const pairs = new Map<string, ChatPair>();
+  const result: HotPathResults = { options: o, room, chat: await sideBySide(o, rounds, env, chatLoad(u)) };
+  if (o.profile) result.profiles = await profiles(o, env, u, muc, log);
+  return result;
+}
+
+/** The load on the relay and on the proxy, warmed up, then `rounds` rounds interleaved: CPU per unit of each. */
+async function sideBySide(o: HotPathOptions, rounds: number, env: HotPathEnv, open: OpenLoad): Promise<HotPathCost> {
+  const paths = [env.relay, env.proxy];
+  const loads = new Map<string, Load>();
   const cpu: Record<string, number[]> = { relay: [], proxy: [] };
   const rate: Record<string, number[]> = { relay: [], proxy: [] };
   try {
-    for (const p of paths) pairs.set(p.name, await ChatPair.open(p, u.alice, u.bob));
-    for (const p of paths) await pairs.get(p.name)!.throughput(o.window, warmUp(o), [p.pid!]);
+    for (const p of paths) loads.set(p.name, await open(p));
+    for (const p of paths) await loads.get(p.name)!.run(o.window, warmUp(o), [p.pid!]); // warm-up: JIT
     await perRound(rounds, paths, async (p) => {
-      const r = await pairs.get(p.name)!.throughput(o.window, o.seconds, [p.pid!]);
+      const r = await loads.get(p.name)!.run(o.window, o.seconds, [p.pid!]);
       cpu[p.name]!.push(us(r.cpu[0]!) / r.delivered);
       rate[p.name]!.push(r.rate);
     });
   } finally {
-    for (const p of pairs.values()) p.close();
+    for (const l of loads.values()) l.close();
   }
-  const result: HotPathResults = { options: o, room, chat: cost(cpu, rate) };
-  if (o.profile) result.profiles = await profiles(o, env, u, muc, log);
-  return result;
+  return cost(cpu, rate);
 }
 
 /** Long enough for V8 to have optimized the hot functions (a running proxy's steady state, not its first second). */
@@ -117,7 +126,7 @@ function cost(cpu: Record<string, number[]>, rate: Record<string, number[]>): Ho
   };
 }
 
-/** The directory the profiles of this measurement go to (committed: bench/profiles/m9/). */
+/** Where the profiling runs write (bench/profiles/ is not committed). */
 export const HOTPATH_PROFILE_DIR = join(ROOT, "bench", "profiles", "m9");
 
 /** Where the compressed raw profiles are kept in the repository (open with Chrome DevTools or speedscope after gunzip). */
@@ -126,8 +135,12 @@ export const HOTPATH_PROFILE_KEEP = join(ROOT, "bench", "cpu-profiles");
 async function profiles(o: HotPathOptions, env: HotPathEnv, u: { alice: Cred; bob: Cred }, muc: string, log: (m: string) => void): Promise<NonNullable<HotPathResults["profiles"]>> {
   rmSync(HOTPATH_PROFILE_DIR, { recursive: true, force: true });
   const out: NonNullable<HotPathResults["profiles"]> = [];
-  const loads = [...o.ks.map((k) => `room-k${k}`), "chat"];
-  for (const name of loads) {
+  const tag = process.pid.toString(36);
+  const loads: [string, OpenLoad][] = [
+    ...o.ks.map((k): [string, OpenLoad] => [`room-k${k}`, roomLoad(env, u, k, () => `bench-hotprof-${tag}-${k}@${muc}`)]),
+    ["chat", chatLoad(u)],
+  ];
+  for (const [name, open] of loads) {
     log(`  profile: ${name}`);
     const dir = join(HOTPATH_PROFILE_DIR, name);
     const spawnAt = Date.now();
@@ -136,35 +149,22 @@ async function profiles(o: HotPathOptions, env: HotPathEnv, u: { alice: Cred; bo
     let window: [number, number] = [0, 0];
     let load = { cpu: 0, units: 0 };
     try {
-      const seconds = Math.max(2, o.seconds * 2);
-      if (name === "chat") {
-        const pair = await ChatPair.open(path, u.alice, u.bob);
-        await pair.throughput(o.window, warmUp(o), [child.pid]);
-        const t0 = Date.now();
-        const r = await pair.throughput(o.window, seconds, [child.pid]);
-        window = [t0 - spawnAt + 300, Date.now() - spawnAt];
-        load = { cpu: r.cpu[0]!, units: r.delivered };
-        pair.close();
-      } else {
-        const k = Number(name.slice("room-k".length));
-        const f = await FanOut.open(path, env.direct, u.alice, u.bob, k, `bench-hotprof-${process.pid.toString(36)}-${k}@${muc}`);
-        await f.run(o.window, warmUp(o), [child.pid]);
-        const t0 = Date.now();
-        const r = await f.run(o.window, seconds, [child.pid]);
-        window = [t0 - spawnAt + 300, Date.now() - spawnAt];
-        load = { cpu: r.cpu[0]!, units: r.delivered };
-        f.close();
-      }
+      const l = await open(path);
+      await l.run(o.window, warmUp(o), [child.pid]);
+      const t0 = Date.now();
+      const r = await l.run(o.window, Math.max(2, o.seconds * 2), [child.pid]);
+      window = [t0 - spawnAt + 300, Date.now() - spawnAt];
+      load = { cpu: r.cpu[0]!, units: r.delivered };
+      l.close();
     } finally {
       await child.stop();
     }
     const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
-    if (file) {
-      // the raw profile, compressed, is committed beside the figures (bench/profiles/ itself is not)
-      mkdirSync(HOTPATH_PROFILE_KEEP, { recursive: true });
-      writeFileSync(join(HOTPATH_PROFILE_KEEP, `m9-${name}.cpuprofile.gz`), gzipSync(readFileSync(join(dir, file)), { level: 9 }));
-    }
-    if (file) out.push({ name, summary: { ...summarizeProfile(join(dir, file), ROOT, 25, window), procCpuMs: load.cpu * 1000 }, cpuUsPerUnit: load.units > 0 ? us(load.cpu) / load.units : 0 });
+    if (!file) continue;
+    // the raw profile, compressed, is committed beside the figures (bench/profiles/ itself is not)
+    mkdirSync(HOTPATH_PROFILE_KEEP, { recursive: true });
+    writeFileSync(join(HOTPATH_PROFILE_KEEP, `m9-${name}.cpuprofile.gz`), gzipSync(readFileSync(join(dir, file)), { level: 9 }));
+    out.push({ name, summary: { ...summarizeProfile(join(dir, file), ROOT, 25, window), procCpuMs: load.cpu * 1000 }, cpuUsPerUnit: load.units > 0 ? us(load.cpu) / load.units : 0 });
   }
   return out;
 }
