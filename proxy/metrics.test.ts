@@ -97,10 +97,10 @@ describe("ProxyMetrics", () => {
       { transport: "starttls", state: "open" }, { transport: "starttls", state: "open" }, { transport: "direct-tls", state: "tls" },
     ];
     const accounts = [
-      { rooms: { rooms: () => [room(), room({ room: "s@muc.example.org", state: "joining", sessions: [], waiting: ["alice@example.org/a"], buffered: 0 })], upstreamState: () => "up" } },
-      { rooms: { rooms: () => [], upstreamState: () => "down" } },
-      // online with no room (started at a login, or lingering): the hub's state counts, not the machine's
-      { accountSessionState: "up", rooms: { rooms: () => [], upstreamState: () => "down" } },
+      { rooms: { rooms: () => [room(), room({ room: "s@muc.example.org", state: "joining", sessions: [], waiting: ["alice@example.org/a"], buffered: 0 })] }, accountSessionState: "up" },
+      { rooms: { rooms: () => [] }, accountSessionState: "down" },
+      // online with no room (started at a login, or lingering): counted as up
+      { accountSessionState: "up", rooms: { rooms: () => [] } },
     ];
     const m = fresh({ sessions, accounts: { all: () => accounts } });
     const { body } = await m.render(undefined);
@@ -148,7 +148,7 @@ describe("ProxyMetrics", () => {
   it("labels never carry JIDs (bounded cardinality)", async () => {
     const m = fresh({
       sessions: [{ transport: "starttls", state: "open" }],
-      accounts: { all: () => [{ rooms: { rooms: () => [room()], upstreamState: () => "up" } }] },
+      accounts: { all: () => [{ rooms: { rooms: () => [room()] }, accountSessionState: "up" }] },
     });
     m.stanza("in", "message", 10);
     const { body } = await m.render(undefined);

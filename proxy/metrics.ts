@@ -30,9 +30,9 @@ export interface MetricsSource {
 }
 
 export interface MetricsAccount {
-  readonly rooms: { rooms(): RoomSnapshot[]; upstreamState(): string };
+  readonly rooms: { rooms(): RoomSnapshot[] };
   /** The account session as the hub sees it (online also without rooms: docs/architecture.md §4.1). */
-  readonly accountSessionState?: string;
+  readonly accountSessionState: string;
 }
 
 export type StanzaKind = "message" | "presence" | "iq" | "other";
@@ -212,7 +212,7 @@ export class ProxyMetrics {
       collect() {
         this.reset();
         for (const s of ACCOUNT_SESSION_STATES) this.set({ state: s }, 0);
-        for (const a of self.source?.accounts?.all() ?? []) this.inc({ state: a.accountSessionState ?? a.rooms.upstreamState() });
+        for (const a of self.source?.accounts?.all() ?? []) this.inc({ state: a.accountSessionState });
       },
     });
     new Gauge({

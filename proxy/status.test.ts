@@ -29,9 +29,9 @@ function source(): StatusSource {
     accounts: {
       all: () => [
         { bare: "alice@example.org", accountSessionJid: "alice@example.org/minimix-1a2b", accountSessionState: "up", stats: { fannedOut: 30, fromRoom: 15, toRoom: 2, reconnects: 1 },
-          rooms: { rooms: () => rooms, upstreamState: () => "up" } },
+          rooms: { rooms: () => rooms } },
         { bare: "bob@example.org", accountSessionJid: undefined, accountSessionState: "down", stats: { fannedOut: 0, fromRoom: 0, toRoom: 0, reconnects: 0 },
-          rooms: { rooms: () => [], upstreamState: () => "down" } },
+          rooms: { rooms: () => [] } },
       ],
     },
   };

@@ -107,7 +107,7 @@ export interface StatusSource {
       /** up / opening / down as the hub sees it (AccountHub.accountSessionState). */
       readonly accountSessionState: string;
       readonly stats: StatusAccount["stats"];
-      readonly rooms: { rooms(): RoomSnapshot[]; upstreamState(): string };
+      readonly rooms: { rooms(): RoomSnapshot[] };
     }>;
   } | undefined;
 }
