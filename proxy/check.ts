@@ -18,7 +18,7 @@ import { DEFAULTS, formatCidr, type Config, type HostPort } from "./config.js";
 import { FrameQueue } from "./stream/frame-queue.js";
 import { XmppConnection } from "./stream/xmpp-connection.js";
 import { upstreamTarget } from "./upstream/target.js";
-import { connectSocket, offersStartTls, openStream, startTls, type UpstreamTarget } from "./upstream/connect.js";
+import { connectSocket, offersStartTls, openStream, requiresTls, startTls, type UpstreamTarget } from "./upstream/connect.js";
 import { UpstreamError } from "./upstream/errors.js";
 import { FileCredentialStore } from "./credentials/file-store.js";
 import { CredentialStoreError } from "./credentials/store.js";
@@ -284,6 +284,9 @@ export async function probeUpstream(c: Config, domain: string): Promise<CheckRes
       }
       out.push(ok(name, `STARTTLS: ${describeTls(conn.socket)}`));
       f = await openStream(conn, q, t);
+    } else if (c.upstreamTls === "none") {
+      if (requiresTls(f)) throw new ProbeError("requires TLS on this connection (upstream-tls none needs the server to accept plain c2s on loopback: Prosody c2s_require_encryption = false, ejabberd starttls_required: false)");
+      out.push(ok(name, "plain TCP on loopback (upstream-tls none): the upstream leg is not encrypted, as configured"));
     }
     const offered = (f.getChild("mechanisms", NS_SASL)?.getChildren("mechanism") ?? []).map((m) => m.getText().trim());
     const pick = pickMechanism(offered);

@@ -151,7 +151,8 @@ describe("parseArgs: every flag", () => {
   it("--upstream-tls", () => {
     expect(flags(["--upstream-tls", "direct"]).upstreamTls).toBe("direct");
     expect(flags(["--upstream-tls", "starttls"]).upstreamTls).toBe("starttls");
-    expectConfigError(() => parseArgs(["--upstream-tls", "tls"]), 'config: --upstream-tls: expected starttls|direct, got "tls"', "upstream-tls");
+    expect(flags(["--upstream-tls", "none"]).upstreamTls).toBe("none");
+    expectConfigError(() => parseArgs(["--upstream-tls", "tls"]), 'config: --upstream-tls: expected starttls|direct|none, got "tls"', "upstream-tls");
   });
 
   it("--upstream-ca", () => {

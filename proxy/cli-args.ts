@@ -32,8 +32,9 @@ export class ConfigError extends Error {
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
-export type UpstreamTls = "starttls" | "direct";
-export const UPSTREAM_TLS_MODES: readonly UpstreamTls[] = ["starttls", "direct"];
+/** "none": plain TCP, only to a loopback address (the proxy beside the server: docs/architecture.md §3.6). */
+export type UpstreamTls = "starttls" | "direct" | "none";
+export const UPSTREAM_TLS_MODES: readonly UpstreamTls[] = ["starttls", "direct", "none"];
 import { PUSH_ROOMS_MODES, type PushRoomsMode } from "../core/push/trigger.js";
 export type { PushRoomsMode };
 
@@ -173,7 +174,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "cert", type: "strings", metavar: "FILE", default: "none: a self-signed certificate in --state-dir", help: "PEM certificate chain (repeatable, paired with --key by order)" },
   { name: "key", type: "strings", metavar: "FILE", default: "none", help: "PEM private key of the --cert at the same position" },
   { name: "upstream", type: "string", metavar: "HOST:PORT", default: "FIRST-DOMAIN:5222 (FIRST-DOMAIN:5223 with --upstream-tls direct)", help: "the real XMPP server" },
-  { name: "upstream-tls", type: "string", metavar: "starttls|direct", default: "starttls", help: "how to secure the upstream connection" },
+  { name: "upstream-tls", type: "string", metavar: "starttls|direct|none", default: "starttls", help: "how to secure the upstream connection (none: plain TCP, only to a loopback address)" },
   { name: "upstream-ca", type: "string", metavar: "FILE", default: "the system CA store", help: "PEM CA bundle trusted for the upstream certificate" },
   { name: "upstream-insecure", type: "boolean", default: "false", help: "do not verify the upstream certificate (testing only)" },
   { name: "proxy-protocol", type: "boolean", default: "false", help: "expect a PROXY protocol v1/v2 header (HAProxy, nginx, sslh) on every listener" },

@@ -118,6 +118,19 @@ describe("defaults", () => {
     expect(loadConfig(["--domain", "b.org", "--upstream-tls", "direct", "--upstream", "x.org:5222"], ENV).upstream).toEqual({ host: "x.org", port: 5222 });
   });
 
+  it("upstream-tls none: plain TCP only to a loopback upstream (port 5222 by default)", () => {
+    expect(loadConfig(["--domain", "a.org", "--upstream-tls", "none", "--upstream", "127.0.0.1:5222"], ENV).upstreamTls).toBe("none");
+    expect(loadConfig(["--domain", "a.org", "--upstream-tls", "none", "--upstream", "[::1]:15222"], ENV).upstream).toEqual({ host: "::1", port: 15222 });
+    expect(loadConfig(["--domain", "localhost", "--upstream-tls", "none"], ENV).upstream).toEqual({ host: "localhost", port: 5222 });
+    expect(loadConfig(["--domain", "a.org", "--upstream-tls", "none", "--upstream", "127.3.2.1:5222"], ENV).upstreamTls).toBe("none");
+    for (const host of ["a.org", "10.0.0.1", "[2001:db8::1]", "128.0.0.1"]) {
+      expectConfigError(() => loadConfig(["--domain", "a.org", "--upstream-tls", "none", "--upstream", `${host}:5222`], ENV),
+        /^config: upstream-tls none sends the upstream login in the clear, so it is only allowed to a loopback address .*; use starttls or direct$/, "upstream-tls");
+    }
+    // the default upstream (the first domain) is not loopback either
+    expectConfigError(() => loadConfig(["--domain", "a.org", "--upstream-tls", "none"], ENV), /only allowed to a loopback address/, "upstream-tls");
+  });
+
   it("--help/--version are not configurations", () => {
     expectConfigError(() => loadConfig(["--help"], ENV), /^config: --help is not a configuration/, "argv");
     expectConfigError(() => loadConfig(["--version"], ENV), /^config: --version is not a configuration/, "argv");
@@ -392,7 +405,7 @@ metrics = "[::1]:9100"
     ["domain = 2024-01-01", "config: domain: expected string or array of strings, got datetime in f.toml"],
     ["[listen]\nport = 1", "config: listen: expected string or array of strings, got table in f.toml"],
     ['listen = "abc"', 'config: listen: expected HOST:PORT, got "abc" in f.toml'],
-    ['upstream-tls = "TLS"', 'config: upstream-tls: expected starttls|direct, got "TLS" in f.toml'],
+    ['upstream-tls = "TLS"', 'config: upstream-tls: expected starttls|direct|none, got "TLS" in f.toml'],
     ['domain = "a b"', 'config: domain: expected a domain name, got "a b" in f.toml'],
     ['state-dir = ""', 'config: state-dir: expected a path, got "" in f.toml'],
     ['cert = ["a", "b"]\nkey = "c"', "config: cert has 2 entries but key has 1 in f.toml"],

@@ -21,6 +21,7 @@ import {
   ConfigError,
   OPTIONS,
   fail,
+  isLoopback,
   oneLine,
   parseArgs,
   quote,
@@ -402,6 +403,10 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
     host: firstDomain.startsWith("[") ? firstDomain.slice(1, -1) : firstDomain,
     port: upstreamTls === "direct" ? DEFAULTS.upstreamPortDirect : DEFAULTS.upstreamPortStarttls,
   };
+
+  if (upstreamTls === "none" && !isLoopback(upstream.host)) {
+    throw new ConfigError("upstream-tls", `config: upstream-tls none sends the upstream login in the clear, so it is only allowed to a loopback address (127.0.0.0/8, ::1, localhost), not ${upstream.host}; use starttls or direct`);
+  }
 
   if (m.proxyProtocol === true && m.proxyProtocolFrom !== undefined && m.proxyProtocolFrom.length === 0) {
     throw new ConfigError("proxy-protocol-from", "config: proxy-protocol-from: empty, so every connection would be refused; list the load balancers' addresses, or leave it out for loopback only");

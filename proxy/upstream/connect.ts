@@ -17,7 +17,8 @@ import { UpstreamError } from "./errors.js";
 export interface UpstreamTarget {
   host: string;
   port: number;
-  tls: "starttls" | "direct";
+  /** "none": plain TCP, allowed by the config only to a loopback address (docs/architecture.md §3.6). */
+  tls: "starttls" | "direct" | "none";
   /** The XMPP domain (stream `to`, TLS servername and certificate identity). */
   domain: string;
   ca?: string | Buffer;
@@ -218,6 +219,17 @@ export function connectSocket(t: UpstreamTarget): Promise<net.Socket> {
   });
 }
 
+/**
+ * Whether a server insists on TLS before anything else: STARTTLS offered as mandatory-to-negotiate
+ * (RFC 6120 §5.3.1, <required/>), or no SASL mechanism offered without it (Prosody 0.12 with
+ * c2s_require_encryption sends <starttls/> with no <required/> child and no mechanisms).
+ */
+export function requiresTls(features: Element): boolean {
+  const st = features.getChild("starttls", NS_TLS);
+  if (st === undefined) return false;
+  return st.getChild("required") !== undefined || offeredMechanisms(features).length === 0;
+}
+
 /** Whether stream features offer STARTTLS (RFC 6120 §5.4.1). */
 export function offersStartTls(features: Element): boolean {
   return features.getChild("starttls", NS_TLS) !== undefined;
@@ -342,6 +354,9 @@ export async function openPreAuth(t: UpstreamTarget): Promise<PreAuthUpstream> {
       }
       await startTls(conn, queue, t);
       features = await openStream(conn, queue, t);
+    } else if (t.tls === "none" && requiresTls(features)) {
+      throw new UpstreamError("UPSTREAM_TLS", "remote-connection-failed",
+        "upstream requires TLS on this connection (STARTTLS <required/>, no SASL offered): use --upstream-tls starttls, or let the server accept plain c2s on loopback (Prosody: c2s_require_encryption = false; ejabberd: starttls_required: false)");
     }
     return { conn, queue, features, started };
   } catch (err) {

@@ -25,6 +25,8 @@
 #   EJABBERD_COMPONENT_PORT   XEP-0114 listener (ejabberd_service) for the external component push.$EJABBERD_DOMAIN
 #                             (a test's push app server, docs/architecture.md §8.6) (default: none)
 #   EJABBERD_COMPONENT_SECRET its handshake secret                  (default pushsecret)
+#   EJABBERD_STARTTLS_REQUIRED true|false: starttls_required of the c2s listener (default true; false lets a
+#                          proxy beside the server log in over plain TCP: --upstream-tls none)
 #   EJABBERD_MOD_PUSH      1: load ejabberd's own XEP-0357 mod_push   (default 0: not loaded)
 set -euo pipefail
 
@@ -38,6 +40,8 @@ MUC=conference.$DOMAIN
 USERS=${EJABBERD_USERS:-alice:alicepass bob:bobpass carol:carolpass}
 LOG_LEVEL=${EJABBERD_LOG_LEVEL:-info}
 MAX_USER_SESSIONS=${EJABBERD_MAX_USER_SESSIONS:-10}
+STARTTLS_REQUIRED=${EJABBERD_STARTTLS_REQUIRED:-true}
+case "$STARTTLS_REQUIRED" in true|false) ;; *) echo "ejabberd.sh: EJABBERD_STARTTLS_REQUIRED must be true or false, got '$STARTTLS_REQUIRED'" >&2; exit 2 ;; esac
 case $MAX_USER_SESSIONS in ''|*[!0-9]*) echo "ejabberd.sh: EJABBERD_MAX_USER_SESSIONS must be a number" >&2; exit 2 ;; esac
 TIMEOUT=${EJABBERD_START_TIMEOUT:-60}
 COMPONENT_PORT=${EJABBERD_COMPONENT_PORT:-}
@@ -193,7 +197,7 @@ listen:
     module: ejabberd_c2s
     max_stanza_size: 262144
     access: c2s
-    starttls_required: true
+    starttls_required: $STARTTLS_REQUIRED
 $TLS_LISTENER
 $COMPONENT_LISTENER
 auth_method: internal

@@ -22,6 +22,8 @@
 #   PROSODY_COMPONENT_PORT   XEP-0114 listener for the external component push.$PROSODY_DOMAIN (a test's push
 #                            app server, docs/architecture.md §8.6)                    (default: none)
 #   PROSODY_COMPONENT_SECRET its handshake secret                                     (default pushsecret)
+#   PROSODY_REQUIRE_ENCRYPTION true|false: c2s_require_encryption (default true; false lets a proxy beside the
+#                         server log in over plain TCP on loopback: --upstream-tls none, docs/architecture.md §3.6)
 #   PROSODY_CLOUD_NOTIFY  1: load XEP-0357 mod_cloud_notify (Debian's prosody-modules, installed if missing) (default 0)
 set -euo pipefail
 
@@ -37,6 +39,8 @@ RUN_USER=${PROSODY_RUN_USER:-}
 TIMEOUT=${PROSODY_START_TIMEOUT:-30}
 SCRAM_ITER=${PROSODY_SCRAM_ITERATIONS:-4096}
 NAGLE=${PROSODY_NAGLE:-false}
+REQUIRE_ENCRYPTION=${PROSODY_REQUIRE_ENCRYPTION:-true}
+case "$REQUIRE_ENCRYPTION" in true|false) ;; *) echo "prosody.sh: PROSODY_REQUIRE_ENCRYPTION must be true or false, got '$REQUIRE_ENCRYPTION'" >&2; exit 2 ;; esac
 COMPONENT_PORT=${PROSODY_COMPONENT_PORT:-}
 COMPONENT_SECRET=${PROSODY_COMPONENT_SECRET:-pushsecret}
 CLOUD_NOTIFY=""
@@ -169,7 +173,7 @@ modules_enabled = {
 }
 modules_disabled = { "s2s"; "s2s_auth_certs" }   -- no listener on 5269
 allow_registration = false
-c2s_require_encryption = true
+c2s_require_encryption = $REQUIRE_ENCRYPTION
 authentication = "internal_hashed"
 default_iteration_count = $SCRAM_ITER   -- SCRAM PBKDF2 rounds (Prosody default 10000 costs the JS client ~1.3 s per login)
 storage = "internal"

@@ -14,12 +14,16 @@ export interface RelayConnection {
   readonly upstream: net.Socket | undefined;
   bytesUp: number;
   bytesDown: number;
+  /** The first HEAD_BYTES the proxy sent on it (what a plain or a TLS leg starts with). */
+  head: Buffer;
   closed: boolean;
   /** While set (see hold), what the server sends, and its close, wait here instead of reaching the proxy. */
   held?: { data: Buffer[]; closed: boolean };
 }
 
 export type RelayMode = "pass" | "blackhole" | "refuse";
+
+const HEAD_BYTES = 4096;
 
 export class TcpRelay {
   private readonly server: net.Server;
@@ -61,7 +65,7 @@ export class TcpRelay {
       return;
     }
     const upstream = this.mode === "blackhole" ? undefined : net.connect({ host: this.targetHost, port: this.targetPort });
-    const c: RelayConnection = { id: ++this.seq, openedAt: Date.now(), client, upstream, bytesUp: 0, bytesDown: 0, closed: false };
+    const c: RelayConnection = { id: ++this.seq, openedAt: Date.now(), client, upstream, bytesUp: 0, bytesDown: 0, head: Buffer.alloc(0), closed: false };
     if (this.holdNew) this.hold(c);
     this.all.push(c);
     const close = (): void => {
@@ -84,6 +88,7 @@ export class TcpRelay {
     upstream.on("close", close);
     client.on("data", (d: Buffer) => {
       c.bytesUp += d.length;
+      if (c.head.length < HEAD_BYTES) c.head = Buffer.concat([c.head, d.subarray(0, HEAD_BYTES - c.head.length)]);
       if (!upstream.write(d)) {
         client.pause();
         upstream.once("drain", () => client.resume());
