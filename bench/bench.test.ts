@@ -68,6 +68,12 @@ describe("npm run bench (smoke sizes)", () => {
     const fj = r.firstJoin!;
     for (const v of [fj.settled, fj.immediate]) for (const x of [v.direct, v.proxy, v.proxyJoin]) finitePositive(x.median);
     finitePositive(r.login!.plain!.proxy.median);
+    // logins whose client offers its previous TLS session: measured on both paths; the suite's Prosody
+    // requires TLS, so the plain-leg proxy is left out here (the bench's own Prosody accepts plain c2s)
+    finitePositive(r.login!.resumed!.direct.median);
+    finitePositive(r.login!.resumed!.proxy.median);
+    expect(r.login!.resumed!.resumedShare.proxy).toBeGreaterThan(0.5);
+    expect(r.login!.proxyPlain).toBeUndefined();
 
     // every target of the issue gets a verdict with a finite ratio (met or missed is not the test's business)
     const ids = r.targets.map((t) => t.id);

@@ -265,9 +265,15 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
       results.inactive = await measureInactive(o.m7, { direct: env.direct, proxy: env.proxy, directPort: prosody.tlsPort, proxyPort: proxyChild.port, muc: prosody.muc }, users, log);
     });
     if (want("m8")) await step("8. SCRAM login cost", async () => {
+      // the same proxy with plain legs to Prosody on loopback (--upstream-tls none), when this Prosody
+      // accepts plain c2s (the one the bench starts; not the test suite's, which requires TLS)
+      const plainChild = prosody.plainC2s ? await startProxy({ upstreamPort: prosody.port, upstreamTls: "none", upstreamCa: prosody.certFile, cert }) : undefined;
+      if (plainChild) children.push(plainChild);
+      const plainPath: Path | undefined = plainChild ? { name: "proxy", ep: ep(plainChild.port), pid: plainChild.pid } : undefined;
       results.login = await measureLogin(o.m8, o.rounds, {
         direct: env.direct, proxy: env.proxy, proxyPid: proxyChild.pid, prosodyPid: prosody.pid,
         plainLogin: async (u) => (await BenchClient.open(env.proxy.ep, u.user, u.pass)).end(),
+        proxyPlain: plainChild && plainPath ? { path: plainPath, pid: plainChild.pid, plainLogin: async (u) => (await BenchClient.open(plainPath.ep, u.user, u.pass)).end() } : undefined,
       }, users.alice, log);
     });
     if (want("m9")) await step("9. the hot path: CPU per room delivery and chat message", async () => {

@@ -70,16 +70,52 @@ export interface LoginResults {
    * (core/sasl/salted-cache.ts). Absent in runs made before issue 15.
    */
   plain?: { direct: Summary; proxy: Summary; proxyVsDirect: Summary };
+  /**
+   * A second proxy whose own legs to Prosody are plain TCP on loopback (`--upstream-tls none`, Prosody
+   * with c2s_require_encryption = false): the same logins, bursts and CPU. Absent before issue 15's last part.
+   */
+  proxyPlain?: LoginSide & { vsDirect: Summary };
+  /**
+   * Logins whose client offers the TLS session it kept from its previous connection (as phones do on
+   * reconnect): sequential, the round's median; CPU per login of the serving process and of Prosody
+   * over those logins; the share of connects the server resumed (Prosody 0.12 resumes none).
+   */
+  resumed?: {
+    direct: Summary; proxy: Summary; proxyPlain?: Summary; proxyVsDirect: Summary; proxyPlainVsDirect?: Summary;
+    cpuMsPerLogin: { direct: Summary; proxy: Summary; proxyPlain?: Summary };
+    serverCpuMsPerLogin: { direct: Summary; proxy: Summary; proxyPlain?: Summary };
+    resumedShare: { direct: number; proxy: number; proxyPlain?: number };
+  };
 }
 
 const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
 const header = (domain: string): string =>
   `<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`;
 
-/** One SCRAM-SHA-1 login over direct TLS up to the bind result; resolves with its duration (ms). */
-export async function scramLoginOnce(p: Path, u: Cred, keys: ScramKeys | undefined, plus = false): Promise<{ ms: number; keys: ScramKeys }> {
+/**
+ * A client's TLS session cache for one server (what a phone keeps between connections): the last
+ * session ticket it got, offered at the next connect; counts how many connects the server resumed.
+ */
+export interface TlsSessionCache {
+  session?: Buffer;
+  connects: number;
+  resumed: number;
+}
+
+/**
+ * One SCRAM-SHA-1 login over direct TLS up to the bind result; resolves with its duration (ms). With
+ * `cache`, the client offers the TLS session it kept from its previous connection to this server.
+ */
+export async function scramLoginOnce(p: Path, u: Cred, keys: ScramKeys | undefined, plus = false, cache?: TlsSessionCache): Promise<{ ms: number; keys: ScramKeys }> {
   const t0 = nowMs();
-  const socket = tls.connect({ host: p.ep.host, port: p.ep.port, servername: p.ep.domain, ca: p.ep.ca, ALPNProtocols: ["xmpp-client"] });
+  const socket = tls.connect({ host: p.ep.host, port: p.ep.port, servername: p.ep.domain, ca: p.ep.ca, ALPNProtocols: ["xmpp-client"], session: cache?.session });
+  if (cache) {
+    socket.on("session", (s: Buffer) => (cache.session = s));
+    socket.once("secureConnect", () => {
+      cache.connects++;
+      if (socket.isSessionReused()) cache.resumed++;
+    });
+  }
   let buf = "";
   let wake: (() => void) | undefined;
   socket.setEncoding("utf8");
@@ -150,6 +186,8 @@ export interface LoginEnv {
   prosodyPid: number;
   /** A PLAIN login of `u` through the proxy, which makes its records. */
   plainLogin(u: Cred): Promise<void>;
+  /** The proxy with plain legs to Prosody (`--upstream-tls none`), measured like the proxy when given. */
+  proxyPlain?: { path: Path; pid: number; plainLogin(u: Cred): Promise<void> };
 }
 
 export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEnv, u: Cred, log: (m: string) => void): Promise<LoginResults> {
@@ -157,11 +195,19 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
   const { keys } = await scramLoginOnce(env.direct, u, undefined);
   await env.plainLogin(u);
   await untilVerified(env.proxy, u, keys);
+  if (env.proxyPlain) {
+    await env.proxyPlain.plainLogin(u);
+    await untilVerified(env.proxyPlain.path, u, keys);
+  }
   log("  record in place: the proxy verifies alice's SCRAM logins itself");
-  const raw = {
-    direct: { p50: [] as number[], perSecond: [] as number[], cpu: [] as number[], server: [] as number[] },
-    proxy: { p50: [] as number[], perSecond: [] as number[], cpu: [] as number[], server: [] as number[] },
-  };
+  const newRaw = () => ({ p50: [] as number[], perSecond: [] as number[], cpu: [] as number[], server: [] as number[] });
+  const raw = { direct: newRaw(), proxy: newRaw(), proxyPlain: newRaw() };
+  // sequential logins offering the previous connection's TLS session: per path its cache, medians, CPU
+  type Side = "direct" | "proxy" | "proxyPlain";
+  const caches: Record<Side, TlsSessionCache> = { direct: { connects: 0, resumed: 0 }, proxy: { connects: 0, resumed: 0 }, proxyPlain: { connects: 0, resumed: 0 } };
+  const resumed = { direct: newRaw(), proxy: newRaw(), proxyPlain: newRaw() };
+  const pathOf = (side: Side): { path: Path; pid: number } =>
+    side === "direct" ? { path: env.direct, pid: env.prosodyPid } : side === "proxy" ? { path: env.proxy, pid: env.proxyPid } : { path: env.proxyPlain!.path, pid: env.proxyPlain!.pid };
   const plusP50: number[] = [];
   const plain = { direct: [] as number[], proxy: [] as number[] };
   let plainSeq = 0;
@@ -169,9 +215,26 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
   const half = o.mobileRttMs / 2;
   const pipes = { direct: new DelayPipe(env.direct.ep.port, half), proxy: new DelayPipe(env.proxy.ep.port, half) };
   const far = { direct: { ...env.direct, ep: { ...env.direct.ep, port: await pipes.direct.start() } }, proxy: { ...env.proxy, ep: { ...env.proxy.ep, port: await pipes.proxy.start() } } };
-  for (const p of [env.direct, env.proxy]) await scramLoginOnce(p, u, keys); // warm-up
+  for (const p of [env.direct, env.proxy, ...(env.proxyPlain ? [env.proxyPlain.path] : [])]) await scramLoginOnce(p, u, keys); // warm-up
+  for (const side of ["direct", "proxy", ...(env.proxyPlain ? ["proxyPlain" as const] : [])] as const) await scramLoginOnce(pathOf(side).path, u, keys, false, caches[side]); // the first ticket
+  type Kind = Side | "plus" | "mobile-direct" | "mobile-proxy" | "plain-direct" | "plain-proxy" | "resumed-direct" | "resumed-proxy" | "resumed-proxyPlain";
+  const kinds: Kind[] = ["direct", "proxy", "plus", "mobile-direct", "mobile-proxy", "plain-direct", "plain-proxy", "resumed-direct", "resumed-proxy",
+    ...(env.proxyPlain ? (["proxyPlain", "resumed-proxyPlain"] as const) : [])];
   try {
-  await perRound(rounds, ["direct", "proxy", "plus", "mobile-direct", "mobile-proxy", "plain-direct", "plain-proxy"] as const, async (kind) => {
+  await perRound(rounds, kinds, async (kind) => {
+    if (kind === "resumed-direct" || kind === "resumed-proxy" || kind === "resumed-proxyPlain") {
+      const side: Side = kind === "resumed-direct" ? "direct" : kind === "resumed-proxy" ? "proxy" : "proxyPlain";
+      const { path, pid } = pathOf(side);
+      const ms: number[] = [];
+      const cpu0 = cpuSeconds(pid);
+      const srv0 = cpuSeconds(env.prosodyPid);
+      for (let i = 0; i < o.sequential; i++) ms.push((await scramLoginOnce(path, u, keys, false, caches[side])).ms);
+      await sleep(300); // the close of the last login
+      resumed[side].p50.push(median(ms));
+      resumed[side].cpu.push(((cpuSeconds(pid) - cpu0) * 1000) / o.sequential);
+      resumed[side].server.push(((cpuSeconds(env.prosodyPid) - srv0) * 1000) / o.sequential);
+      return;
+    }
     if (kind === "plain-direct" || kind === "plain-proxy") {
       const p = kind === "plain-direct" ? env.direct : env.proxy;
       const ms: number[] = [];
@@ -197,10 +260,9 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
       plusP50.push(median(ms));
       return;
     }
-    const path = kind === "direct" ? env.direct : env.proxy;
+    const { path, pid: servingPid } = pathOf(kind);
     const ms: number[] = [];
     for (let i = 0; i < o.sequential; i++) ms.push((await scramLoginOnce(path, u, keys)).ms);
-    const servingPid = kind === "direct" ? env.prosodyPid : env.proxyPid;
     const cpu0 = cpuSeconds(servingPid);
     const srv0 = cpuSeconds(env.prosodyPid);
     const t0 = nowMs();
@@ -217,7 +279,7 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     await pipes.direct.stop();
     await pipes.proxy.stop();
   }
-  const side = (k: "direct" | "proxy"): LoginSide => ({
+  const side = (k: Side): LoginSide => ({
     p50Ms: summarize(raw[k].p50),
     perSecond: summarize(raw[k].perSecond),
     cpuMsPerLogin: summarize(raw[k].cpu),
@@ -234,5 +296,20 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     mobile: { direct: summarize(mobile.direct), proxy: summarize(mobile.proxy), proxyVsDirect: ratioOf(mobile.proxy, mobile.direct) },
     perCoreSecond: { proxy: 1000 / proxy.cpuMsPerLogin.median, direct: 1000 / direct.cpuMsPerLogin.median },
     plain: { direct: summarize(plain.direct), proxy: summarize(plain.proxy), proxyVsDirect: ratioOf(plain.proxy, plain.direct) },
+    proxyPlain: env.proxyPlain ? { ...side("proxyPlain"), vsDirect: ratioOf(raw.proxyPlain.p50, raw.direct.p50) } : undefined,
+    resumed: {
+      direct: summarize(resumed.direct.p50),
+      proxy: summarize(resumed.proxy.p50),
+      proxyPlain: env.proxyPlain ? summarize(resumed.proxyPlain.p50) : undefined,
+      proxyVsDirect: ratioOf(resumed.proxy.p50, resumed.direct.p50),
+      proxyPlainVsDirect: env.proxyPlain ? ratioOf(resumed.proxyPlain.p50, resumed.direct.p50) : undefined,
+      cpuMsPerLogin: { direct: summarize(resumed.direct.cpu), proxy: summarize(resumed.proxy.cpu), proxyPlain: env.proxyPlain ? summarize(resumed.proxyPlain.cpu) : undefined },
+      serverCpuMsPerLogin: { direct: summarize(resumed.direct.server), proxy: summarize(resumed.proxy.server), proxyPlain: env.proxyPlain ? summarize(resumed.proxyPlain.server) : undefined },
+      resumedShare: {
+        direct: caches.direct.resumed / Math.max(1, caches.direct.connects),
+        proxy: caches.proxy.resumed / Math.max(1, caches.proxy.connects),
+        proxyPlain: env.proxyPlain ? caches.proxyPlain.resumed / Math.max(1, caches.proxyPlain.connects) : undefined,
+      },
+    },
   };
 }

@@ -106,6 +106,8 @@ export interface Prosody {
   cert: string;
   users: { user: string; pass: string }[];
   dir: string;
+  /** Accepts plain c2s on loopback (c2s_require_encryption = false), for a proxy with --upstream-tls none. */
+  plainC2s?: boolean;
   stop(): Promise<void>;
 }
 
@@ -130,6 +132,9 @@ export async function startProsody(): Promise<Prosody> {
       PROSODY_C2S_TLS_PORT: String(await freePort()),
       // per-connection info lines cost Prosody CPU during mass logins; both paths pay the same
       PROSODY_LOG_LEVEL: "warn",
+      // plain c2s accepted (on loopback only: the test recipe listens on 127.0.0.1), for bench m8's proxy
+      // with --upstream-tls none; clients of the direct paths still use the direct-TLS port
+      PROSODY_REQUIRE_ENCRYPTION: "false",
     };
     try {
       await run("bash", [script, "start", dir], env, 60_000);
@@ -168,6 +173,7 @@ export async function startProsody(): Promise<Prosody> {
         cert: readFileSync(certFile, "utf8"),
         users: vars.UPSTREAM_USERS!.split(/\s+/).filter((s) => s.includes(":")).map((s) => ({ user: s.split(":")[0]!, pass: s.slice(s.indexOf(":") + 1) })),
         dir,
+        plainC2s: true,
         stop,
       };
     } catch (err) {
@@ -224,8 +230,8 @@ function track(name: string, child: ChildProcess, port: number): Child {
 
 export interface ProxyChildOptions {
   upstreamPort: number;
-  /** "direct" when upstreamPort is a direct-TLS port (Prosody's c2s_direct_tls_ports, or the tap). */
-  upstreamTls: "direct" | "starttls";
+  /** "direct" when upstreamPort is a direct-TLS port (Prosody's c2s_direct_tls_ports, or the tap); "none": plain TCP to the c2s port. */
+  upstreamTls: "direct" | "starttls" | "none";
   upstreamCa: string;
   cert: CertFiles;
   /** Extra node flags, e.g. ["--cpu-prof", "--cpu-prof-dir", DIR]. */

@@ -312,7 +312,24 @@ function loginSection(r: Results, L: string[]): void {
     "CPU from /proc of the serving process (the proxy, or Prosody when direct) and of Prosody. Logins per second of one core = 1000 ÷ CPU ms per login.", "");
   const row = (name: string, x: LoginSide): string[] => [name, fmtS(x.p50Ms, 1), fmtS(x.perSecond, 0), fmtS(x.cpuMsPerLogin, 2), fmtS(x.serverCpuMsPerLogin, 2)];
   L.push(table(["Path", "login p50 ms", "logins/s (wall)", "CPU ms per login (serving process)", "Prosody CPU ms per login"],
-    [row("direct to Prosody", lg.direct), row("through the proxy", lg.proxy)]), "");
+    [row("direct to Prosody", lg.direct), row("through the proxy", lg.proxy), ...(lg.proxyPlain ? [row("through the proxy, plain leg to Prosody (`--upstream-tls none`)", lg.proxyPlain)] : [])]), "");
+  if (lg.proxyPlain) {
+    L.push("The third row is a second proxy beside the server whose own legs are plain TCP on loopback (`--upstream-tls none`; this benchmark's Prosody " +
+      `accepts plain c2s on 127.0.0.1): no TLS handshake on that leg for the proxy or for Prosody. Proxy (plain leg) ÷ direct login time: **${fmtS(lg.proxyPlain.vsDirect, 2)}**.`, "");
+  }
+  const rs = lg.resumed;
+  if (rs) {
+    const pct = (x: number | undefined): string => (x === undefined ? "–" : `${fmt(x * 100, 0)} %`);
+    L.push("**TLS session resumption** (RFC 8446 §2.2): the client offers the session ticket it kept from its previous connection to the same " +
+      `server, as phones do when they reconnect; ${o.sequential} sequential logins per round. Prosody 0.12 resumes none; the proxy resumes them.`, "");
+    L.push(table(["Path", "login p50 ms", "÷ direct", "CPU ms per login (serving process)", "Prosody CPU ms per login", "connects resumed"], [
+      ["direct to Prosody", fmtS(rs.direct, 1), "1", fmtS(rs.cpuMsPerLogin.direct, 2), fmtS(rs.serverCpuMsPerLogin.direct, 2), pct(rs.resumedShare.direct)],
+      ["through the proxy", fmtS(rs.proxy, 1), fmtS(rs.proxyVsDirect, 2), fmtS(rs.cpuMsPerLogin.proxy, 2), fmtS(rs.serverCpuMsPerLogin.proxy, 2), pct(rs.resumedShare.proxy)],
+      ...(rs.proxyPlain && rs.proxyPlainVsDirect && rs.cpuMsPerLogin.proxyPlain && rs.serverCpuMsPerLogin.proxyPlain
+        ? [["through the proxy, plain leg", fmtS(rs.proxyPlain, 1), fmtS(rs.proxyPlainVsDirect, 2), fmtS(rs.cpuMsPerLogin.proxyPlain, 2), fmtS(rs.serverCpuMsPerLogin.proxyPlain, 2), pct(rs.resumedShare.proxyPlain)]]
+        : []),
+    ]), "");
+  }
   if (lg.mobile) {
     L.push(`Over an emulated mobile link (${fmt(o.mobileRttMs, 0)} ms round trip between the phone and Prosody or the proxy, a delay pipe in the ` +
       `benchmark process; the proxy's own leg to Prosody on loopback), ${o.mobileLogins} logins per round: direct **${fmtS(lg.mobile.direct, 0)} ms**, ` +
