@@ -3,7 +3,7 @@ import { parseStanza } from "../xml/element.js";
 import { BookmarkBook } from "./book.js";
 import { type Bookmark, effective, fromStorage, toSet } from "./bookmark.js";
 import { diffBookmarks } from "./diff.js";
-import { type BookmarkChange, clientChange, eventChanges, fetchRequests, hasCompat, legacyResult, pepResult } from "./stanzas.js";
+import { type BookmarkChange, clientChange, eventChanges, fetchPlan, fetchRequests, hasCompat, legacyResult, pepResult } from "./stanzas.js";
 
 const A = "alice@example.org";
 const el = (s: string) => parseStanza(Buffer.from(s));
@@ -50,6 +50,15 @@ describe("XEP-0402 / XEP-0048 parsing", () => {
     expect(d).toBe(`<iq type="get" id="1" to="${A}"><query xmlns="http://jabber.org/protocol/disco#info"/></iq>`);
     expect(p).toBe(`<iq type="get" id="2" to="${A}"><pubsub xmlns="http://jabber.org/protocol/pubsub"><items node="urn:xmpp:bookmarks:1"/></pubsub></iq>`);
     expect(l).toBe(`<iq type="get" id="3"><query xmlns="jabber:iq:private"><storage xmlns="storage:bookmarks"/></query></iq>`);
+  });
+
+  it("asks only what is not known: compat known → the XEP-0402 items; known absent → items and the XEP-0048 list", () => {
+    const ids = { disco: "1", pep: "2", legacy: "3" };
+    const idsOf = (plan: ReturnType<typeof fetchPlan>) => fetchRequests(A, ids, plan).map((e) => e.attrs.id);
+    expect(fetchPlan(undefined)).toEqual({ disco: true, legacy: true });
+    expect(idsOf(fetchPlan(undefined))).toEqual(["1", "2", "3"]);
+    expect(idsOf(fetchPlan(true))).toEqual(["2"]);
+    expect(idsOf(fetchPlan(false))).toEqual(["2", "3"]);
   });
 });
 

@@ -13,20 +13,44 @@ export type BookmarkChange =
   | { kind: "purge" } // the XEP-0402 node purged (XEP-0060 §8.5): every item gone
   | { kind: "legacy"; bookmarks: Bookmark[] }; // the whole XEP-0048 list, replaced (private XML or PEP storage:bookmarks)
 
+/** Which requests a fetch sends; `pep` always. */
+export interface FetchPlan {
+  disco: boolean;
+  legacy: boolean;
+}
+
 /**
- * The three requests of a fetch (all `get` to the account's bare JID, XEP-0402 §3.1 / XEP-0048 §3):
- * disco#info (does the server unify the two lists? `#compat`, XEP-0402 §3.3), the XEP-0402 items
- * (asked explicitly: Prosody and ejabberd default to send_last_published_item = never) and the
- * XEP-0048 private-XML list.
+ * What a fetch must ask, given what is known of the server's `#compat` (XEP-0402 §3.3): unknown → all
+ * three; known with compat → the XEP-0402 items only (the server keeps the XEP-0048 list in them, and
+ * the effective list ignores the legacy one then, bookmark.ts `effective`); known without → the items
+ * and the XEP-0048 list, no disco#info.
  */
-export function fetchRequests(accountBare: string, ids: { disco: string; pep: string; legacy: string }): Element[] {
-  const disco = new Element("iq", { type: "get", id: ids.disco, to: accountBare });
-  disco.c("query", { xmlns: NS_DISCO_INFO });
+export function fetchPlan(knownCompat: boolean | undefined): FetchPlan {
+  return { disco: knownCompat === undefined, legacy: knownCompat !== true };
+}
+
+/**
+ * The requests of a fetch (all `get` to the account's bare JID, XEP-0402 §3.1 / XEP-0048 §3), those of
+ * `plan` in this order: disco#info (does the server unify the two lists? `#compat`, XEP-0402 §3.3),
+ * the XEP-0402 items (asked explicitly: Prosody and ejabberd default to send_last_published_item =
+ * never) and the XEP-0048 private-XML list.
+ */
+export function fetchRequests(accountBare: string, ids: { disco: string; pep: string; legacy: string }, plan: FetchPlan = { disco: true, legacy: true }): Element[] {
+  const out: Element[] = [];
+  if (plan.disco) {
+    const disco = new Element("iq", { type: "get", id: ids.disco, to: accountBare });
+    disco.c("query", { xmlns: NS_DISCO_INFO });
+    out.push(disco);
+  }
   const pep = new Element("iq", { type: "get", id: ids.pep, to: accountBare });
   pep.c("pubsub", { xmlns: NS_PUBSUB }).c("items", { node: NS_BOOKMARKS });
-  const legacy = new Element("iq", { type: "get", id: ids.legacy });
-  legacy.c("query", { xmlns: NS_PRIVATE }).c("storage", { xmlns: NS_BOOKMARKS_LEGACY });
-  return [disco, pep, legacy];
+  out.push(pep);
+  if (plan.legacy) {
+    const legacy = new Element("iq", { type: "get", id: ids.legacy });
+    legacy.c("query", { xmlns: NS_PRIVATE }).c("storage", { xmlns: NS_BOOKMARKS_LEGACY });
+    out.push(legacy);
+  }
+  return out;
 }
 
 /** disco#info result: true when the account advertises XEP-0402 §3.3 compat. An error counts as no. */

@@ -142,8 +142,13 @@ export class AccountHub {
   }
 
   /** The answers of a bookmark fetch made at a client login (docs/architecture.md §4.6). */
-  bookmarksFetched(token: number, pep: Bookmark[] | undefined, legacy: Bookmark[] | undefined, compat: boolean): Promise<void> {
-    return this.bookmarks?.fetched(token, pep, legacy, compat) ?? Promise.resolve();
+  bookmarksFetched(token: number, pep: Bookmark[] | undefined, legacy: Bookmark[] | undefined, compat: boolean, compatAnswered?: boolean): Promise<void> {
+    return this.bookmarks?.fetched(token, pep, legacy, compat, compatAnswered) ?? Promise.resolve();
+  }
+
+  /** The server's XEP-0402 `#compat` as a recent fetch's disco#info said; undefined when a fetch must ask. */
+  bookmarkCompat(now = Date.now()): boolean | undefined {
+    return this.bookmarks?.knownCompat(now);
   }
 
   /** A session sends a bookmark fetch: returns the token its answers go back with. */

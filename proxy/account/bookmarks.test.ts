@@ -6,7 +6,9 @@ import type { Action } from "../../core/muc/actions.js";
 import type { Bookmark } from "../../core/bookmarks/bookmark.js";
 import { createLogger } from "../log.js";
 import { RoomMarkError, type RoomMarkStore, type RoomMarks } from "../state/room-marks.js";
-import { BookmarkFollower } from "./bookmarks.js";
+import { BookmarkFollower, COMPAT_RECHECK_MS } from "./bookmarks.js";
+import { BookmarkFetch } from "../downstream/bookmark-fetch.js";
+import { parseStanza } from "../../core/xml/element.js";
 
 const A = "alice@example.org";
 const R1 = "one@conf.example.org";
@@ -47,7 +49,60 @@ function joined(rooms: RoomMachine, room: string, nick: string, t: number): void
   rooms.fromRoom(p, t);
 }
 
+describe("BookmarkFetch: what a login asks, given what the account knows of #compat", () => {
+  const answer = (id: string, inner = "") => parseStanza(Buffer.from(`<iq type='result' id='${id}'>${inner}</iq>`));
+  const compat = "<query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:bookmarks:1#compat'/></query>";
+  const items = "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:bookmarks:1'/></pubsub>";
+  const idsOf = (f: BookmarkFetch) => f.requests().map((r) => /id="([^"]+)"/.exec(r)![1]!);
+
+  it("unknown: disco#info, the items and the XEP-0048 list; done after the three, compat as answered", () => {
+    const f = new BookmarkFetch(A, 1);
+    const [d, p, l] = idsOf(f);
+    expect(f.requests()).toHaveLength(3);
+    expect(f.answer(answer(d!, compat))).toBeUndefined();
+    expect(f.answer(answer(p!, items))).toBeUndefined();
+    expect(f.answer(answer(l!, "<query xmlns='jabber:iq:private'/>"))).toEqual({ pep: [], legacy: [], compat: true, compatAnswered: true });
+  });
+
+  it("a disco#info error: compat false, and nothing to remember", () => {
+    const f = new BookmarkFetch(A, 1);
+    const [d, p, l] = idsOf(f);
+    f.answer(parseStanza(Buffer.from(`<iq type='error' id='${d}'/>`)));
+    f.answer(answer(p!, items));
+    expect(f.answer(answer(l!))).toMatchObject({ compat: false, compatAnswered: undefined });
+  });
+
+  it("known compat: the items only, done after them; the legacy list not asked", () => {
+    const f = new BookmarkFetch(A, 1, true);
+    const ids = idsOf(f);
+    expect(ids).toHaveLength(1);
+    expect(f.requests()[0]).toContain("urn:xmpp:bookmarks:1");
+    expect(f.expects(ids[0]!.replace(/-p$/, "-d"))).toBe(false);
+    expect(f.answer(answer(ids[0]!, items))).toEqual({ pep: [], legacy: undefined, compat: true, compatAnswered: undefined });
+  });
+
+  it("known without compat: the items and the XEP-0048 list, no disco#info", () => {
+    const f = new BookmarkFetch(A, 1, false);
+    const [p, l] = idsOf(f);
+    expect(idsOf(f)).toHaveLength(2);
+    expect(f.answer(answer(p!, items))).toBeUndefined();
+    expect(f.answer(answer(l!, "<query xmlns='jabber:iq:private'/>"))).toEqual({ pep: [], legacy: [], compat: false, compatAnswered: undefined });
+  });
+});
+
 describe("BookmarkFollower (docs/architecture.md §4.6)", () => {
+  it("remembers the server's #compat from a fetch's disco#info for COMPAT_RECHECK_MS, then asks again", async () => {
+    const s = setup(undefined);
+    expect(s.f.knownCompat(0)).toBeUndefined();
+    await s.f.fetched(s.f.fetchStarted(), [], [], false, undefined, 1000); // disco#info not answered: nothing learnt
+    expect(s.f.knownCompat(1000)).toBeUndefined();
+    await s.f.fetched(s.f.fetchStarted(), [], [], true, true, 1000);
+    expect(s.f.knownCompat(1000 + COMPAT_RECHECK_MS - 1)).toBe(true);
+    expect(s.f.knownCompat(1000 + COMPAT_RECHECK_MS)).toBeUndefined();
+    await s.f.fetched(s.f.fetchStarted(), [], [], false, false, 2000);
+    expect(s.f.knownCompat(2000)).toBe(false);
+  });
+
   it("joins every autojoin bookmark after a fetch: bookmark nick, else the account's local part; password", async () => {
     const s = setup(new MemoryMarks());
     await s.f.fetched(s.f.fetchStarted(), [bm(R1, true, "ali", "pw"), bm(R2), bm("three@conf", false)], [], false);

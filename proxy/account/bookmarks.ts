@@ -9,6 +9,9 @@ import type { Logger } from "../log.js";
 import type { RoomMarkStore } from "../state/room-marks.js";
 import { RoomMarkError } from "../state/room-marks.js";
 
+/** How long a server's XEP-0402 `#compat` answer is trusted before a fetch asks disco#info again. */
+export const COMPAT_RECHECK_MS = 3_600_000;
+
 /** What the follower needs of its account (AccountHub). */
 export interface BookmarkHost {
   readonly bare: string;
@@ -34,6 +37,8 @@ export class BookmarkFollower {
   private fetchSeq = 0;
   /** Per fetch under way: the changes seen since it went out. */
   private readonly sinceFetch = new Map<number, BookmarkChange[]>();
+  /** The server's `#compat` from the last disco#info answered, and when (ms). */
+  private compat: { value: boolean; at: number } | undefined;
 
   constructor(
     private readonly host: BookmarkHost,
@@ -63,15 +68,28 @@ export class BookmarkFollower {
     return token;
   }
 
-  /** A fetch's answers (docs/architecture.md §4.6); undefined = that request failed. */
-  fetched(token: number, pep: Bookmark[] | undefined, legacy: Bookmark[] | undefined, compat: boolean): Promise<void> {
+  /**
+   * The server's `#compat` if a fetch's disco#info told it less than COMPAT_RECHECK_MS ago: later fetches
+   * then skip the disco#info (and, with compat, the XEP-0048 list). A server whose modules change is
+   * asked again within that time.
+   */
+  knownCompat(now: number): boolean | undefined {
+    return this.compat !== undefined && now - this.compat.at < COMPAT_RECHECK_MS ? this.compat.value : undefined;
+  }
+
+  /**
+   * A fetch's answers (docs/architecture.md §4.6); undefined = that request failed (or was not asked).
+   * `compatAnswered`: what its disco#info said, when it asked one and got a result.
+   */
+  fetched(token: number, pep: Bookmark[] | undefined, legacy: Bookmark[] | undefined, compat: boolean, compatAnswered?: boolean, now = Date.now()): Promise<void> {
+    if (compatAnswered !== undefined) this.compat = { value: compatAnswered, at: now };
     return this.then(async () => {
       const marks = await this.marks;
       const since = this.sinceFetch.get(token) ?? [];
       this.sinceFetch.delete(token);
       const diff = this.book.loaded(pep, legacy, compat, since);
       this.loaded = true;
-      this.log.info({ bookmarks: this.book.bookmarks.size, autojoin: diff.join.length, compat, pepFailed: pep === undefined, legacyFailed: legacy === undefined }, "bookmarks fetched");
+      this.log.info({ bookmarks: this.book.bookmarks.size, autojoin: diff.join.length, compat, pepFailed: pep === undefined, legacyFailed: !compat && legacy === undefined }, "bookmarks fetched");
       this.apply(diff, marks);
     });
   }

@@ -435,8 +435,9 @@ export class BoundSession implements Resumable {
    * autojoin rooms — after a proxy restart, this is when it comes back (docs/architecture.md §4.6).
    */
   private fetchBookmarks(account: AccountHub): void {
-    const f = new BookmarkFetch(account.bare, account.bookmarkFetchStarted());
+    const f = new BookmarkFetch(account.bare, account.bookmarkFetchStarted(), account.bookmarkCompat());
     this.bookmarkFetch = f;
+    this.log.debug({ asked: f.askedNames }, "bookmark fetch sent");
     for (const r of f.requests()) this.upstream.conn.write(r);
   }
 
@@ -452,7 +453,7 @@ export class BoundSession implements Resumable {
     const done = f?.answer(el);
     if (!f || !done || this.bookmarkFetch !== f) return;
     this.bookmarkFetch = undefined;
-    void this.account?.bookmarksFetched(f.token, done.pep, done.legacy, done.compat);
+    void this.account?.bookmarksFetched(f.token, done.pep, done.legacy, done.compat, done.compatAnswered);
   }
 
   /** A PEP notification on the own leg (XEP-0060 §7.1.2): a change made on any device, followed; the client gets it too. */

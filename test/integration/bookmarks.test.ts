@@ -189,6 +189,11 @@ describe.each(upstreamServers())("the account follows its bookmarks ($kind)", (s
     expect(doraNicks(bob, room)).toEqual(["dee"]);
     const proxyLog = proxy.logs().find((l) => l.msg === "bookmarks fetched");
     expect(proxyLog).toMatchObject({ autojoin: 1, compat: shared.kind === "prosody" });
+    // the first login asked all three; the laptop's, with #compat known, only what still matters
+    // (Prosody has compat: the XEP-0402 items; ejabberd 23.01 has not: the items and the XEP-0048 list)
+    const sent = proxy.logs().filter((l) => l.msg === "bookmark fetch sent").map((l) => l.asked);
+    expect(sent[0]).toEqual(["disco", "items", "legacy"]);
+    expect(sent.at(-1)).toEqual(shared.kind === "prosody" ? ["items"] : ["items", "legacy"]);
     await retractBookmark(laptop, room); // clean up for the later tests
     await until("left", () => bob.received.some(unavailableFrom(room, "dee")));
   });
