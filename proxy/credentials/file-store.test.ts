@@ -107,6 +107,27 @@ describe("FileCredentialStore", () => {
     expect((await rejection(store.get("bob@localhost"))).code).toBe("CREDENTIAL_STORE_CORRUPT");
   });
 
+  it("sees what another process writes at the next read (the texts it keeps are checked against the file's stat)", async () => {
+    const { store } = await FileCredentialStore.open(root);
+    const { store: importer } = await FileCredentialStore.open(root); // as `import-credentials` would, from outside
+    await store.put(creds("alice@localhost", 1));
+    const first = await store.get("alice@localhost");
+    expect(first?.scram["SHA-1"]?.storedKey).toEqual(Buffer.alloc(20, 1));
+    const again = await store.get("alice@localhost");
+    expect(again).toEqual(first);
+    expect(again).not.toBe(first); // decoded afresh: a caller cannot change what the next login gets
+    await importer.put(creds("alice@localhost", 7)); // rename over: another inode
+    expect((await store.get("alice@localhost"))?.scram["SHA-1"]?.storedKey).toEqual(Buffer.alloc(20, 7));
+    // rewritten in place, same size: mtime/ctime tell
+    const path = join(store.dir, "alice@localhost.json");
+    const text = (await readFile(path, "utf8")).replace(Buffer.alloc(20, 7).toString("base64"), Buffer.alloc(20, 9).toString("base64"));
+    await new Promise((r) => setTimeout(r, 20));
+    await writeFile(path, text);
+    expect((await store.get("alice@localhost"))?.scram["SHA-1"]?.storedKey).toEqual(Buffer.alloc(20, 9));
+    await importer.delete("alice@localhost");
+    expect(await store.get("alice@localhost")).toBeUndefined();
+  });
+
   it("a record damaged while running makes get() reject, not throw", async () => {
     const { store } = await FileCredentialStore.open(root);
     await store.put(creds("alice@localhost"));

@@ -2,9 +2,11 @@
  * The embedded credential store: one JSON file per account (core/credentials/record.ts's form) in
  * STATE_DIR/credentials, directory 0700, files 0600. A write goes to a temporary file in the same
  * directory, is fsync'ed, renamed over the account's file (atomic on POSIX) and the directory is
- * fsync'ed, so a crash leaves either the old or the new record, never a torn one. Reads go to the
- * disk every time: records written by `minimix-proxy import-credentials` while the proxy runs are
- * seen at the next login, and nothing is held in memory.
+ * fsync'ed, so a crash leaves either the old or the new record, never a torn one. Every read stats
+ * the file and reads it again only when it changed (inode, size, mtime, ctime: a rename-over is a new
+ * inode): records written by `minimix-proxy import-credentials` while the proxy runs are seen at the
+ * next login, and a login costs one stat instead of open, fstat, read and close. The texts of at most
+ * TEXT_CACHE_SIZE records are kept (public salts and keys, as on disk; decoded afresh at each read).
  *
  * open() checks the whole store before the proxy takes a client: a record that does not decode, or a
  * directory or file that other users can read, is a CredentialStoreError with a stable code, at
@@ -50,7 +52,12 @@ function errnoCode(err: unknown): string | undefined {
   return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
 }
 
+/** How many record texts a store keeps in memory (least recently read dropped first). */
+export const TEXT_CACHE_SIZE = 4096;
+
 export class FileCredentialStore implements CredentialStore {
+  /** Record texts by path, with the stat signature they were read under (see the file comment). */
+  readonly #texts = new Map<string, { sig: string; text: string }>();
   readonly dir: string;
   /** The directory's owner: records written by root (an import) are given to it, so the proxy can read them. */
   readonly #owner: { uid: number; gid: number };
@@ -145,11 +152,29 @@ export class FileCredentialStore implements CredentialStore {
     return accounts;
   }
 
+  /** The file's text: from the cache while its stat signature is unchanged, else read (and kept). */
+  async #text(path: string): Promise<string> {
+    const st = await stat(path);
+    const sig = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    const hit = this.#texts.get(path);
+    if (hit !== undefined && hit.sig === sig) {
+      this.#texts.delete(path); // most recently read last
+      this.#texts.set(path, hit);
+      return hit.text;
+    }
+    const text = await readFile(path, "utf8");
+    this.#texts.delete(path);
+    this.#texts.set(path, { sig, text });
+    if (this.#texts.size > TEXT_CACHE_SIZE) this.#texts.delete(this.#texts.keys().next().value!);
+    return text;
+  }
+
   async #read(path: string, expectAccount?: string): Promise<AccountCredentials | undefined> {
     let text: string;
     try {
-      text = await readFile(path, "utf8");
+      text = await this.#text(path);
     } catch (cause) {
+      this.#texts.delete(path);
       if (errnoCode(cause) === "ENOENT") return undefined;
       throw new CredentialStoreError("CREDENTIAL_STORE_UNREADABLE", `credential record ${path}: cannot read it (${errnoCode(cause) ?? "error"})`, path, { cause });
     }
@@ -182,6 +207,7 @@ export class FileCredentialStore implements CredentialStore {
         await fh.close();
       }
       await rename(tmp, path);
+      this.#texts.delete(path);
       await this.#syncDir();
     } catch (cause) {
       await unlink(tmp).catch(() => undefined);
@@ -193,6 +219,7 @@ export class FileCredentialStore implements CredentialStore {
     const key = normalizeAccount(account);
     if (key === null) return false;
     const path = join(this.dir, fileNameFor(key));
+    this.#texts.delete(path);
     try {
       await unlink(path);
     } catch (cause) {
