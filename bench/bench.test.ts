@@ -9,6 +9,8 @@ import { SMOKE, runBench, type Results } from "./lib/bench.js";
 import { isSupported } from "./lib/switch.js";
 import { PROXY_CLI, RELAY_JS, type Prosody } from "./lib/procs.js";
 import { markdown, latencySvg, scalingSvg } from "./lib/report.js";
+import { bodyOf, forwardedSessions, nodeOf, ownedBy, summarizeLayouts } from "./lib/cluster.js";
+import { mergeResults } from "./lib/merge.js";
 
 function finitePositive(x: number): void {
   expect(Number.isFinite(x), `${x} is finite`).toBe(true);
@@ -75,6 +77,18 @@ describe("npm run bench (smoke sizes)", () => {
     expect(r.login!.resumed!.resumedShare.proxy).toBeGreaterThan(0.5);
     expect(r.login!.proxyPlain).toBeUndefined();
 
+    // issue 16: every layout measured, every paced message delivered to every session, a takeover timed
+    const cl = r.cluster!;
+    expect(cl.layouts.map((l) => l.nodes)).toEqual([1, 2, 3]);
+    for (const l of cl.layouts) {
+      finitePositive(l.p50Ms.median);
+      finitePositive(l.rate.median);
+      expect(l.delivered).toBe(l.expected);
+    }
+    finitePositive(cl.layouts[2]!.rateVsOne.median);
+    finitePositive(cl.takeover.lastMs.median);
+    expect(markdown(r)).toContain("## 11. Cluster");
+
     // every target of the issue gets a verdict with a finite ratio (met or missed is not the test's business)
     const ids = r.targets.map((t) => t.id);
     for (const id of ["latency", "throughput", "cpu-chat", "cpu-groupchat", "account-k2", "reconnect", "sessions", "switch-resume", "switch-full", "inactive-bytes", "inactive-bursts", "login-15", "first-join"]) {
@@ -89,5 +103,55 @@ describe("npm run bench (smoke sizes)", () => {
     expect(markdown(r)).toContain("| Target |");
     expect(latencySvg(r)).toContain("<svg");
     expect(scalingSvg(r)).toContain("<svg");
-  }, 120_000);
+  }, 180_000);
+});
+
+describe("m11 (cluster) rules", () => {
+  it("places session s of account a on node (a + s) mod k; the first session's node owns the account", () => {
+    expect([0, 1, 2].map((s) => nodeOf(4, s, 3))).toEqual([1, 2, 0]);
+    expect(ownedBy(0, 8, 3)).toEqual([0, 3, 6]);
+    expect(ownedBy(2, 8, 3)).toEqual([2, 5]);
+    expect(ownedBy(0, 4, 1)).toEqual([0, 1, 2, 3]);
+  });
+
+  it("counts the sessions forwarded to another node: none on one node, (k−1)/k of the rest when sessions ≥ k", () => {
+    expect(forwardedSessions(8, 3, 1)).toBe(0);
+    expect(forwardedSessions(8, 3, 2)).toBe(8); // s = 1 elsewhere, s = 2 back on the owner
+    expect(forwardedSessions(8, 3, 3)).toBe(16);
+    expect(forwardedSessions(5, 1, 3)).toBe(0);
+  });
+
+  it("reads the bench's message bodies", () => {
+    expect(bodyOf(Buffer.from("<message from='r@m/a' type='groupchat'><body>r0k2-p7</body><x/></message>"))).toBe("r0k2-p7");
+    expect(bodyOf(Buffer.from("<message><subject>s</subject></message>"))).toBeUndefined();
+    expect(bodyOf(Buffer.from("<message><body>cut"))).toBeUndefined();
+  });
+
+  it("summarizes layouts with per-round ratios to the 1-node layout of the same round", () => {
+    const base = { sessions: 6, forwarded: 0, p90: [2, 2], delivered: 10, expected: 10 };
+    const [one, two] = summarizeLayouts([
+      { ...base, nodes: 1, p50: [1, 2], rate: [100, 200], cpuUs: [10, 10] },
+      { ...base, nodes: 2, forwarded: 3, p50: [2, 3], rate: [50, 300], cpuUs: [30, 20] },
+    ]);
+    expect(one!.p50VsOne.rounds).toEqual([1, 1]);
+    expect(two!.p50VsOne.rounds).toEqual([2, 1.5]);
+    expect(two!.rateVsOne.rounds).toEqual([0.5, 1.5]);
+    expect(two!.cpuVsOne.median).toBe(2.5);
+    expect(two!.forwarded).toBe(3);
+  });
+
+  it("a BENCH_ONLY=m11 run replaces only the cluster section", () => {
+    const meta = { date: "d1", node: "v20", cpus: 2, cpuModel: "x", quick: false, rounds: 5, seconds: 1, prosody: "p" };
+    const layouts = summarizeLayouts([{ nodes: 1, sessions: 2, forwarded: 0, p50: [1], p90: [1], rate: [1], cpuUs: [1], delivered: 1, expected: 1 }]);
+    const cluster = (ms: number) => ({
+      options: SMOKE.m11, layouts, takeover: { lastMs: { median: ms, min: ms, max: ms, spread: 0, rounds: [ms] }, perAccountMs: { median: ms, min: ms, max: ms, spread: 0, rounds: [ms] }, accounts: [1], leaseTtlS: 2 },
+    });
+    const prev: Results = { meta, targets: [], errors: [], cluster: cluster(1000) };
+    const now: Results = { meta: { ...meta, date: "d2" }, targets: [], errors: [], cluster: cluster(2000) };
+    const merged = mergeResults({ ...prev, profile: {} }, now, ["m11"]);
+    expect(merged.cluster!.takeover.lastMs.median).toBe(2000);
+    expect(merged.profile).toEqual({});
+    expect(merged.meta.sections).toEqual({ cluster: "d2", profile: "d1" });
+    expect(merged.targets).toEqual([]); // report only: issue 16 gives no limit
+  });
 });

@@ -5,7 +5,8 @@
  *   sections replace the same sections of the existing results.json, the others are kept from the run
  *   that made them (RESULTS.md says which run each section comes from). m1 latency/throughput, m2 CPU
  *   per stanza, m3 account-level win, m4 reconnect, m5 memory and scale, m6 back after a network switch,
- *   m7 an inactive phone in busy rooms.
+ *   m7 an inactive phone in busy rooms, m8 SCRAM login cost, m9 the hot path, m10 first join, m11 the cluster
+ *   (1 vs 2 vs 3 nodes, takeover after SIGKILL; starts its own redis-server).
  * npm run bench -- --report-only   re-render RESULTS.md and the charts from bench/results.json
  * BENCH_PROFILE=0|1   profile the proxy (default: full run only); BENCH_OUT=DIR   where to write;
  * BENCH_PROXY_CLI=path/to/cli.js   measure another build of the proxy (before/after); it must live inside

@@ -21,6 +21,7 @@ import { type SwitchOptions, type SwitchResults, measureSwitch } from "./switch.
 import { type LoginOptions, type LoginResults, measureLogin } from "./login.js";
 import { type FirstJoinOptions, type FirstJoinResults, measureFirstJoin } from "./first-join.js";
 import { Tap } from "./tap.js";
+import { type ClusterOptions, type ClusterResults, measureCluster } from "./cluster.js";
 import { type HotPathOptions, type HotPathResults, measureHotPath } from "./hotpath.js";
 import { BenchClient, sleep } from "./xmpp.js";
 
@@ -42,13 +43,15 @@ export interface BenchOptions {
   m9: HotPathOptions;
   /** Issue 15: a logged-in client's first join of a room, through the proxy vs straight to Prosody. */
   m10: FirstJoinOptions;
+  /** Issue 16: 1 vs 2 vs 3 cluster nodes (same total sessions), and the takeover after the owner's SIGKILL. */
+  m11: ClusterOptions;
   profile: boolean;
   /** Which measurements to run (default all). */
   only?: Measurement[];
   log?: (msg: string) => void;
 }
 
-export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "m10"] as const;
+export const MEASUREMENTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "m10", "m11"] as const;
 export type Measurement = (typeof MEASUREMENTS)[number];
 
 export const FULL: BenchOptions = {
@@ -64,6 +67,7 @@ export const FULL: BenchOptions = {
   m8: { sequential: 40, burst: 200, parallel: 8, mobileRttMs: 100, mobileLogins: 10 },
   m9: { ks: [1, 4], window: 1, seconds: 2, profile: true },
   m10: { occupants: 10, joins: 4, settleMs: 300 },
+  m11: { accounts: 8, sessions: 3, paced: 100, gapMs: 20, window: 16, seconds: 2, leaseTtlS: 5, takeovers: 3 },
   profile: true,
 };
 
@@ -80,6 +84,7 @@ export const QUICK: BenchOptions = {
   m8: { sequential: 10, burst: 40, parallel: 4, mobileRttMs: 100, mobileLogins: 3 },
   m9: { ks: [1, 4], window: 1, seconds: 0.5, profile: false },
   m10: { occupants: 5, joins: 2, settleMs: 300 },
+  m11: { accounts: 4, sessions: 3, paced: 30, gapMs: 20, window: 8, seconds: 0.5, leaseTtlS: 3, takeovers: 2 },
   profile: false,
 };
 
@@ -97,6 +102,7 @@ export const SMOKE: BenchOptions = {
   m8: { sequential: 2, burst: 4, parallel: 2, mobileRttMs: 20, mobileLogins: 1 },
   m9: { ks: [1], window: 1, seconds: 0.2, profile: false },
   m10: { occupants: 2, joins: 1, settleMs: 100 },
+  m11: { accounts: 2, sessions: 2, paced: 5, gapMs: 10, window: 4, seconds: 0.2, leaseTtlS: 2, takeovers: 1 },
   profile: false,
 };
 
@@ -169,6 +175,7 @@ export interface Results {
   login?: LoginResults;
   hotPath?: HotPathResults;
   firstJoin?: FirstJoinResults;
+  cluster?: ClusterResults;
   profile?: { chat?: ProfileSummary; groupchat?: ProfileSummary };
   targets: Target[];
   errors: string[];
@@ -300,6 +307,9 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
       const proxy = await mk(["--account-session-start", "login", "--account-session-linger", "0"]);
       const proxyJoin = await mk(["--account-session-start", "join"]);
       results.firstJoin = await measureFirstJoin(o.m10, o.rounds, { direct: env.direct, proxy, proxyJoin, muc: prosody.muc }, users.carol, users.bob, log);
+    });
+    if (want("m11")) await step("11. cluster: 1 vs 2 vs 3 nodes, takeover after SIGKILL", async () => {
+      results.cluster = await measureCluster(o.m11, o.rounds, { prosody, direct: env.direct, cert, ca }, users.bob, log);
     });
     if (o.profile && (want("m1") || want("m2"))) await step("profile", () => profile(o, env, users, results));
   } finally {

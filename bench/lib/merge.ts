@@ -6,7 +6,7 @@
  */
 import { type Measurement, type Results, judge } from "./bench.js";
 
-type Section = "passthrough" | "cpu" | "accountWin" | "reconnect" | "scale" | "switchBack" | "inactive" | "login" | "hotPath" | "firstJoin" | "profile";
+type Section = "passthrough" | "cpu" | "accountWin" | "reconnect" | "scale" | "switchBack" | "inactive" | "login" | "hotPath" | "firstJoin" | "cluster" | "profile";
 
 /** The result sections each measurement writes (m1 and m2 both run the pass-through measurement; the profile goes with them). */
 export const SECTIONS: Record<Measurement, Section[]> = {
@@ -20,9 +20,10 @@ export const SECTIONS: Record<Measurement, Section[]> = {
   m8: ["login"],
   m9: ["hotPath"],
   m10: ["firstJoin"],
+  m11: ["cluster"],
 };
 
-const ALL: Section[] = ["passthrough", "cpu", "accountWin", "reconnect", "scale", "switchBack", "inactive", "login", "hotPath", "firstJoin", "profile"];
+const ALL: Section[] = ["passthrough", "cpu", "accountWin", "reconnect", "scale", "switchBack", "inactive", "login", "hotPath", "firstJoin", "cluster", "profile"];
 
 function stamp(r: Results): string {
   return `${r.meta.date}${r.meta.quick ? " (quick)" : ""}`;

@@ -44,6 +44,8 @@ export function nowMs(): number {
 // ---------------------------------------------------------------------------- ports
 
 const handedOut = new Set<number>();
+// every child process adds an exit hook (track): a run with a dozen children is not a leak
+process.setMaxListeners(Math.max(process.getMaxListeners(), 64));
 
 /** A free port below the ephemeral range (32768 and up: outgoing connections may hold those), checked by binding. */
 export async function freePort(): Promise<number> {
@@ -324,4 +326,43 @@ export async function startRelay(o: RelayChildOptions): Promise<Child> {
 export function ensureDir(d: string): string {
   mkdirSync(d, { recursive: true });
   return d;
+}
+
+// ---------------------------------------------------------------------------- Prosody accounts, Redis
+
+/** Registers more accounts on a running Prosody of prosody.sh (prosodyctl against its config), a few at a time. */
+export async function registerUsers(p: Prosody, users: { user: string; pass: string }[]): Promise<void> {
+  const cfg = join(p.dir, "prosody.cfg.lua");
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < users.length) {
+      const u = users[next++]!;
+      await run("prosodyctl", ["--config", cfg, "register", u.user, p.domain, u.pass], process.env, 30_000);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, users.length) }, worker));
+}
+
+export interface RedisChild {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A private redis-server on a free loopback port, no persistence (Debian's redis-server must be installed). */
+export async function startRedis(dir: string): Promise<RedisChild> {
+  const port = await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+    { stdio: ["ignore", "pipe", "pipe"] });
+  const c = track("redis", child, port);
+  try {
+    await Promise.race([
+      waitForPort(port),
+      new Promise((_, reject) => child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${c.output()}`)))),
+      new Promise((_, reject) => child.once("error", (err) => reject(new Error(`redis-server: ${err.message} (apt-get install redis-server)`)))),
+    ]);
+  } catch (err) {
+    await c.stop();
+    throw err;
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: c.stop };
 }

@@ -8,6 +8,7 @@ import type { LoginSide } from "./login.js";
 import { ROOT } from "./procs.js";
 import { type Summary, fmt, fmtS, quantile, sortNum, table } from "./stats.js";
 import { hotPathSection } from "./hotpath.js";
+import { clusterSection } from "./cluster.js";
 import { COLORS, type Point, panel, svgDoc } from "./svg.js";
 
 const PATHS = ["direct", "relay", "proxy"] as const;
@@ -211,6 +212,7 @@ export function markdown(r: Results): string {
   loginSection(r, L);
   hotPathSection(r.hotPath, L);
   firstJoinSection(r, L);
+  clusterSection(r.cluster, L);
   if (r.profile && (r.profile.chat || r.profile.groupchat)) {
     L.push("## Profile of the proxy (node --cpu-prof)", "");
     L.push("A separate proxy process per load, run with `--cpu-prof` (200 µs sampling); only the samples of a 3 s saturated window after a 1 s warm-up count (start-up, logins and shutdown are cut off); self time, idle excluded. Native work (TLS, syscalls) is charged to the JS function that called it. " +
@@ -235,7 +237,7 @@ export function markdown(r: Results): string {
 }
 
 const SECTION_TITLES: Record<string, string> = {
-  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", login: "8", hotPath: "9", firstJoin: "10", profile: "profile",
+  passthrough: "1", cpu: "2", accountWin: "3", reconnect: "4", scale: "5", switchBack: "6", inactive: "7", login: "8", hotPath: "9", firstJoin: "10", cluster: "11", profile: "profile",
 };
 
 /** Sections 6 and 7 (issue 11). */

@@ -18,6 +18,13 @@ export interface ForwardRequest {
   channelBindings: ReadonlyMap<string, Buffer>;
 }
 
+/**
+ * What the forwarding side hands over once the owner accepted: the client's TLS socket, piped to the
+ * link as it is (TCP clients), or a splice that translates between the client's framing and the link's
+ * byte stream (WebSocket clients, ws-splice.ts).
+ */
+export type ReleasedClient = tls.TLSSocket | { splice(link: tls.TLSSocket): void };
+
 /** A forwarded session as the owner adopts it. */
 export interface ForwardedClient {
   account: string;
@@ -33,11 +40,12 @@ export class Forwarder {
 
   /**
    * If another live node owns the account: opens a link to it; once the owner accepted, `release` takes
-   * the client's socket from its stream, the `replay` bytes go first, then both ways are piped. True
+   * the client's connection from its stream, the `replay` bytes go first, then both ways are piped (or
+   * spliced, for a WebSocket client). True
    * when the session is forwarded; false when it is to be served here (no other owner, Redis or the
    * owner unreachable, the owner refused).
    */
-  async tryForward(req: ForwardRequest, replay: Buffer, release: () => tls.TLSSocket | undefined): Promise<boolean> {
+  async tryForward(req: ForwardRequest, replay: Buffer, release: () => ReleasedClient | undefined): Promise<boolean> {
     let owner;
     try {
       // no owner yet: this node claims the account, so its later sessions elsewhere come here
@@ -66,7 +74,8 @@ export class Forwarder {
     }
     this.stats.out++;
     link.write(replay);
-    pipeBoth(client, link, this.log);
+    if ("splice" in client) client.splice(link);
+    else pipeBoth(client, link, this.log);
     this.log.info({ account: req.account, owner: owner.id, code: "FORWARDED" }, "cluster: session forwarded to the account's owner node");
     return true;
   }

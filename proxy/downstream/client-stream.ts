@@ -21,6 +21,8 @@ import { BoundSession, type SessionClient, type Transport } from "./bound-sessio
 import { metrics } from "../metrics.js";
 import { authAccount } from "../cluster/forward.js";
 import type { ForwardedClient } from "../cluster/forwarder.js";
+import { WebSocketSplice } from "../cluster/ws-splice.js";
+import { WebSocketConnection } from "../websocket/connection.js";
 import type { TLSSocket } from "node:tls";
 
 export type { Transport } from "./bound-session.js";
@@ -261,22 +263,25 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     } catch {
       account = undefined;
     }
-    if (account === undefined || tls === undefined || !(this.conn instanceof XmppConnection)) return this.sasl.onElement("auth", bytes);
-    const conn = this.conn;
+    // a TCP client's TLS socket is piped to the owner as it is; a WebSocket's framing is translated (ws-splice.ts)
+    const ws = this.conn instanceof WebSocketConnection ? this.conn : undefined;
+    const tcp = this.conn instanceof XmppConnection && tls !== undefined ? this.conn : undefined;
+    const conn = ws ?? tcp;
+    if (account === undefined || conn === undefined) return this.sasl.onElement("auth", bytes);
     this.phase = "authenticating";
     conn.pause();
     const replay = Buffer.concat([Buffer.from(`<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' to='${domain}' version='1.0'>`), bytes]);
-    const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: channelBindings(tls, "server") }, replay, () => {
+    const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: tls ? channelBindings(tls, "server") : new Map() }, replay, () => {
       if (this.phase !== "authenticating" || conn.isClosed) return undefined;
       clearTimeout(this.authTimer);
       this.phase = "closed";
       this.ctx.buffers.forget(this);
       this.sasl.close();
       this.early.close();
-      const s = conn.release() as TLSSocket;
       this.log.info({ account }, "connection forwarded to the account's owner node");
       this.events.closed(this);
-      return s;
+      if (ws) return new WebSocketSplice(ws, { maxStanzaSize: this.ctx.config.limits.maxStanzaSize, maxDepth: this.ctx.config.limits.maxDepth }, this.log);
+      return tcp!.release() as TLSSocket;
     });
     if (forwarded || this.phase !== "authenticating") return;
     this.phase = "tls";

@@ -34,7 +34,7 @@ export class WebSocketConnection implements ClientConnection {
   bytesIn = 0;
   bytesOut = 0;
 
-  constructor(private readonly ws: WebSocket, private readonly socket: Duplex, private readonly handler: StreamHandler,
+  constructor(private readonly ws: WebSocket, private readonly socket: Duplex, private handler: StreamHandler,
     private readonly opts: ConnectionOptions) {
     this.framer = new IncomingFramer(opts.limits);
     ws.on("message", this.onMessage);
@@ -46,6 +46,14 @@ export class WebSocketConnection implements ClientConnection {
       this.keepalive = setInterval(() => this.keepaliveTick(), every);
       this.keepalive.unref();
     }
+  }
+
+  /**
+   * From now on `handler` gets what the client sends (a session forwarded to its account's owner node,
+   * docs/architecture.md §8.7: proxy/cluster/ws-splice.ts); the previous one gets nothing more.
+   */
+  handOver(handler: StreamHandler): void {
+    this.handler = handler;
   }
 
   get isClosed(): boolean {

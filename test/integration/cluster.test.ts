@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import { join as joinPath } from "node:path";
 import { randomBytes } from "node:crypto";
 import { scramLogin } from "../support/scram-login.js";
+import { connectWsClient } from "../support/ws-client.js";
 
 const cert = inject("proxyCert");
 const TTL_S = 3;
@@ -321,10 +322,10 @@ describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpst
   const clients: TestClient[] = [];
   let bob: TestClient;
 
-  async function node(id: string, secret = secretFile): Promise<ProxyProcess> {
+  async function node(id: string, secret = secretFile, extra: string[] = []): Promise<ProxyProcess> {
     const p = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile, logLevel: "debug",
       extraArgs: ["--cluster-redis", redis.url, "--node-id", id, "--cluster-lease-ttl", String(TTL_S), "--bookmarks", "ignore",
-        "--cluster-advertise", `127.0.0.1:${await pickFreePort()}`, "--cluster-secret-file", secret] });
+        "--cluster-advertise", `127.0.0.1:${await pickFreePort()}`, "--cluster-secret-file", secret, ...extra] });
     procs.push(p);
     return p;
   }
@@ -406,6 +407,63 @@ describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpst
     // the log lines follow the exchange (the owner logs after writing <success/>)
     await until("both forwarded", () => n2.logs().filter((l) => l.code === "FORWARDED").length === 2);
     await until("both verified on the owner", () => n1.logs().filter((l) => l.msg === "authenticated" && l.mechanism === "SCRAM-SHA-1-PLUS").length === 2);
+  });
+
+  it("WebSocket sessions on other nodes are forwarded too: a TLS session on A, wss on B, plain ws on C are one occupant, each gets every room message once", async () => {
+    const ws = ["--listen-ws", "127.0.0.1:0", "--listen-ws-plain", "127.0.0.1:0"];
+    const [n1, n2, n3] = await Promise.all([node(`${up.kind}-w1`, secretFile, ws), node(`${up.kind}-w2`, secretFile, ws), node(`${up.kind}-w3`, secretFile, ws)]);
+    const room = uniqueRoom(up.muc, "fwdws");
+    await createRoom(bob, room, "bob");
+    const a1 = await alice(n1!, "desktop");
+    expect(isSelfPresence(await join(a1, room, "alice"), room)).toBe(true);
+    const wsUrl = (p: ProxyProcess, tls: boolean): string => {
+      const l = p.logs().find((x) => x.msg === "listening" && x.transport === "websocket" && x.tls === tls)!;
+      return `${tls ? "wss://localhost" : "ws://127.0.0.1"}:${String(l.port)}/xmpp-websocket`;
+    };
+    // B: wss (its TLS channel bindings go with the request); C: plain ws behind a TLS-terminating proxy (none)
+    const a2 = await connectWsClient({ url: wsUrl(n2!, true), username: "alice", password: "alicepass", resource: "browser", domain: up.domain });
+    clients.push(a2);
+    const a3 = await connectWsClient({ url: wsUrl(n3!, false), username: "alice", password: "alicepass", resource: "kiosk", domain: up.domain });
+    clients.push(a3);
+    await n2!.waitForLog((l) => l.code === "FORWARDED");
+    await n3!.waitForLog((l) => l.code === "FORWARDED");
+    await until("the owner accepted both", () => n1!.logs().filter((l) => l.msg === "cluster: forwarded session accepted").length === 2);
+    expect(a2.jid).toBe(`alice@${up.domain}/browser`);
+    expect(a3.jid).toBe(`alice@${up.domain}/kiosk`);
+    // answered from state by the owner: no account session on B or C, one occupant
+    expect(isSelfPresence(await join(a2, room, "alice"), room)).toBe(true);
+    expect(isSelfPresence(await join(a3, room, "alice"), room)).toBe(true);
+    for (const n of [n2!, n3!]) expect(n.logs().some((l) => l.msg === "account session online")).toBe(false);
+    expect(n1!.logs().filter((l) => l.msg === "account session online")).toHaveLength(1);
+    expect(realJids(bob, room, "alice")).toHaveLength(1);
+    await groupchat(bob, room, "to all three");
+    await groupchat(a2, room, "from the browser");
+    for (const c of [a1, a2, a3]) {
+      await c.waitFor(() => groupchatsWithBody(c, room, "to all three").length > 0 && groupchatsWithBody(c, room, "from the browser").length > 0);
+    }
+    await bob.waitFor(() => groupchatsWithBody(bob, room, "from the browser").length > 0);
+    await sleep(500);
+    for (const c of [a1, a2, a3]) {
+      expect(groupchatsWithBody(c, room, "to all three")).toHaveLength(1);
+      expect(groupchatsWithBody(c, room, "from the browser")).toHaveLength(1);
+    }
+    expect(groupchatsWithBody(bob, room, "from the browser")).toHaveLength(1);
+    // the owner serves all three; a 1:1 round trip through the WebSocket splice both ways
+    const st = await (await fetch(`http://127.0.0.1:${n1!.metricsPort}/status`)).json() as { accounts: { jid: string; sessions: { jid?: string }[] }[] };
+    expect(st.accounts.find((a) => a.jid === `alice@${up.domain}`)?.sessions.map((s) => s.jid).sort())
+      .toEqual([`alice@${up.domain}/browser`, `alice@${up.domain}/desktop`, `alice@${up.domain}/kiosk`]);
+    await bob.send(xml("message", { to: `alice@${up.domain}/kiosk`, type: "chat", id: "ws1" }, xml("body", {}, "ping over ws")));
+    await a3.waitFor((el) => el.is("message") && el.getChildText("body") === "ping over ws");
+    // the browser leaves: the others stay joined, the owner's session count drops
+    await a2.stop();
+    for (let i = 0; ; i++) {
+      const s2 = await (await fetch(`http://127.0.0.1:${n1!.metricsPort}/status`)).json() as typeof st;
+      if (s2.accounts.find((a) => a.jid === `alice@${up.domain}`)?.sessions.length === 2) break;
+      expect(i, "the owner still lists the browser's session").toBeLessThan(100);
+      await sleep(100);
+    }
+    await groupchat(bob, room, "after the browser left");
+    await a3.waitFor(() => groupchatsWithBody(a3, room, "after the browser left").length > 0);
   });
 
   it("a node with another secret is refused by the owner; the session is then served where it landed (its joins wait for the lease)", async () => {
