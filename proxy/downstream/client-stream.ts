@@ -513,18 +513,38 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
    * A stream error to the client (with our header first if none was sent), then close; the session
    * ends with it (no hibernation after a stream error). `appCondition`: see ClientConnection.fail.
    */
-  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void {
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string, conditionText?: string): void {
     if (this.phase === "closed") return;
     this.ending = true;
     this.ctx.buffers.forget(this);
     this.early.close();
     const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
-    this.conn.fail(condition, text, h, appCondition);
+    this.conn.fail(condition, text, h, appCondition, conditionText);
     this.session?.streamFailed();
   }
 
   /** Graceful shutdown of this stream (SIGTERM). */
   shutdown(): void {
     this.fail("system-shutdown", "the proxy is shutting down");
+  }
+
+  /**
+   * What a stopping cluster node needs to send this stream elsewhere with `<see-other-host/>`
+   * (docs/architecture.md §8.7): its account and transport, for an authenticated TCP stream that
+   * connected to this node itself. Undefined for the others: not authenticated yet (no account to
+   * choose a node by; RFC 6120 §4.9.3.19 also advises against redirecting before the stream is
+   * protected), WebSocket (RFC 7395 has its own redirect), and streams forwarded from another node
+   * (the client's transport is that node's, not known here).
+   */
+  get redirectable(): { account: string; transport: "starttls" | "direct-tls" } | undefined {
+    if ((this.phase !== "open" && this.phase !== "authed") || this.forwarded || this.transport === "websocket") return undefined;
+    if (this.username === undefined || this.domain === undefined || !(this.conn instanceof XmppConnection)) return undefined;
+    return { account: `${this.username}@${this.domain}`.toLowerCase(), transport: this.transport };
+  }
+
+  /** SIGTERM of a cluster node: RFC 6120 §4.9.3.19, the client reconnects to `address` ("host:port"). */
+  redirect(address: string): void {
+    this.log.info({ to: address }, "client sent to another node (see-other-host)");
+    this.fail("see-other-host", "the proxy node is restarting", undefined, undefined, address);
   }
 }
