@@ -266,7 +266,8 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     this.phase = "authenticating";
     conn.pause();
     const replay = Buffer.concat([Buffer.from(`<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' to='${domain}' version='1.0'>`), bytes]);
-    const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: channelBindings(tls, "server") }, replay, () => {
+    const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: channelBindings(tls, "server"),
+      ...(this.transport !== "websocket" ? { transport: this.transport } : {}) }, replay, () => {
       if (this.phase !== "authenticating" || conn.isClosed) return undefined;
       clearTimeout(this.authTimer);
       this.phase = "closed";
@@ -533,13 +534,15 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
    * (docs/architecture.md §8.7): its account and transport, for an authenticated TCP stream that
    * connected to this node itself. Undefined for the others: not authenticated yet (no account to
    * choose a node by; RFC 6120 §4.9.3.19 also advises against redirecting before the stream is
-   * protected), WebSocket (RFC 7395 has its own redirect), and streams forwarded from another node
-   * (the client's transport is that node's, not known here).
+   * protected) and WebSocket (RFC 7395 has its own redirect). A stream forwarded from another node is
+   * sent by the transport its client used there (carried in the forwarding header; unknown from a node of
+   * an earlier version: not redirectable).
    */
   get redirectable(): { account: string; transport: "starttls" | "direct-tls" } | undefined {
-    if ((this.phase !== "open" && this.phase !== "authed") || this.forwarded || this.transport === "websocket") return undefined;
+    if ((this.phase !== "open" && this.phase !== "authed") || this.transport === "websocket") return undefined;
     if (this.username === undefined || this.domain === undefined || !(this.conn instanceof XmppConnection)) return undefined;
-    return { account: `${this.username}@${this.domain}`.toLowerCase(), transport: this.transport };
+    const transport = this.forwarded ? this.forwarded.transport : this.transport;
+    return transport === undefined ? undefined : { account: `${this.username}@${this.domain}`.toLowerCase(), transport };
   }
 
   /** SIGTERM of a cluster node: RFC 6120 §4.9.3.19, the client reconnects to `address` ("host:port"). */

@@ -182,6 +182,29 @@ describe.each(upstreamServers())("rolling restart ($kind)", (up: ProvidedUpstrea
     expect(n1.logs().find((l) => l.msg === "stopped")?.redirected).toBe(2);
   });
 
+  it("SIGTERM: a session forwarded to the stopping owner from another node is sent on by the transport its client used there", async () => {
+    const ids = ["f1", "f2", "f3"].map((n) => `${up.kind}-${n}`);
+    const [n1, n2, n3] = [await node(ids[0]!), await node(ids[1]!), await node(ids[2]!)] as [ProxyProcess, ProxyProcess, ProxyProcess];
+    const room = uniqueRoom(up.muc, "rolling");
+    await createRoom(bob, room, "bob");
+    const phone = await follower(n1, "phone", "starttls", room);
+    await n1.waitForLog((l) => l.code === "LEASE_ACQUIRED");
+    await n2.waitForLog((l) => l.msg === "cluster: client address published");
+    await n3.waitForLog((l) => l.msg === "cluster: client address published");
+    const laptop = await follower(n2, "laptop", "direct", room); // direct TLS to n2, forwarded to the owner n1
+    expect(n2.logs().some((l) => l.code === "FORWARDED")).toBe(true);
+    const target = choosePeer(`alice@${up.domain}`, [{ id: ids[1]!, client: { host: "x", ports: {} } }, { id: ids[2]!, client: { host: "x", ports: {} } }])!.id;
+    const to = target === ids[1] ? n2 : n3;
+    await n1.stop("SIGTERM");
+    await until("both redirected", () => phone.streamErrors.length > 0 && laptop.streamErrors.length > 0);
+    expect(phone.streamErrors).toEqual([`see-other-host 127.0.0.1:${to.port}`]);
+    expect(laptop.streamErrors).toEqual([`see-other-host 127.0.0.1:${to.tlsPort}`]);
+    expect(n1.logs().find((l) => l.msg === "stopped")?.redirected).toBe(2);
+    await until("both rejoined", () => phone.rejoins.length === 1 && laptop.rejoins.length === 1, 20_000);
+    await groupchat(bob, room, "after the restart");
+    for (const f of [phone, laptop]) await f.c.waitFor((el) => el.getChildText("body") === "after the restart", 20_000);
+  });
+
   it("SIGTERM with no peer that published a client address: <system-shutdown/> (a load balancer decides where clients go)", async () => {
     const n1 = await node(`${up.kind}-s1`);
     await node(`${up.kind}-s2`, { clientAddress: false });
