@@ -132,6 +132,8 @@ export interface PartialConfig {
   clusterRedis?: string;
   nodeId?: string;
   clusterAdvertise?: HostPort;
+  /** Where clients reach this node directly; no port: the node's own --listen port (docs/architecture.md §8.7). */
+  clusterClientAddress?: { host: string; port?: number };
   clusterLeaseTtl?: number;
   clusterSecretFile?: string;
 }
@@ -222,6 +224,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "cluster-redis", type: "string", metavar: "URL", default: "none (a single node)", help: "join a cluster coordinated by this Redis (redis://[user:pass@]host:port[/db], rediss:// for TLS): one account session per account across the nodes" },
   { name: "node-id", type: "string", metavar: "ID", default: "the host name and --listen port", help: "this node's name in the cluster (unique per node; letters, digits, . _ -)" },
   { name: "cluster-advertise", type: "string", metavar: "HOST:PORT", default: "none", help: "where the other nodes reach this one (node-to-node traffic)" },
+  { name: "cluster-client-address", type: "string", metavar: "HOST[:PORT]", default: "none (clients get <system-shutdown/> at SIGTERM)", help: "where clients reach this node directly (PORT: its STARTTLS port, default the first --listen; direct-TLS clients get its first --listen-tls port): published to the cluster, so that a stopping node sends its clients here with <see-other-host/>" },
   { name: "cluster-secret-file", type: "string", metavar: "FILE", default: "none (no node-to-node forwarding)", help: "shared secret of the cluster's nodes (at least 32 bytes): authenticates node-to-node connections; with --cluster-advertise, sessions on a node that does not own their account are forwarded to the owner" },
   { name: "cluster-lease-ttl", type: "integer", metavar: "SECONDS", min: 2, max: 300, default: "10", help: "an account lease's lifetime in Redis: how long a dead node's accounts wait before another node takes them" },
   { name: "help", type: "boolean", cliOnly: true, default: "", help: "print this help and exit" },
@@ -322,6 +325,15 @@ export function parseHostPort(v: string, allowPortZero: boolean): HostPort | str
   const min = allowPortZero ? 0 : 1;
   if (port < min || port > 65535) return `port must be ${min}-65535, got ${quote(v)}`;
   return { host, port };
+}
+
+/** HOST or HOST:PORT (an IPv6 literal in brackets either way: "[2001:db8::1]", "[2001:db8::1]:5222"). */
+export function parseHostOptionalPort(v: string): { host: string; port?: number } | string {
+  const bracketed = /^\[([^\]]*)\]$/.exec(v);
+  if (bracketed) return isIPv6(bracketed[1] ?? "") ? { host: bracketed[1]! } : `expected an IPv6 address in [...], got ${quote(v)}`;
+  if (!v.includes(":")) return isIPv4(v) || HOSTNAME.test(v) ? { host: v } : `invalid host ${quote(v)}`;
+  const hp = parseHostPort(v, false);
+  return typeof hp === "string" ? hp.replace("expected HOST:PORT", "expected HOST or HOST:PORT") : hp;
 }
 
 /** 127.0.0.0/8, ::1 (also as ::ffff:127.x) and "localhost". */
@@ -546,6 +558,12 @@ export function toPartial(raw: Map<string, RawValue>, source: Source): PartialCo
     const hp = parseHostPort(advertise, false);
     if (typeof hp === "string") throw fail(source, "cluster-advertise", hp);
     p.clusterAdvertise = hp;
+  }
+  const clientAddress = one("cluster-client-address");
+  if (clientAddress !== undefined) {
+    const hp = parseHostOptionalPort(clientAddress);
+    if (typeof hp === "string") throw fail(source, "cluster-client-address", hp);
+    p.clusterClientAddress = hp;
   }
   setInt("cluster-lease-ttl", (n) => (p.clusterLeaseTtl = n));
   const secretFile = one("cluster-secret-file");

@@ -17,6 +17,7 @@ import { FileCredentialStore } from "./credentials/file-store.js";
 import { CredentialStoreError } from "./credentials/store.js";
 import { importHelpText, parseImportArgs } from "./import/args.js";
 import { runImport } from "./import/run.js";
+import { openImportStore, type ImportStore } from "./import/store.js";
 
 function packageVersion(): string {
   // dist/proxy/cli.js → package.json two levels up (also true for proxy/cli.ts under tsx)
@@ -182,16 +183,21 @@ async function importCredentials(args: string[]): Promise<number> {
     process.stderr.write(`minimix-proxy: config: unexpected argument "${loaded.command}" after import-credentials\n`);
     return 2;
   }
-  let store: FileCredentialStore;
+  // the file store under --state-dir, or with --cluster-redis the Redis store the nodes read
+  let opened: ImportStore;
   try {
-    store = (await FileCredentialStore.open(loaded.config.stateDir)).store;
+    opened = await openImportStore(loaded.config);
   } catch (err) {
     if (!(err instanceof CredentialStoreError)) throw err;
     process.stderr.write(`minimix-proxy: ${err.message} (${err.code})\n`);
     return 1;
   }
-  const report = await runImport(parsed.flags, loaded.config.domains, store, (line) => process.stdout.write(`${line}\n`));
-  return report.errors > 0 ? 1 : 0;
+  try {
+    const report = await runImport(parsed.flags, loaded.config.domains, opened.store, (line) => process.stdout.write(`${line}\n`));
+    return report.errors > 0 ? 1 : 0;
+  } finally {
+    opened.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -187,6 +187,20 @@ describe("cluster", () => {
     expectConfigError(() => loadConfig(["--domain", "a.org", "--cluster-redis", "redis://h:1", "--cluster-lease-ttl", "1"], ENV), /^config: --cluster-lease-ttl: /, "cluster-lease-ttl");
     expectConfigError(() => loadConfig(["--domain", "a.org", "--cluster-redis", "redis://h:1", "--cluster-advertise", "nope"], ENV), /^config: --cluster-advertise: /, "cluster-advertise");
   });
+
+  it("--cluster-client-address: HOST or HOST:PORT, IPv6 in brackets; refused when malformed or without cluster-redis", () => {
+    const base = ["--domain", "a.org", "--cluster-redis", "redis://h:1"];
+    expect(loadConfig([...base, "--cluster-client-address", "node1.a.org"], ENV).cluster?.clientAddress).toEqual({ host: "node1.a.org" });
+    expect(loadConfig([...base, "--cluster-client-address", "10.0.0.11:15222"], ENV).cluster?.clientAddress).toEqual({ host: "10.0.0.11", port: 15222 });
+    expect(loadConfig([...base, "--cluster-client-address", "[2001:db8::11]"], ENV).cluster?.clientAddress).toEqual({ host: "2001:db8::11" });
+    expect(loadConfig([...base, "--cluster-client-address", "[2001:db8::11]:5222"], ENV).cluster?.clientAddress).toEqual({ host: "2001:db8::11", port: 5222 });
+    expect(loadConfig(["--config", file('domain = "a.org"\ncluster-redis = "redis://h:1"\ncluster-client-address = "n1.a.org:5222"\n')], ENV).cluster?.clientAddress).toEqual({ host: "n1.a.org", port: 5222 });
+    expect(loadConfig(base, ENV).cluster?.clientAddress).toBeUndefined();
+    for (const bad of ["2001:db8::11", "[nope]", "bad host", "h:0", "h:x"]) {
+      expectConfigError(() => loadConfig([...base, "--cluster-client-address", bad], ENV), /^config: --cluster-client-address: /, "cluster-client-address");
+    }
+    expectConfigError(() => loadConfig(["--domain", "a.org", "--cluster-client-address", "n1.a.org"], ENV), /^config: cluster-client-address: only meaningful with cluster-redis/, "cluster-client-address");
+  });
 });
 
 describe("--client-sasl", () => {
@@ -462,11 +476,11 @@ describe("config.example.toml", () => {
     const keys = new Set<string>();
     for (const m of example.matchAll(/^#? ?([a-z-]+)\s*=/gm)) keys.add(m[1] ?? "");
     const fileKeys = OPTIONS.filter((o) => !o.cliOnly).map((o) => o.name);
-    expect(fileKeys).toHaveLength(59);
+    expect(fileKeys).toHaveLength(60);
     for (const k of fileKeys) expect(keys, k).toContain(k);
     for (const k of keys) expect(fileKeys, k).toContain(k);
     // Uncomment the single-line "# key = value" defaults (skipping alternatives that are examples).
-    const skip = new Set(["cert", "key", "state-dir", "upstream-ca", "cluster-redis", "node-id", "cluster-advertise", "cluster-lease-ttl", "cluster-secret-file"]);
+    const skip = new Set(["cert", "key", "state-dir", "upstream-ca", "cluster-redis", "node-id", "cluster-advertise", "cluster-client-address", "cluster-lease-ttl", "cluster-secret-file"]);
     const lines = example.split("\n").map((l) => {
       const m = /^# ([a-z-]+) = (.*)$/.exec(l);
       return m && !skip.has(m[1] ?? "") ? l.slice(2) : l;

@@ -136,6 +136,8 @@ export interface ClusterConfig {
   redisUrl: string;
   nodeId: string;
   advertise?: HostPort;
+  /** --cluster-client-address: published for <see-other-host/> at a peer's SIGTERM (docs/architecture.md §8.7). */
+  clientAddress?: { host: string; port?: number };
   leaseTtlMs: number;
   /** Absolute path of the shared secret; with `advertise`: node-to-node forwarding (docs/architecture.md §8.7). */
   secretFile?: string;
@@ -476,10 +478,11 @@ export function resolveConfig(file: PartialConfig, flags: PartialConfig, env: En
       nodeId: m.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 50)}-${first?.port || process.pid}`,
       leaseTtlMs: (m.clusterLeaseTtl ?? DEFAULTS.clusterLeaseTtl) * 1000,
       ...(m.clusterAdvertise ? { advertise: m.clusterAdvertise } : {}),
+      ...(m.clusterClientAddress ? { clientAddress: m.clusterClientAddress } : {}),
       ...(m.clusterSecretFile !== undefined ? { secretFile: resolve(m.clusterSecretFile) } : {}),
     };
   } else {
-    for (const [key, v] of [["node-id", m.nodeId], ["cluster-advertise", m.clusterAdvertise], ["cluster-lease-ttl", m.clusterLeaseTtl], ["cluster-secret-file", m.clusterSecretFile]] as const) {
+    for (const [key, v] of [["node-id", m.nodeId], ["cluster-advertise", m.clusterAdvertise], ["cluster-client-address", m.clusterClientAddress], ["cluster-lease-ttl", m.clusterLeaseTtl], ["cluster-secret-file", m.clusterSecretFile]] as const) {
       if (v !== undefined) throw new ConfigError(key, `config: ${key}: only meaningful with cluster-redis (a cluster member)`);
     }
   }

@@ -32,6 +32,7 @@ import { parseSecret } from "./cluster/forward.js";
 import type { LeaseKeeper } from "./cluster/leases.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
+import { redirectFor, type RedirectPeer } from "../core/cluster/redirect.js";
 
 export interface BoundListener {
   transport: Transport;
@@ -206,7 +207,7 @@ export class ProxyServer {
       this.adopt(ctx, socket, transport, ip);
     };
     const bound: BoundListener[] = [];
-    if (this.config.proxyProtocol) return [...await this.startProxied(onConnection), ...await this.startWebSockets(ctx)];
+    if (this.config.proxyProtocol) return this.publishClientAddress([...await this.startProxied(onConnection), ...await this.startWebSockets(ctx)]);
     for (const addr of this.config.listen) {
       const server = net.createServer(onConnection("starttls"));
       bound.push(await this.listen(server, addr, "starttls"));
@@ -225,7 +226,37 @@ export class ProxyServer {
       bound.push(await this.listen(server, addr, "direct-tls"));
     }
     bound.push(...await this.startWebSockets(ctx));
+    return this.publishClientAddress(bound);
+  }
+
+  /**
+   * --cluster-client-address (docs/architecture.md §8.7): published with the heartbeat once the listeners
+   * are bound, with this node's port for each transport (the flag's PORT for STARTTLS when given).
+   */
+  private publishClientAddress(bound: BoundListener[]): BoundListener[] {
+    const ca = this.config.cluster?.clientAddress;
+    if (ca && this.cluster) {
+      const starttls = ca.port ?? bound.find((b) => b.transport === "starttls")?.port;
+      const direct = bound.find((b) => b.transport === "direct-tls")?.port;
+      const ports = { ...(starttls !== undefined ? { starttls } : {}), ...(direct !== undefined ? { "direct-tls": direct } : {}) };
+      this.cluster.keeper.publishClientAddress({ host: ca.host, ports });
+      this.log.info({ host: ca.host, ...ports }, "cluster: client address published");
+    }
     return bound;
+  }
+
+  /**
+   * The live other nodes that published a client address, for <see-other-host/> at SIGTERM; none when
+   * Redis does not answer within a second (the clients then get <system-shutdown/>).
+   */
+  private async redirectPeers(): Promise<RedirectPeer[]> {
+    const k = this.cluster?.keeper;
+    if (!k) return [];
+    await k.withdraw();
+    let timer: NodeJS.Timeout | undefined;
+    const nodes = await Promise.race([k.nodes().catch(() => []), new Promise<[]>((r) => (timer = setTimeout(() => r([]), 1000)))]);
+    clearTimeout(timer);
+    return nodes.filter((n) => n.id !== k.nodeId && n.client !== undefined).map((n) => ({ id: n.id, client: n.client }));
   }
 
   /** The owner's end of node-to-node forwarding, on --cluster-advertise (docs/architecture.md §8.7). */
@@ -461,13 +492,25 @@ export class ProxyServer {
     }
   }
 
-  /** SIGTERM: <system-shutdown/> to every client, close upstream streams, stop listening. */
+  /**
+   * SIGTERM: <system-shutdown/> to every client (a cluster member: <see-other-host/> naming a live peer
+   * where it can, docs/architecture.md §8.7), close upstream streams, stop listening.
+   */
   async stop(graceMs = 2000): Promise<void> {
     this.stopping = true;
     for (const { server } of this.servers) server.close();
     this.forwardServer?.close();
     const n = this.sessions.size;
-    for (const s of this.sessions) s.shutdown();
+    const peers = await this.redirectPeers();
+    let redirected = 0;
+    for (const s of [...this.sessions]) {
+      const r = peers.length > 0 ? s.redirectable : undefined;
+      const to = r ? redirectFor(r.account, r.transport, peers) : undefined;
+      if (to !== undefined) {
+        s.redirect(to);
+        redirected++;
+      } else s.shutdown();
+    }
     // hibernating sessions (XEP-0198) end too: unacknowledged stanzas settled, own legs closed
     this.resumption.shutdown();
     const deadline = Date.now() + graceMs;
@@ -479,6 +522,6 @@ export class ProxyServer {
     await Promise.race([accountsClosed, new Promise((r) => setTimeout(r, Math.max(graceMs, 200)).unref())]);
     // leases not released yet (an account session still closing) go now, so other nodes take the accounts at once
     await this.cluster?.stop();
-    this.log.info({ sessions: n }, "stopped");
+    this.log.info({ sessions: n, ...(this.cluster ? { redirected } : {}) }, "stopped");
   }
 }

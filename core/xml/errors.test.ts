@@ -36,4 +36,10 @@ describe("streamError (RFC 6120 §4.9)", () => {
     expect(streamError("undefined-condition", undefined, "<x/>")).toBe(
       `<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><x/></stream:error></stream:stream>`);
   });
+
+  it("writes the condition's character data: <see-other-host/> names the host (§4.9.3.19), IPv6 in brackets", () => {
+    expect(streamError("see-other-host", "moving", undefined, "[2001:db8::2]:5222")).toBe(
+      `<stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>[2001:db8::2]:5222</see-other-host>` +
+      `<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>moving</text></stream:error></stream:stream>`);
+  });
 });

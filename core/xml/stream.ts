@@ -30,8 +30,9 @@ export const STREAM_CLOSE = "</stream:stream>";
  * application-specific condition element (§4.9.4), written after the text as the §4.9.2 syntax has it
  * (e.g. XEP-0198's <handled-count-too-high/>, core/sm/elements.ts).
  */
-export function streamError(condition: StreamErrorCondition, text?: string, appCondition?: string): string {
-  let s = `<stream:error><${condition} xmlns='${NS_STREAMS_ERR}'/>`;
+export function streamError(condition: StreamErrorCondition, text?: string, appCondition?: string, conditionText?: string): string {
+  // `conditionText`: the condition's character data (only <see-other-host/> has any, RFC 6120 §4.9.3.19)
+  let s = conditionText ? `<stream:error><${condition} xmlns='${NS_STREAMS_ERR}'>${escapeXML(conditionText)}</${condition}>` : `<stream:error><${condition} xmlns='${NS_STREAMS_ERR}'/>`;
   if (text) s += `<text xmlns='${NS_STREAMS_ERR}' xml:lang='en'>${escapeXML(text)}</text>`;
   if (appCondition) s += appCondition;
   return s + `</stream:error>${STREAM_CLOSE}`;

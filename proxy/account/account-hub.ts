@@ -161,8 +161,13 @@ export class AccountHub {
     return this.bookmarks?.changed(change) ?? Promise.resolve();
   }
 
-  /** Writes the room marks if they changed (every tick, and at shutdown). */
+  /**
+   * Writes the room marks if they changed (every tick, and at shutdown). A cluster member only while it
+   * holds the account's lease: a node whose session waits for the lease must not overwrite the owner's
+   * newer marks with the ones it read at that session's login (docs/architecture.md §8.7).
+   */
   saveMarks(): Promise<void> {
+    if (this.opts.cluster && !this.lease?.valid()) return Promise.resolve();
     return this.bookmarks?.save() ?? Promise.resolve();
   }
 
@@ -443,6 +448,11 @@ export class AccountHub {
     if (this.session || !this.wanted || this.ended) return;
     if (this.opts.cluster && !(await this.holdLease())) return;
     if (this.session || !this.wanted || this.ended) return;
+    // another node may have served the account and moved its room marks on since they were read here (§8.7)
+    if (this.opts.cluster && this.bookmarks) {
+      await this.bookmarks.refreshMarks(this.outbox);
+      if (this.session || !this.wanted || this.ended) return;
+    }
     // after a takeover, what reaches the new session before the settle time is over was meant for the old one
     this.settling = this.takeover;
     this.takeover = false;

@@ -6,7 +6,7 @@ import type { Action } from "../../core/muc/actions.js";
 import type { Bookmark } from "../../core/bookmarks/bookmark.js";
 import { createLogger } from "../log.js";
 import { RoomMarkError, type RoomMarkStore, type RoomMarks } from "../state/room-marks.js";
-import { BookmarkFollower, COMPAT_RECHECK_MS } from "./bookmarks.js";
+import { advanceJoinSince, BookmarkFollower, COMPAT_RECHECK_MS } from "./bookmarks.js";
 import { BookmarkFetch } from "../downstream/bookmark-fetch.js";
 import { parseStanza } from "../../core/xml/element.js";
 
@@ -178,5 +178,51 @@ describe("BookmarkFollower (docs/architecture.md §4.6)", () => {
     const f = new BookmarkFollower({ bare: A, rooms: s.rooms, execute: () => { throw new Error("boom"); }, maxRooms: undefined }, undefined, createLogger("silent"));
     await f.fetched(f.fetchStarted(), [bm(R1)], [], false);
     await expect(f.changed({ kind: "purge" })).resolves.toBeUndefined();
+  });
+
+  it("refreshMarks (a cluster member taking the lease): newer marks another node wrote move the queued autojoin joins' since forward, never back", async () => {
+    const kept = new Map([[R1, 100_000], [R2, 500_000]]);
+    const s = setup(new MemoryMarks(kept));
+    // the account session is not up here: the bookmark joins wait in the queue
+    s.rooms.accountSessionDown(0);
+    await s.f.fetched(s.f.fetchStarted(), [bm(R1), bm(R2), bm("three@conf.example.org")], [], false);
+    const queued = s.joins();
+    const other = new Element("presence", { to: `${R1}/alice`, type: "unavailable" });
+    const since = () => queued.map((j) => j.getChild("x")!.getChild("history")!.attrs.since as string | undefined);
+    expect(since()).toEqual([new Date(95_000).toISOString(), new Date(495_000).toISOString(), undefined]);
+    // meanwhile another node served the account: R1's mark moved on, R2's is older there (never back), a third room got one
+    kept.set(R1, 300_000);
+    kept.set(R2, 200_000);
+    kept.set("three@conf.example.org", 700_000);
+    await s.f.refreshMarks([...queued, other]);
+    expect(since()).toEqual([new Date(295_000).toISOString(), new Date(495_000).toISOString(), new Date(695_000).toISOString()]);
+    expect(other.toString()).toBe(`<presence to="${R1}/alice" type="unavailable"/>`);
+  });
+
+  it("refreshMarks with an unreadable store: logged, the queued joins unchanged", async () => {
+    let fail = false;
+    const store: RoomMarkStore = {
+      load: () => (fail ? Promise.reject(new RoomMarkError("ROOM_MARKS_UNREADABLE", "no answer")) : Promise.resolve(new Map([[R1, 100_000]]))),
+      save: () => Promise.resolve(),
+    };
+    const s = setup(store);
+    s.rooms.accountSessionDown(0);
+    await s.f.fetched(s.f.fetchStarted(), [bm(R1)], [], false);
+    fail = true;
+    await s.f.refreshMarks(s.joins());
+    expect(s.joins()[0]!.getChild("x")!.getChild("history")!.attrs.since).toBe(new Date(95_000).toISOString());
+    expect(s.log()).toContain("room marks not re-read at the lease");
+    expect(s.log()).toContain("ROOM_MARKS_UNREADABLE");
+  });
+
+  it("advanceJoinSince: only a join presence with <history>, and only later", () => {
+    const join = (since?: string) => new Element("presence", { to: `${R1}/a` }).c("x", { xmlns: "http://jabber.org/protocol/muc" }).c("history", { maxstanzas: "20", ...(since ? { since } : {}) }).root();
+    const j = join();
+    expect(advanceJoinSince(j, 5000)).toBe(true);
+    expect(j.getChild("x")!.getChild("history")!.attrs).toEqual({ maxstanzas: "20", since: new Date(5000).toISOString() });
+    expect(advanceJoinSince(j, 4000)).toBe(false);
+    expect(advanceJoinSince(join(new Date(9000).toISOString()), 9000)).toBe(false);
+    expect(advanceJoinSince(new Element("presence", { to: `${R1}/a` }), 5000)).toBe(false);
+    expect(advanceJoinSince(new Element("message", { to: R1 }), 5000)).toBe(false);
   });
 });

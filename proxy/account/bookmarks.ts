@@ -1,4 +1,7 @@
-import { rawLocal } from "../../core/jid.js";
+import type { Element } from "ltx";
+import { rawLocal, splitBare } from "../../core/jid.js";
+import { isoStamp } from "../../core/muc/stanza.js";
+import { NS_MUC } from "../../core/xml/ns.js";
 import type { Action } from "../../core/muc/actions.js";
 import type { RoomMachine } from "../../core/muc/room-machine.js";
 import { BookmarkBook } from "../../core/bookmarks/book.js";
@@ -121,6 +124,36 @@ export class BookmarkFollower {
   }
 
   /**
+   * A cluster member about to open the account session under a lease it has just acquired
+   * (docs/architecture.md §8.7): another node may have served the account — and written newer marks —
+   * since this node read them (a session here waited for the lease meanwhile, and its login already
+   * applied the bookmarks with the marks of that time). Re-reads the marks, keeps the newer of each, and
+   * moves the `<history since>` of the autojoin rooms' joins still `queued` for the account session
+   * forward to them (never back). An unreadable store leaves everything as it was (logged).
+   */
+  refreshMarks(queued: readonly Element[]): Promise<void> {
+    return this.then(async () => {
+      if (!this.store) return;
+      let fresh: Map<string, number>;
+      try {
+        fresh = await this.store.load(this.host.bare);
+      } catch (err) {
+        const code = err instanceof RoomMarkError ? err.code : undefined;
+        this.log.warn({ code, reason: (err as Error).message }, "room marks not re-read at the lease: the rejoins keep the marks read before");
+        return;
+      }
+      const marks = await this.marks;
+      for (const [room, t] of fresh) if (t > (marks.get(room) ?? -1)) marks.set(room, t);
+      for (const el of queued) {
+        const room = splitBare(String(el.attrs.to ?? ""));
+        const mark = room === undefined ? undefined : marks.get(room);
+        if (mark === undefined || !this.book.bookmarks.get(room!)?.autojoin) continue;
+        advanceJoinSince(el, Math.max(0, mark - this.sinceMarginMs));
+      }
+    });
+  }
+
+  /**
    * Writes the marks when they changed: for each autojoin bookmark, the last stanza seen from its
    * room while the account is in it, else the mark kept from before (a rejoin not done yet must not
    * lose it). Nothing is written before the bookmarks were fetched once.
@@ -157,4 +190,19 @@ export class BookmarkFollower {
     this.chain = p;
     return p;
   }
+}
+
+/**
+ * A MUC join presence (XEP-0045 §7.2) not yet sent: its `<history since>` moved to `sinceMs` when that
+ * is later than what it asks now (no since: the room's default history, the earliest). Other stanzas
+ * are left alone. True when it changed.
+ */
+export function advanceJoinSince(el: Element, sinceMs: number): boolean {
+  if (!el.is("presence") || el.attrs.type !== undefined) return false;
+  const history = el.getChild("x", NS_MUC)?.getChild("history");
+  if (!history) return false;
+  const cur = typeof history.attrs.since === "string" ? Date.parse(history.attrs.since) : Number.NaN;
+  if (!Number.isNaN(cur) && cur >= sinceMs) return false;
+  history.attrs.since = isoStamp(sinceMs);
+  return true;
 }

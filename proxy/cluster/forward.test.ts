@@ -63,7 +63,19 @@ describe("the forwarding link", () => {
     expect(o.adopted).toHaveLength(1);
     expect(o.adopted[0]).toMatchObject({ account: "alice@example.org", ip: "192.0.2.7", from: "n2" });
     expect(o.adopted[0]!.channelBindings.get("tls-exporter")).toEqual(Buffer.alloc(32, 1));
+    expect(o.adopted[0]!.transport).toBeUndefined(); // a forwarding node of an earlier version sends none
     expect(o.fwd.stats.in).toBe(1);
+  });
+
+  it("the client's transport reaches the owner (for <see-other-host/> at its SIGTERM); an unknown one is refused", async () => {
+    const o = await owner(true);
+    const link = await openLink({ host: "127.0.0.1", port: o.port }, "owner", { ...header, transport: "direct-tls" }, secret, 3000);
+    await new Promise((r) => setTimeout(r, 50));
+    link.destroy();
+    expect(o.adopted[0]?.transport).toBe("direct-tls");
+    await expect(openLink({ host: "127.0.0.1", port: o.port }, "owner", { ...header, transport: "carrier-pigeon" as "starttls" }, secret, 3000)).rejects.toThrow();
+    expect(o.adopted).toHaveLength(1);
+    expect(o.fwd.stats.refused).toBe(1);
   });
 
   it("the owner refuses an account whose lease it does not hold", async () => {

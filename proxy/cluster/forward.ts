@@ -5,7 +5,7 @@
  * by HMAC-SHA256 over the TLS connection's exporter value (RFC 5705/8446 §7.5), so a MAC cannot be
  * replayed on another connection and a man in the middle (two TLS connections) cannot relay it:
  *
- *   forwarder → owner:  one JSON line {v, account, domain, ip, from, cb, mac}
+ *   forwarder → owner:  one JSON line {v, account, domain, ip, from, cb, transport?, mac}
  *   owner → forwarder:  one JSON line {v, ok, node, mac} (ok false: it does not hold the account's lease)
  *   forwarder → owner:  a stream header and the client's <auth/> as the client sent it, then the
  *                       client's bytes as they come; owner → client: everything the owner writes.
@@ -29,6 +29,12 @@ export interface ForwardHeader {
   from: string;
   /** Channel-binding data of the client's TLS connection (type → base64), so -PLUS verifies on the owner. */
   cb: Record<string, string>;
+  /**
+   * How the client connected to the forwarding node, so that the owner can send it elsewhere with
+   * `<see-other-host/>` at SIGTERM on the right port (docs/architecture.md §8.7). Absent from a node of an
+   * earlier version: the owner then ends the stream with `<system-shutdown/>`.
+   */
+  transport?: "starttls" | "direct-tls";
 }
 
 export interface ForwardReply {
@@ -95,6 +101,7 @@ export function verifyRequest(line: string, secret: Buffer, s: tls.TLSSocket): F
   if (h.v !== FORWARD_VERSION || typeof h.account !== "string" || typeof h.domain !== "string" || typeof h.ip !== "string"
     || typeof h.from !== "string" || typeof h.cb !== "object" || h.cb === null) throw new Error("bad header fields");
   for (const x of Object.values(h.cb)) if (typeof x !== "string") throw new Error("bad channel-binding data");
+  if (h.transport !== undefined && h.transport !== "starttls" && h.transport !== "direct-tls") throw new Error("bad transport");
   return h as ForwardHeader;
 }
 

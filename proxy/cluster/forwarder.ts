@@ -16,6 +16,8 @@ export interface ForwardRequest {
   domain: string;
   ip: string;
   channelBindings: ReadonlyMap<string, Buffer>;
+  /** How the client connected here (carried to the owner for a later <see-other-host/>). */
+  transport?: "starttls" | "direct-tls";
 }
 
 /**
@@ -31,6 +33,8 @@ export interface ForwardedClient {
   ip: string;
   from: string;
   channelBindings: Map<ChannelBindingType, Buffer>;
+  /** How the client connected to the forwarding node; undefined from a node of an earlier version. */
+  transport?: "starttls" | "direct-tls" | undefined;
 }
 
 export class Forwarder {
@@ -58,7 +62,7 @@ export class Forwarder {
     const address = parseAddress(owner.advertise);
     if (!address) return false;
     const header: ForwardHeader = { v: FORWARD_VERSION, account: req.account, domain: req.domain, ip: req.ip, from: this.keeper.nodeId,
-      cb: Object.fromEntries([...req.channelBindings].map(([k, v]) => [k, v.toString("base64")])) };
+      cb: Object.fromEntries([...req.channelBindings].map(([k, v]) => [k, v.toString("base64")])), ...(req.transport ? { transport: req.transport } : {}) };
     let link: tls.TLSSocket;
     try {
       link = await openLink(address, owner.id, header, this.secret, LINK_TIMEOUT_MS);
@@ -102,7 +106,7 @@ export class Forwarder {
     }
     this.stats.in++;
     this.log.info({ account: h.account, from: h.from }, "cluster: forwarded session accepted");
-    adopt(s, { account: h.account, ip: h.ip, from: h.from, channelBindings: new Map(CHANNEL_BINDING_TYPES.filter((t) => typeof h.cb[t] === "string").map((t) => [t, Buffer.from(h.cb[t]!, "base64")])) });
+    adopt(s, { account: h.account, ip: h.ip, from: h.from, transport: h.transport, channelBindings: new Map(CHANNEL_BINDING_TYPES.filter((t) => typeof h.cb[t] === "string").map((t) => [t, Buffer.from(h.cb[t]!, "base64")])) });
     s.resume();
   }
 }

@@ -31,13 +31,18 @@ class FakeBackend implements LeaseBackend {
     this.store.delete(account);
     return true;
   }
-  async heartbeat(): Promise<void> {
+  readonly beats: NodeInfo[] = [];
+  left: string[] = [];
+  async heartbeat(node: NodeInfo): Promise<void> {
     this.check();
+    this.beats.push(node);
   }
   async nodes(): Promise<NodeInfo[]> {
     return [];
   }
-  async leave(): Promise<void> {}
+  async leave(nodeId: string): Promise<void> {
+    this.left.push(nodeId);
+  }
   async holder(account: string): Promise<string | undefined> {
     return this.store.get(account);
   }
@@ -198,4 +203,28 @@ describe("LeaseKeeper", () => {
     expect(lost).toEqual([]);
     expect(k.stats.lost).toBe(1);
   });
+
+  it("publishes its client address with a heartbeat at once; withdraw() removes the heartbeat and sends no more, the leases stay held and renewed", async () => {
+    const b = new FakeBackend();
+    const k = keeper(b);
+    k.start();
+    await until(() => b.beats.length === 1);
+    expect(b.beats[0]!.client).toBeUndefined();
+    k.publishClientAddress({ host: "n1.example", ports: { starttls: 5222 } });
+    await until(() => b.beats.length === 2);
+    expect(b.beats[1]).toEqual({ id: "n1", advertise: undefined, client: { host: "n1.example", ports: { starttls: 5222 } } });
+    expect((await k.acquire("alice@x", () => undefined)).kind).toBe("held");
+    await k.withdraw();
+    expect(b.left).toEqual(["n1"]);
+    clock += 3500; // past a renewal period: the lease is renewed, no heartbeat is sent
+    const renews = b.renews;
+    await until(() => b.renews > renews);
+    expect(b.beats).toHaveLength(2);
+    expect(k.holds("alice@x")).toBe(true);
+  });
 });
+
+async function until(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(pred()).toBe(true);
+}

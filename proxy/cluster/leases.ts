@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import { granted, isValid, leaseTiming, renewDue, renewed, retryAfter, type HeldLease, type LeaseTiming } from "../../core/cluster/lease.js";
 import type { Logger } from "../log.js";
 import type { LeaseBackend, NodeInfo } from "./redis.js";
+import type { ClientAddress } from "../../core/cluster/redirect.js";
 
 /** One held lease, as the account layer sees it. */
 export interface AccountLease {
@@ -59,6 +60,10 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private redisUp = true;
   private lastHeartbeat = -Infinity;
+  /** The node left the cluster's list of live nodes (stopping): no more heartbeats; leases still renewed. */
+  private withdrawn = false;
+  /** --cluster-client-address with the ports bound, once the listeners are up; published with the heartbeat. */
+  private clientAddress: ClientAddress | undefined;
   /** The live nodes as last read from Redis (refreshed with each heartbeat), for status and metrics. */
   knownNodes: NodeInfo[] = [];
   /** For metrics and status. */
@@ -171,6 +176,22 @@ export class LeaseKeeper {
     await this.backend.leave(this.opts.nodeId).catch(() => undefined);
   }
 
+  /**
+   * SIGTERM: removes this node's heartbeat at once, so that no other node sends clients or forwards
+   * sessions here any more, while the leases are kept (and renewed) until their accounts are closed.
+   */
+  async withdraw(): Promise<void> {
+    this.withdrawn = true;
+    await this.backend.leave(this.opts.nodeId).catch(() => undefined);
+  }
+
+  /** Publishes where clients reach this node (at once: a heartbeat now). */
+  publishClientAddress(a: ClientAddress): void {
+    this.clientAddress = a;
+    this.lastHeartbeat = -Infinity;
+    if (this.timer !== undefined) void this.tick();
+  }
+
   /** The live nodes, from their heartbeats (status). */
   nodes(): Promise<NodeInfo[]> {
     return this.backend.nodes();
@@ -223,10 +244,10 @@ export class LeaseKeeper {
         if (renewDue(e.lease, now, this.timing)) void this.renewOne(account, e);
       }
     }
-    if (now - this.lastHeartbeat >= this.timing.renewEveryMs) {
+    if (!this.withdrawn && now - this.lastHeartbeat >= this.timing.renewEveryMs) {
       this.lastHeartbeat = now;
       try {
-        await this.backend.heartbeat({ id: this.opts.nodeId, advertise: this.opts.advertise }, this.timing.ttlMs);
+        await this.backend.heartbeat({ id: this.opts.nodeId, advertise: this.opts.advertise, client: this.clientAddress }, this.timing.ttlMs);
         this.knownNodes = await this.backend.nodes();
         this.reachable(true);
       } catch (err) {

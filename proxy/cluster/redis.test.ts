@@ -64,6 +64,21 @@ describe("RedisLeaseBackend", () => {
     expect((await b.nodes()).map((n) => n.id)).toEqual(["n2"]);
   });
 
+  it("a heartbeat carries the node's client address (--cluster-client-address); a malformed one is ignored, the node still alive", async () => {
+    await b.heartbeat({ id: "c1", advertise: undefined, client: { host: "2001:db8::1", ports: { starttls: 5222, "direct-tls": 5223 } } }, 5000);
+    await redis.set("minimix:node:c2", JSON.stringify({ advertise: null, client: { host: "h", ports: { starttls: "x", "direct-tls": 70000 } } }), "PX", 5000);
+    await redis.sadd("minimix:nodes", "c2");
+    await redis.set("minimix:node:c3", JSON.stringify({ advertise: null, client: "h:1" }), "PX", 5000);
+    await redis.sadd("minimix:nodes", "c3");
+    const nodes = (await b.nodes()).filter((n) => n.id.startsWith("c"));
+    expect(nodes).toEqual([
+      { id: "c1", advertise: undefined, client: { host: "2001:db8::1", ports: { starttls: 5222, "direct-tls": 5223 } } },
+      { id: "c2", advertise: undefined, client: { host: "h", ports: {} } },
+      { id: "c3", advertise: undefined },
+    ]);
+    for (const id of ["c1", "c2", "c3"]) await b.leave(id);
+  });
+
   it("a command while Redis is down fails fast (no offline queue), and the client reconnects by itself", async () => {
     await server.halt();
     const t0 = Date.now();

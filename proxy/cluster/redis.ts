@@ -9,6 +9,7 @@
  * decides (core/cluster/lease.ts: a held lease is kept until its local deadline).
  */
 import { Redis } from "ioredis";
+import type { ClientAddress } from "../../core/cluster/redirect.js";
 
 const ACQUIRE = `
 local cur = redis.call('GET', KEYS[1])
@@ -45,6 +46,8 @@ export type AcquireAnswer =
 export interface NodeInfo {
   id: string;
   advertise: string | undefined;
+  /** Where clients reach the node directly (--cluster-client-address), for <see-other-host/>. */
+  client?: ClientAddress | undefined;
 }
 
 /** What the lease keeper needs from Redis; the unit tests give it a fake. */
@@ -113,7 +116,7 @@ export class RedisLeaseBackend implements LeaseBackend {
   }
 
   async heartbeat(node: NodeInfo, ttlMs: number): Promise<void> {
-    await this.redis.multi().set(this.k.node(node.id), JSON.stringify({ advertise: node.advertise ?? null }), "PX", ttlMs).sadd(this.k.nodes, node.id).exec();
+    await this.redis.multi().set(this.k.node(node.id), JSON.stringify({ advertise: node.advertise ?? null, client: node.client ?? null }), "PX", ttlMs).sadd(this.k.nodes, node.id).exec();
   }
 
   async holder(account: string): Promise<string | undefined> {
@@ -135,17 +138,32 @@ export class RedisLeaseBackend implements LeaseBackend {
       const raw = raws[i];
       if (raw === null || raw === undefined) return void dead.push(id);
       let advertise: string | undefined;
+      let client: ClientAddress | undefined;
       try {
-        const v = JSON.parse(raw) as { advertise?: unknown };
+        const v = JSON.parse(raw) as { advertise?: unknown; client?: unknown };
         if (typeof v.advertise === "string") advertise = v.advertise;
+        client = clientAddress(v.client);
       } catch {
         // a damaged heartbeat still says the node is alive
       }
-      out.push({ id, advertise });
+      out.push({ id, advertise, ...(client ? { client } : {}) });
     });
     if (dead.length > 0) await this.redis.srem(this.k.nodes, ...dead);
     return out;
   }
+}
+
+/** A published client address, if well-formed (a node of another version may publish something else). */
+function clientAddress(v: unknown): ClientAddress | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const { host, ports } = v as { host?: unknown; ports?: unknown };
+  if (typeof host !== "string" || host === "" || typeof ports !== "object" || ports === null) return undefined;
+  const out: ClientAddress = { host, ports: {} };
+  for (const t of ["starttls", "direct-tls"] as const) {
+    const p = (ports as Record<string, unknown>)[t];
+    if (typeof p === "number" && Number.isInteger(p) && p > 0 && p < 65536) out.ports[t] = p;
+  }
+  return out;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -271,7 +271,8 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     this.phase = "authenticating";
     conn.pause();
     const replay = Buffer.concat([Buffer.from(`<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' to='${domain}' version='1.0'>`), bytes]);
-    const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: tls ? channelBindings(tls, "server") : new Map() }, replay, () => {
+    const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: tls ? channelBindings(tls, "server") : new Map(),
+      ...(this.transport !== "websocket" ? { transport: this.transport } : {}) }, replay, () => {
       if (this.phase !== "authenticating" || conn.isClosed) return undefined;
       clearTimeout(this.authTimer);
       this.phase = "closed";
@@ -518,18 +519,40 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
    * A stream error to the client (with our header first if none was sent), then close; the session
    * ends with it (no hibernation after a stream error). `appCondition`: see ClientConnection.fail.
    */
-  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void {
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string, conditionText?: string): void {
     if (this.phase === "closed") return;
     this.ending = true;
     this.ctx.buffers.forget(this);
     this.early.close();
     const h = header ?? (this.headerSent ? undefined : streamHeader({ from: this.domain ?? this.ctx.config.domains[0], id: randomBytes(8).toString("hex") }));
-    this.conn.fail(condition, text, h, appCondition);
+    this.conn.fail(condition, text, h, appCondition, conditionText);
     this.session?.streamFailed();
   }
 
   /** Graceful shutdown of this stream (SIGTERM). */
   shutdown(): void {
     this.fail("system-shutdown", "the proxy is shutting down");
+  }
+
+  /**
+   * What a stopping cluster node needs to send this stream elsewhere with `<see-other-host/>`
+   * (docs/architecture.md §8.7): its account and transport, for an authenticated TCP stream that
+   * connected to this node itself. Undefined for the others: not authenticated yet (no account to
+   * choose a node by; RFC 6120 §4.9.3.19 also advises against redirecting before the stream is
+   * protected) and WebSocket (RFC 7395 has its own redirect). A stream forwarded from another node is
+   * sent by the transport its client used there (carried in the forwarding header; unknown from a node of
+   * an earlier version: not redirectable).
+   */
+  get redirectable(): { account: string; transport: "starttls" | "direct-tls" } | undefined {
+    if ((this.phase !== "open" && this.phase !== "authed") || this.transport === "websocket") return undefined;
+    if (this.username === undefined || this.domain === undefined || !(this.conn instanceof XmppConnection)) return undefined;
+    const transport = this.forwarded ? this.forwarded.transport : this.transport;
+    return transport === undefined ? undefined : { account: `${this.username}@${this.domain}`.toLowerCase(), transport };
+  }
+
+  /** SIGTERM of a cluster node: RFC 6120 §4.9.3.19, the client reconnects to `address` ("host:port"). */
+  redirect(address: string): void {
+    this.log.info({ to: address }, "client sent to another node (see-other-host)");
+    this.fail("see-other-host", "the proxy node is restarting", undefined, undefined, address);
   }
 }

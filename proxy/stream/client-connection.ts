@@ -31,7 +31,7 @@ export interface ClientConnection {
    * A stream error (after `header` if given), then close. `appCondition`: an application-specific
    * condition element, already serialised (RFC 6120 §4.9.4; XEP-0198's <handled-count-too-high/>).
    */
-  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void;
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string, conditionText?: string): void;
   destroy(): void;
   /** Flow control: stop / resume reading from the peer. */
   pause(): void;

@@ -237,10 +237,10 @@ export class XmppConnection {
     this.closing.unref();
   }
 
-  /** Sends a stream error (RFC 6120 §4.9) and closes. `header` is written first if none was sent yet; `appCondition` see ClientConnection. */
-  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string): void {
+  /** Sends a stream error (RFC 6120 §4.9) and closes. `header` is written first if none was sent yet; `appCondition` see ClientConnection; `conditionText` see streamError. */
+  fail(condition: StreamErrorCondition, text?: string, header?: string, appCondition?: string, conditionText?: string): void {
     if (this.closed || this.closeSent) return;
-    this.socket.write((header ?? "") + streamError(condition, text, appCondition));
+    this.socket.write((header ?? "") + streamError(condition, text, appCondition, conditionText));
     this.closeSent = true;
     this.end();
   }

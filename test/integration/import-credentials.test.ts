@@ -10,7 +10,7 @@
  */
 import { spawnSync, execFile } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +23,9 @@ import { FileCredentialStore } from "../../proxy/credentials/file-store.js";
 import { CLI, startProxy } from "../support/proxy-process.js";
 import { saltAndIterations, scramLogin } from "../support/scram-login.js";
 import { upstreamServers } from "../support/servers.js";
+import { startRedis } from "../support/redis.js";
+import { Redis } from "ioredis";
+import { decodeAccountCredentials } from "../../core/credentials/record.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
 
 const cert = inject("proxyCert");
@@ -56,6 +59,9 @@ describe.each(upstreamServers().map((s) => s.kind))("import-credentials from a r
   let up: Upstream;
   let stateDir: string;
   let output: string;
+  /** The import's source flags (the export directory of ejabberd is kept until the end: the Redis import reads it again). */
+  let source: string[];
+  let exportDir: string | undefined;
 
   beforeAll(async () => {
     up = await startUpstream(kind, { users: USERS.map((u) => `${u.user}:${u.pass}`).join(" ") });
@@ -64,29 +70,31 @@ describe.each(upstreamServers().map((s) => s.kind))("import-credentials from a r
     if (kind === "prosody") {
       const data = join(up.dir, "data");
       const before = snapshot(data);
-      const r = cli([...base, "--prosody-data", data]);
+      source = ["--prosody-data", data];
+      const r = cli([...base, ...source]);
       expect(r.stderr).toBe("");
       expect(r.status).toBe(0);
       output = r.stdout;
       expect(snapshot(data)).toEqual(before); // read, never modified
     } else {
       // ejabberdctl runs as the ejabberd user: it needs a directory it may write to
-      const exportDir = mkdtempSync(join(tmpdir(), "minimix-ejabberd-export-"));
+      exportDir = mkdtempSync(join(tmpdir(), "minimix-ejabberd-export-"));
       chmodSync(exportDir, 0o777);
       const script = fileURLToPath(new URL("../support/ejabberd.sh", import.meta.url));
       await run(script, ["ctl", up.dir, "--", "export_piefxis_host", exportDir, up.domain]);
       const main = readdirSync(exportDir).find((n) => /^\d{8}-\d{6}\.xml$/.test(n));
       expect(main).toBeDefined();
-      const r = cli([...base, "--xep0227", join(exportDir, main!)]);
+      source = ["--xep0227", join(exportDir, main!)];
+      const r = cli([...base, ...source]);
       expect(r.stderr).toBe("");
       expect(r.status).toBe(0);
       output = r.stdout;
-      rmSync(exportDir, { recursive: true, force: true });
     }
   }, 180_000);
   afterAll(async () => {
     await up?.stop();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    if (exportDir) rmSync(exportDir, { recursive: true, force: true });
   });
 
   it("imports every account as SCRAM-SHA-1 and prints names and counts, never a key or salt", async () => {
@@ -196,5 +204,64 @@ describe.each(upstreamServers().map((s) => s.kind))("import-credentials from a r
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
+  });
+
+  it("--cluster-redis: the records go to the Redis store the cluster's nodes read, not to the file store; a node verifies a -PLUS login from them at first contact", async () => {
+    const redis = await startRedis();
+    const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    admin.on("error", () => undefined);
+    const fresh = mkdtempSync(join(tmpdir(), "minimix-import-cluster-state-"));
+    let node: Awaited<ReturnType<typeof startProxy>> | undefined;
+    try {
+      await admin.connect();
+      const base = ["import-credentials", "--domain", up.domain, "--state-dir", fresh, "--cluster-redis", redis.url];
+      const r = cli([...base, ...source]);
+      expect(r.stderr).toBe("");
+      expect(r.status).toBe(0);
+      for (const u of USERS) expect(r.stdout).toContain(`new       ${u.user}@${up.domain} (SCRAM-SHA-1)`);
+      expect(r.stdout).toContain(`redis:${redis.url}: 2 new, 0 updated`);
+      expect(existsSync(join(fresh, "credentials")) ? readdirSync(join(fresh, "credentials")) : []).toEqual([]);
+      // the same records as the file store's import (the format every store uses: encodeForStore)
+      expect((await admin.hkeys("minimix:credentials")).sort()).toEqual(USERS.map((u) => `${u.user}@${up.domain}`).sort());
+      const { store } = await FileCredentialStore.open(stateDir);
+      for (const u of USERS) {
+        const account = `${u.user}@${up.domain}`;
+        const fromRedis = decodeAccountCredentials((await admin.hget("minimix:credentials", account))!, account);
+        expect(fromRedis.scram).toEqual((await store.get(account))!.scram);
+        expect(fromRedis.source).toBe(kind === "prosody" ? "import-prosody" : "import-xep0227");
+      }
+      // a second import finds them there
+      const again = cli([...base, ...source]);
+      expect(again.status).toBe(0);
+      expect(again.stdout).toMatch(/0 new, 0 updated, 0 replaced .*, 2 unchanged/);
+
+      // a cluster node: no PLAIN login ever made these records, yet SCRAM-SHA-1-PLUS verifies at first contact
+      node = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile,
+        extraArgs: ["--state-dir", fresh, "--cluster-redis", redis.url, "--node-id", `import-${kind}`] });
+      for (const u of USERS) {
+        const login = await scramLogin({ port: node.port, username: u.user, secret: { password: u.pass }, hash: "SHA-1", plus: "tls-exporter", bind: "imported" });
+        try {
+          expect(login.outcome, u.user).toBe("success");
+        } finally {
+          login.session?.close();
+        }
+      }
+      await node.waitForLog((l) => l.msg === "authenticated" && l.mechanism === "SCRAM-SHA-1-PLUS" && l.user === `${USERS[1]!.user}@${up.domain}`);
+      expect(node.logs().filter((l) => l.msg === "authenticated").map((l) => l.mechanism)).toEqual(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1-PLUS"]);
+      expect(node.logs().some((l) => /relaying/.test(String(l.msg)) || l.msg === "SCRAM records created after a password login")).toBe(false);
+    } finally {
+      await node?.stop();
+      admin.disconnect();
+      await redis.stop();
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("--cluster-redis unreachable: nothing imported, exit 1, the reason without the URL's password", () => {
+    const r = cli(["import-credentials", "--domain", up.domain, "--cluster-redis", "redis://:hunter2@127.0.0.1:1", ...source]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^minimix-proxy: cluster: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1 unreachable: .*\(CREDENTIAL_STORE_UNREADABLE\)\n$/);
+    expect(r.stderr).not.toContain("hunter2");
   });
 });
