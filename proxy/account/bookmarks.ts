@@ -92,7 +92,7 @@ export class BookmarkFollower {
       this.sinceFetch.delete(token);
       const diff = this.book.loaded(pep, legacy, compat, since);
       this.loaded = true;
-      this.log.info({ bookmarks: this.book.bookmarks.size, autojoin: diff.join.length, compat, pepFailed: pep === undefined, legacyFailed: !compat && legacy === undefined }, "bookmarks fetched");
+      this.log.info({ bookmarks: this.book.bookmarks.size, autojoin: diff.join.length, compat, compatAnswered, pepFailed: pep === undefined, legacyFailed: !compat && legacy === undefined }, "bookmarks fetched");
       this.apply(diff, marks);
     });
   }

@@ -15,47 +15,21 @@ import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { codes, createRoom, groupchat, groupchatsWithBody, join, occupantsSeen, sleep, uniqueRoom } from "../support/muc.js";
 import { upstreamServers } from "../support/servers.js";
 import { startUpstream, type Upstream } from "../support/upstream.js";
-import { startRedis, type RedisServer } from "../support/redis.js";
+import { type RedisServer } from "../support/redis.js";
+import { clusterSecretFile, useRedis } from "../support/cluster.js";
 import { until } from "../support/poll.js";
+import { NS_BM, NS_PUBSUB, publishBookmark } from "../support/bookmarks.js";
 
 const cert = inject("proxyCert");
-const NS_PUBSUB = "http://jabber.org/protocol/pubsub";
-const NS_BM = "urn:xmpp:bookmarks:1";
 const TTL_S = 3;
 
 let redis: RedisServer;
 let admin: Redis;
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  admin.on("error", () => undefined);
-  await admin.connect();
+const suiteRedis = useRedis();
+beforeAll(() => {
+  redis = suiteRedis.server;
+  admin = suiteRedis.admin;
 });
-afterAll(async () => {
-  admin?.disconnect();
-  await redis?.stop();
-});
-
-/** XEP-0402 §3.2: an autojoin bookmark, with the node configuration the XEP asks for (ejabberd 23.01: see bookmarks.test.ts). */
-async function publishBookmark(c: TestClient, room: string, nick: string, kind: string): Promise<void> {
-  const field = (v: string, value: string, type?: string) => xml("field", type ? { var: v, type } : { var: v }, xml("value", {}, value));
-  await c.xmpp.iqCaller.set(
-    xml("pubsub", { xmlns: NS_PUBSUB },
-      xml("publish", { node: NS_BM }, xml("item", { id: room }, xml("conference", { xmlns: NS_BM, autojoin: "true", name: "marks" }, xml("nick", {}, nick)))),
-      xml("publish-options", {}, xml("x", { xmlns: "jabber:x:data", type: "submit" },
-        field("FORM_TYPE", "http://jabber.org/protocol/pubsub#publish-options", "hidden"),
-        field("pubsub#persist_items", "true"),
-        ...(kind === "ejabberd" ? [] : [field("pubsub#max_items", "max"), field("pubsub#send_last_published_item", "never")]),
-        field("pubsub#access_model", "whitelist")))),
-  );
-  if (kind !== "ejabberd") return;
-  await c.xmpp.iqCaller.set(
-    xml("pubsub", { xmlns: `${NS_PUBSUB}#owner` },
-      xml("configure", { node: NS_BM }, xml("x", { xmlns: "jabber:x:data", type: "submit" },
-        field("FORM_TYPE", "http://jabber.org/protocol/pubsub#node_config", "hidden"),
-        field("pubsub#max_items", "1000")))),
-  );
-}
 
 describe.each(upstreamServers())("cluster room marks in Redis ($kind)", (shared) => {
   let up: Upstream;
@@ -127,7 +101,7 @@ describe.each(upstreamServers())("cluster room marks in Redis ($kind)", (shared)
       }
     }
     const setter = await connect(up.port, "dora", "setter");
-    await publishBookmark(setter, room, "dora", shared.kind);
+    await publishBookmark(setter, room, true, "dora", shared.kind);
     bookmarked = { setter, room };
 
     const a = await node(`${shared.kind}-ma`);

@@ -8,19 +8,19 @@
  * of an owner paused (SIGSTOP) past its lease, a Redis restart, and a Redis that is down at start.
  * Bob is straight on the server and owns each room (non-anonymous: he sees the occupants' real JIDs).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { Redis } from "ioredis";
 import { connectClient, xml, type Element, type TestClient } from "../support/client.js";
 import { startProxy, type LogLine, type ProxyProcess } from "../support/proxy-process.js";
 import { createRoom, groupchat, groupchatsWithBody, isSelfPresence, join, NS_MUC, NS_MUC_USER, sleep, uniqueRoom } from "../support/muc.js";
 import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
-import { startRedis, type RedisServer } from "../support/redis.js";
+import { type RedisServer } from "../support/redis.js";
+import { clusterSecretFile, useRedis } from "../support/cluster.js";
 import { until } from "../support/poll.js";
 import { pickFreePort } from "../../proxy/local-upstream.js";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join as joinPath } from "node:path";
+import { writeFileSync } from "node:fs";
+import { dirname, join as joinPath } from "node:path";
 import { randomBytes } from "node:crypto";
 import { scramLogin } from "../support/scram-login.js";
 import { connectWsClient } from "../support/ws-client.js";
@@ -30,19 +30,13 @@ const TTL_S = 3;
 
 let redis: RedisServer;
 let admin: Redis;
-const secretDir = mkdtempSync(joinPath(tmpdir(), "minimix-cluster-secret-"));
-const secretFile = joinPath(secretDir, "cluster.secret");
-writeFileSync(secretFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+const secretFile = clusterSecretFile("minimix-cluster-secret");
+const secretDir = dirname(secretFile);
 
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  admin.on("error", () => undefined);
-  await admin.connect();
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await redis?.stop();
+const suiteRedis = useRedis();
+beforeAll(() => {
+  redis = suiteRedis.server;
+  admin = suiteRedis.admin;
 });
 
 /** The real JIDs of the occupants with nick `nick` that `observer` currently sees in `room`. */
