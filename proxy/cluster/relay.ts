@@ -46,16 +46,18 @@ export class TcpRelay {
   private onOwnerData(chunk: Buffer): void {
     if (this.closed || this.finished) return;
     const { events, error } = this.fromOwner.pushSafe(chunk);
-    let more = true;
+    // the chunk's whole elements in one write (one TLS record rather than one per element)
+    const out: Buffer[] = [];
     for (const ev of events) {
-      if (ev.type === "open") more = this.client.write(headerFrom(ev.attrs));
-      else if (ev.type === "close") more = this.client.write("</stream:stream>");
+      if (ev.type === "open") out.push(Buffer.from(headerFrom(ev.attrs)));
+      else if (ev.type === "close") out.push(Buffer.from("</stream:stream>"));
       else {
-        more = this.client.write(ev.bytes);
+        out.push(ev.bytes);
         // RFC 6120 §6.4.6: the owner's next bytes are a new stream
         if (ev.name === "success" && peekAttr(ev.bytes, "xmlns") === NS_SASL) this.fromOwner.reset();
       }
     }
+    const more = out.length === 0 || this.client.write(out.length === 1 ? out[0]! : Buffer.concat(out));
     if (error) {
       this.log.warn({ reason: error.message }, "forwarding link: the owner's stream is not well-formed");
       return this.close();
