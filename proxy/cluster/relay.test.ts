@@ -78,7 +78,7 @@ describe("TcpRelay: a TCP session forwarded to its owner node", () => {
     await new Promise((res) => setTimeout(res, 50));
     expect(r.toClient()).toBe("");
     r.owner.write("ight</body></message>");
-    await until(() => r.clientClosed() && r.ownerClosed());
+    await until(() => r.clientClosed() && r.ownerClosed() && r.closed() > 0);
     expect(r.toClient()).toBe("<message><body>in flight</body></message><stream:error><see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>n1.example:5222</see-other-host>"
       + "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>the proxy node is restarting</text></stream:error></stream:stream>");
     expect(r.toOwner()).toBe("");
@@ -90,7 +90,7 @@ describe("TcpRelay: a TCP session forwarded to its owner node", () => {
     r.owner.write("<message><body>never");
     await new Promise((res) => setTimeout(res, 30));
     r.relay.stop(undefined);
-    await until(() => r.clientClosed(), 5000);
+    await until(() => r.clientClosed() && r.closed() > 0, 5000);
     expect(r.toClient()).toMatch(/^<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'\/>.*<\/stream:error><\/stream:stream>$/);
     expect(r.closed()).toBe(1);
   });
@@ -98,11 +98,11 @@ describe("TcpRelay: a TCP session forwarded to its owner node", () => {
   it("the owner's stream not well-formed, or the client gone: both ends closed", async () => {
     const a = await relayed();
     a.owner.write("<message><body>x</wrong></message>");
-    await until(() => a.clientClosed() && a.ownerClosed());
+    await until(() => a.clientClosed() && a.ownerClosed() && a.closed() > 0);
     expect(a.closed()).toBe(1);
     const b = await relayed();
     b.client.destroy();
-    await until(() => b.ownerClosed());
+    await until(() => b.ownerClosed() && b.closed() > 0);
     expect(b.closed()).toBe(1);
   });
 });

@@ -242,6 +242,38 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
     expect(n1.logs().find((l) => l.msg === "stopped")?.redirected).toBe(1);
   });
 
+  it("SIGTERM on a node that only forwards a WebSocket session: <close see-other-uri> naming the owner's wss endpoint; followed by hand, nothing missed", async () => {
+    const ids = ["x1", "x2"].map((n) => `${up.kind}-${n}`);
+    const [n1, n2] = [await node(ids[0]!, { clientAddress: "localhost" }), await node(ids[1]!, { clientAddress: "localhost" })];
+    const room = uniqueRoom(up.muc, "wsfwdstop");
+    await createRoom(bob, room, "bob");
+    const phone = await alice({ port: n1.port, transport: "starttls" }, "phone"); // n1 owns alice
+    expect(isSelfPresence(await join(phone, room, "alice-phone", { history: { maxstanzas: "0" } }), room)).toBe(true);
+    await n1.waitForLog((l) => l.code === "LEASE_ACQUIRED");
+    await n1.waitForLog((l) => l.msg === "cluster: client address published" && typeof l.ws === "string");
+    const browser = await alice({ url: wssUrl(n2) }, "browser"); // forwarded by n2 to n1
+    await n2.waitForLog((l) => l.code === "FORWARDED");
+    const redirectedTo = seeOtherUri(browser);
+    expect(isSelfPresence(await join(browser, room, "alice-browser", { history: { maxstanzas: "0" } }), room)).toBe(true);
+
+    const p = posting(room);
+    await until("the sixth message was posted", p.sixth, 20_000);
+    await n2.stop("SIGTERM");
+    await until("redirected", () => redirectedTo() !== undefined, 10_000);
+    expect(redirectedTo()).toBe(wssUrl(n1));
+    const since = sinceFor(browser);
+    const again = await alice({ url: redirectedTo()! }, "browser");
+    await again.send(xml("presence", { to: `${room}/alice-browser` }, xml("x", { xmlns: NS_MUC }, xml("history", { since }))));
+    await p.done;
+    const all = (): Element[] => [...bodies(browser.received, room), ...bodies(again.received, room)];
+    await until("every message", () => p.posted.every((b) => all().some((el) => el.getChildText("body") === b)), 30_000);
+    await sleep(1000);
+    expectNoLoss(again.jid, bodies(browser.received, room), bodies(again.received, room), since, p.posted);
+    expect(bodies(phone.received, room).map((el) => el.getChildText("body")).sort()).toEqual([...p.posted].sort());
+    expect(n2.logs().find((l) => l.msg === "stopped")).toMatchObject({ redirected: 1, forwarding: 1 });
+    expect(n1.logs().filter((l) => l.msg === "cluster: forwarded session accepted")).toHaveLength(1);
+  });
+
   it("SIGTERM, WebSocket forwarded: by the stopping node, to the owner's wss endpoint; to the stopping owner, to the peer its account hashes to", async () => {
     const ids = ["v1", "v2", "v3"].map((n) => `${up.kind}-${n}`);
     const [n1, n2, n3] = [await node(ids[0]!, { clientAddress: "localhost" }), await node(ids[1]!, { clientAddress: "localhost" }), await node(ids[2]!, { clientAddress: "localhost" })];
