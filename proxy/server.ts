@@ -32,7 +32,7 @@ import { parseSecret } from "./cluster/forward.js";
 import type { LeaseKeeper } from "./cluster/leases.js";
 import { randomBytes } from "node:crypto";
 import { streamError, streamHeader } from "../core/xml/stream.js";
-import { redirectFor, type RedirectPeer } from "../core/cluster/redirect.js";
+import { redirectFor, redirectUriFor, wsUri, type RedirectPeer } from "../core/cluster/redirect.js";
 
 export interface BoundListener {
   transport: Transport;
@@ -239,8 +239,12 @@ export class ProxyServer {
       const starttls = ca.port ?? bound.find((b) => b.transport === "starttls")?.port;
       const direct = bound.find((b) => b.transport === "direct-tls")?.port;
       const ports = { ...(starttls !== undefined ? { starttls } : {}), ...(direct !== undefined ? { "direct-tls": direct } : {}) };
-      this.cluster.keeper.publishClientAddress({ host: ca.host, ports });
-      this.log.info({ host: ca.host, ...ports }, "cluster: client address published");
+      // RFC 7395 §3.6.1 see-other-uri: the first wss listener; a plain ws listener sits behind a
+      // TLS-terminating proxy whose public URI this node cannot know (and wss clients never follow ws)
+      const wss = bound.find((b) => b.transport === "websocket" && b.tls === true);
+      const ws = wss && this.config.websocket ? wsUri(ca.host, wss.port, wss.path ?? this.config.websocket.path) : undefined;
+      this.cluster.keeper.publishClientAddress({ host: ca.host, ports, ...(ws ? { ws } : {}) });
+      this.log.info({ host: ca.host, ...ports, ...(ws ? { ws } : {}) }, "cluster: client address published");
     }
     return bound;
   }
@@ -505,16 +509,24 @@ export class ProxyServer {
     let redirected = 0;
     for (const s of [...this.sessions]) {
       const r = peers.length > 0 ? s.redirectable : undefined;
-      const to = r ? redirectFor(r.account, r.transport, peers) : undefined;
+      const to = r ? (r.transport === "websocket" ? redirectUriFor(r.account, peers) : redirectFor(r.account, r.transport, peers)) : undefined;
       if (to !== undefined) {
         s.redirect(to);
         redirected++;
       } else s.shutdown();
     }
+    // sessions this node forwards: sent to their owner, which holds the account (no forwarding there)
+    const forwarding = this.forwarder?.forwarding ?? [];
+    for (const f of forwarding) {
+      const owner = peers.filter((p) => p.id === f.owner);
+      const to = f.transport === "websocket" ? redirectUriFor(f.account, owner) : redirectFor(f.account, f.transport, owner);
+      if (to !== undefined) redirected++;
+      f.stop(to);
+    }
     // hibernating sessions (XEP-0198) end too: unacknowledged stanzas settled, own legs closed
     this.resumption.shutdown();
     const deadline = Date.now() + graceMs;
-    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((this.sessions.size > 0 || (this.forwarder?.forwarding.length ?? 0) > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions) s.conn.destroy();
     // account sessions end their streams (no per-room leave: the server's own cleanup removes the
     // occupants, docs/architecture.md §4.5); wait for the close to reach the server, bounded
@@ -522,6 +534,6 @@ export class ProxyServer {
     await Promise.race([accountsClosed, new Promise((r) => setTimeout(r, Math.max(graceMs, 200)).unref())]);
     // leases not released yet (an account session still closing) go now, so other nodes take the accounts at once
     await this.cluster?.stop();
-    this.log.info({ sessions: n, ...(this.cluster ? { redirected } : {}) }, "stopped");
+    this.log.info({ sessions: n, ...(this.cluster ? { redirected, forwarding: forwarding.length } : {}) }, "stopped");
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { choosePeer, redirectFor, seeOtherHostText, type ClientAddress, type RedirectPeer } from "./redirect.js";
+import { choosePeer, redirectFor, redirectUriFor, seeOtherHostText, seeOtherUriClose, wsUri, type ClientAddress, type RedirectPeer } from "./redirect.js";
 
 const peer = (id: string, host = `${id}.example`, ports: ClientAddress["ports"] = { starttls: 5222, "direct-tls": 5223 }): RedirectPeer =>
   ({ id, client: { host, ports } });
@@ -65,5 +65,31 @@ describe("redirectFor", () => {
     expect(redirectFor("alice@example.org", "starttls", peers)).toBe("n2.example:5222");
     expect(redirectFor("alice@example.org", "direct-tls", peers)).toBeUndefined();
     expect(redirectFor("alice@example.org", "starttls", [{ id: "n2", client: undefined }])).toBeUndefined();
+  });
+});
+
+describe("WebSocket redirect (RFC 7395 §3.6.1 see-other-uri)", () => {
+  it("wsUri: wss, the port, the path; an IPv6 literal in brackets", () => {
+    expect(wsUri("node2.example.org", 5281, "/xmpp-websocket")).toBe("wss://node2.example.org:5281/xmpp-websocket");
+    expect(wsUri("2001:db8::2", 443, "/ws")).toBe("wss://[2001:db8::2]:443/ws");
+    expect(wsUri("[2001:db8::2]", 443, "ws")).toBe("wss://[2001:db8::2]:443/ws");
+  });
+
+  it("the <close/> element: the framing namespace, the URI escaped", () => {
+    expect(seeOtherUriClose("wss://n2.example:5281/xmpp-websocket"))
+      .toBe("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='wss://n2.example:5281/xmpp-websocket'/>");
+    expect(seeOtherUriClose("wss://n2.example/a?b='c'&d")).toBe("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='wss://n2.example/a?b=&apos;c&apos;&amp;d'/>");
+  });
+
+  it("redirectUriFor: the same peer as the account's TCP sessions get; undefined when that peer published no URI", () => {
+    const peers: RedirectPeer[] = ["n1", "n2", "n3"].map((id) => ({ id, client: { host: `${id}.example`, ports: { starttls: 5222 }, ws: `wss://${id}.example/ws` } }));
+    for (const a of accounts.slice(0, 50)) {
+      const host = redirectFor(a, "starttls", peers)!.split(":")[0];
+      expect(redirectUriFor(a, peers)).toBe(`wss://${host}/ws`);
+    }
+    const chosen = choosePeer("alice@example.org", peers)!.id;
+    const without = peers.map((p) => (p.id === chosen ? { id: p.id, client: { host: "x", ports: {} } } : p));
+    expect(redirectUriFor("alice@example.org", without)).toBeUndefined();
+    expect(redirectUriFor("alice@example.org", [])).toBeUndefined();
   });
 });

@@ -8,6 +8,8 @@
  */
 import { createHash } from "node:crypto";
 import { isIPv6 } from "node:net";
+import { escapeXML } from "../xml/element.js";
+import { NS_FRAMING } from "../xml/ns.js";
 
 /** The client transports a see-other-host can name a port for (WebSocket has its own redirect, RFC 7395 §3.6.1). */
 export type RedirectTransport = "starttls" | "direct-tls";
@@ -17,6 +19,8 @@ export interface ClientAddress {
   host: string;
   /** The node's port for each transport it listens on. */
   ports: Partial<Record<RedirectTransport, number>>;
+  /** Its WebSocket endpoint (wss://host:port/path), for RFC 7395 §3.6.1 `see-other-uri`; absent from a node without a wss listener. */
+  ws?: string;
 }
 
 export interface RedirectPeer {
@@ -67,4 +71,27 @@ export function redirectFor(account: string, transport: RedirectTransport, peers
   const peer = choosePeer(account, peers);
   const port = peer?.client?.ports[transport];
   return peer && port !== undefined ? seeOtherHostText(peer.client!.host, port) : undefined;
+}
+
+/**
+ * The WebSocket URI to send a WebSocket client of `account` to (RFC 7395 §3.6.1), or undefined (then
+ * `<system-shutdown/>`): the same peer as `redirectFor` chooses for the account's TCP sessions, if it
+ * published one.
+ */
+export function redirectUriFor(account: string, peers: readonly RedirectPeer[]): string | undefined {
+  return choosePeer(account, peers)?.client?.ws;
+}
+
+/** The wss URI a node with a wss listener on `port` publishes (an IPv6 literal in brackets, RFC 3986 §3.2.2). */
+export function wsUri(host: string, port: number, path: string): string {
+  const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  return `wss://${isIPv6(bare) ? `[${bare}]` : bare}:${port}${path.startsWith("/") ? path : `/${path}`}`;
+}
+
+/**
+ * RFC 7395 §3.6.1: the server's `<close/>` with `see-other-uri`, after which it closes the WebSocket;
+ * the client connects to that URI (never from wss to ws).
+ */
+export function seeOtherUriClose(uri: string): string {
+  return `<close xmlns='${NS_FRAMING}' see-other-uri='${escapeXML(uri)}'/>`;
 }

@@ -78,6 +78,18 @@ describe("the forwarding link", () => {
     expect(o.fwd.stats.refused).toBe(1);
   });
 
+  it("a WebSocket client is said so in a field of its own (an owner of an earlier version ignores it); a bad value is refused", async () => {
+    const o = await owner(true);
+    const link = await openLink({ host: "127.0.0.1", port: o.port }, "owner", { ...header, websocket: true }, secret, 3000);
+    await new Promise((r) => setTimeout(r, 50));
+    link.destroy();
+    expect(o.adopted[0]).toMatchObject({ websocket: true, transport: undefined });
+    expect(o.adopted[0]!.transport).toBeUndefined();
+    await expect(openLink({ host: "127.0.0.1", port: o.port }, "owner", { ...header, websocket: "yes" as unknown as true }, secret, 3000)).rejects.toThrow();
+    expect(o.adopted).toHaveLength(1);
+    expect(o.fwd.stats.refused).toBe(1);
+  });
+
   it("the owner refuses an account whose lease it does not hold", async () => {
     const o = await owner(false);
     await expect(openLink({ host: "127.0.0.1", port: o.port }, "owner", header, secret, 3000)).rejects.toThrow(/does not hold the account's lease/);

@@ -35,6 +35,13 @@ export interface ForwardHeader {
    * earlier version: the owner then ends the stream with `<system-shutdown/>`.
    */
   transport?: "starttls" | "direct-tls";
+  /**
+   * The client is on WebSocket (its forwarding node translates, ws-splice.ts): at SIGTERM the owner sends
+   * it on with an RFC 7395 §3.6.1 `<close see-other-uri/>` on the link, which that node passes on.
+   * A separate field, not a `transport` value, so that an owner of an earlier version (which refuses an
+   * unknown transport) still accepts the session; it ignores this field.
+   */
+  websocket?: true;
 }
 
 export interface ForwardReply {
@@ -102,6 +109,7 @@ export function verifyRequest(line: string, secret: Buffer, s: tls.TLSSocket): F
     || typeof h.from !== "string" || typeof h.cb !== "object" || h.cb === null) throw new Error("bad header fields");
   for (const x of Object.values(h.cb)) if (typeof x !== "string") throw new Error("bad channel-binding data");
   if (h.transport !== undefined && h.transport !== "starttls" && h.transport !== "direct-tls") throw new Error("bad transport");
+  if (h.websocket !== undefined && h.websocket !== true) throw new Error("bad websocket flag");
   return h as ForwardHeader;
 }
 
@@ -138,22 +146,6 @@ export async function openLink(address: { host: string; port: number }, owner: s
     s.destroy();
     throw err;
   }
-}
-
-/** Both ways until either side closes. */
-export function pipeBoth(a: tls.TLSSocket, b: tls.TLSSocket, log: Logger): void {
-  const close = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  a.on("error", (e) => log.debug({ reason: e.message }, "forwarded client connection error"));
-  b.on("error", (e) => log.debug({ reason: e.message }, "forwarding link error"));
-  a.on("close", close);
-  b.on("close", close);
-  a.pipe(b);
-  b.pipe(a);
-  a.resume();
-  b.resume();
 }
 
 /** Reads the cluster secret: at least 32 bytes, a trailing newline ignored. */

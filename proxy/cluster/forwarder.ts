@@ -7,7 +7,8 @@ import * as tls from "node:tls";
 import type { Logger } from "../log.js";
 import { CHANNEL_BINDING_TYPES, type ChannelBindingType } from "../../core/sasl/channel-binding.js";
 import type { LeaseKeeper } from "./leases.js";
-import { answer, FORWARD_VERSION, openLink, pipeBoth, readLine, verifyRequest, type ForwardHeader } from "./forward.js";
+import { TcpRelay } from "./relay.js";
+import { answer, FORWARD_VERSION, openLink, readLine, verifyRequest, type ForwardHeader } from "./forward.js";
 
 const LINK_TIMEOUT_MS = 5000;
 
@@ -18,6 +19,8 @@ export interface ForwardRequest {
   channelBindings: ReadonlyMap<string, Buffer>;
   /** How the client connected here (carried to the owner for a later <see-other-host/>). */
   transport?: "starttls" | "direct-tls";
+  /** The client is on WebSocket (forward.ts ForwardHeader.websocket). */
+  websocket?: true;
 }
 
 /**
@@ -25,7 +28,20 @@ export interface ForwardRequest {
  * link as it is (TCP clients), or a splice that translates between the client's framing and the link's
  * byte stream (WebSocket clients, ws-splice.ts).
  */
-export type ReleasedClient = tls.TLSSocket | { splice(link: tls.TLSSocket): void };
+export type ReleasedClient = tls.TLSSocket | { splice(link: tls.TLSSocket, onClosed: () => void): void; stop(to: string | undefined): void };
+
+/** A session this node forwards to its owner, as this node's SIGTERM sees it (docs/architecture.md §8.7). */
+export interface OutgoingForward {
+  readonly account: string;
+  /** The owner's node id. */
+  readonly owner: string;
+  readonly transport: "starttls" | "direct-tls" | "websocket";
+  /**
+   * Ends the client's stream between two of the owner's elements: `<see-other-host>` (TCP, "host:port")
+   * or `<close see-other-uri/>` (WebSocket, a wss URI) naming `to`, else `<system-shutdown/>`.
+   */
+  stop(to: string | undefined): void;
+}
 
 /** A forwarded session as the owner adopts it. */
 export interface ForwardedClient {
@@ -35,10 +51,18 @@ export interface ForwardedClient {
   channelBindings: Map<ChannelBindingType, Buffer>;
   /** How the client connected to the forwarding node; undefined from a node of an earlier version. */
   transport?: "starttls" | "direct-tls" | undefined;
+  /** Its client is on WebSocket (RFC 7395 redirect at SIGTERM); only from a node that says so. */
+  websocket?: boolean;
 }
 
 export class Forwarder {
   readonly stats = { out: 0, in: 0, refused: 0, failed: 0 };
+  /** The sessions this node forwards now (until their client or link goes). */
+  private readonly outgoing = new Set<OutgoingForward>();
+
+  get forwarding(): readonly OutgoingForward[] {
+    return [...this.outgoing];
+  }
 
   constructor(private readonly keeper: LeaseKeeper, private readonly secret: Buffer, private readonly log: Logger) {}
 
@@ -62,7 +86,8 @@ export class Forwarder {
     const address = parseAddress(owner.advertise);
     if (!address) return false;
     const header: ForwardHeader = { v: FORWARD_VERSION, account: req.account, domain: req.domain, ip: req.ip, from: this.keeper.nodeId,
-      cb: Object.fromEntries([...req.channelBindings].map(([k, v]) => [k, v.toString("base64")])), ...(req.transport ? { transport: req.transport } : {}) };
+      cb: Object.fromEntries([...req.channelBindings].map(([k, v]) => [k, v.toString("base64")])), ...(req.transport ? { transport: req.transport } : {}),
+      ...(req.websocket ? { websocket: true as const } : {}) };
     let link: tls.TLSSocket;
     try {
       link = await openLink(address, owner.id, header, this.secret, LINK_TIMEOUT_MS);
@@ -78,8 +103,19 @@ export class Forwarder {
     }
     this.stats.out++;
     link.write(replay);
-    if ("splice" in client) client.splice(link);
-    else pipeBoth(client, link, this.log);
+    const ownerId = owner.id;
+    const done = (): void => void this.outgoing.delete(out);
+    let out: OutgoingForward;
+    if ("splice" in client) {
+      out = { account: req.account, owner: ownerId, transport: "websocket", stop: (to) => client.stop(to) };
+      this.outgoing.add(out);
+      client.splice(link, done);
+    } else {
+      const relay = new TcpRelay(client, link, this.log, done);
+      out = { account: req.account, owner: ownerId, transport: req.transport ?? "direct-tls", stop: (to) => relay.stop(to) };
+      this.outgoing.add(out);
+      relay.start();
+    }
     this.log.info({ account: req.account, owner: owner.id, code: "FORWARDED" }, "cluster: session forwarded to the account's owner node");
     return true;
   }
@@ -106,7 +142,7 @@ export class Forwarder {
     }
     this.stats.in++;
     this.log.info({ account: h.account, from: h.from }, "cluster: forwarded session accepted");
-    adopt(s, { account: h.account, ip: h.ip, from: h.from, transport: h.transport, channelBindings: new Map(CHANNEL_BINDING_TYPES.filter((t) => typeof h.cb[t] === "string").map((t) => [t, Buffer.from(h.cb[t]!, "base64")])) });
+    adopt(s, { account: h.account, ip: h.ip, from: h.from, transport: h.transport, websocket: h.websocket === true, channelBindings: new Map(CHANNEL_BINDING_TYPES.filter((t) => typeof h.cb[t] === "string").map((t) => [t, Buffer.from(h.cb[t]!, "base64")])) });
     s.resume();
   }
 }

@@ -65,14 +65,15 @@ describe("RedisLeaseBackend", () => {
   });
 
   it("a heartbeat carries the node's client address (--cluster-client-address); a malformed one is ignored, the node still alive", async () => {
-    await b.heartbeat({ id: "c1", advertise: undefined, client: { host: "2001:db8::1", ports: { starttls: 5222, "direct-tls": 5223 } } }, 5000);
-    await redis.set("minimix:node:c2", JSON.stringify({ advertise: null, client: { host: "h", ports: { starttls: "x", "direct-tls": 70000 } } }), "PX", 5000);
+    await b.heartbeat({ id: "c1", advertise: undefined, client: { host: "2001:db8::1", ports: { starttls: 5222, "direct-tls": 5223 }, ws: "wss://[2001:db8::1]:5281/xmpp-websocket" } }, 5000);
+    // a ws: URI is ignored (a wss client never follows it, RFC 7395 §3.6.1)
+    await redis.set("minimix:node:c2", JSON.stringify({ advertise: null, client: { host: "h", ports: { starttls: "x", "direct-tls": 70000 }, ws: "ws://h/x" } }), "PX", 5000);
     await redis.sadd("minimix:nodes", "c2");
     await redis.set("minimix:node:c3", JSON.stringify({ advertise: null, client: "h:1" }), "PX", 5000);
     await redis.sadd("minimix:nodes", "c3");
     const nodes = (await b.nodes()).filter((n) => n.id.startsWith("c"));
     expect(nodes).toEqual([
-      { id: "c1", advertise: undefined, client: { host: "2001:db8::1", ports: { starttls: 5222, "direct-tls": 5223 } } },
+      { id: "c1", advertise: undefined, client: { host: "2001:db8::1", ports: { starttls: 5222, "direct-tls": 5223 }, ws: "wss://[2001:db8::1]:5281/xmpp-websocket" } },
       { id: "c2", advertise: undefined, client: { host: "h", ports: {} } },
       { id: "c3", advertise: undefined },
     ]);

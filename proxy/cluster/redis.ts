@@ -156,13 +156,15 @@ export class RedisLeaseBackend implements LeaseBackend {
 /** A published client address, if well-formed (a node of another version may publish something else). */
 function clientAddress(v: unknown): ClientAddress | undefined {
   if (typeof v !== "object" || v === null) return undefined;
-  const { host, ports } = v as { host?: unknown; ports?: unknown };
+  const { host, ports, ws } = v as { host?: unknown; ports?: unknown; ws?: unknown };
   if (typeof host !== "string" || host === "" || typeof ports !== "object" || ports === null) return undefined;
   const out: ClientAddress = { host, ports: {} };
   for (const t of ["starttls", "direct-tls"] as const) {
     const p = (ports as Record<string, unknown>)[t];
     if (typeof p === "number" && Number.isInteger(p) && p > 0 && p < 65536) out.ports[t] = p;
   }
+  // RFC 7395 §3.6.1 see-other-uri: only a wss URI (a client never follows wss to ws)
+  if (typeof ws === "string" && /^wss:\/\/[^\s'"<>&]+$/.test(ws)) out.ws = ws;
   return out;
 }
 

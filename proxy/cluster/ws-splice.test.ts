@@ -65,8 +65,10 @@ async function spliced() {
   owner.on("error", () => undefined);
   c.pause(); // as ClientStream.authOrForward leaves it
   const log = createLogger("silent");
-  new WebSocketSplice(c, { maxStanzaSize: 1 << 20, maxDepth: 64 }, log).splice(link as unknown as tls.TLSSocket);
-  return { client, got, owner, fromClient: () => fromClient, ownerClosed: () => ownerClosed, closeCode: () => closeCode };
+  const splice = new WebSocketSplice(c, { maxStanzaSize: 1 << 20, maxDepth: 64 }, log);
+  let spliceClosed = 0;
+  splice.splice(link as unknown as tls.TLSSocket, () => spliceClosed++);
+  return { client, got, owner, splice, spliceClosed: () => spliceClosed, fromClient: () => fromClient, ownerClosed: () => ownerClosed, closeCode: () => closeCode };
 }
 
 describe("WebSocketSplice: a WebSocket session forwarded to its owner node", () => {
@@ -129,6 +131,56 @@ describe("WebSocketSplice: a WebSocket session forwarded to its owner node", () 
     const s = await spliced();
     s.client.terminate();
     await until(() => s.ownerClosed());
+  });
+
+  it("SIGTERM (stop with a URI): RFC 7395 §3.6.1 <close see-other-uri/>, the WebSocket closed, the link closed, reported once", async () => {
+    const s = await spliced();
+    s.splice.stop("wss://n2.example:5281/xmpp-websocket");
+    await until(() => s.closeCode() !== undefined && s.ownerClosed());
+    expect(s.got).toEqual([`<close xmlns='${NS_FRAMING}' see-other-uri='wss://n2.example:5281/xmpp-websocket'/>`]);
+    expect(s.closeCode()).toBe(1000);
+    expect(s.spliceClosed()).toBe(1);
+  });
+
+  it("SIGTERM without a URI: <system-shutdown/>, then <close/>", async () => {
+    const s = await spliced();
+    s.splice.stop(undefined);
+    await until(() => s.closeCode() !== undefined && s.ownerClosed());
+    expect(s.got[0]).toContain("<system-shutdown");
+    expect(s.got.at(-1)).toBe(`<close xmlns='${NS_FRAMING}'/>`);
+    expect(s.spliceClosed()).toBe(1);
+  });
+
+  it("SIGTERM while an element of the owner is in flight: it is completed first (whole elements that come with it go too); the client's later messages stay here", async () => {
+    const s = await spliced();
+    s.owner.write("<message to='a@localhost/r'><body>in fl");
+    await new Promise((r) => setTimeout(r, 30));
+    s.splice.stop("wss://n2.example/x");
+    s.client.send("<message xmlns='jabber:client' to='b@localhost'><body>late</body></message>");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(s.got).toEqual([]);
+    s.owner.write("ight</body></message><message><body>next</body></message>");
+    await until(() => s.closeCode() !== undefined);
+    expect(s.got).toEqual(["<message xmlns='jabber:client' to='a@localhost/r'><body>in flight</body></message>",
+      "<message xmlns='jabber:client'><body>next</body></message>", `<close xmlns='${NS_FRAMING}' see-other-uri='wss://n2.example/x'/>`]);
+    expect(s.fromClient()).toBe("");
+  });
+
+  it("SIGTERM and the element in flight never completes: the client is told after the wait anyway", async () => {
+    const s = await spliced();
+    s.owner.write("<message><body>never");
+    await new Promise((r) => setTimeout(r, 30));
+    s.splice.stop(undefined);
+    await until(() => s.closeCode() !== undefined, 5000);
+    expect(s.got[0]).toContain("<system-shutdown");
+  });
+
+  it("the owner's own SIGTERM: its <close see-other-uri/> on the link is this client's closing message", async () => {
+    const s = await spliced();
+    s.owner.write(`<close xmlns='${NS_FRAMING}' see-other-uri='wss://n3.example:5281/ws'/></stream:stream>`);
+    await until(() => s.closeCode() !== undefined && s.ownerClosed());
+    expect(s.got).toEqual([`<close xmlns='${NS_FRAMING}' see-other-uri='wss://n3.example:5281/ws'/>`]);
+    expect(s.spliceClosed()).toBe(1);
   });
 
   it("builds a stream header from <open/> attributes, escaped, unknown ones dropped", () => {

@@ -17,14 +17,17 @@ import type * as tls from "node:tls";
 import { Framer, type FramerLimits } from "../../core/xml/framer.js";
 import type { FramingError } from "../../core/xml/errors.js";
 import { escapeXML } from "../../core/xml/element.js";
-import { NS_CLIENT, NS_SASL, NS_STREAM } from "../../core/xml/ns.js";
+import { NS_CLIENT, NS_FRAMING, NS_SASL, NS_STREAM } from "../../core/xml/ns.js";
 import { peekAttr } from "../../core/xml/peek.js";
 import type { Logger } from "../log.js";
 import type { StreamHandler } from "../stream/xmpp-connection.js";
 import type { WebSocketConnection } from "../websocket/connection.js";
 
+/** How long a stopping node waits for the owner's element in flight to complete before it ends the stream anyway. */
+export const IN_FLIGHT_WAIT_MS = 1000;
+
 /** The stream the owner continues after the forwarding node's header: no header of its own comes first. */
-const SYNTHETIC_HEADER = Buffer.from(`<stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}'>`);
+export const SYNTHETIC_HEADER = Buffer.from(`<stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}'>`);
 const HEADER_ATTRS = ["to", "from", "id", "version", "xml:lang"] as const;
 
 /** An RFC 6120 stream header from the attributes of an `<open/>` (or of the owner's header). */
@@ -38,12 +41,15 @@ export function headerFrom(attrs: Record<string, string>): string {
 }
 
 /** What the link's framer must not exceed: anything the owner sends to a client (it framed it already). */
-const LINK_LIMITS: FramerLimits = { maxStanzaSize: 1 << 30, maxDepth: 4096 };
+export const LINK_LIMITS: FramerLimits = { maxStanzaSize: 1 << 30, maxDepth: 4096 };
 
 export class WebSocketSplice implements StreamHandler {
   private readonly fromOwner = new Framer(LINK_LIMITS);
   private link: tls.TLSSocket | undefined;
   private done = false;
+  private onClosed: (() => void) | undefined;
+  /** SIGTERM of this node (`stop`): where the client goes once the owner's element in flight is complete. */
+  private stopping: { to: string | undefined; timer: NodeJS.Timeout } | undefined;
 
   /**
    * `authedLimits`: the client's framer limits once the owner accepted its login (before that the
@@ -54,8 +60,9 @@ export class WebSocketSplice implements StreamHandler {
   }
 
   /** Takes over the client's connection and the link (whose first bytes, header and `<auth/>`, were written). */
-  splice(link: tls.TLSSocket): void {
+  splice(link: tls.TLSSocket, onClosed?: () => void): void {
     this.link = link;
+    this.onClosed = onClosed;
     this.conn.handOver(this);
     link.on("data", (chunk: Buffer) => this.onOwnerData(chunk));
     link.on("error", (e) => this.log.debug({ reason: e.message }, "forwarding link error"));
@@ -64,15 +71,57 @@ export class WebSocketSplice implements StreamHandler {
       if (this.done) return;
       this.done = true;
       this.conn.end();
+      this.closed();
     });
     link.resume();
     this.conn.resume();
   }
 
+  private closed(): void {
+    if (this.stopping) clearTimeout(this.stopping.timer);
+    const f = this.onClosed;
+    this.onClosed = undefined;
+    f?.();
+  }
+
+  /**
+   * SIGTERM of this node: the client gets RFC 7395 §3.6.1 `<close see-other-uri/>` naming `to` (a wss
+   * URI), else `<system-shutdown/>`, once the owner's element in flight (if any) is complete (at most
+   * IN_FLIGHT_WAIT_MS); nothing more goes to the owner meanwhile. Then the link is closed.
+   */
+  stop(to: string | undefined): void {
+    if (this.done || this.stopping) return;
+    const timer = setTimeout(() => this.finishStop(), IN_FLIGHT_WAIT_MS);
+    timer.unref();
+    this.stopping = { to, timer };
+    if (this.fromOwner.bufferedBytes === 0) this.finishStop();
+  }
+
+  private finishStop(): void {
+    if (this.done || !this.stopping) return;
+    this.done = true;
+    const { to } = this.stopping;
+    if (to !== undefined) this.conn.redirect(to);
+    else this.conn.fail("system-shutdown", "the proxy is shutting down");
+    this.link?.destroy();
+    this.closed();
+  }
+
   private onOwnerData(chunk: Buffer): void {
+    if (this.done) return;
     const { events, error } = this.fromOwner.pushSafe(chunk);
     for (const ev of events) {
       let more = true;
+      if (ev.type === "stanza" && ev.name === "close" && peekAttr(ev.bytes, "xmlns") === NS_FRAMING) {
+        // the owner's SIGTERM (ClientStream.redirect): RFC 7395 §3.6.1, passed on as this client's closing message
+        const uri = peekAttr(ev.bytes, "see-other-uri");
+        this.done = true;
+        if (uri !== undefined) this.conn.redirect(uri);
+        else this.conn.end();
+        this.link?.destroy();
+        this.closed();
+        return;
+      }
       if (ev.type === "open") more = this.conn.write(headerFrom(ev.attrs));
       else if (ev.type === "close") more = this.conn.write("</stream:stream>");
       else {
@@ -93,12 +142,14 @@ export class WebSocketSplice implements StreamHandler {
     if (error) {
       this.log.warn({ reason: error.message }, "forwarding link: the owner's stream is not well-formed");
       this.link?.destroy();
+      return;
     }
+    if (this.stopping && this.fromOwner.bufferedBytes === 0) this.finishStop();
   }
 
   private toOwner(data: string | Buffer): void {
     const link = this.link;
-    if (!link || link.destroyed) return;
+    if (!link || link.destroyed || this.stopping) return;
     if (!link.write(data)) {
       this.conn.pause();
       link.once("drain", () => this.conn.resume());
@@ -127,5 +178,6 @@ export class WebSocketSplice implements StreamHandler {
   onSocketClosed(): void {
     this.done = true;
     this.link?.destroy();
+    this.closed();
   }
 }

@@ -22,6 +22,7 @@ import { metrics } from "../metrics.js";
 import { authAccount } from "../cluster/forward.js";
 import type { ForwardedClient } from "../cluster/forwarder.js";
 import { WebSocketSplice } from "../cluster/ws-splice.js";
+import { seeOtherUriClose } from "../../core/cluster/redirect.js";
 import { WebSocketConnection } from "../websocket/connection.js";
 import type { TLSSocket } from "node:tls";
 
@@ -272,7 +273,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
     conn.pause();
     const replay = Buffer.concat([Buffer.from(`<?xml version='1.0'?><stream:stream xmlns='${NS_CLIENT}' xmlns:stream='${NS_STREAM}' to='${domain}' version='1.0'>`), bytes]);
     const forwarded = await fwd.tryForward({ account, domain, ip: this.ip ?? "", channelBindings: tls ? channelBindings(tls, "server") : new Map(),
-      ...(this.transport !== "websocket" ? { transport: this.transport } : {}) }, replay, () => {
+      ...(this.transport !== "websocket" ? { transport: this.transport } : { websocket: true }) }, replay, () => {
       if (this.phase !== "authenticating" || conn.isClosed) return undefined;
       clearTimeout(this.authTimer);
       this.phase = "closed";
@@ -535,24 +536,44 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
   }
 
   /**
-   * What a stopping cluster node needs to send this stream elsewhere with `<see-other-host/>`
-   * (docs/architecture.md §8.7): its account and transport, for an authenticated TCP stream that
-   * connected to this node itself. Undefined for the others: not authenticated yet (no account to
+   * What a stopping cluster node needs to send this stream elsewhere (docs/architecture.md §8.7): its
+   * account and transport, for an authenticated stream. Undefined before authentication (no account to
    * choose a node by; RFC 6120 §4.9.3.19 also advises against redirecting before the stream is
-   * protected) and WebSocket (RFC 7395 has its own redirect). A stream forwarded from another node is
-   * sent by the transport its client used there (carried in the forwarding header; unknown from a node of
-   * an earlier version: not redirectable).
+   * protected). A stream forwarded from another node is sent by the transport its client used there
+   * (carried in the forwarding header; unknown from a node of an earlier version: not redirectable).
+   * A WebSocket client gets RFC 7395 §3.6.1 `see-other-uri` instead of `<see-other-host/>`.
    */
-  get redirectable(): { account: string; transport: "starttls" | "direct-tls" } | undefined {
-    if ((this.phase !== "open" && this.phase !== "authed") || this.transport === "websocket") return undefined;
-    if (this.username === undefined || this.domain === undefined || !(this.conn instanceof XmppConnection)) return undefined;
-    const transport = this.forwarded ? this.forwarded.transport : this.transport;
-    return transport === undefined ? undefined : { account: `${this.username}@${this.domain}`.toLowerCase(), transport };
+  get redirectable(): { account: string; transport: "starttls" | "direct-tls" | "websocket" } | undefined {
+    if (this.phase !== "open" && this.phase !== "authed") return undefined;
+    if (this.username === undefined || this.domain === undefined) return undefined;
+    const transport = this.forwarded ? (this.forwarded.websocket ? "websocket" : this.forwarded.transport) : this.transport;
+    if (transport === undefined) return undefined;
+    if (transport === "websocket" ? !(this.conn instanceof WebSocketConnection || this.forwarded) : !(this.conn instanceof XmppConnection)) return undefined;
+    return { account: `${this.username}@${this.domain}`.toLowerCase(), transport };
   }
 
-  /** SIGTERM of a cluster node: RFC 6120 §4.9.3.19, the client reconnects to `address` ("host:port"). */
+  /**
+   * SIGTERM of a cluster node: the client reconnects to `address`, "host:port" in RFC 6120 §4.9.3.19
+   * `<see-other-host/>` (TCP), a wss URI in RFC 7395 §3.6.1 `<close see-other-uri/>` (WebSocket). A
+   * WebSocket client forwarded here gets that `<close/>` on the link as a top-level element: its
+   * forwarding node (ws-splice.ts) passes it on as its client's closing message.
+   */
   redirect(address: string): void {
-    this.log.info({ to: address }, "client sent to another node (see-other-host)");
-    this.fail("see-other-host", "the proxy node is restarting", undefined, undefined, address);
+    const ws = this.conn instanceof WebSocketConnection ? this.conn : undefined;
+    if (!ws && !this.forwarded?.websocket) {
+      this.log.info({ to: address }, "client sent to another node (see-other-host)");
+      return this.fail("see-other-host", "the proxy node is restarting", undefined, undefined, address);
+    }
+    if (this.phase === "closed") return;
+    this.log.info({ to: address }, "client sent to another node (see-other-uri)");
+    this.ending = true;
+    this.ctx.buffers.forget(this);
+    this.early.close();
+    if (ws) ws.redirect(address);
+    else {
+      this.conn.write(seeOtherUriClose(address));
+      this.conn.end();
+    }
+    this.session?.streamFailed();
   }
 }

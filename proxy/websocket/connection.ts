@@ -5,6 +5,7 @@ import { FramingError, type StreamErrorCondition } from "../../core/xml/errors.j
 import { streamError } from "../../core/xml/stream.js";
 import type { ClientConnection } from "../stream/client-connection.js";
 import type { ConnectionOptions, StreamHandler } from "../stream/xmpp-connection.js";
+import { seeOtherUriClose } from "../../core/cluster/redirect.js";
 import { IncomingFramer, OutgoingTranslator, WS_CLOSE, openToStreamAttrs } from "./framing.js";
 
 /** WebSocket close codes (RFC 6455 §7.4.1). */
@@ -200,6 +201,16 @@ export class WebSocketConnection implements ClientConnection {
     if (this.closed || this.closeSent) return;
     this.write((header ?? "") + streamError(condition, text, appCondition));
     this.end();
+  }
+
+  /**
+   * RFC 7395 §3.6.1: `<close/>` with `see-other-uri` instead of a plain one, then the closing handshake
+   * (a stopping cluster node, docs/architecture.md §8.7).
+   */
+  redirect(uri: string): void {
+    if (this.closed || this.closeSent) return;
+    this.send([seeOtherUriClose(uri)]);
+    this.closeAfterFlush();
   }
 
   destroy(): void {
