@@ -15,7 +15,7 @@
  * posted; one it got twice was first received live before the redirect and came again as a history copy
  * (`<delay/>`) stamped no earlier than the `since` it asked for at its rejoin; nothing after the rejoin twice.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { Redis } from "ioredis";
 import { connectClient, xml, type Element, type TestClient } from "../support/client.js";
@@ -23,14 +23,11 @@ import { connectWsClient } from "../support/ws-client.js";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { createRoom, groupchat, isSelfPresence, join, NS_MUC, sleep, uniqueRoom } from "../support/muc.js";
 import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
-import { startRedis, type RedisServer } from "../support/redis.js";
+import { type RedisServer } from "../support/redis.js";
+import { clusterSecretFile, useRedis } from "../support/cluster.js";
 import { until } from "../support/poll.js";
 import { pickFreePort } from "../../proxy/local-upstream.js";
 import { choosePeer } from "../../core/cluster/redirect.js";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join as joinPath } from "node:path";
-import { randomBytes } from "node:crypto";
 
 const cert = inject("proxyCert");
 const TTL_S = 3;
@@ -39,19 +36,12 @@ const NS_DELAY = "urn:xmpp:delay";
 
 let redis: RedisServer;
 let admin: Redis;
-const secretDir = mkdtempSync(joinPath(tmpdir(), "minimix-redirect-secret-"));
-const secretFile = joinPath(secretDir, "cluster.secret");
-writeFileSync(secretFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+const secretFile = clusterSecretFile("minimix-redirect-secret");
 
-beforeAll(async () => {
-  redis = await startRedis();
-  admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  admin.on("error", () => undefined);
-  await admin.connect();
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await redis?.stop();
+const suiteRedis = useRedis();
+beforeAll(() => {
+  redis = suiteRedis.server;
+  admin = suiteRedis.admin;
 });
 
 const receivedAt = new WeakMap<Element, number>();
