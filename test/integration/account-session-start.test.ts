@@ -147,6 +147,8 @@ describe.each(upstreamServers())("against a real $kind", (server) => {
       expect(online(proxy, "alice@localhost")).toBe(0);
       const self = await join(alice, room, "alice");
       expect(isSelfPresence(self, room)).toBe(true);
+      // the proxy's log line travels on its stdout, the self-presence on a socket: either may come first
+      await until("the account session's login logged", () => online(proxy, "alice@localhost") >= 1);
       expect(online(proxy, "alice@localhost")).toBe(1);
       await alice.send(xml("presence", { to: `${room}/alice`, type: "unavailable" }));
       await proxy.waitForLog((l) => l.msg === "account session closed: no rooms left" && l.account === "alice@localhost", 10_000);
