@@ -69,6 +69,23 @@ describe("TcpRelay: a TCP session forwarded to its owner node", () => {
     expect(r.toClient().endsWith("</stream:stream>")).toBe(true);
   });
 
+  it("passes the owner's whitespace keepalives on (the client's NAT and liveness check), also while an element is in flight", async () => {
+    const r = await relayed();
+    r.owner.write("<message><body>a</body></message>");
+    await until(() => r.toClient() === "<message><body>a</body></message>");
+    r.owner.write(" ");
+    await until(() => r.toClient().endsWith(" "));
+    r.owner.write("<message><body>b");
+    await new Promise((res) => setTimeout(res, 30));
+    r.owner.write(" "); // inside the element: the client has whole elements only, so a space is still fine there
+    await until(() => r.toClient().length === "<message><body>a</body></message>  ".length);
+    r.owner.write("</body></message>");
+    await until(() => r.toClient().endsWith("</message>"));
+    expect(r.toClient()).toBe("<message><body>a</body></message>  <message><body>b </body></message>");
+    r.relay.stop(undefined);
+    await until(() => r.closed() === 1);
+  });
+
   it("SIGTERM (stop with an address): <see-other-host> between two elements, the owner's element in flight completed first; the link closed, reported once", async () => {
     const r = await relayed();
     r.owner.write("<message><body>in fl");

@@ -4,8 +4,9 @@
  * top-level element at a time, so that at SIGTERM this node can end the client's stream with a stream
  * error between two elements (RFC 6120 §4.9: a stream error is a top-level element; one written into
  * an element in flight would be neither). At the owner's SASL `<success/>` the framer restarts with the
- * stream (RFC 6120 §6.4.6), as in ws-splice.ts. Whitespace between the owner's elements (keepalives)
- * is not relayed.
+ * stream (RFC 6120 §6.4.6), as in ws-splice.ts. A read of whitespace only (the owner's keepalive, RFC
+ * 6120 §4.6.1) is passed on as it is: what the client has is always whole elements, so whitespace may
+ * go between them, and the keepalive still keeps the client's NAT mapping and liveness check going.
  */
 import type * as tls from "node:tls";
 import { Framer } from "../../core/xml/framer.js";
@@ -15,6 +16,13 @@ import { streamError } from "../../core/xml/stream.js";
 import type { Logger } from "../log.js";
 import { headerFrom, IN_FLIGHT_WAIT_MS, LINK_LIMITS, SYNTHETIC_HEADER } from "./ws-splice.js";
 
+
+/** Only XML whitespace (RFC 6120 §4.6.1 keepalives). */
+function isWhitespace(b: Buffer): boolean {
+  if (b.length === 0) return false;
+  for (const c of b) if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
+  return true;
+}
 
 export class TcpRelay {
   private readonly fromOwner = new Framer(LINK_LIMITS);
@@ -48,6 +56,7 @@ export class TcpRelay {
     const { events, error } = this.fromOwner.pushSafe(chunk);
     // the chunk's whole elements in one write (one TLS record rather than one per element)
     const out: Buffer[] = [];
+    if (events.length === 0 && isWhitespace(chunk)) out.push(chunk);
     for (const ev of events) {
       if (ev.type === "open") out.push(Buffer.from(headerFrom(ev.attrs)));
       else if (ev.type === "close") out.push(Buffer.from("</stream:stream>"));
