@@ -22,6 +22,8 @@ export interface FetchedBookmarks {
 export class BookmarkFetch {
   private readonly ids: { disco: string; pep: string; legacy: string };
   private readonly plan: FetchPlan;
+  /** The requests `plan` sends, by name and id, in the order they go out. */
+  private readonly asked: { name: "disco" | "items" | "legacy"; id: string }[];
   private readonly answers = new Map<string, Element>();
 
   constructor(
@@ -34,6 +36,11 @@ export class BookmarkFetch {
     const tag = `mmx-bm-${randomBytes(6).toString("hex")}`;
     this.ids = { disco: `${tag}-d`, pep: `${tag}-p`, legacy: `${tag}-l` };
     this.plan = fetchPlan(knownCompat);
+    this.asked = [
+      ...(this.plan.disco ? [{ name: "disco" as const, id: this.ids.disco }] : []),
+      { name: "items" as const, id: this.ids.pep },
+      ...(this.plan.legacy ? [{ name: "legacy" as const, id: this.ids.legacy }] : []),
+    ];
   }
 
   /** The requests to write on the own leg. */
@@ -43,16 +50,12 @@ export class BookmarkFetch {
 
   /** What this fetch asks, by name (for the log). */
   get askedNames(): ("disco" | "items" | "legacy")[] {
-    return [...(this.plan.disco ? ["disco" as const] : []), "items" as const, ...(this.plan.legacy ? ["legacy" as const] : [])];
-  }
-
-  private get asked(): string[] {
-    return [...(this.plan.disco ? [this.ids.disco] : []), this.ids.pep, ...(this.plan.legacy ? [this.ids.legacy] : [])];
+    return this.asked.map((a) => a.name);
   }
 
   /** Is `id` one of this fetch's requests still unanswered? */
   expects(id: string | undefined): boolean {
-    return id !== undefined && this.asked.includes(id) && !this.answers.has(id);
+    return id !== undefined && this.asked.some((a) => a.id === id) && !this.answers.has(id);
   }
 
   /** Records an answer; returns the result once all asked are in. */
@@ -60,7 +63,7 @@ export class BookmarkFetch {
     const id = iq.attrs.id;
     if (typeof id !== "string" || !this.expects(id)) return undefined;
     this.answers.set(id, iq);
-    if (this.asked.some((a) => !this.answers.has(a))) return undefined;
+    if (this.asked.some((a) => !this.answers.has(a.id))) return undefined;
     const d = this.answers.get(this.ids.disco);
     const l = this.answers.get(this.ids.legacy);
     const compatAnswered = d?.attrs.type === "result" ? hasCompat(d) : undefined;

@@ -24,7 +24,7 @@ import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { createRoom, groupchat, isSelfPresence, join, NS_MUC, sleep, uniqueRoom } from "../support/muc.js";
 import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
 import { type RedisServer } from "../support/redis.js";
-import { clusterSecretFile, useRedis } from "../support/cluster.js";
+import { clusterSecretFile, expectNoLoss, useRedis } from "../support/cluster.js";
 import { until } from "../support/poll.js";
 import { pickFreePort } from "../../proxy/local-upstream.js";
 import { choosePeer } from "../../core/cluster/redirect.js";
@@ -55,23 +55,6 @@ function sinceFor(c: TestClient): string {
 
 const bodies = (els: Element[], room: string): Element[] =>
   els.filter((el) => el.is("message") && el.attrs.type === "groupchat" && String(el.attrs.from) === `${room}/bob` && el.getChildText("body") !== null);
-
-/** rolling-restart.test.ts's no-loss check: `before` live before the redirect, `after` from the rejoin (asked with `since`) on. */
-function expectNoLoss(who: string, before: Element[], after: Element[], since: string, posted: string[]): void {
-  const beforeBodies = before.map((el) => el.getChildText("body"));
-  const afterBodies = after.map((el) => el.getChildText("body"));
-  expect(new Set(afterBodies).size, who).toBe(afterBodies.length);
-  expect(new Set(beforeBodies).size, who).toBe(beforeBodies.length);
-  expect([...new Set([...beforeBodies, ...afterBodies])].sort(), who).toEqual([...posted].sort());
-  // the restart happened while bob was posting: some messages reached this session only after its rejoin
-  expect(afterBodies.some((b) => !beforeBodies.includes(b)), who).toBe(true);
-  for (const el of after) {
-    if (!beforeBodies.includes(el.getChildText("body"))) continue;
-    const stamp = el.getChild("delay", NS_DELAY)?.attrs.stamp as string | undefined;
-    expect(stamp, `${who}: ${el.toString()}`).toBeDefined();
-    expect(Date.parse(stamp!), `${who}: ${el.toString()}`).toBeGreaterThanOrEqual(Date.parse(since));
-  }
-}
 
 describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessions ($kind)", (up: ProvidedUpstream) => {
   const procs: ProxyProcess[] = [];
@@ -123,6 +106,22 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
       if (m) uri = m[1];
     });
     return () => uri;
+  }
+
+  /**
+   * What a browser does with `<close see-other-uri>` (RFC 7395 §3.6.1; xmpp.js does not follow it, so by
+   * hand here): a new connection to `uri`, a rejoin of `room` with `<history since>` its last live message;
+   * then, once bob is done posting, every message across both connections (expectNoLoss).
+   */
+  async function followUri(browser: TestClient, uri: string, room: string, p: { posted: string[]; done: Promise<void> }): Promise<void> {
+    const since = sinceFor(browser);
+    const again = await alice({ url: uri }, "browser");
+    await again.send(xml("presence", { to: `${room}/alice-browser` }, xml("x", { xmlns: NS_MUC }, xml("history", { since }))));
+    await p.done;
+    const all = (): Element[] => [...bodies(browser.received, room), ...bodies(again.received, room)];
+    await until("every message", () => p.posted.every((b) => all().some((el) => el.getChildText("body") === b)), 30_000);
+    await sleep(1000);
+    expectNoLoss(again.jid, bodies(browser.received, room), bodies(again.received, room), since, p.posted);
   }
 
   beforeEach(async () => {
@@ -220,14 +219,7 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
     await until("redirected", () => redirectedTo() !== undefined, 10_000);
     expect(redirectedTo()).toBe(wssUrl(to));
     // the client follows §3.6.1 itself (xmpp.js does not): a new connection to the URI, a rejoin with <history since>
-    const since = sinceFor(browser);
-    const again = await alice({ url: redirectedTo()! }, "browser");
-    await again.send(xml("presence", { to: `${room}/alice-browser` }, xml("x", { xmlns: NS_MUC }, xml("history", { since }))));
-    await p.done;
-    const all = (): Element[] => [...bodies(browser.received, room), ...bodies(again.received, room)];
-    await until("every message", () => p.posted.every((b) => all().some((el) => el.getChildText("body") === b)), 30_000);
-    await sleep(1000);
-    expectNoLoss(again.jid, bodies(browser.received, room), bodies(again.received, room), since, p.posted);
+    await followUri(browser, redirectedTo()!, room, p);
     expect(to.logs().some((l) => l.code === "FORWARDED")).toBe(false);
     expect(n1.logs().find((l) => l.msg === "stopped")?.redirected).toBe(1);
   });
@@ -251,14 +243,7 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
     await n2.stop("SIGTERM");
     await until("redirected", () => redirectedTo() !== undefined, 10_000);
     expect(redirectedTo()).toBe(wssUrl(n1));
-    const since = sinceFor(browser);
-    const again = await alice({ url: redirectedTo()! }, "browser");
-    await again.send(xml("presence", { to: `${room}/alice-browser` }, xml("x", { xmlns: NS_MUC }, xml("history", { since }))));
-    await p.done;
-    const all = (): Element[] => [...bodies(browser.received, room), ...bodies(again.received, room)];
-    await until("every message", () => p.posted.every((b) => all().some((el) => el.getChildText("body") === b)), 30_000);
-    await sleep(1000);
-    expectNoLoss(again.jid, bodies(browser.received, room), bodies(again.received, room), since, p.posted);
+    await followUri(browser, redirectedTo()!, room, p);
     expect(bodies(phone.received, room).map((el) => el.getChildText("body")).sort()).toEqual([...p.posted].sort());
     expect(n2.logs().find((l) => l.msg === "stopped")).toMatchObject({ redirected: 1, forwarding: 1 });
     expect(n1.logs().filter((l) => l.msg === "cluster: forwarded session accepted")).toHaveLength(1);

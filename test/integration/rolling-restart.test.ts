@@ -20,7 +20,7 @@ import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { createRoom, groupchat, isSelfPresence, join, NS_MUC, sleep, uniqueRoom } from "../support/muc.js";
 import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
 import { type RedisServer } from "../support/redis.js";
-import { clusterSecretFile, useRedis } from "../support/cluster.js";
+import { clusterSecretFile, expectNoLoss, useRedis } from "../support/cluster.js";
 import { until } from "../support/poll.js";
 import { pickFreePort } from "../../proxy/local-upstream.js";
 import { choosePeer } from "../../core/cluster/redirect.js";
@@ -149,21 +149,7 @@ describe.each(upstreamServers())("rolling restart ($kind)", (up: ProvidedUpstrea
       const { at, since } = f.rejoins[0]!;
       const before = bodies(f.c, room, 0).slice(0, bodies(f.c, room, 0).length - bodies(f.c, room, at).length);
       const after = bodies(f.c, room, at);
-      const afterBodies = after.map((el) => el.getChildText("body"));
-      // nothing after the rejoin twice; before the restart each once (live)
-      expect(new Set(afterBodies).size, f.c.jid).toBe(afterBodies.length);
-      const beforeBodies = before.map((el) => el.getChildText("body"));
-      expect(new Set(beforeBodies).size, f.c.jid).toBe(beforeBodies.length);
-      // every message, once, but the boundary: a repeat is a history copy stamped at or after the since asked for
-      expect([...new Set([...beforeBodies, ...afterBodies])].sort(), f.c.jid).toEqual([...posted].sort());
-      // the restart happened while bob was posting: some messages reached this session only after its rejoin
-      expect(afterBodies.some((b) => !beforeBodies.includes(b)), f.c.jid).toBe(true);
-      for (const el of after) {
-        if (!beforeBodies.includes(el.getChildText("body"))) continue;
-        const stamp = el.getChild("delay", NS_DELAY)?.attrs.stamp as string | undefined;
-        expect(stamp, `${f.c.jid}: ${el.toString()}`).toBeDefined();
-        expect(Date.parse(stamp!), `${f.c.jid}: ${el.toString()}`).toBeGreaterThanOrEqual(Date.parse(since));
-      }
+      expectNoLoss(f.c.jid, before, after, since, posted);
     }
     // the account went to the chosen node, at once (released, not taken over) and without forwarding; the other node never saw it
     expect(to.logs().find((l) => l.code === "LEASE_ACQUIRED")?.previous).toBeUndefined();
