@@ -76,6 +76,11 @@ describe("npm run bench (smoke sizes)", () => {
     finitePositive(r.login!.resumed!.proxy.median);
     expect(r.login!.resumed!.resumedShare.proxy).toBeGreaterThan(0.5);
     expect(r.login!.proxyPlain).toBeUndefined();
+    // the floor: the TLS pipe relay's logins, beside the proxy's (the plain-leg relay needs plain c2s too)
+    finitePositive(r.login!.relay!.p50Ms.median);
+    finitePositive(r.login!.relay!.proxyVsRelay.median);
+    expect(r.login!.relayPlain).toBeUndefined();
+    expect(markdown(r)).toContain("floor: TLS pipe relay");
 
     // issue 16: every layout measured, every paced message delivered to every session, a takeover timed
     const cl = r.cluster!;

@@ -277,10 +277,15 @@ export async function runBench(o: BenchOptions, given?: Prosody): Promise<Result
       const plainChild = prosody.plainC2s ? await startProxy({ upstreamPort: prosody.port, upstreamTls: "none", upstreamCa: prosody.certFile, cert }) : undefined;
       if (plainChild) children.push(plainChild);
       const plainPath: Path | undefined = plainChild ? { name: "proxy", ep: ep(plainChild.port), pid: plainChild.pid } : undefined;
+      // the floor of that one: the pipe relay with a plain leg to the same port
+      const relayPlainChild = prosody.plainC2s ? await startRelay({ targetPort: prosody.port, targetCa: "-", cert }) : undefined;
+      if (relayPlainChild) children.push(relayPlainChild);
       results.login = await measureLogin(o.m8, o.rounds, {
         direct: env.direct, proxy: env.proxy, proxyPid: proxyChild.pid, prosodyPid: prosody.pid,
         plainLogin: async (u) => (await BenchClient.open(env.proxy.ep, u.user, u.pass)).end(),
         proxyPlain: plainChild && plainPath ? { path: plainPath, pid: plainChild.pid, plainLogin: async (u) => (await BenchClient.open(plainPath.ep, u.user, u.pass)).end() } : undefined,
+        relay: { path: env.relay, pid: relayChild.pid },
+        relayPlain: relayPlainChild ? { path: { name: "relay", ep: ep(relayPlainChild.port), pid: relayPlainChild.pid }, pid: relayPlainChild.pid } : undefined,
       }, users.alice, log);
     });
     if (want("m9")) await step("9. the hot path: CPU per room delivery and chat message", async () => {

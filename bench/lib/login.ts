@@ -14,6 +14,10 @@
  *   leg to Prosody stays on loopback, as when the proxy runs next to the server). This is where the
  *   proxy's overlapping of its upstream login with the client's round trips shows; on loopback the
  *   three processes share two cores and CPU decides.
+ * - the floor: the same logins through the TLS pipe relay (bench/relay.ts: TLS in, TLS out, pipe(), no
+ *   XMPP at all; SASL runs end to end with Prosody), and through the relay with a plain leg to Prosody
+ *   beside the plain-leg proxy. Whatever a Node process that terminates the client's TLS adds to a login
+ *   shows there; what the proxy adds beyond it is its own.
  * - SCRAM-SHA-1-PLUS (tls-exporter) through the proxy, latency only: Prosody's own -PLUS is not
  *   comparable on this path (the proxy never binds upstream).
  * Rounds interleave the paths.
@@ -75,6 +79,13 @@ export interface LoginResults {
    * with c2s_require_encryption = false): the same logins, bursts and CPU. Absent before issue 15's last part.
    */
   proxyPlain?: LoginSide & { vsDirect: Summary };
+  /**
+   * The floor: the TLS pipe relay (TLS both legs), and the relay with a plain TCP leg to Prosody; the same
+   * logins, bursts and CPU (serving process: the relay). `vsDirect`: relay ÷ direct; `proxyVsRelay`:
+   * the proxy (or the plain-leg proxy) ÷ that relay, per round. Absent before issue 15's last part.
+   */
+  relay?: LoginSide & { vsDirect: Summary; proxyVsRelay: Summary };
+  relayPlain?: LoginSide & { vsDirect: Summary; proxyVsRelay?: Summary };
   /**
    * Logins whose client offers the TLS session it kept from its previous connection (as phones do on
    * reconnect): sequential, the round's median; CPU per login of the serving process and of Prosody
@@ -188,6 +199,9 @@ export interface LoginEnv {
   plainLogin(u: Cred): Promise<void>;
   /** The proxy with plain legs to Prosody (`--upstream-tls none`), measured like the proxy when given. */
   proxyPlain?: { path: Path; pid: number; plainLogin(u: Cred): Promise<void> };
+  /** The TLS pipe relay to Prosody's direct TLS port, and one with a plain leg to its plain c2s port. */
+  relay?: { path: Path; pid: number };
+  relayPlain?: { path: Path; pid: number };
 }
 
 export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEnv, u: Cred, log: (m: string) => void): Promise<LoginResults> {
@@ -201,13 +215,16 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
   }
   log("  record in place: the proxy verifies alice's SCRAM logins itself");
   const newRaw = () => ({ p50: [] as number[], perSecond: [] as number[], cpu: [] as number[], server: [] as number[] });
-  const raw = { direct: newRaw(), proxy: newRaw(), proxyPlain: newRaw() };
+  const raw = { direct: newRaw(), proxy: newRaw(), proxyPlain: newRaw(), relay: newRaw(), relayPlain: newRaw() };
   // sequential logins offering the previous connection's TLS session: per path its cache, medians, CPU
   type Side = "direct" | "proxy" | "proxyPlain";
+  type Floor = "relay" | "relayPlain";
   const caches: Record<Side, TlsSessionCache> = { direct: { connects: 0, resumed: 0 }, proxy: { connects: 0, resumed: 0 }, proxyPlain: { connects: 0, resumed: 0 } };
   const resumed = { direct: newRaw(), proxy: newRaw(), proxyPlain: newRaw() };
-  const pathOf = (side: Side): { path: Path; pid: number } =>
-    side === "direct" ? { path: env.direct, pid: env.prosodyPid } : side === "proxy" ? { path: env.proxy, pid: env.proxyPid } : { path: env.proxyPlain!.path, pid: env.proxyPlain!.pid };
+  const pathOf = (side: Side | Floor): { path: Path; pid: number } =>
+    side === "direct" ? { path: env.direct, pid: env.prosodyPid } : side === "proxy" ? { path: env.proxy, pid: env.proxyPid }
+      : side === "proxyPlain" ? { path: env.proxyPlain!.path, pid: env.proxyPlain!.pid } : env[side]!;
+  const floors = (["relay", "relayPlain"] as const).filter((f) => env[f] !== undefined);
   const plusP50: number[] = [];
   const plain = { direct: [] as number[], proxy: [] as number[] };
   let plainSeq = 0;
@@ -215,11 +232,11 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
   const half = o.mobileRttMs / 2;
   const pipes = { direct: new DelayPipe(env.direct.ep.port, half), proxy: new DelayPipe(env.proxy.ep.port, half) };
   const far = { direct: { ...env.direct, ep: { ...env.direct.ep, port: await pipes.direct.start() } }, proxy: { ...env.proxy, ep: { ...env.proxy.ep, port: await pipes.proxy.start() } } };
-  for (const p of [env.direct, env.proxy, ...(env.proxyPlain ? [env.proxyPlain.path] : [])]) await scramLoginOnce(p, u, keys); // warm-up
+  for (const p of [env.direct, env.proxy, ...(env.proxyPlain ? [env.proxyPlain.path] : []), ...floors.map((f) => pathOf(f).path)]) await scramLoginOnce(p, u, keys); // warm-up
   for (const side of ["direct", "proxy", ...(env.proxyPlain ? ["proxyPlain" as const] : [])] as const) await scramLoginOnce(pathOf(side).path, u, keys, false, caches[side]); // the first ticket
-  type Kind = Side | "plus" | "mobile-direct" | "mobile-proxy" | "plain-direct" | "plain-proxy" | "resumed-direct" | "resumed-proxy" | "resumed-proxyPlain";
+  type Kind = Side | Floor | "plus" | "mobile-direct" | "mobile-proxy" | "plain-direct" | "plain-proxy" | "resumed-direct" | "resumed-proxy" | "resumed-proxyPlain";
   const kinds: Kind[] = ["direct", "proxy", "plus", "mobile-direct", "mobile-proxy", "plain-direct", "plain-proxy", "resumed-direct", "resumed-proxy",
-    ...(env.proxyPlain ? (["proxyPlain", "resumed-proxyPlain"] as const) : [])];
+    ...(env.proxyPlain ? (["proxyPlain", "resumed-proxyPlain"] as const) : []), ...floors];
   try {
   await perRound(rounds, kinds, async (kind) => {
     if (kind === "resumed-direct" || kind === "resumed-proxy" || kind === "resumed-proxyPlain") {
@@ -279,7 +296,7 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     await pipes.direct.stop();
     await pipes.proxy.stop();
   }
-  const side = (k: Side): LoginSide => ({
+  const side = (k: Side | Floor): LoginSide => ({
     p50Ms: summarize(raw[k].p50),
     perSecond: summarize(raw[k].perSecond),
     cpuMsPerLogin: summarize(raw[k].cpu),
@@ -287,6 +304,10 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
   });
   const direct = side("direct");
   const proxy = side("proxy");
+  const relay = env.relay ? { ...side("relay"), vsDirect: ratioOf(raw.relay.p50, raw.direct.p50), proxyVsRelay: ratioOf(raw.proxy.p50, raw.relay.p50) } : undefined;
+  const relayPlain = env.relayPlain
+    ? { ...side("relayPlain"), vsDirect: ratioOf(raw.relayPlain.p50, raw.direct.p50), ...(env.proxyPlain ? { proxyVsRelay: ratioOf(raw.proxyPlain.p50, raw.relayPlain.p50) } : {}) }
+    : undefined;
   return {
     options: o,
     direct,
@@ -297,6 +318,8 @@ export async function measureLogin(o: LoginOptions, rounds: number, env: LoginEn
     perCoreSecond: { proxy: 1000 / proxy.cpuMsPerLogin.median, direct: 1000 / direct.cpuMsPerLogin.median },
     plain: { direct: summarize(plain.direct), proxy: summarize(plain.proxy), proxyVsDirect: ratioOf(plain.proxy, plain.direct) },
     proxyPlain: env.proxyPlain ? { ...side("proxyPlain"), vsDirect: ratioOf(raw.proxyPlain.p50, raw.direct.p50) } : undefined,
+    relay,
+    relayPlain,
     resumed: {
       direct: summarize(resumed.direct.p50),
       proxy: summarize(resumed.proxy.p50),

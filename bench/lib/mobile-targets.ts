@@ -71,7 +71,10 @@ export function mobileTargets(r: Results): Target[] {
         (lg.plain ? `; PLAIN: proxy ${f(lg.plain.proxy.median, 1)} ms, direct ${f(lg.plain.direct.median, 1)} ms` : "") +
         (lg.proxyPlain ? `; with a plain leg to Prosody (--upstream-tls none) ${f(lg.proxyPlain.vsDirect.median, 2)}×` : "") +
         (lg.resumed ? `; client resuming its TLS session ${f(lg.resumed.proxyVsDirect.median, 2)}×` +
-          (lg.resumed.proxyPlainVsDirect ? `, and with the plain leg ${f(lg.resumed.proxyPlainVsDirect.median, 2)}×` : "") : ""),
+          (lg.resumed.proxyPlainVsDirect ? `, and with the plain leg ${f(lg.resumed.proxyPlainVsDirect.median, 2)}×` : "") : "") +
+        (lg.relay ? `; the floor, a TLS pipe relay with no XMPP work, is ${f(lg.relay.vsDirect.median, 2)}× direct` +
+          (lg.relayPlain ? ` (${f(lg.relayPlain.vsDirect.median, 2)}× with a plain leg)` : "") + `, and the proxy ${f(lg.relay.proxyVsRelay.median, 2)}× that relay` +
+          (lg.relayPlain?.proxyVsRelay ? ` (plain legs: ${f(lg.relayPlain.proxyVsRelay.median, 2)}×)` : "") : ""),
       ratio: lg.proxyVsDirect.median, limit: "≤ 1.2", met: lg.proxyVsDirect.median <= 1.2,
     });
   }

@@ -299,6 +299,7 @@ export async function startProxy(o: ProxyChildOptions): Promise<Child> {
 
 export interface RelayChildOptions {
   targetPort: number;
+  /** The server's CA file, or "-": a plain TCP leg to the server (its plain c2s port). */
   targetCa: string;
   cert: CertFiles;
   nodeFlags?: string[];

@@ -314,10 +314,19 @@ function loginSection(r: Results, L: string[]): void {
     "CPU from /proc of the serving process (the proxy, or Prosody when direct) and of Prosody. Logins per second of one core = 1000 ÷ CPU ms per login.", "");
   const row = (name: string, x: LoginSide): string[] => [name, fmtS(x.p50Ms, 1), fmtS(x.perSecond, 0), fmtS(x.cpuMsPerLogin, 2), fmtS(x.serverCpuMsPerLogin, 2)];
   L.push(table(["Path", "login p50 ms", "logins/s (wall)", "CPU ms per login (serving process)", "Prosody CPU ms per login"],
-    [row("direct to Prosody", lg.direct), row("through the proxy", lg.proxy), ...(lg.proxyPlain ? [row("through the proxy, plain leg to Prosody (`--upstream-tls none`)", lg.proxyPlain)] : [])]), "");
+    [row("direct to Prosody", lg.direct), row("through the proxy", lg.proxy), ...(lg.proxyPlain ? [row("through the proxy, plain leg to Prosody (`--upstream-tls none`)", lg.proxyPlain)] : []),
+      ...(lg.relay ? [row("floor: TLS pipe relay (no XMPP, SASL end to end)", lg.relay)] : []),
+      ...(lg.relayPlain ? [row("floor: TLS pipe relay, plain leg to Prosody", lg.relayPlain)] : [])]), "");
   if (lg.proxyPlain) {
     L.push("The third row is a second proxy beside the server whose own legs are plain TCP on loopback (`--upstream-tls none`; this benchmark's Prosody " +
       `accepts plain c2s on 127.0.0.1): no TLS handshake on that leg for the proxy or for Prosody. Proxy (plain leg) ÷ direct login time: **${fmtS(lg.proxyPlain.vsDirect, 2)}**.`, "");
+  }
+  if (lg.relay) {
+    L.push("**The floor.** The relay rows are the pipe relay of §9 (bench/relay.ts): it terminates the client's TLS and pipes the bytes to Prosody " +
+      "(over TLS, or plain to the plain c2s port), with no XML, no SASL of its own and no account layer: the client's SCRAM exchange runs end to end with " +
+      `Prosody. Any Node process that terminates the client's TLS pays at least that. Relay ÷ direct login time: **${fmtS(lg.relay.vsDirect, 2)}**` +
+      (lg.relayPlain ? ` (plain leg: ${fmtS(lg.relayPlain.vsDirect, 2)})` : "") + `; the proxy ÷ the relay: **${fmtS(lg.relay.proxyVsRelay, 2)}**` +
+      (lg.relayPlain?.proxyVsRelay ? `, the plain-leg proxy ÷ the plain-leg relay: **${fmtS(lg.relayPlain.proxyVsRelay, 2)}**` : "") + ".", "");
   }
   const rs = lg.resumed;
   if (rs) {

@@ -328,7 +328,10 @@ export class BoundSession implements Resumable {
         return;
       }
       if (this.closed) return;
-      if (name === "iq" && this.jid === undefined) this.captureBind(bytes);
+      // the bind result reaches the client before the account layer takes the new JID (attach, the
+      // bookmark fetch): those cost the client's first moment nothing
+      let bound: string | undefined;
+      if (name === "iq" && this.jid === undefined) bound = this.captureBind(bytes);
       else if (name === "iq" && this.bookmarkFetch?.expects(peekAttr(bytes, "id"))) return this.bookmarkAnswer(bytes);
       else if (name === "message" && this.account?.followsBookmarks && (bytesInclude(bytes, NS_BOOKMARKS) || bytesInclude(bytes, NS_BOOKMARKS_LEGACY))) this.noticeBookmarkEvent(bytes);
       let out: Buffer = bytes;
@@ -371,6 +374,7 @@ export class BoundSession implements Resumable {
         if (v.kind === "deliver") out = Buffer.from(v.stanza.toString());
       }
       const ok = this.toClient(out, isCounted(name));
+      if (bound !== undefined) this.attachBound(bound);
       const client = this.client;
       if (!client) return;
       if (!ok) this.backOff(this.upstream.conn, client.conn);
@@ -411,22 +415,27 @@ export class BoundSession implements Resumable {
     this.finish(text, false);
   }
 
-  private captureBind(bytes: Buffer): void {
+  /** The bind result (RFC 6120 §7.6.1): the session's full JID, taken; the account layer is told by attachBound. */
+  private captureBind(bytes: Buffer): string | undefined {
     const el = parseStanza(bytes);
-    if (el.attrs.type !== "result") return;
+    if (el.attrs.type !== "result") return undefined;
     const jid = el.getChild("bind", NS_BIND)?.getChildText("jid");
-    if (jid) {
-      this.jid = jid;
-      this.log.info({ jid, mucPassThrough: this.mucPassThrough || undefined }, "resource bound");
-      if (this.mucPassThrough) return;
-      const account = this.ctx.accounts.get(rawBare(jid).toLowerCase());
-      if (this.secret) account.setSecret(this.secret);
-      this.secret = undefined;
-      this.link = { jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) };
-      account.attach(this.link);
-      this.account = account;
-      if (account.followsBookmarks) this.fetchBookmarks(account);
-    }
+    if (!jid) return undefined;
+    this.jid = jid;
+    this.log.info({ jid, mucPassThrough: this.mucPassThrough || undefined }, "resource bound");
+    return this.mucPassThrough ? undefined : jid;
+  }
+
+  /** The bound session joins its account: the kept secret, the link for room traffic, the bookmark fetch. */
+  private attachBound(jid: string): void {
+    if (this.closed) return;
+    const account = this.ctx.accounts.get(rawBare(jid).toLowerCase());
+    if (this.secret) account.setSecret(this.secret);
+    this.secret = undefined;
+    this.link = { jid, deliver: (s) => this.deliver(s), deliverAll: (ss) => this.deliver(ss) };
+    account.attach(this.link);
+    this.account = account;
+    if (account.followsBookmarks) this.fetchBookmarks(account);
   }
 
   /**
