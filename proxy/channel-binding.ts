@@ -7,14 +7,15 @@ import type { TLSSocket } from "node:tls";
 import {
   TLS_EXPORTER_LABEL,
   TLS_EXPORTER_LENGTH,
-  channelBindingTypesFor,
+  acceptedChannelBindingTypesFor,
   tlsServerEndPoint,
   tlsUniqueFinished,
   type ChannelBindingType,
 } from "../core/sasl/channel-binding.js";
 
 /**
- * Channel-binding data by type, strongest first, for `role` — "server" for the proxy's client leg
+ * Channel-binding data by type, strongest first (every type the connection accepts; what it
+ * advertises is `advertisedChannelBindingTypes` of these), for `role` — "server" for the proxy's client leg
  * (tls-server-end-point is then the proxy's own certificate, the one it presented on this
  * connection), "client" for a test client (the peer's certificate). Empty when the connection is not
  * TLS 1.2/1.3 or the handshake is not done.
@@ -25,7 +26,7 @@ export function channelBindings(socket: TLSSocket, role: "server" | "client"): M
   const cert = role === "server" ? socket.getCertificate() : socket.getPeerCertificate();
   const raw = cert !== null && "raw" in cert && Buffer.isBuffer(cert.raw) ? cert.raw : undefined;
   const endPoint = raw === undefined ? null : tlsServerEndPoint(raw);
-  for (const type of channelBindingTypesFor(version, endPoint !== null)) {
+  for (const type of acceptedChannelBindingTypesFor(version, endPoint !== null)) {
     if (type === "tls-exporter") {
       // RFC 9266 §2: label "EXPORTER-Channel-Binding", empty context, 32 octets (TLS 1.3: same as no context).
       out.set(type, socket.exportKeyingMaterial(TLS_EXPORTER_LENGTH, TLS_EXPORTER_LABEL, Buffer.alloc(0)));

@@ -20,6 +20,7 @@ command -v prosodyctl >/dev/null 2>&1 || need+=(prosody)
 command -v ejabberdctl >/dev/null 2>&1 || need+=(ejabberd)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+/usr/bin/python3 -c "import slixmpp" >/dev/null 2>&1 || need+=(python3-slixmpp) # another client library: test/integration/slixmpp.test.ts
 if [ ${#need[@]} -gt 0 ]; then
   echo "[test] installing from Debian: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

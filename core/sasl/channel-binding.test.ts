@@ -1,7 +1,7 @@
 import { X509Certificate, createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { channelBindingTypesFor, serverEndPointHash, tlsServerEndPoint, tlsUniqueFinished } from "./channel-binding.js";
+import { acceptedChannelBindingTypesFor, advertisedChannelBindingTypes, channelBindingTypesFor, serverEndPointHash, tlsServerEndPoint, tlsUniqueFinished } from "./channel-binding.js";
 
 /** core/sasl/testdata/end-point-certs.pem: certificates made with OpenSSL, each headed "## name | signature | expected". */
 function fixtures(): { name: string; signature: string; expected: string; der: Buffer }[] {
@@ -56,5 +56,16 @@ describe("channel-binding types per TLS version", () => {
     expect(channelBindingTypesFor("TLSv1.2", true)).toEqual(["tls-server-end-point", "tls-unique"]);
     expect(channelBindingTypesFor("TLSv1.1", true)).toEqual([]);
     expect(channelBindingTypesFor(null, true)).toEqual([]);
+  });
+
+  it("accepted: also tls-unique on TLS 1.3 (clients that bind with it anyway); advertised: not there", () => {
+    expect(acceptedChannelBindingTypesFor("TLSv1.3", true)).toEqual(["tls-exporter", "tls-server-end-point", "tls-unique"]);
+    expect(acceptedChannelBindingTypesFor("TLSv1.3", false)).toEqual(["tls-exporter", "tls-unique"]);
+    expect(acceptedChannelBindingTypesFor("TLSv1.2", true)).toEqual(["tls-server-end-point", "tls-unique"]);
+    expect(acceptedChannelBindingTypesFor("TLSv1.1", true)).toEqual([]);
+    expect(acceptedChannelBindingTypesFor(null, false)).toEqual([]);
+    for (const [v, ep] of [["TLSv1.3", true], ["TLSv1.3", false], ["TLSv1.2", true], ["TLSv1.2", false]] as const) {
+      expect(advertisedChannelBindingTypes(acceptedChannelBindingTypesFor(v, ep))).toEqual(channelBindingTypesFor(v, ep));
+    }
   });
 });

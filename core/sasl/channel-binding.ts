@@ -81,14 +81,18 @@ export function tlsServerEndPoint(certDer: Buffer): Buffer | null {
 
 /**
  * Which Finished message is tls-unique for one end of a TLS 1.2 connection: the first one sent in the
- * latest handshake, the client's in a full handshake, the server's in a resumed one.
+ * latest handshake, the client's in a full handshake, the server's in a resumed one (RFC 5929 §3.1).
+ * On TLS 1.3 the same rule picks what OpenSSL-based clients (Python's ssl) and ejabberd use.
  */
 export function tlsUniqueFinished(role: "server" | "client", resumed: boolean): "own" | "peer" {
   const firstSender = resumed ? "server" : "client";
   return firstSender === role ? "own" : "peer";
 }
 
-/** The types one TLS connection can offer, strongest first, by protocol version ("TLSv1.3", "TLSv1.2"). */
+/**
+ * The types one TLS connection advertises (XEP-0440), strongest first, by protocol version ("TLSv1.3",
+ * "TLSv1.2"): tls-unique only on TLS 1.2, where RFC 5929 defines it; TLS 1.3 has tls-exporter (RFC 9266).
+ */
 export function channelBindingTypesFor(tlsVersion: string | null, hasServerEndPoint: boolean): ChannelBindingType[] {
   const out: ChannelBindingType[] = [];
   if (tlsVersion === "TLSv1.3") out.push("tls-exporter");
@@ -97,6 +101,26 @@ export function channelBindingTypesFor(tlsVersion: string | null, hasServerEndPo
   }
   if (tlsVersion === "TLSv1.2") out.push("tls-unique");
   return out;
+}
+
+/**
+ * The types one TLS connection accepts: those it advertises, and on TLS 1.3 tls-unique as well,
+ * unadvertised. RFC 9266 leaves tls-unique undefined for TLS 1.3, but clients that do not read XEP-0440
+ * bind with it on any version (slixmpp 1.8 offers -PLUS with tls-unique only) and ejabberd accepts it,
+ * so a client that logs in to the server directly must log in through the proxy too; refusing it
+ * would end such a client's login (RFC 5802 §6: after a failed -PLUS it retries with the "y" flag,
+ * which a server that advertised -PLUS must refuse). The data is the Finished message OpenSSL reports
+ * by the TLS 1.2 rule (tlsUniqueFinished), as those implementations compute it.
+ */
+export function acceptedChannelBindingTypesFor(tlsVersion: string | null, hasServerEndPoint: boolean): ChannelBindingType[] {
+  const out = channelBindingTypesFor(tlsVersion, hasServerEndPoint);
+  if (tlsVersion === "TLSv1.3") out.push("tls-unique");
+  return out;
+}
+
+/** The XEP-0440 list for a connection's accepted types: tls-unique left out where tls-exporter is there (TLS 1.3). */
+export function advertisedChannelBindingTypes<T extends string>(accepted: readonly T[]): T[] {
+  return accepted.includes("tls-exporter" as T) ? accepted.filter((t) => t !== "tls-unique") : [...accepted];
 }
 
 // ---------------------------------------------------------------------------------------------------

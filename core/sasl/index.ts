@@ -47,6 +47,8 @@ export {
   CHANNEL_BINDING_TYPES,
   TLS_EXPORTER_LABEL,
   TLS_EXPORTER_LENGTH,
+  acceptedChannelBindingTypesFor,
+  advertisedChannelBindingTypes,
   channelBindingTypesFor,
   serverEndPointHash,
   tlsServerEndPoint,

@@ -16,6 +16,7 @@ import { EarlyUpstream } from "./early-upstream.js";
 import type { AuthenticatedUpstream } from "../upstream/connect.js";
 import { UpstreamError } from "../upstream/errors.js";
 import { channelBindings } from "../channel-binding.js";
+import { advertisedChannelBindingTypes } from "../../core/sasl/channel-binding.js";
 import type { ClientSaslMechanism } from "../../core/sasl/mechanisms.js";
 import { BoundSession, type SessionClient, type Transport } from "./bound-session.js";
 import { metrics } from "../metrics.js";
@@ -177,7 +178,7 @@ export class ClientStream implements StreamHandler, OutputHolder, SessionClient 
         break;
       case "tls": {
         const tls = this.conn.tlsSocket;
-        const types = tls ? [...channelBindings(tls, "server").keys()] : [];
+        const types = tls ? advertisedChannelBindingTypes([...channelBindings(tls, "server").keys()]) : [];
         this.offered = this.ctx.saslOffer.forStream(to, types);
         this.conn.write(saslFeatures(this.offered, types));
         break;

@@ -124,7 +124,7 @@ export class SaslServer {
       return this.plain(initial);
     }
     const scram = parseScramMechanism(mechanism)!;
-    this.exchange = new ScramLogin(this.host, { mechanism, ...scram }, initial, {
+    const exchange = new ScramLogin(this.host, { mechanism, ...scram }, {
       failure: (condition, text) => {
         this.exchange = undefined;
         this.failure(condition, text);
@@ -137,6 +137,9 @@ export class SaslServer {
         this.exchange = undefined;
       },
     });
+    // held before its first step, which may fail at once: the client may then try another mechanism
+    this.exchange = exchange;
+    exchange.start(initial);
   }
 
   /** The stream closed: an exchange in progress lets go of its upstream connection. */

@@ -65,7 +65,7 @@ export class ScramLogin implements SaslExchange {
   #pending: Promise<PendingScram> | undefined;
   #relay: UpstreamSaslRelay | undefined;
 
-  constructor(host: SaslHost, mech: { mechanism: ScramMechanism; hash: ScramHash; plus: boolean }, initial: string, events: ScramLoginEvents) {
+  constructor(host: SaslHost, mech: { mechanism: ScramMechanism; hash: ScramHash; plus: boolean }, events: ScramLoginEvents) {
     this.#host = host;
     this.#mechanism = mech.mechanism;
     this.#hash = mech.hash;
@@ -77,9 +77,17 @@ export class ScramLogin implements SaslExchange {
       channelBindings: mech.plus ? host.channelBindings() : undefined,
       plusAdvertised: host.offered.some(isPlusMechanism),
     });
+  }
+
+  /**
+   * The <auth/> element's initial response. Separate from the constructor: its first step may end the
+   * exchange at once (a malformed client-first, a channel binding this connection lacks), and the
+   * owner must hold the exchange before its failure event says it is over.
+   */
+  start(initial: string): void {
     if (initial === "" || initial === "=") {
       // RFC 6120 §6.4.2: no initial response: an empty challenge asks for client-first-message
-      host.write(`<challenge xmlns='${NS_SASL}'/>`);
+      this.#host.write(`<challenge xmlns='${NS_SASL}'/>`);
       return;
     }
     void this.#clientFirst(initial);

@@ -108,6 +108,8 @@ describe.each(upstreamServers().map((s) => s.kind))("SCRAM on the client leg, re
   it.each<[ScramHash, string | undefined]>([
     ["SHA-1", undefined], ["SHA-256", undefined], ["SHA-512", undefined],
     ["SHA-1", "tls-exporter"], ["SHA-256", "tls-server-end-point"], ["SHA-512", "tls-exporter"], ["SHA-1", "tls-server-end-point"],
+    // on TLS 1.3, unadvertised, as clients that ignore XEP-0440 bind (slixmpp; ejabberd accepts it too)
+    ["SHA-1", "tls-unique"],
   ])("after a PLAIN login: SCRAM-%s (channel binding %s) is verified by the proxy and logs in upstream with the revealed ClientKey", async (hash, plus) => {
     await plainLogin(all, "carol", "carolpass");
     const resource = `v-${hash}-${plus ?? "n"}`;
@@ -199,6 +201,24 @@ describe.each(upstreamServers().map((s) => s.kind))("SCRAM on the client leg, re
       expect(plus).toMatchObject({ outcome: "failure", condition: "invalid-mechanism" });
     } finally {
       await p.stop();
+    }
+  });
+
+  it("a first attempt refused at once (SCRAM client-first naming another account) leaves the stream to another mechanism: PLAIN then succeeds", async () => {
+    const raw = await RawClient.connect(all.port);
+    try {
+      await raw.startTls();
+      raw.send(raw.header());
+      await raw.waitFor(/<\/stream:features>/);
+      raw.clear();
+      // RFC 5802 §5.1 a=: an authzid other than the account itself (§3.5)
+      raw.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>${Buffer.from("n,a=bob@localhost,n=carol,r=abcdef").toString("base64")}</auth>`);
+      await raw.waitFor(/<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-authzid\/>/);
+      raw.clear();
+      raw.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from("\0carol\0carolpass").toString("base64")}</auth>`);
+      await raw.waitFor(/<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/);
+    } finally {
+      raw.close();
     }
   });
 
