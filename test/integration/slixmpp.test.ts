@@ -41,8 +41,9 @@ describe.each(upstreamServers())("slixmpp through the proxy ($kind)", (server) =
     await proxy?.stop();
   });
 
-  async function alice(resource: string): Promise<{ client: SlixClient; ready: Extract<SlixEvent, { ev: "ready" }> }> {
-    const r = await SlixClient.start(`alice@localhost/${resource}-${randomUUID().slice(0, 4)}`, "alicepass", proxy.port, cert.certFile);
+  async function alice(resource: string, transport: "starttls" | "direct" = "starttls"): Promise<{ client: SlixClient; ready: Extract<SlixEvent, { ev: "ready" }> }> {
+    const port = transport === "direct" ? proxy.tlsPort : proxy.port;
+    const r = await SlixClient.start(`alice@localhost/${resource}-${randomUUID().slice(0, 4)}`, "alicepass", port, cert.certFile, transport);
     slix.push(r.client);
     return r;
   }
@@ -94,6 +95,17 @@ describe.each(upstreamServers())("slixmpp through the proxy ($kind)", (server) =
     // the room's reflection reaches both of alice's sessions (the sender's own included, XEP-0045 §7.4)
     for (const s of [phone.client, laptop.client]) await s.waitFor((e) => e.ev === "groupchat" && e.body === "from the phone");
     expect(alicePresences()).toBe(seenBefore);
+  });
+
+  it("over direct TLS (XEP-0368, slixmpp's use_ssl): logs in, joins, gets the room's messages", async () => {
+    const { room, bob } = await bobIn("slixdirect");
+    const phone = await alice("direct", "direct");
+    expect(phone.ready.mechanism).toMatch(/^SCRAM-SHA-/);
+    phone.client.send({ op: "join", room, nick: "alice" });
+    expect(await phone.client.waitFor((e) => e.ev === "joined" || e.ev === "error")).toMatchObject({ ev: "joined", room });
+    const body = `direct ${randomUUID().slice(0, 6)}`;
+    await groupchat(bob, room, body);
+    await phone.client.waitFor((e) => e.ev === "groupchat" && e.body === body);
   });
 
   it("a session that leaves gets its own unavailable self-presence; the room sees no one leave while the other stays", async () => {

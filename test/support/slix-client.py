@@ -4,7 +4,7 @@ A client driven by the tests, written with slixmpp (Debian's python3-slixmpp): a
 than the suite's @xmpp/client, with its own habits (STARTTLS, its SASL choice, XEP-0198 with resumption,
 XEP-0045 joins). Commands arrive as JSON lines on stdin, events leave as JSON lines on stdout.
 
-    slix-client.py JID PASSWORD HOST PORT CA_FILE
+    slix-client.py JID PASSWORD HOST PORT CA_FILE [starttls|direct]
 
 Commands: {"op": "join", "room": R, "nick": N} · {"op": "say", "room": R, "body": B, "id": I}
           {"op": "leave", "room": R, "nick": N} · {"op": "cut"} (drop the TCP connection as a dead
@@ -89,10 +89,11 @@ async def commands(c):
             elif op == "cut":
                 # the network goes away under the stream: no </stream:stream>, no TLS close_notify
                 address = c.address
+                direct_tls = c.use_ssl
 
                 async def again(_event):
                     await asyncio.sleep(0)
-                    c.connect(address=address)
+                    c.connect(address=address, use_ssl=direct_tls)
                 c.add_event_handler("disconnected", again, disposable=True)
                 c.transport.abort()
             elif op == "quit":
@@ -105,9 +106,10 @@ async def commands(c):
 
 def main():
     jid, password, host, port, ca_file = sys.argv[1:6]
+    direct = len(sys.argv) > 6 and sys.argv[6] == "direct"  # XEP-0368 direct TLS, not STARTTLS
     logging.basicConfig(level=logging.DEBUG if os.environ.get("SLIX_DEBUG") else logging.ERROR, stream=sys.stderr)
     c = Client(jid, password, ca_file)
-    c.connect(address=(host, int(port)))
+    c.connect(address=(host, int(port)), use_ssl=direct)
     asyncio.get_event_loop().run_until_complete(commands(c))
 
 

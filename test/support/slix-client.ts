@@ -51,9 +51,9 @@ export class SlixClient {
     child.stderr!.on("data", (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-(Number(process.env.SLIX_STDERR) || 4000))));
   }
 
-  /** Starts the client for `jid` against 127.0.0.1:`port` (STARTTLS, `caFile` trusted) and waits for its session. */
-  static async start(jid: string, password: string, port: number, caFile: string): Promise<{ client: SlixClient; ready: Extract<SlixEvent, { ev: "ready" }> }> {
-    const child = spawn(PYTHON, [SCRIPT, jid, password, "127.0.0.1", String(port), caFile], { stdio: ["pipe", "pipe", "pipe"] });
+  /** Starts the client for `jid` against 127.0.0.1:`port` (STARTTLS or direct TLS, `caFile` trusted) and waits for its session. */
+  static async start(jid: string, password: string, port: number, caFile: string, transport: "starttls" | "direct" = "starttls"): Promise<{ client: SlixClient; ready: Extract<SlixEvent, { ev: "ready" }> }> {
+    const child = spawn(PYTHON, [SCRIPT, jid, password, "127.0.0.1", String(port), caFile, transport], { stdio: ["pipe", "pipe", "pipe"] });
     const client = new SlixClient(child);
     const ready = await client.waitFor((e): e is Extract<SlixEvent, { ev: "ready" }> => e.ev === "ready" || e.ev === "error", 20_000);
     if (ready.ev !== "ready") throw new Error(`slixmpp client for ${jid}: ${(ready as { text?: string }).text}; stderr: ${client.stderr}`);
