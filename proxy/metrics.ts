@@ -160,7 +160,7 @@ export class ProxyMetrics {
     });
     this.refusals = new Counter({
       name: `${PREFIX}refused_stanzas_total`,
-      help: "Stanzas refused or lost because an account-level bound was hit: kind HELD_PMS_FULL (--max-held-pms, sender told), HELD_PMS_LOST (account removed from the room before a session came back), ROOM_OUTBOX_FULL (--max-room-outbox[-bytes]), ACCOUNT_OUTBOX_FULL (--max-account-outbox[-bytes]) and PENDING_IQS_FULL (--max-pending-iqs): a stanza answered with resource-constraint",
+      help: "Stanzas refused or lost because an account-level bound was hit: kind HELD_PMS_FULL (--max-held-pms, sender told), HELD_PMS_LOST (account removed from the room before a session came back), ROOM_OUTBOX_FULL (--max-room-outbox[-bytes]), ACCOUNT_OUTBOX_FULL (--max-account-outbox[-bytes]), PENDING_IQS_FULL (--max-pending-iqs) and HELD_WHILE_JOINING_FULL (more than 32 messages from one session before its join completed): a stanza answered with resource-constraint",
       labelNames: ["kind"] as const, registers,
     });
     this.upstreamFailures = new Counter({

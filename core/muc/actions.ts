@@ -35,7 +35,7 @@ export type Action =
   /** A PM for the account was refused (its sender told): the per-account held-PM bound is full (issue 10 §4). */
   | { kind: "heldPmRefused"; room: string }
   /** A session's stanza refused with resource-constraint: a bound of issue 10 §7 was hit (log code). */
-  | { kind: "stanzaRefused"; room: string; code: "ROOM_OUTBOX_FULL" | "ACCOUNT_OUTBOX_FULL" | "PENDING_IQS_FULL" };
+  | { kind: "stanzaRefused"; room: string; code: "ROOM_OUTBOX_FULL" | "ACCOUNT_OUTBOX_FULL" | "PENDING_IQS_FULL" | "HELD_WHILE_JOINING_FULL" };
 
 /**
  * Why the account is no longer in a room. The account leaves only by these rules, never as a side

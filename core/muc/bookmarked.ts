@@ -7,6 +7,7 @@ import { aggregateKey } from "./presence-aggregate.js";
 import { RoomState } from "./room-state.js";
 import { splitBare } from "../jid.js";
 import { NS_MUC } from "../xml/ns.js";
+import { bounceHeld } from "./from-session.js";
 
 /** RoomMachine.bookmarkJoin (docs/architecture.md §4.6). */
 export function bookmarkJoin(core: MachineState, roomJid: string, nick: string, password: string | undefined, since: number | undefined, now: number): Action[] {
@@ -49,7 +50,10 @@ export function bookmarkLeave(core: MachineState, roomJid: string): Action[] {
   const out: Action[] = [];
   const none = new Element("presence");
   for (const s of room.sessions.keys()) out.push({ kind: "toSession", session: s, stanza: leaveSelfPresence(room, s, room.nick, none) });
-  for (const [s, req] of room.waiting) out.push({ kind: "toSession", session: s, stanza: leaveSelfPresence(room, s, room.phase === "joining" ? req.nick : room.nick, none) });
+  for (const [s, req] of room.waiting) {
+    out.push({ kind: "toSession", session: s, stanza: leaveSelfPresence(room, s, room.phase === "joining" ? req.nick : room.nick, none) });
+    bounceHeld(room, req, out);
+  }
   room.sessions.clear();
   room.waiting.clear();
   room.resyncs.clear();

@@ -13,6 +13,7 @@ import { isHoldablePm } from "./held-pms.js";
 import { STATUS, hasDestroy, mucItem, statusCodes } from "./status-codes.js";
 import { addressedTo, attr, contentKey, hasDelay, withId, copyOf } from "./stanza.js";
 import { errorReply } from "../xml/errors.js";
+import { bounceHeld, releaseHeld } from "./from-session.js";
 
 /** Is this stanza (received by the account session) about one of this account's rooms? */
 export function isRoomStanza(core: MachineState, stanza: Element): boolean {
@@ -144,7 +145,9 @@ function completeJoin(core: MachineState, room: RoomState, now: number): Action[
   // The room's history comes next (§7.2.3): held until it ends, then each session gets its slice.
   room.historyHold = new Map();
   room.historyHoldSince = now;
-  for (const [s, req] of room.waiting) {
+  const joined = [...room.waiting.values()];
+  for (const req of joined) {
+    const s = req.session;
     out.push(toSession(s, selfPresenceFor(room, req, true)));
     room.sessions.set(s, { session: s, presence: req.presence, seq: core.nextSeq() });
     room.historyHold.set(s, req.history);
@@ -152,6 +155,8 @@ function completeJoin(core: MachineState, room: RoomState, now: number): Action[
   room.waiting.clear();
   if (room.sessions.size === 0 && room.idleSince === undefined) room.idleSince = now;
   core.updateAggregate(room, out);
+  // what they sent while waiting goes now, as the account's occupant (docs/architecture.md §6.1)
+  for (const req of joined) releaseHeld(core, room, req, now, out);
   return out;
 }
 
@@ -179,7 +184,10 @@ function presenceError(core: MachineState, room: RoomState, from: JidParts, stan
   const out: Action[] = [];
   if (room.phase === "joining") {
     // §7.2.6-§7.2.11 join errors (401, 403, 407, 409, 503…): each waiting session gets it with its own id.
-    for (const [s, req] of room.waiting) out.push(toSession(s, withId(addressedTo(stanza, s), req.id)));
+    for (const [s, req] of room.waiting) {
+      out.push(toSession(s, withId(addressedTo(stanza, s), req.id)));
+      bounceHeld(room, req, out);
+    }
     core.dropRoom(room, out, "join-refused");
     return out;
   }
@@ -195,7 +203,10 @@ function presenceError(core: MachineState, room: RoomState, from: JidParts, stan
   // A failed rejoin (e.g. banned while we were away) leaves us outside the room: forget it. The
   // sessions waiting on it get the room's answer too, with their own join ids.
   if (room.rejoining) {
-    for (const [s, req] of room.waiting) out.push(toSession(s, withId(addressedTo(stanza, s), req.id)));
+    for (const [s, req] of room.waiting) {
+      out.push(toSession(s, withId(addressedTo(stanza, s), req.id)));
+      bounceHeld(room, req, out);
+    }
     core.dropRoom(room, out, "rejoin-refused");
   }
   return out;

@@ -7,7 +7,7 @@ import { type JidParts, splitJid as parseJid } from "../jid.js";
 import { leaveSelfPresence, upstreamLeave } from "./leave.js";
 import { NS_MUC, NS_MUC_ADMIN } from "../xml/ns.js";
 import { aggregateKey, presenceToRoom } from "./presence-aggregate.js";
-import { RoomState } from "./room-state.js";
+import { type JoinRequest, MAX_HELD_WHILE_WAITING, RoomState } from "./room-state.js";
 import { isPing, selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, forUpstream, withId, copyOf } from "./stanza.js";
 import { errorReply } from "../xml/errors.js";
@@ -143,6 +143,11 @@ function join(core: MachineState, session: string, stanza: Element, roomBare: st
 function leave(core: MachineState, room: RoomState, session: string, stanza: Element, now: number): Action[] {
   const out: Action[] = [];
   const waiting = room.waiting.get(session);
+  if (waiting?.held?.length) {
+    // join, message, leave in one breath: the messages go first, as the server would take them (§6.1)
+    waiting.leaveAfter = copyOf(stanza);
+    return out;
+  }
   const nick = waiting && waiting.nick !== room.nick && room.phase === "joining" ? waiting.nick : room.nick;
   const joined = room.sessions.get(session);
   room.waiting.delete(session);
@@ -186,7 +191,19 @@ function message(core: MachineState, session: string, stanza: Element, to: JidPa
   const type = attr(stanza, "type");
   if (!room || !room.involves(session)) return [PASSTHROUGH];
   if (type === "error") return []; // never an error from a session to the room
-  if (!room.isJoined(session)) return [PASSTHROUGH]; // still waiting: not an occupant yet
+  if (!room.isJoined(session)) {
+    const req = room.waiting.get(session);
+    if (!req || req.leaveAfter) return [PASSTHROUGH];
+    // Straight to the server this message would follow the join presence on one stream and find an
+    // occupant (§7.2 is handled before §7.4); here the account's join is still on its way, and the
+    // session's own stream is no occupant at all: the message waits for the join (§6.1).
+    req.held ??= [];
+    if (req.held.length >= MAX_HELD_WHILE_WAITING) {
+      return [{ kind: "stanzaRefused", room: room.jid, code: "HELD_WHILE_JOINING_FULL" }, toSession(session, refusal(stanza, session))];
+    }
+    req.held.push(copyOf(stanza));
+    return [];
+  }
   // Groupchat (§7.4), PMs (§7.5), invitations and other room-addressed messages go as the
   // account's occupant; ids and origin-id are kept so the room's reflection is the echo.
   const out: Action[] = [];
@@ -257,6 +274,34 @@ function iq(core: MachineState, session: string, stanza: Element, to: JidParts, 
     out.push(toSession(session, refusal(stanza, session)));
   }
   return out;
+}
+
+/**
+ * The session `req` waited for is joined now (its self-presence or replay is out): the messages it
+ * held go as the account's occupant, in order, then its deferred leave, if it sent one.
+ */
+export function releaseHeld(core: MachineState, room: RoomState, req: JoinRequest, now: number, out: Action[]): void {
+  const held = req.held ?? [];
+  req.held = undefined;
+  for (const m of held) {
+    const to = parseJid(attr(m, "to"));
+    if (to) out.push(...message(core, req.session, m, to));
+  }
+  const bye = req.leaveAfter;
+  req.leaveAfter = undefined;
+  if (bye && room.isJoined(req.session)) out.push(...leave(core, room, req.session, bye, now));
+}
+
+/**
+ * The join `req` waited for failed (refused, timed out, or the room was dropped): each message it
+ * held gets the error the room gives a non-occupant (XEP-0045 §7.4: not-acceptable), with its id.
+ */
+export function bounceHeld(room: RoomState, req: JoinRequest, out: Action[]): void {
+  for (const m of req.held ?? []) {
+    out.push(toSession(req.session, errorReply(m, { from: attr(m, "to") ?? room.jid, to: req.session, type: "cancel", condition: "not-acceptable", text: "not an occupant: the join did not succeed" })));
+  }
+  req.held = undefined;
+  req.leaveAfter = undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ import { utf8Length } from "./history.js";
 import { selfPingNotJoined, selfPingResult } from "./self-ping.js";
 import { attr, copyOf, removeChildren } from "./stanza.js";
 import { type StanzaErrorCondition, type StanzaErrorType, errorReply } from "../xml/errors.js";
+import { releaseHeld } from "./from-session.js";
 
 export interface RoomMachineOptions {
   historyLimit: number; // max buffered groupchat messages per room (default 200)
@@ -316,6 +317,7 @@ export class MachineState {
     out.push(...replayFromState(room, req, now, this.opts.defaultHistoryStanzas));
     room.sessions.set(session, { session, presence: req.presence, seq: this.nextSeq() });
     room.idleSince = undefined;
+    releaseHeld(this, room, req, now, out);
   }
 
   /** XEP-0410 from state: result for a joined session, <not-acceptable/> (rejoin!) otherwise. */

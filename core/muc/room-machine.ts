@@ -3,7 +3,7 @@ import { type Action, toSession } from "./actions.js";
 import { MachineState, type RoomMachineOptions, DEFAULT_OPTIONS, type UpstreamState } from "./machine-state.js";
 import { fromRoom, isRoomStanza } from "./from-room.js";
 import { fromRoomBytes } from "./from-room-bytes.js";
-import { fromSession } from "./from-session.js";
+import { bounceHeld, fromSession } from "./from-session.js";
 import { type CarbonVerdict, sentCarbon } from "./carbons.js";
 import { joinTimeoutError, releaseHistory } from "./join.js";
 import { splitBare as bareOf, splitJid as parseJid } from "../jid.js";
@@ -207,6 +207,7 @@ export class RoomMachine {
     for (const req of late) {
       room.waiting.delete(req.session);
       out.push(toSession(req.session, joinTimeoutError(room, req)));
+      bounceHeld(room, req, out);
     }
     if (room.phase === "joining" && room.empty()) {
       core.leaveUpstream(room, upstreamLeave(room, undefined), out);

@@ -10,7 +10,21 @@ export interface JoinRequest {
   history: HistoryRequest | undefined;
   presence: Element; // the join presence itself (show/status/caps count for the aggregate)
   at: number; // when it started waiting (bounded by the join timeout)
+  /**
+   * Messages it addressed to the room while waiting (at most MAX_HELD_WHILE_WAITING), in order: sent as
+   * the account's occupant once it is joined, bounced if the join fails (docs/architecture.md §6.1).
+   */
+  held?: Element[];
+  /** Its explicit leave, sent after messages it is holding: carried out after them. */
+  leaveAfter?: Element;
 }
+
+/**
+ * Messages one waiting session may send to the room before its join completes. A client sends a
+ * message right behind its join presence (bots, notification senders: go-sendxmpp), which a server
+ * handles in stream order; a client that sends more before it is an occupant is told to wait.
+ */
+export const MAX_HELD_WHILE_WAITING = 32;
 
 /** A session's XEP-0410 self-ping held while the account is being put back into the room. */
 export interface HeldPing {

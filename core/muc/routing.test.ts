@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { RoomMachine } from "./room-machine.js";
-import { ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, groupchat, join, joinedRoom, kinds, occupant, sent, upstream, x } from "./test-kit.js";
+import type { Element } from "ltx";
+import { MAX_HELD_WHILE_WAITING } from "./room-state.js";
+import { ACCOUNT_SESSION, ALICE, LAPTOP, PHONE, ROOM, TABLET, groupchat, join, joinedRoom, kinds, occupant, selfPresence, sent, subject, upstream, x } from "./test-kit.js";
 
 const OTHER_ROOM = "other@conference.example.org";
 
@@ -56,11 +58,89 @@ describe("session → room", () => {
     }
   });
 
-  it("a waiting session (join pending) is not an occupant yet: its messages pass through", () => {
-    const a = new RoomMachine(ALICE);
-    a.fromSession(PHONE, join(ROOM, "alice"), 1000);
-    expect(a.fromSession(PHONE, x(`<message type='groupchat' to='${ROOM}'><body>x</body></message>`), 1001)).toEqual([{ kind: "passthrough" }]);
-    expect(a.fromSession(PHONE, x(`<message type='error' to='${ROOM}'/>`), 1001)).toEqual([]);
+  describe("messages from a session whose join is pending (§6.1: held until it is an occupant)", () => {
+    /** PHONE's join sent, the account session up: the account's join is on its way upstream. */
+    function pending(): RoomMachine {
+      const a = new RoomMachine(ALICE);
+      a.setAccountSessionJid(ACCOUNT_SESSION);
+      a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+      a.accountSessionUp(1000);
+      return a;
+    }
+    const gc = (id: string, body = id): Element => x(`<message type='groupchat' to='${ROOM}' id='${id}'><body>${body}</body></message>`);
+
+    it("held, then sent as the account's occupant in order right after the session's self-presence", () => {
+      const a = pending();
+      expect(a.fromSession(PHONE, gc("m1"), 1001)).toEqual([]);
+      expect(a.fromSession(PHONE, x(`<message type='chat' to='${ROOM}/bob' id='p1'><body>psst</body></message>`), 1001)).toEqual([]);
+      expect(a.fromSession(PHONE, x(`<message type='error' to='${ROOM}'/>`), 1001)).toEqual([]); // never to the room
+      const acts = a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 1002);
+      expect(sent(acts, PHONE)[0]?.attrs).toMatchObject({ id: "j1", from: `${ROOM}/alice` });
+      expect(upstream(acts).map((m) => m.attrs.id)).toEqual(["m1", "p1"]);
+      const firstUp = acts.findIndex((x) => x.kind === "toRoomUpstream");
+      const self = acts.findIndex((x) => x.kind === "toSession" && x.session === PHONE);
+      expect(self).toBeLessThan(firstUp);
+      // and the room's reflection of m1 is the echo, as for any message of a joined session
+      expect(sent(a.fromRoom(groupchat(ROOM, "alice", ACCOUNT_SESSION, "m1", { id: "m1" }), 1003), PHONE)).toHaveLength(1);
+    });
+
+    it("join, message, leave in one breath: the message goes, then the account leaves, as a server takes them in stream order", () => {
+      const a = pending();
+      a.fromSession(PHONE, gc("m1"), 1001);
+      expect(a.fromSession(PHONE, x(`<presence type='unavailable' to='${ROOM}/alice' id='l1'/>`), 1001)).toEqual([]);
+      const acts = a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 1002);
+      const ups = upstream(acts);
+      expect(ups[0]?.attrs.id).toBe("m1");
+      expect(ups[1]?.attrs).toMatchObject({ type: "unavailable", to: `${ROOM}/alice` });
+      const toPhone = sent(acts, PHONE);
+      expect(toPhone.map((p) => p.attrs.type)).toEqual([undefined, "unavailable"]); // joined, then left
+      expect(toPhone[1]?.attrs.id).toBe("l1");
+      expect(a.hasState()).toBe(false);
+    });
+
+    it("a refused join: each held message gets the room's not-acceptable with its id; nothing reaches the room", () => {
+      const a = pending();
+      a.fromSession(PHONE, gc("m1"), 1001);
+      const err = x(`<presence from='${ROOM}/alice' to='${ACCOUNT_SESSION}' type='error' id='mmx-join-1'><x xmlns='http://jabber.org/protocol/muc'/><error type='cancel'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>`);
+      const acts = a.fromRoom(err, 1002);
+      const [joinErr, bounce] = sent(acts, PHONE);
+      expect(joinErr?.attrs).toMatchObject({ type: "error", id: "j1" });
+      expect(bounce?.attrs).toMatchObject({ type: "error", id: "m1", from: ROOM, to: PHONE });
+      expect(bounce?.getChild("error")?.getChild("not-acceptable")).toBeDefined();
+      expect(upstream(acts)).toEqual([]);
+    });
+
+    it("a join that times out bounces them too", () => {
+      const a = new RoomMachine(ALICE, { joinTimeoutMs: 5000 });
+      a.setAccountSessionJid(ACCOUNT_SESSION);
+      a.fromSession(PHONE, join(ROOM, "alice", { id: "j1" }), 1000);
+      a.accountSessionUp(1000);
+      a.fromSession(PHONE, gc("m1"), 1001);
+      const acts = a.tick(6001);
+      expect(sent(acts, PHONE).map((m) => [m.name, m.attrs.id])).toEqual([["presence", "j1"], ["message", "m1"]]);
+    });
+
+    it(`at most ${MAX_HELD_WHILE_WAITING} are held; the next is refused with resource-constraint (wait)`, () => {
+      const a = pending();
+      for (let i = 0; i < MAX_HELD_WHILE_WAITING; i++) expect(a.fromSession(PHONE, gc(`m${i}`), 1001)).toEqual([]);
+      const acts = a.fromSession(PHONE, gc("over"), 1001);
+      expect(acts[0]).toEqual({ kind: "stanzaRefused", room: ROOM, code: "HELD_WHILE_JOINING_FULL" });
+      expect(sent(acts, PHONE)[0]?.getChild("error")?.getChild("resource-constraint")).toBeDefined();
+      expect(upstream(a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 1002))).toHaveLength(MAX_HELD_WHILE_WAITING);
+    });
+
+    it("a session that waits on a joined room's rebuild gets its messages sent once it is answered from state", () => {
+      const a = joinedRoom();
+      a.accountSessionDown(2000);
+      a.accountSessionUp(2001);
+      a.fromSession(LAPTOP, join(ROOM, "alice", { id: "j2" }), 2002);
+      expect(a.fromSession(LAPTOP, gc("m2"), 2003)).toEqual([]);
+      a.fromRoom(occupant(ROOM, "bob", ACCOUNT_SESSION, { role: "moderator", affiliation: "owner" }), 2004);
+      a.fromRoom(selfPresence(ROOM, "alice", ACCOUNT_SESSION), 2005);
+      const acts = a.fromRoom(subject(ROOM, "bob", ACCOUNT_SESSION, "Hello"), 2006);
+      expect(sent(acts, LAPTOP).some((p) => p.name === "presence" && p.attrs.id === "j2")).toBe(true);
+      expect(upstream(acts).map((m) => m.attrs.id)).toEqual(["m2"]);
+    });
   });
 
   it("IQs to the bare room (disco, MAM, config, affiliations) use the session's own stream", () => {

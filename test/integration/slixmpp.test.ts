@@ -108,6 +108,24 @@ describe.each(upstreamServers())("slixmpp through the proxy ($kind)", (server) =
     await phone.client.waitFor((e) => e.ev === "groupchat" && e.body === body);
   });
 
+  it("a bot's join, message and leave sent back to back (as go-sendxmpp posts): the message reaches the room once, then alice leaves", async () => {
+    const { room, bob } = await bobIn("slixbot");
+    const bot = await alice("bot");
+    const id = `bot-${randomUUID()}`;
+    bot.client.send({ op: "post", room, nick: "alice", body: "posted by a bot", id });
+    // the room takes the message from alice's occupant: straight to the server, the join is handled
+    // before the message on one stream; through the proxy the message waits for the account's join
+    const got = await bob.waitFor((el) => el.is("message") && el.getChildText("body") === "posted by a bot").catch((e: unknown) => {
+      throw new Error(`${String(e)}; the bot saw ${JSON.stringify(bot.client.events)}; its stderr: ${bot.client.stderrText()}`);
+    });
+    expect(got.attrs.from).toBe(`${room}/alice`);
+    await bob.waitFor((el) => el.is("presence") && el.attrs.from === `${room}/alice` && el.attrs.type === "unavailable");
+    await sleep(300);
+    expect(bob.received.filter((el) => el.is("message") && el.getChildText("body") === "posted by a bot")).toHaveLength(1);
+    expect(bot.client.events.some((e) => e.ev === "error")).toBe(false);
+    expect(bot.client.events.filter((e) => e.ev === "presence" && e.from === `${room}/alice`).map((e) => (e as Extract<SlixEvent, { ev: "presence" }>).type)).toContain("unavailable");
+  });
+
   it("a session that leaves gets its own unavailable self-presence; the room sees no one leave while the other stays", async () => {
     const { room, bob } = await bobIn("slixleave");
     const phone = await alice("phone");

@@ -7,6 +7,7 @@ XEP-0045 joins). Commands arrive as JSON lines on stdin, events leave as JSON li
     slix-client.py JID PASSWORD HOST PORT CA_FILE [starttls|direct]
 
 Commands: {"op": "join", "room": R, "nick": N} · {"op": "say", "room": R, "body": B, "id": I}
+          {"op": "post", "room": R, "nick": N, "body": B, "id": I} (join, say, leave back to back)
           {"op": "leave", "room": R, "nick": N} · {"op": "cut"} (drop the TCP connection as a dead
           network does, then connect again: slixmpp resumes the stream if it can) · {"op": "quit"}
 Events:   ready (session started: jid, SASL mechanism) · sm (XEP-0198 enabled: resumable) · joined (room, occupants) ·
@@ -80,6 +81,19 @@ async def commands(c):
                     slixmpp.JID(cmd["room"]), cmd["nick"], maxstanzas=0, timeout=30)
                 emit("joined", room=cmd["room"], nick=own["from"].resource, subject=subject["subject"],
                      occupants=sorted({str(p["from"].resource) for p in occupants} | {own["from"].resource}))
+            elif op == "post":
+                # a bot's habit (go-sendxmpp, notification scripts): join, say, leave, without waiting
+                # (stanzas built by hand: the plugin's join_muc sends its presence later, and its
+                # leave_muc refuses a room it has not seen joined)
+                occupant = f'{cmd["room"]}/{cmd["nick"]}'
+                p = c.make_presence(pto=occupant)
+                p.enable("muc_join")
+                p["muc_join"]["history"]["maxstanzas"] = "0"
+                p.send()
+                m = c.make_message(mto=cmd["room"], mbody=cmd["body"], mtype="groupchat")
+                m["id"] = cmd["id"]
+                m.send()
+                c.make_presence(pto=occupant, ptype="unavailable").send()
             elif op == "say":
                 m = c.make_message(mto=cmd["room"], mbody=cmd["body"], mtype="groupchat")
                 m["id"] = cmd["id"]

@@ -24,6 +24,7 @@ export type SlixEvent =
 export type SlixCommand =
   | { op: "join"; room: string; nick: string }
   | { op: "say"; room: string; body: string; id: string }
+  | { op: "post"; room: string; nick: string; body: string; id: string }
   | { op: "leave"; room: string; nick: string }
   | { op: "cut" }
   | { op: "quit" };
@@ -58,6 +59,11 @@ export class SlixClient {
     const ready = await client.waitFor((e): e is Extract<SlixEvent, { ev: "ready" }> => e.ev === "ready" || e.ev === "error", 20_000);
     if (ready.ev !== "ready") throw new Error(`slixmpp client for ${jid}: ${(ready as { text?: string }).text}; stderr: ${client.stderr}`);
     return { client, ready };
+  }
+
+  /** What the client wrote on stderr lately (slixmpp's errors; its debug log with SLIX_DEBUG=1). */
+  stderrText(): string {
+    return this.stderr;
   }
 
   send(c: SlixCommand): void {
