@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # The whole vitest suite as `npm test` runs it: two vitest processes side by side, one per real server.
+# Every test file runs exactly once, but the files parametrized by server (upstreamServers()): once per server.
 #
-#  - prosody:  MINIMIX_TEST_UPSTREAMS=prosody, every file (unit tests, Prosody-only suites, and the
-#              Prosody half of every suite parametrized by server);
-#  - ejabberd: MINIMIX_TEST_UPSTREAMS=ejabberd, only the files parametrized by server (upstreamServers()).
+#  - prosody:  MINIMIX_TEST_UPSTREAMS=prosody: the Prosody half of every suite parametrized by server, the
+#              Prosody-only suites (they inject() the run's Prosody), and the server-independent files under proxy/;
+#  - ejabberd: MINIMIX_TEST_UPSTREAMS=ejabberd: the ejabberd half of every suite parametrized by server, and
+#              the other server-independent files (core/, tls/, bench/ but bench.test.ts, and the suites that
+#              start servers of their own: test/support/upstream.test.ts, the demo).
+#
+# Server-independent: a file that uses neither upstreamServers() nor inject() — nothing the run's servers
+# provide (unit tests). They could run in either process; they are split between the two so that both end
+# at about the same time (the parametrized suites alone take the ejabberd run less time than the Prosody run
+# takes with the Prosody-only suites).
 #
 # Why: vitest runs CPUs − 1 files at a time, i.e. one on a 2-core machine, and the integration files
 # cannot simply run side by side against one server — they share its accounts (alice, bob, carol) and
@@ -32,15 +40,21 @@ fi
 
 [ $# -gt 0 ] && exec npx vitest run "$@"
 
-mapfile -t parametrized < <(grep -l "upstreamServers()" test/integration/*.test.ts test/soak/*.test.ts)
+# every test file vitest.config.ts includes
+mapfile -t files < <(find core proxy tls test bench -name '*.test.ts' | sort)
+mapfile -t parametrized < <(grep -l "upstreamServers()" "${files[@]}")
+# the server-independent files the ejabberd run takes (see above)
+mapfile -t independent < <(grep -L -e "upstreamServers()" -e "inject(" "${files[@]}" | grep -v '^proxy/')
+exclude=()
+for f in "${independent[@]}"; do exclude+=(--exclude "$f"); done
 
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
-MINIMIX_TEST_UPSTREAMS=prosody npx vitest run >"$logdir/prosody.log" 2>&1 &
+MINIMIX_TEST_UPSTREAMS=prosody npx vitest run "${exclude[@]}" >"$logdir/prosody.log" 2>&1 &
 p1=$!
-MINIMIX_TEST_UPSTREAMS=ejabberd npx vitest run "${parametrized[@]}" >"$logdir/ejabberd.log" 2>&1 &
+MINIMIX_TEST_UPSTREAMS=ejabberd npx vitest run "${parametrized[@]}" "${independent[@]}" >"$logdir/ejabberd.log" 2>&1 &
 p2=$!
-echo "[test] vitest against Prosody (every file) and against ejabberd (${#parametrized[@]} files) side by side; their output follows when each ends"
+echo "[test] vitest against Prosody ($((${#files[@]} - ${#independent[@]})) files) and against ejabberd (${#parametrized[@]} parametrized + ${#independent[@]} server-independent files) side by side; their output follows when each ends"
 wait "$p1"; r1=$?
 echo
 echo "==================== vitest against prosody (exit $r1) ===================="
