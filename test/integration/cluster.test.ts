@@ -14,7 +14,7 @@ import { Redis } from "ioredis";
 import { connectClient, xml, type Element, type TestClient } from "../support/client.js";
 import { startProxy, type LogLine, type ProxyProcess } from "../support/proxy-process.js";
 import { createRoom, groupchat, groupchatsWithBody, isSelfPresence, join, NS_MUC, NS_MUC_USER, sleep, uniqueRoom } from "../support/muc.js";
-import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
+import { serverAgnosticBlocks, upstreamServers, type ProvidedUpstream } from "../support/servers.js";
 import { type RedisServer } from "../support/redis.js";
 import { clusterSecretFile, useRedis } from "../support/cluster.js";
 import { until } from "../support/poll.js";
@@ -53,7 +53,7 @@ function realJids(observer: TestClient, room: string, nick: string): string[] {
 
 const logs = (p: ProxyProcess, code: string): LogLine[] => p.logs().filter((l) => l.code === code);
 
-describe("cluster: Redis down at start", () => {
+describe.runIf(serverAgnosticBlocks())("cluster: Redis down at start", () => {
   it("a node that cannot reach --cluster-redis does not start (exit 1, the reason logged, no password)", async () => {
     const up = upstreamServers()[0]!;
     const err = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile,
