@@ -3,15 +3,18 @@
 # Every test file runs exactly once, but the files parametrized by server (upstreamServers()): once per server.
 #
 #  - prosody:  MINIMIX_TEST_UPSTREAMS=prosody: the Prosody half of every suite parametrized by server, the
-#              Prosody-only suites (they inject() the run's Prosody), and the server-independent files under proxy/;
-#  - ejabberd: MINIMIX_TEST_UPSTREAMS=ejabberd: the ejabberd half of every suite parametrized by server, and
-#              the other server-independent files (core/, tls/, bench/ but bench.test.ts, and the suites that
-#              start servers of their own: test/support/upstream.test.ts, the demo).
+#              Prosody-only suites (they inject() the run's Prosody), and the server-independent files under
+#              proxy/ and test/ (proxy unit tests; the suites that start servers of their own: the demo,
+#              test/support/upstream.test.ts);
+#  - ejabberd: MINIMIX_TEST_UPSTREAMS=ejabberd and MINIMIX_TEST_SERVER_AGNOSTIC=skip: the ejabberd half of every
+#              suite parametrized by server, without the blocks in them that need a server but not a particular
+#              one (they ran in the Prosody run: serverAgnosticBlocks() in test/support/servers.ts), and the
+#              other server-independent files (the unit tests of core/ and tls/, and bench/'s but bench.test.ts).
 #
 # Server-independent: a file that uses neither upstreamServers() nor inject() — nothing the run's servers
-# provide (unit tests). They could run in either process; they are split between the two so that both end
-# at about the same time (the parametrized suites alone take the ejabberd run less time than the Prosody run
-# takes with the Prosody-only suites).
+# provide. They could run in either process; they are split between the two so that both end at about the
+# same time (the parametrized suites alone take the ejabberd run less time than the Prosody run takes with
+# the Prosody-only suites).
 #
 # Why: vitest runs CPUs − 1 files at a time, i.e. one on a 2-core machine, and the integration files
 # cannot simply run side by side against one server — they share its accounts (alice, bob, carol) and
@@ -44,7 +47,7 @@ fi
 mapfile -t files < <(find core proxy tls test bench -name '*.test.ts' | sort)
 mapfile -t parametrized < <(grep -l "upstreamServers()" "${files[@]}")
 # the server-independent files the ejabberd run takes (see above)
-mapfile -t independent < <(grep -L -e "upstreamServers()" -e "inject(" "${files[@]}" | grep -v '^proxy/')
+mapfile -t independent < <(grep -L -e "upstreamServers()" -e "inject(" "${files[@]}" | grep -v -e '^proxy/' -e '^test/')
 exclude=()
 for f in "${independent[@]}"; do exclude+=(--exclude "$f"); done
 
@@ -52,7 +55,7 @@ logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
 MINIMIX_TEST_UPSTREAMS=prosody npx vitest run "${exclude[@]}" >"$logdir/prosody.log" 2>&1 &
 p1=$!
-MINIMIX_TEST_UPSTREAMS=ejabberd npx vitest run "${parametrized[@]}" "${independent[@]}" >"$logdir/ejabberd.log" 2>&1 &
+MINIMIX_TEST_UPSTREAMS=ejabberd MINIMIX_TEST_SERVER_AGNOSTIC=skip npx vitest run "${parametrized[@]}" "${independent[@]}" >"$logdir/ejabberd.log" 2>&1 &
 p2=$!
 echo "[test] vitest against Prosody ($((${#files[@]} - ${#independent[@]})) files) and against ejabberd (${#parametrized[@]} parametrized + ${#independent[@]} server-independent files) side by side; their output follows when each ends"
 wait "$p1"; r1=$?
