@@ -6,7 +6,7 @@
 #  - ejabberd: MINIMIX_TEST_UPSTREAMS=ejabberd and MINIMIX_TEST_SERVER_AGNOSTIC=skip: their ejabberd half,
 #              without the blocks in them that need a server but not a particular one (they ran in the
 #              Prosody run: serverAgnosticBlocks() in test/support/servers.ts);
-#  - the rest: MINIMIX_TEST_UPSTREAMS=prosody, at the lowest CPU priority (nice 19): every other file — the
+#  - the rest: MINIMIX_TEST_UPSTREAMS=prosody, at a lower CPU priority (nice): every other file — the
 #              Prosody-only suites (they inject() the Prosody this run starts for itself: its accounts are not
 #              the prosody run's), the unit tests, and the suites that start servers of their own (the demo,
 #              test/support/upstream.test.ts).
@@ -52,7 +52,7 @@ MINIMIX_TEST_UPSTREAMS=prosody npx vitest run "${parametrized[@]}" >"$logdir/pro
 p1=$!
 MINIMIX_TEST_UPSTREAMS=ejabberd MINIMIX_TEST_SERVER_AGNOSTIC=skip npx vitest run "${parametrized[@]}" >"$logdir/ejabberd.log" 2>&1 &
 p2=$!
-MINIMIX_TEST_UPSTREAMS=prosody nice -n 19 npx vitest run "${rest[@]}" >"$logdir/rest.log" 2>&1 &
+MINIMIX_TEST_UPSTREAMS=prosody nice -n 10 npx vitest run "${rest[@]}" >"$logdir/rest.log" 2>&1 &
 p3=$!
 echo "[test] vitest against Prosody and against ejabberd (${#parametrized[@]} files each), and the other ${#rest[@]} files, side by side; their output follows when each ends"
 wait "$p1"; r1=$?
