@@ -2,11 +2,12 @@
 # The whole vitest suite as `npm test` runs it: three vitest processes side by side. Every test file runs
 # exactly once, but the files parametrized by server (upstreamServers()): once per server.
 #
-#  - prosody:  MINIMIX_TEST_UPSTREAMS=prosody: the Prosody half of every suite parametrized by server;
+#  - prosody:  MINIMIX_TEST_UPSTREAMS=prosody: the Prosody half of every suite parametrized by server, and
+#              bench/bench.test.ts (the bench's smoke run measures CPU time of its processes: not in the niced one);
 #  - ejabberd: MINIMIX_TEST_UPSTREAMS=ejabberd and MINIMIX_TEST_SERVER_AGNOSTIC=skip: their ejabberd half,
 #              without the blocks in them that need a server but not a particular one (they ran in the
 #              Prosody run: serverAgnosticBlocks() in test/support/servers.ts);
-#  - the rest: MINIMIX_TEST_UPSTREAMS=prosody, at a lower CPU priority (nice): every other file — the
+#  - the rest: MINIMIX_TEST_UPSTREAMS=prosody, at a lower CPU priority (nice): every other file — the other
 #              Prosody-only suites (they inject() the Prosody this run starts for itself: its accounts are not
 #              the prosody run's), the unit tests, and the suites that start servers of their own (the demo,
 #              test/support/upstream.test.ts).
@@ -44,17 +45,17 @@ fi
 # every test file vitest.config.ts includes
 mapfile -t files < <(find core proxy tls test bench -name '*.test.ts' | sort)
 mapfile -t parametrized < <(grep -l "upstreamServers()" "${files[@]}")
-mapfile -t rest < <(grep -L "upstreamServers()" "${files[@]}")
+mapfile -t rest < <(grep -L "upstreamServers()" "${files[@]}" | grep -v '^bench/bench\.test\.ts$')
 
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
-MINIMIX_TEST_UPSTREAMS=prosody npx vitest run "${parametrized[@]}" >"$logdir/prosody.log" 2>&1 &
+MINIMIX_TEST_UPSTREAMS=prosody npx vitest run "${parametrized[@]}" bench/bench.test.ts >"$logdir/prosody.log" 2>&1 &
 p1=$!
 MINIMIX_TEST_UPSTREAMS=ejabberd MINIMIX_TEST_SERVER_AGNOSTIC=skip npx vitest run "${parametrized[@]}" >"$logdir/ejabberd.log" 2>&1 &
 p2=$!
 MINIMIX_TEST_UPSTREAMS=prosody nice -n 10 npx vitest run "${rest[@]}" >"$logdir/rest.log" 2>&1 &
 p3=$!
-echo "[test] vitest against Prosody and against ejabberd (${#parametrized[@]} files each), and the other ${#rest[@]} files, side by side; their output follows when each ends"
+echo "[test] vitest against Prosody (${#parametrized[@]} files + the bench smoke run) and against ejabberd (${#parametrized[@]} files), and the other ${#rest[@]} files, side by side; their output follows when each ends"
 wait "$p1"; r1=$?
 echo
 echo "==================== vitest against prosody (exit $r1) ===================="
