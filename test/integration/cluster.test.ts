@@ -14,7 +14,7 @@ import { Redis } from "ioredis";
 import { connectClient, xml, type Element, type TestClient } from "../support/client.js";
 import { startProxy, type LogLine, type ProxyProcess } from "../support/proxy-process.js";
 import { createRoom, groupchat, groupchatsWithBody, isSelfPresence, join, NS_MUC, NS_MUC_USER, sleep, uniqueRoom } from "../support/muc.js";
-import { upstreamServers, type ProvidedUpstream } from "../support/servers.js";
+import { serverAgnosticBlocks, upstreamServers, type ProvidedUpstream } from "../support/servers.js";
 import { type RedisServer } from "../support/redis.js";
 import { clusterSecretFile, useRedis } from "../support/cluster.js";
 import { until } from "../support/poll.js";
@@ -53,7 +53,7 @@ function realJids(observer: TestClient, room: string, nick: string): string[] {
 
 const logs = (p: ProxyProcess, code: string): LogLine[] => p.logs().filter((l) => l.code === code);
 
-describe("cluster: Redis down at start", () => {
+describe.runIf(serverAgnosticBlocks())("cluster: Redis down at start", () => {
   it("a node that cannot reach --cluster-redis does not start (exit 1, the reason logged, no password)", async () => {
     const up = upstreamServers()[0]!;
     const err = await startProxy({ upstreamPort: up.port, upstreamCa: up.certFile, cert: cert.certFile, key: cert.keyFile,
@@ -340,8 +340,7 @@ describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpst
   });
 
   it("a session on another node is forwarded to the account's owner: one occupant, each room message once to each session, sends go through the one account session", async () => {
-    const n1 = await node(`${up.kind}-f1`);
-    const n2 = await node(`${up.kind}-f2`);
+    const [n1, n2] = await Promise.all([node(`${up.kind}-f1`), node(`${up.kind}-f2`)]);
     const room = uniqueRoom(up.muc, "fwd");
     await createRoom(bob, room, "bob");
     const a1 = await alice(n1, "phone");
@@ -376,8 +375,7 @@ describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpst
   });
 
   it("the first node an account logs in on claims it: a later session elsewhere is forwarded there, before any room was joined", async () => {
-    const n1 = await node(`${up.kind}-h1`);
-    const n2 = await node(`${up.kind}-h2`);
+    const [n1, n2] = await Promise.all([node(`${up.kind}-h1`), node(`${up.kind}-h2`)]);
     const room = uniqueRoom(up.muc, "fwd");
     await createRoom(bob, room, "bob");
     await alice(n1, "phone");
@@ -390,8 +388,7 @@ describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpst
   });
 
   it("SCRAM-SHA-1-PLUS through a forwarded session: the owner verifies the binding to the client's TLS connection with the forwarding node (tls-exporter, tls-server-end-point)", async () => {
-    const n1 = await node(`${up.kind}-p1`);
-    const n2 = await node(`${up.kind}-p2`);
+    const [n1, n2] = await Promise.all([node(`${up.kind}-p1`), node(`${up.kind}-p2`)]);
     await alice(n1, "phone"); // a PLAIN login: n1 claims alice, the records go to Redis
     await n1.waitForLog((l) => l.msg === "SCRAM records created after a password login");
     for (const plus of ["tls-exporter", "tls-server-end-point"]) {
@@ -463,8 +460,7 @@ describe.each(upstreamServers())("cluster forwarding ($kind)", (up: ProvidedUpst
   it("a node with another secret is refused by the owner; the session is then served where it landed (its joins wait for the lease)", async () => {
     const other = joinPath(secretDir, "other.secret");
     writeFileSync(other, randomBytes(32).toString("hex"), { mode: 0o600 });
-    const n1 = await node(`${up.kind}-g1`);
-    const n2 = await node(`${up.kind}-g2`, other);
+    const [n1, n2] = await Promise.all([node(`${up.kind}-g1`), node(`${up.kind}-g2`, other)]);
     const room = uniqueRoom(up.muc, "fwd");
     await createRoom(bob, room, "bob");
     const a1 = await alice(n1, "phone");

@@ -67,6 +67,8 @@ describe.each(upstreamServers().map((s) => s.kind))("password changed on a real 
     const n = relay.all.length;
     expect(codes(await join(first, room, "dave", { history: { maxstanzas: "0" } }))).toContain("110");
     const accountLeg = relay.all[n]!; // opened for the first join: the account session
+    // the log line travels on the proxy's stdout, the self-presence on a socket: either may come first
+    await proxy.waitForLog((l) => l.msg === "account session online" && l.account === "dave@localhost");
     expect(online()).toBe(1);
 
     await changePassword("dave", "oldpass", "newpass");

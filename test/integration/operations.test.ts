@@ -16,7 +16,7 @@ import { inject } from "vitest";
 import { connectClient, connectError, xml, type TestClient } from "../support/client.js";
 import { CLI, startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { RawClient } from "../support/raw-client.js";
-import { upstreamServers } from "../support/servers.js";
+import { serverAgnosticBlocks, upstreamServers } from "../support/servers.js";
 import { createRoom, groupchat, groupchatsWithBody, join as joinRoom, sleep, uniqueRoom } from "../support/muc.js";
 import type { Status } from "../../proxy/status.js";
 
@@ -229,7 +229,7 @@ describe(`operations against a real ${server.kind}`, () => {
   });
 });
 
-describe("SIGHUP (systemctl reload, docker kill --signal=HUP)", () => {
+describe.runIf(serverAgnosticBlocks())("SIGHUP (systemctl reload, docker kill --signal=HUP)", () => {
   function servedFingerprint(port: number): Promise<string> {
     return new Promise((resolve, reject) => {
       const s = tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false, ALPNProtocols: ["xmpp-client"] }, () => {

@@ -4,7 +4,7 @@ import * as tls from "node:tls";
 import { Duplex } from "node:stream";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { RawClient } from "../support/raw-client.js";
-import { upstreamServers } from "../support/servers.js";
+import { serverAgnosticBlocks, upstreamServers } from "../support/servers.js";
 
 const server = upstreamServers()[0]!;
 const cert = inject("proxyCert");
@@ -59,7 +59,7 @@ afterAll(async () => {
   await proxy?.stop();
 });
 
-describe("PROXY protocol (--proxy-protocol)", () => {
+describe.runIf(serverAgnosticBlocks())("PROXY protocol (--proxy-protocol)", () => {
   it("v1 on the STARTTLS listener: the session logs the real client address and works", async () => {
     const raw = await RawClient.connect(proxy.port);
     raw.send("PROXY TCP4 203.0.113.9 127.0.0.1 40000 5222\r\n");
@@ -132,7 +132,7 @@ function readUntilClosed(s: net.Socket, timeoutMs = 5000): Promise<Buffer> {
   });
 }
 
-describe("PROXY protocol sources (--proxy-protocol-from 127.0.0.2)", () => {
+describe.runIf(serverAgnosticBlocks())("PROXY protocol sources (--proxy-protocol-from 127.0.0.2)", () => {
   let only: ProxyProcess;
   beforeAll(async () => {
     only = await startProxy({

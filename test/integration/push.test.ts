@@ -21,8 +21,11 @@ import { join as joinPath } from "node:path";
 
 const cert = inject("proxyCert");
 const SM = "urn:xmpp:sm:3";
-/** Long enough that what follows the first publish in a test is always coalesced into one more. */
-const INTERVAL_S = 6;
+/**
+ * Long enough that what follows the first publish in a test (two stanzas sent back to back; the flood's 40
+ * messages) is always coalesced into one more; three tests wait it out once each, so no longer than that.
+ */
+const INTERVAL_S = 3;
 
 describe.each(upstreamServers())("XEP-0357 push against a real $kind", (server) => {
   let proxy: ProxyProcess;

@@ -38,7 +38,10 @@ function dropped(c: TestClient): Promise<string | undefined> {
 
 /** When alice's client comes back, relative to the account session's own reconnect. */
 type Timing = "before the account session" | "while it rejoins" | "after it rejoined";
-const TIMINGS: Timing[] = ["before the account session", "while it rejoins", "after it rejoined", "while it rejoins", "before the account session", "after it rejoined"];
+// Each timing once: the three restarts run on one proxy, account session and room, so each also checks that
+// the rejoin after the previous restart left nothing behind. (It was six, each timing twice; every restart
+// costs a server stop and start, ~6 s with ejabberd on a loaded CI machine, and the repeats covered nothing more.)
+const TIMINGS: Timing[] = ["before the account session", "while it rejoins", "after it rejoined"];
 
 describe.each(upstreamServers())("server restart with real clients ($kind)", (shared) => {
   let up: Upstream | undefined;

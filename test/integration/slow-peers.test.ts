@@ -9,7 +9,7 @@ import * as net from "node:net";
 import { randomUUID } from "node:crypto";
 import { connectClient, xml, type TestClient } from "../support/client.js";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
-import { upstreamServers } from "../support/servers.js";
+import { serverAgnosticBlocks, upstreamServers } from "../support/servers.js";
 import { RawClient } from "../support/raw-client.js";
 import { createRoom, join, isSelfPresence, sleep, uniqueRoom } from "../support/muc.js";
 import { establishedTo } from "../support/sockets.js";
@@ -49,7 +49,7 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));
 });
 
-describe("idle peers (--auth-timeout 1)", () => {
+describe.runIf(serverAgnosticBlocks())("idle peers (--auth-timeout 1)", () => {
   let proxy: ProxyProcess;
   beforeAll(async () => {
     proxy = await startProxy({ upstreamPort: first.port, upstreamCa: first.certFile, cert: cert.certFile, key: cert.keyFile,
@@ -123,7 +123,7 @@ describe("idle peers (--auth-timeout 1)", () => {
   });
 });
 
-describe("unauthenticated connection limits (--max-unauthenticated-per-ip 3, --max-unauthenticated 5)", () => {
+describe.runIf(serverAgnosticBlocks())("unauthenticated connection limits (--max-unauthenticated-per-ip 3, --max-unauthenticated 5)", () => {
   let proxy: ProxyProcess;
   beforeAll(async () => {
     proxy = await startProxy({ upstreamPort: first.port, upstreamCa: first.certFile, cert: cert.certFile, key: cert.keyFile,

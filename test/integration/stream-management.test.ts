@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { connectClient, xml, type TestClient } from "../support/client.js";
 import { startProxy, type ProxyProcess } from "../support/proxy-process.js";
 import { RawClient } from "../support/raw-client.js";
-import { upstreamServers } from "../support/servers.js";
+import { serverAgnosticBlocks, upstreamServers } from "../support/servers.js";
 import { TcpRelay } from "../support/tcp-relay.js";
 import { RawWs } from "../support/ws-client.js";
 import * as http from "node:http";
@@ -388,7 +388,7 @@ function get(port: number, path: string): Promise<string> {
   });
 }
 
-describe("XEP-0198: WebSocket, status, metrics and shutdown (the proxy alone: first server only)", () => {
+describe.runIf(serverAgnosticBlocks())("XEP-0198: WebSocket, status, metrics and shutdown (the proxy alone: first server only)", () => {
   const server = upstreamServers()[0]!;
   const OPEN = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>";
   let proxy: ProxyProcess;

@@ -2,7 +2,7 @@
 # Run a real, unmodified ejabberd (Debian bookworm 23.01) on loopback for tests.
 #
 #   ejabberd.sh [start] [DIR]   install if missing, write config+cert into DIR, start, register users
-#   ejabberd.sh stop    [DIR]   'ejabberdctl stop', then SIGTERM/SIGKILL by pid if still alive
+#   ejabberd.sh stop    [DIR]   what 'ejabberdctl stop' does (ctl_eval), then SIGTERM/SIGKILL by pid if still alive
 #   ejabberd.sh status  [DIR]   exit 0 if running
 #   ejabberd.sh check   [DIR]   STARTTLS handshake + print the SASL mechanisms offered after TLS
 #   ejabberd.sh ctl [DIR] -- ARGS...   run ejabberdctl against this instance (e.g. connected_users)
@@ -77,6 +77,20 @@ ctl() {
     --spool "$DIR/db" --logs "$DIR/log" --node "$NODE" "$@"
 }
 
+# What `ejabberdctl CMD ARGS` does — ejabberd_ctl:process(["CMD", ARGS...]) on the node, over Erlang
+# distribution — for several commands in ONE Erlang VM. Each ejabberdctl call boots two VMs of its own
+# (~1 s of CPU on a loaded 2-core machine), which made registering users most of a private instance's
+# start-up (13 users for the soak: ~15 s). Same node, cookie, dist port and loopback interface as
+# ejabberdctl.cfg; ejabberd_ctl prints its usual messages on our stdout.
+#   ctl_eval 'ERLANG EXPR using Node and Ctl(["cmd", "arg", ...]) -> exit code' [PLAIN ARGS...]
+ctl_eval() {
+  local expr=$1; shift
+  ERL_INETRC="$DIR/inetrc" ERL_CRASH_DUMP_BYTES=0 erl -sname "ctl-$$-$NODE" -hidden -noinput \
+    -setcookie "$(cat "$DIR/cookie")" -kernel inet_dist_use_interface '{127,0,0,1}' \
+    -erl_epmd_port "$DIST_PORT" -start_epmd false -dist_listen false \
+    -eval "Node=list_to_atom(\"$NODE\"), Ctl=fun(A)->rpc:call(Node,ejabberd_ctl,process,[A]) end, $expr" -extra "$@"
+}
+
 running_pid() {
   local pid
   [ -s "$PIDFILE" ] || return 1
@@ -91,8 +105,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 do_stop() {
   local pid
   if ! pid=$(running_pid); then log "not running ($DIR)"; rm -f "$PIDFILE"; return 0; fi
-  log "stopping pid $pid (ejabberdctl stop)"
-  ctl stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+  log "stopping pid $pid (ejabberd_ctl stop)"
+  ctl_eval 'halt(case Ctl(["stop"]) of 0 -> 0; _ -> 1 end).' >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then log "still alive after 15 s, SIGTERM/SIGKILL $pid"; kill -TERM "$pid" 2>/dev/null || true; sleep 2; kill -KILL "$pid" 2>/dev/null || true; fi
   rm -f "$PIDFILE"
@@ -296,13 +310,20 @@ fi
 PID=$(cat "$PIDFILE")
 ms=$(( ($(date +%s%N) - t0) / 1000000 )); STARTUP=$((ms / 1000)).$(printf %03d $((ms % 1000)))
 
-for up in $USERS; do
-  u=${up%%:*}; p=${up#*:}
-  if ! out=$(ctl register "$u" "$DOMAIN" "$p" 2>&1); then
-    if grep -qi 'already registered' <<<"$out"; then ctl change_password "$u" "$DOMAIN" "$p" >/dev/null
-    else log "register $u failed: $out"; exit 1; fi
-  fi
-done
+# every user in one VM (ctl_eval): `ejabberdctl register`, or `change_password` if already registered
+reg_args=()
+for up in $USERS; do reg_args+=("${up%%:*}" "${up#*:}"); done
+if [ ${#reg_args[@]} -gt 0 ] && ! out=$(ctl_eval '
+    Reg = fun R([U, P | T]) ->
+                case Ctl(["register", U, "'"$DOMAIN"'", P]) of
+                  0 -> R(T);
+                  _ -> case Ctl(["change_password", U, "'"$DOMAIN"'", P]) of 0 -> R(T); E -> io:format("register ~ts failed: ~p~n", [U, E]), 1 end
+                end;
+              R([]) -> 0
+          end,
+    halt(Reg(init:get_plain_arguments())).' "${reg_args[@]}" 2>&1); then
+  log "registering users failed: $out"; exit 1
+fi
 
 cat > "$DIR/upstream.env" <<EOF
 UPSTREAM_KIND=ejabberd

@@ -12,6 +12,16 @@ export function upstreamServers(): ProvidedUpstream[] {
   return (["prosody", "ejabberd"] as const).flatMap((k) => (all[k] ? [all[k]] : []));
 }
 
+/**
+ * False in a run that should leave out the describe blocks which need a server but not a particular one (they
+ * run against upstreamServers()[0], "the proxy alone"): test/run-suites.sh runs vitest once per server and sets
+ * MINIMIX_TEST_SERVER_AGNOSTIC=skip in the ejabberd run, so that those blocks run once, in the Prosody run, as
+ * in a single run against both servers. Unset (any plain vitest run): true.
+ */
+export function serverAgnosticBlocks(): boolean {
+  return process.env.MINIMIX_TEST_SERVER_AGNOSTIC !== "skip";
+}
+
 /** Server-specific expectations the suites share: what differs between Prosody and ejabberd. */
 export interface ServerTraits {
   /** SASL mechanisms the server offers after TLS, in the order it lists them. */
