@@ -11,7 +11,7 @@ import { ScramClient } from "../core/sasl/scram.js";
 import { ScramServer } from "../core/sasl/scram-server.js";
 import { SaslError } from "../core/sasl/errors.js";
 import { channelBindings } from "./channel-binding.js";
-import type { ChannelBindingType } from "../core/sasl/channel-binding.js";
+import { type ChannelBindingType, advertisedChannelBindingTypes } from "../core/sasl/channel-binding.js";
 
 const pem = generateSelfSigned(["localhost"]);
 type Version = "TLSv1.2" | "TLSv1.3";
@@ -61,11 +61,14 @@ async function connect(version: Version, session?: Buffer) {
 const devCertDer = new X509Certificate(pem.cert).raw;
 
 describe("channel bindings on real TLS connections", () => {
-  it("TLS 1.3: tls-exporter and tls-server-end-point, the same on both ends", async () => {
+  it("TLS 1.3: tls-exporter and tls-server-end-point advertised, tls-unique accepted too (the client's Finished), the same on both ends", async () => {
     const { client, server: srv } = await connect("TLSv1.3");
-    expect([...srv.bindings.keys()]).toEqual(["tls-exporter", "tls-server-end-point"]);
-    expect([...client.bindings.keys()]).toEqual(["tls-exporter", "tls-server-end-point"]);
+    expect([...srv.bindings.keys()]).toEqual(["tls-exporter", "tls-server-end-point", "tls-unique"]);
+    expect([...client.bindings.keys()]).toEqual(["tls-exporter", "tls-server-end-point", "tls-unique"]);
+    expect(advertisedChannelBindingTypes([...srv.bindings.keys()])).toEqual(["tls-exporter", "tls-server-end-point"]);
     for (const [type, data] of srv.bindings) expect(client.bindings.get(type)?.equals(data), type).toBe(true);
+    // what OpenSSL-based clients (Python's ssl: slixmpp) and ejabberd use on TLS 1.3
+    expect(srv.bindings.get("tls-unique")?.equals(client.finished!)).toBe(true);
     expect(srv.bindings.get("tls-exporter")).toHaveLength(32);
     // the dev certificate is signed with SHA-256 (RSA): RFC 5929 §4.1 hashes it with SHA-256
     expect(srv.bindings.get("tls-server-end-point")?.equals(createHash("sha256").update(devCertDer).digest())).toBe(true);
