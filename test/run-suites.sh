@@ -2,11 +2,13 @@
 # The whole vitest suite as `npm test` runs it: two vitest processes side by side. Every test file runs
 # exactly once, but the files parametrized by server (upstreamServers()): once per server.
 #
-#  - prosody:  MINIMIX_TEST_UPSTREAMS=prosody: every file (unit tests, Prosody-only suites, the bench smoke
-#              run, and the Prosody half of every suite parametrized by server);
+#  - prosody:  MINIMIX_TEST_UPSTREAMS=prosody: every file under proxy/, test/ and bench/ (the proxy's unit
+#              tests, Prosody-only suites, the bench smoke run, and the Prosody half of every suite
+#              parametrized by server);
 #  - ejabberd: MINIMIX_TEST_UPSTREAMS=ejabberd and MINIMIX_TEST_SERVER_AGNOSTIC=skip: the ejabberd half of
 #              the parametrized files, without the blocks in them that need a server but not a particular
-#              one (they ran in the Prosody run: serverAgnosticBlocks() in test/support/servers.ts).
+#              one (they ran in the Prosody run: serverAgnosticBlocks() in test/support/servers.ts); and the
+#              pure unit tests of core/ and tls/, which need no server, to balance the two runs.
 #
 # Why: vitest runs CPUs − 1 files at a time, i.e. one on a 2-core machine, and the integration files
 # cannot simply run side by side against one server — they share its accounts (alice, bob, carol) and
@@ -38,15 +40,18 @@ fi
 
 [ $# -gt 0 ] && exec npx vitest run "$@"
 
-mapfile -t parametrized < <(grep -l "upstreamServers()" $(find core proxy tls test bench -name '*.test.ts' | sort))
+# every test file vitest.config.ts includes, split as above
+mapfile -t onProsody < <(find proxy test bench -name '*.test.ts' | sort)
+mapfile -t units < <(find core tls -name '*.test.ts' | sort)
+mapfile -t parametrized < <(grep -l "upstreamServers()" "${onProsody[@]}")
 
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
-MINIMIX_TEST_UPSTREAMS=prosody npx vitest run >"$logdir/prosody.log" 2>&1 &
+MINIMIX_TEST_UPSTREAMS=prosody npx vitest run "${onProsody[@]}" >"$logdir/prosody.log" 2>&1 &
 p1=$!
-MINIMIX_TEST_UPSTREAMS=ejabberd MINIMIX_TEST_SERVER_AGNOSTIC=skip npx vitest run "${parametrized[@]}" >"$logdir/ejabberd.log" 2>&1 &
+MINIMIX_TEST_UPSTREAMS=ejabberd MINIMIX_TEST_SERVER_AGNOSTIC=skip npx vitest run "${parametrized[@]}" "${units[@]}" >"$logdir/ejabberd.log" 2>&1 &
 p2=$!
-echo "[test] vitest against Prosody (every file) and against ejabberd (${#parametrized[@]} files) side by side; their output follows when each ends"
+echo "[test] vitest against Prosody (${#onProsody[@]} files) and against ejabberd (${#parametrized[@]} files, and the ${#units[@]} unit files of core/ and tls/) side by side; their output follows when each ends"
 wait "$p1"; r1=$?
 echo
 echo "==================== vitest against prosody (exit $r1) ===================="
