@@ -136,7 +136,7 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
 
   it("SIGTERM on a node that only forwards a session: <see-other-host> naming the owner (direct-TLS port), the client goes there and misses nothing", async () => {
     const ids = ["p1", "p2", "p3"].map((n) => `${up.kind}-${n}`);
-    const [n1, n2] = await Promise.all([node(ids[0]!), node(ids[1]!), node(ids[2]!)]);
+    const [n1, n2] = [await node(ids[0]!), await node(ids[1]!), await node(ids[2]!)] as [ProxyProcess, ProxyProcess, ProxyProcess];
     const room = uniqueRoom(up.muc, "fwdstop");
     await createRoom(bob, room, "bob");
     const phone = await alice({ port: n1.port, transport: "starttls" }, "phone"); // n1 owns alice
@@ -181,7 +181,8 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
   });
 
   it("SIGTERM on a forwarding node whose owner published no client address: <system-shutdown/>", async () => {
-    const [n1, n2] = await Promise.all([node(`${up.kind}-q1`, { clientAddress: false }), node(`${up.kind}-q2`)]);
+    const n1 = await node(`${up.kind}-q1`, { clientAddress: false });
+    const n2 = await node(`${up.kind}-q2`);
     const phone = await alice({ port: n1.port, transport: "starttls" }, "phone");
     await n1.waitForLog((l) => l.code === "LEASE_ACQUIRED");
     const laptop = await alice({ port: n2.port, transport: "starttls" }, "laptop");
@@ -201,7 +202,7 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
 
   it("SIGTERM, WebSocket owned here: <close see-other-uri> naming the wss endpoint of the peer the account hashes to; followed by hand, nothing missed", async () => {
     const ids = ["w1", "w2", "w3"].map((n) => `${up.kind}-${n}`);
-    const [n1, n2, n3] = await Promise.all([node(ids[0]!, { clientAddress: "localhost" }), node(ids[1]!, { clientAddress: "localhost" }), node(ids[2]!, { clientAddress: "localhost" })]);
+    const [n1, n2, n3] = [await node(ids[0]!, { clientAddress: "localhost" }), await node(ids[1]!, { clientAddress: "localhost" }), await node(ids[2]!, { clientAddress: "localhost" })];
     const room = uniqueRoom(up.muc, "wsstop");
     await createRoom(bob, room, "bob");
     const browser = await alice({ url: wssUrl(n1) }, "browser");
@@ -225,7 +226,7 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
 
   it("SIGTERM on a node that only forwards a WebSocket session: <close see-other-uri> naming the owner's wss endpoint; followed by hand, nothing missed", async () => {
     const ids = ["x1", "x2"].map((n) => `${up.kind}-${n}`);
-    const [n1, n2] = await Promise.all([node(ids[0]!, { clientAddress: "localhost" }), node(ids[1]!, { clientAddress: "localhost" })]);
+    const [n1, n2] = [await node(ids[0]!, { clientAddress: "localhost" }), await node(ids[1]!, { clientAddress: "localhost" })];
     const room = uniqueRoom(up.muc, "wsfwdstop");
     await createRoom(bob, room, "bob");
     const phone = await alice({ port: n1.port, transport: "starttls" }, "phone"); // n1 owns alice
@@ -250,7 +251,7 @@ describe.each(upstreamServers())("rolling restart: forwarded and WebSocket sessi
 
   it("SIGTERM, WebSocket forwarded: by the stopping node, to the owner's wss endpoint; to the stopping owner, to the peer its account hashes to", async () => {
     const ids = ["v1", "v2", "v3"].map((n) => `${up.kind}-${n}`);
-    const [n1, n2, n3] = await Promise.all([node(ids[0]!, { clientAddress: "localhost" }), node(ids[1]!, { clientAddress: "localhost" }), node(ids[2]!, { clientAddress: "localhost" })]);
+    const [n1, n2, n3] = [await node(ids[0]!, { clientAddress: "localhost" }), await node(ids[1]!, { clientAddress: "localhost" }), await node(ids[2]!, { clientAddress: "localhost" })];
     const room = uniqueRoom(up.muc, "wsfwd");
     await createRoom(bob, room, "bob");
     const phone = await alice({ port: n1.port, transport: "starttls" }, "phone"); // n1 owns alice

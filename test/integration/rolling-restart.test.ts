@@ -103,7 +103,7 @@ describe.each(upstreamServers())("rolling restart ($kind)", (up: ProvidedUpstrea
 
   it("SIGTERM: both sessions of the account are sent to the same live peer (its port of each one's transport), rejoin with <history since>, and get every message exactly once but the protocol's boundary repeats", async () => {
     const ids = ["r1", "r2", "r3"].map((n) => `${up.kind}-${n}`);
-    const [n1, n2, n3] = await Promise.all([node(ids[0]!), node(ids[1]!), node(ids[2]!)]);
+    const [n1, n2, n3] = [await node(ids[0]!), await node(ids[1]!), await node(ids[2]!)] as [ProxyProcess, ProxyProcess, ProxyProcess];
     const room = uniqueRoom(up.muc, "rolling");
     await createRoom(bob, room, "bob");
     const phone = await follower(n1, "phone", "starttls", room);
@@ -161,7 +161,7 @@ describe.each(upstreamServers())("rolling restart ($kind)", (up: ProvidedUpstrea
 
   it("SIGTERM: a session forwarded to the stopping owner from another node is sent on by the transport its client used there", async () => {
     const ids = ["f1", "f2", "f3"].map((n) => `${up.kind}-${n}`);
-    const [n1, n2, n3] = await Promise.all([node(ids[0]!), node(ids[1]!), node(ids[2]!)]);
+    const [n1, n2, n3] = [await node(ids[0]!), await node(ids[1]!), await node(ids[2]!)] as [ProxyProcess, ProxyProcess, ProxyProcess];
     const room = uniqueRoom(up.muc, "rolling");
     await createRoom(bob, room, "bob");
     const phone = await follower(n1, "phone", "starttls", room);
@@ -183,7 +183,8 @@ describe.each(upstreamServers())("rolling restart ($kind)", (up: ProvidedUpstrea
   });
 
   it("SIGTERM with no peer that published a client address: <system-shutdown/> (a load balancer decides where clients go)", async () => {
-    const [n1] = await Promise.all([node(`${up.kind}-s1`), node(`${up.kind}-s2`, { clientAddress: false })]);
+    const n1 = await node(`${up.kind}-s1`);
+    await node(`${up.kind}-s2`, { clientAddress: false });
     const room = uniqueRoom(up.muc, "rolling");
     await createRoom(bob, room, "bob");
     const phone = await follower(n1, "phone", "starttls", room);
@@ -195,7 +196,8 @@ describe.each(upstreamServers())("rolling restart ($kind)", (up: ProvidedUpstrea
   });
 
   it("SIGTERM while Redis does not answer: <system-shutdown/> (the peers are not known)", async () => {
-    const [n1, n2] = await Promise.all([node(`${up.kind}-d1`), node(`${up.kind}-d2`)]);
+    const n1 = await node(`${up.kind}-d1`);
+    const n2 = await node(`${up.kind}-d2`);
     const room = uniqueRoom(up.muc, "rolling");
     await createRoom(bob, room, "bob");
     const phone = await follower(n1, "phone", "starttls", room);
